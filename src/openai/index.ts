@@ -1,0 +1,1 @@
+export type { Usage, ChatMessage, InferenceRequestBody, ModelCard, ModelList } from './types.js';
