@@ -1,0 +1,1 @@
+export { createAdminServer, isLoopbackHost, type AdminOptions } from './admin-server.js';

@@ -1,0 +1,1 @@
+export { hashKey, toKeyHash, fingerprintKey } from './key-hash.js';

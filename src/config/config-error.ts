@@ -1,0 +1,32 @@
+/** ConfigIssue is one configuration mistake: where it is (file and field) and why it is wrong. */
+export interface ConfigIssue {
+  file: string;
+  field: string;
+  message: string;
+}
+
+/** ConfigError carries every issue found in one load; it never reaches a request. */
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[]) {
+    super(`configuration has ${issues.length} error${issues.length === 1 ? '' : 's'}:\n${formatIssues(issues)}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** formatIssues renders issues one per line as "file: field: message". */
+export function formatIssues(issues: readonly ConfigIssue[]): string {
+  return issues.map((i) => `  ${i.file}: ${i.field || '(root)'}: ${i.message}`).join('\n');
+}
+
+/** toFieldPath renders a schema path such as ["models", 2, "name"] as "models[2].name". */
+export function toFieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}

@@ -1,0 +1,207 @@
+/**
+ * Loading a configuration: read -> parse (YAML or JSON) -> ${VAR} substitution -> schema check ->
+ * blueprint import -> merge defaults -> cross-model rules. Every mistake found on the way is
+ * collected; the load fails once, with all of them, each naming its file and field.
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { fingerprintKey, toKeyHash } from '../auth/index.js';
+import { parseRecipe } from './blueprint.js';
+import { ConfigError, toFieldPath, type ConfigIssue } from './config-error.js';
+import { substituteEnv } from './env.js';
+import { gatewayConfig, type GatewayConfig, type ModelDefaultsConfig } from './schema.js';
+
+/** Source is where a value was written: a file and a field inside it. */
+export interface Source {
+  file: string;
+  field: string;
+}
+
+/** ModelSpec is one model after import and merging, before compilation. */
+export interface ModelSpec extends ModelDefaultsConfig {
+  name: string;
+  source: Source;
+  /** sources of the fields the load-time rules talk about. */
+  pathSource: Source;
+  keySources: Source[];
+}
+
+/** LoadedConfig is a checked configuration: static settings plus the merged model list. */
+export interface LoadedConfig {
+  file: string;
+  config: GatewayConfig;
+  models: ModelSpec[];
+  /** notes are non-fatal remarks (e.g. a recipe without a gateway section). */
+  notes: string[];
+}
+
+/** LoadOptions are the seams of loading: environment and working directory for relative names. */
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** loadConfigFile reads and checks a configuration file; throws ConfigError with every issue. */
+export function loadConfigFile(path: string, opts: LoadOptions = {}): LoadedConfig {
+  const cwd = opts.cwd ?? process.cwd();
+  const file = displayName(resolve(cwd, path), cwd);
+  let text: string;
+  try {
+    text = readFileSync(resolve(cwd, path), 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ file, field: '', message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
+  }
+  return loadConfigText(text, { ...opts, cwd, file, baseDir: dirname(resolve(cwd, path)) });
+}
+
+/** loadConfigText checks configuration text; `file` names it in errors and `baseDir` resolves relative blueprint paths. */
+export function loadConfigText(text: string, opts: LoadOptions & { file: string; baseDir: string }): LoadedConfig {
+  const issues: ConfigIssue[] = [];
+  const notes: string[] = [];
+  const { file, baseDir } = opts;
+  const cwd = opts.cwd ?? process.cwd();
+
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ file, field: e.linePos ? `line ${e.linePos[0].line}` : '', message: e.message.split('\n')[0] ?? e.message })),
+    );
+  }
+  const raw = substituteEnv(doc.toJS() ?? {}, opts.env ?? process.env, file, issues);
+  const parsed = gatewayConfig.safeParse(raw);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) issues.push({ file, field: toFieldPath(i.path), message: i.message });
+    throw new ConfigError(issues);
+  }
+  const config = parsed.data;
+  const defaults = config.defaults ?? {};
+  const models: ModelSpec[] = [];
+
+  (config.models ?? []).forEach((m, i) => {
+    const field = `models[${i}]`;
+    const merged = { ...defaults, ...m };
+    models.push({
+      ...merged,
+      source: { file, field: `${field}.name` },
+      pathSource: { file, field: m.path !== undefined ? `${field}.path` : 'defaults.path' },
+      keySources: keySourcesOf(merged.api_keys, file, m.api_keys !== undefined ? `${field}.api_keys` : 'defaults.api_keys'),
+    });
+  });
+
+  (config.blueprints ?? []).forEach((entry, i) => {
+    const { file: entryFile, dir, ...overrides } = entry;
+    const entryField = `blueprints[${i}]`;
+    const recipeFiles = listRecipes(baseDir, entryFile, dir, file, `${entryField}.${entryFile ? 'file' : 'dir'}`, issues);
+    for (const recipePath of recipeFiles) {
+      const recipeName = displayName(recipePath, cwd);
+      let recipeDoc: unknown;
+      try {
+        recipeDoc = JSON.parse(readFileSync(recipePath, 'utf8'));
+      } catch (err) {
+        issues.push({ file: recipeName, field: '', message: `cannot read recipe: ${err instanceof SyntaxError ? err.message : ((err as NodeJS.ErrnoException).code ?? String(err))}` });
+        continue;
+      }
+      const recipe = parseRecipe(recipeDoc, recipeName, issues);
+      if (recipe === null) continue;
+      if ('skipped' in recipe) {
+        notes.push(recipe.skipped);
+        continue;
+      }
+      const merged = { ...defaults, ...recipe.fields, ...overrides };
+      const fromEntry = (k: keyof typeof overrides): boolean => overrides[k] !== undefined;
+      models.push({
+        ...merged,
+        name: recipe.name,
+        source: { file: recipeName, field: recipe.fieldSources.name ?? '' },
+        pathSource: fromEntry('path') ? { file, field: `${entryField}.path` } : { file: recipeName, field: recipe.fieldSources.path ?? '' },
+        keySources: fromEntry('api_keys')
+          ? keySourcesOf(merged.api_keys, file, `${entryField}.api_keys`)
+          : keySourcesOf(merged.api_keys, recipeName, recipe.fieldSources.api_keys ?? 'defaults.api_keys'),
+      });
+    }
+  });
+
+  checkModels(models, issues);
+  if (issues.length > 0) throw new ConfigError(issues);
+  return { file, config, models, notes };
+}
+
+function keySourcesOf(keys: string[] | undefined, file: string, field: string): Source[] {
+  return (keys ?? []).map((_, i) => ({ file, field: keys!.length === 1 && !field.endsWith('api_keys') ? field : `${field}[${i}]` }));
+}
+
+function listRecipes(baseDir: string, file: string | undefined, dir: string | undefined, cfgFile: string, field: string, issues: ConfigIssue[]): string[] {
+  const target = resolve(baseDir, (file ?? dir)!);
+  try {
+    if (file !== undefined) {
+      statSync(target);
+      return [target];
+    }
+    return readdirSync(target)
+      .filter((n) => n.endsWith('.json'))
+      .sort()
+      .map((n) => join(target, n));
+  } catch (err) {
+    issues.push({ file: cfgFile, field, message: `cannot read ${file !== undefined ? 'file' : 'folder'} ${target}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+    return [];
+  }
+}
+
+/** normalizePath maps the accepted root spellings ("", "/", absent) to "". */
+function normalizePath(p: string | undefined): string {
+  return p === undefined || p === '/' ? '' : p;
+}
+
+const PATH_CHARS = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+$/;
+
+/** checkModels applies the load-time rules of DESIGN.md across all models, reporting each violation with both sources. */
+function checkModels(models: ModelSpec[], issues: ConfigIssue[]): void {
+  const byPathName = new Map<string, ModelSpec>();
+  const keyOwner = new Map<string, { model: ModelSpec; source: Source }>();
+  for (const m of models) {
+    const path = normalizePath(m.path);
+    m.path = path;
+    if (path !== '') {
+      const segs = path.split('/');
+      if (!path.startsWith('/')) issues.push({ ...m.pathSource, message: `path "${path}" must start with "/"` });
+      else if (path.endsWith('/')) issues.push({ ...m.pathSource, message: `path "${path}" must not end with "/"` });
+      else if (path.includes('//')) issues.push({ ...m.pathSource, message: `path "${path}" must not contain "//"` });
+      else if (segs.includes('..') || segs.includes('.')) issues.push({ ...m.pathSource, message: `path "${path}" must not contain "." or ".." segments` });
+      else if (!PATH_CHARS.test(path)) issues.push({ ...m.pathSource, message: `path "${path}" holds characters that are not allowed in a URL path prefix` });
+    }
+    const slot = `${path}\u0000${m.name}`;
+    const prev = byPathName.get(slot);
+    if (prev) {
+      issues.push({
+        ...m.source,
+        message: `model "${m.name}" on path "${path || '/'}" is already defined in ${prev.source.file} (${prev.source.field}); a name must be unique per path`,
+      });
+    } else byPathName.set(slot, m);
+
+    (m.api_keys ?? []).forEach((key, i) => {
+      const src = m.keySources[i] ?? m.source;
+      const hash = toKeyHash(key);
+      if (hash === null) {
+        issues.push({ ...src, message: 'malformed "sha256:" key: expected "sha256:" and 64 hex digits' });
+        return;
+      }
+      const owner = keyOwner.get(hash);
+      if (owner) {
+        issues.push({
+          ...src,
+          message: `API key ${fingerprintKey(key)} of model "${m.name}" is already used by model "${owner.model.name}" in ${owner.source.file} (${owner.source.field}); keys must be unique`,
+        });
+      } else keyOwner.set(hash, { model: m, source: src });
+    });
+
+    if (!m.targets || m.targets.length === 0) {
+      issues.push({ ...m.source, message: `model "${m.name}" has no targets` });
+    }
+  }
+}
+
+function displayName(abs: string, cwd: string): string {
+  const rel = relative(cwd, abs);
+  return rel.startsWith('..') ? abs : rel;
+}

@@ -1,0 +1,121 @@
+/**
+ * The configuration file's schema: the single source of the TypeScript types, the validator and
+ * the JSON Schema published in `schema/gateway.schema.json` (regenerate with `npm run schema`).
+ * Objects are strict: an unknown key is an error, because a misspelt field silently ignored is a
+ * route or a limit silently lost.
+ */
+import { z } from 'zod';
+
+const duration = z
+  .union([z.number().int().nonnegative(), z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/)])
+  .describe('A duration: milliseconds as a number, or a string such as "250ms", "5s", "2m", "1h".');
+
+const byteSize = z
+  .union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB)$/)])
+  .describe('A size: bytes as a number, or a string such as "512KiB", "32MiB".');
+
+const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", e.g. "0.0.0.0:8000" or "[::]:8000"')
+  .describe('A listen address "host:port"; IPv6 hosts in brackets.');
+
+/** targetConfig is one upstream server of a model. */
+export const targetConfig = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }).describe('url is the upstream base URL, e.g. http://10.0.0.5:8000; a path in it is prepended to forwarded paths.'),
+  weight: z.number().int().min(1).max(1000).optional().describe('weight is the share of requests this target gets relative to the others (default 1).'),
+});
+
+/** timeoutsConfig are the per-model upstream timeouts. */
+export const timeoutsConfig = z.strictObject({
+  connect: duration.optional().describe('connect is how long to wait for a TCP/TLS connection to a target (default 5s).'),
+  first_byte: duration.optional().describe('first_byte is how long to wait for the upstream response headers (default 600s: long prompts are slow).'),
+  idle: duration.optional().describe('idle is the longest silence allowed between two chunks of an upstream response (default 120s).'),
+});
+
+/** healthCheckConfig describes how a target's health is probed. */
+export const healthCheckConfig = z.strictObject({
+  path: z.string().startsWith('/').optional().describe("path is the target's health endpoint (blueprints: the readiness probe's endpoint_path)."),
+});
+
+/** The fields a model, the `defaults` block and a `blueprints` entry share. */
+const modelFieldShape = {
+  path: z.string().optional().describe('path is the URL prefix the model is served under ("url_path" in blueprints); no trailing "/", no ".." or "//". Default: none (root).'),
+  api_keys: z
+    .array(z.string().min(1))
+    .optional()
+    .describe('api_keys are the keys that may call this model (header "apikey" or "Authorization: Bearer"); a "sha256:<64 hex>" entry holds a key by its hash. Empty or absent: no key needed.'),
+  served_model: z.string().min(1).optional().describe("served_model is the upstream's own model id (vLLM --served-model-name); body routing also matches it."),
+  upstream_api_key: z.string().min(1).optional().describe('upstream_api_key is sent to the targets as "Authorization: Bearer <key>" (for engines started with --api-key).'),
+  key_in_query: z.boolean().optional().describe('key_in_query also accepts the key from an "apikey" query parameter, as Kong allowed (default false).'),
+  targets: z.array(targetConfig).optional().describe('targets are the upstream servers of the model.'),
+  timeouts: timeoutsConfig.optional(),
+  health_check: healthCheckConfig.optional(),
+};
+
+/** modelConfig is one routed model. */
+export const modelConfig = z.strictObject({
+  name: z.string().min(1).describe('name is the model\'s name: the X-Model header value ("model_name" in blueprints).'),
+  ...modelFieldShape,
+});
+
+/** modelDefaultsConfig holds the fields every model starts from. */
+export const modelDefaultsConfig = z.strictObject({ ...modelFieldShape });
+
+/** blueprintEntryConfig imports OCI AI Blueprints recipes; its model fields apply to every imported model. */
+export const blueprintEntryConfig = z
+  .strictObject({
+    file: z.string().min(1).optional().describe('file is one recipe JSON file (relative paths are resolved from the config file).'),
+    dir: z.string().min(1).optional().describe('dir is a folder whose *.json recipe files are all imported.'),
+    ...modelFieldShape,
+  })
+  .refine((e) => (e.file === undefined) !== (e.dir === undefined), { message: 'a blueprints entry needs exactly one of "file" or "dir"' });
+
+/** proxyConfig is the inference listener. */
+export const proxyConfig = z.strictObject({
+  listen: listenAddress.optional().describe('listen is the HTTP proxy address (default "0.0.0.0:8000").'),
+  tls_listen: listenAddress.optional().describe('tls_listen is the HTTPS proxy address (e.g. "0.0.0.0:8443"); not served yet (issue #6).'),
+  tls: z.strictObject({ cert: z.string(), key: z.string() }).optional().describe('tls holds PEM file paths for tls_listen; not served yet (issue #6).'),
+  max_body_size: byteSize.optional().describe('max_body_size is the largest request body accepted; larger gets 413 (default "32MiB").'),
+});
+
+/** adminConfig is the admin listener. */
+export const adminConfig = z.strictObject({
+  listen: listenAddress.optional().describe('listen is the admin API address (default "127.0.0.1:8001").'),
+  token: z.string().min(1).optional().describe('token is the bearer token the admin API requires.'),
+});
+
+/** statusConfig is the status listener. */
+export const statusConfig = z.strictObject({
+  listen: listenAddress.optional().describe('listen is the status address serving /status and /status/ready (default "0.0.0.0:8100").'),
+});
+
+/** gatewayConfig is the whole configuration file. */
+export const gatewayConfig = z
+  .strictObject({
+    $schema: z.string().optional().describe('$schema lets editors find the JSON Schema; ignored by the gateway.'),
+    proxy: proxyConfig.optional(),
+    admin: adminConfig.optional(),
+    status: statusConfig.optional(),
+    defaults: modelDefaultsConfig.optional().describe('defaults are fields every model starts from; a model or blueprints entry overrides them.'),
+    models: z.array(modelConfig).optional().describe('models are routed models declared directly.'),
+    blueprints: z.array(blueprintEntryConfig).optional().describe('blueprints are OCI AI Blueprints recipe files or folders to import models from.'),
+  })
+  .describe('Inference Gateway configuration (YAML or JSON; ${VAR} is replaced from the environment).');
+
+/** recipeGatewaySection is `recipe_inference_gateway` as the blueprint schema defines it: model_name required, nothing else than the three fields. */
+export const recipeGatewaySection = z.strictObject({
+  model_name: z.string().min(1),
+  url_path: z.string().optional(),
+  api_key: z.string().min(1).optional(),
+});
+
+/** GatewayConfig is a parsed configuration file. */
+export type GatewayConfig = z.infer<typeof gatewayConfig>;
+/** ModelConfig is one model as written in the file. */
+export type ModelConfig = z.infer<typeof modelConfig>;
+/** ModelDefaultsConfig is the model fields without a name. */
+export type ModelDefaultsConfig = z.infer<typeof modelDefaultsConfig>;
+/** BlueprintEntryConfig is one `blueprints:` entry. */
+export type BlueprintEntryConfig = z.infer<typeof blueprintEntryConfig>;
+/** TargetConfig is one upstream server as written. */
+export type TargetConfig = z.infer<typeof targetConfig>;

@@ -1,0 +1,2 @@
+export { sendJson } from './send-json.js';
+export { listen, close } from './listen.js';

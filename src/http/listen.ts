@@ -1,0 +1,24 @@
+import type { Server } from 'node:http';
+import type { ListenAddress } from '../config/index.js';
+
+/** listen binds a server and resolves with the port it got (useful with port 0). */
+export function listen(server: Server, addr: ListenAddress): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', onError);
+      const a = server.address();
+      resolve(typeof a === 'object' && a !== null ? a.port : addr.port);
+    });
+  });
+}
+
+/** close stops accepting, ends idle keep-alive sockets and resolves when the server is closed. */
+export function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}

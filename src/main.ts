@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/**
+ * The `inference-gateway` command: parses arguments and hands over; no logic lives here.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, describeSnapshot, compileSnapshot, formatIssues, loadConfigFile } from './config/index.js';
+import { Gateway } from './gateway.js';
+import { runDemo } from './cli/demo.js';
+import { generateKey } from './cli/keygen.js';
+import { runSimulator } from './sim/index.js';
+
+const program = new Command('inference-gateway')
+  .description('One OpenAI-compatible endpoint in front of self-hosted LLM servers.')
+  .showHelpAfterError();
+
+const toInt = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+};
+const toRate = (v: string): number => {
+  const n = Number(v);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('expected a number from 0 to 1');
+  return n;
+};
+
+/** reportConfigError prints every config issue and returns the exit code. */
+function reportConfigError(err: unknown): number {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.issues.length} configuration error${err.issues.length === 1 ? '' : 's'}:\n${formatIssues(err.issues)}\n`);
+    return 1;
+  }
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+}
+
+/** stopOnSignals stops gracefully on SIGINT/SIGTERM (a second signal exits at once). */
+function stopOnSignals(stop: () => Promise<void>): void {
+  let isStopping = false;
+  const onSignal = (): void => {
+    if (isStopping) process.exit(130);
+    isStopping = true;
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+program
+  .command('start')
+  .description('run the gateway')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON)', './gateway.yaml')
+  .action(async (o: { config: string }) => {
+    let gateway: Gateway;
+    try {
+      gateway = new Gateway({ configPath: o.config });
+      await gateway.start();
+    } catch (err) {
+      process.exit(reportConfigError(err));
+    }
+    process.on('SIGHUP', () => {
+      try {
+        gateway.reload();
+      } catch (err) {
+        reportConfigError(err);
+      }
+    });
+    stopOnSignals(() => gateway.stop());
+  });
+
+program
+  .command('validate')
+  .description('check a configuration file; exit 0 if valid, else print every error and exit 1')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON)', './gateway.yaml')
+  .option('--print', 'print the compiled routing table (keys only counted)')
+  .action((o: { config: string; print?: boolean }) => {
+    try {
+      const loaded = loadConfigFile(o.config);
+      const snapshot = compileSnapshot(loaded);
+      for (const note of loaded.notes) process.stderr.write(`note: ${note}\n`);
+      process.stdout.write(o.print ? `${JSON.stringify(describeSnapshot(snapshot), null, 2)}\n` : `${o.config}: ok (${snapshot.models.length} models)\n`);
+    } catch (err) {
+      process.exit(reportConfigError(err));
+    }
+  });
+
+program
+  .command('simulate')
+  .description('run a vLLM-compatible model server (for demos, tests and benchmarks)')
+  .option('-p, --port <port>', 'port to listen on', toInt, 9000)
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('-m, --model <id>', 'served model id', 'sim-model')
+  .option('--ttft-ms <ms>', 'delay before the first token', toInt, 0)
+  .option('--itl-ms <ms>', 'delay between tokens', toInt, 0)
+  .option('--max-concurrency <n>', 'requests generating at once; more wait in a queue (0: unlimited)', toInt, 0)
+  .option('--fail-rate <p>', 'share of requests answered with 500', toRate, 0)
+  .action(async (o: { port: number; host: string; model: string; ttftMs: number; itlMs: number; maxConcurrency: number; failRate: number }) => {
+    const sim = await runSimulator({ port: o.port, host: o.host, model: o.model, ttftMs: o.ttftMs, itlMs: o.itlMs, maxConcurrency: o.maxConcurrency, failRate: o.failRate });
+    stopOnSignals(() => sim.close());
+  });
+
+program
+  .command('demo')
+  .description('simulated models for the three reference blueprints behind a gateway on 8000/8100/8001')
+  .action(async () => {
+    try {
+      const demo = await runDemo();
+      stopOnSignals(() => demo.stop());
+    } catch (err) {
+      process.exit(reportConfigError(err));
+    }
+  });
+
+program
+  .command('keygen')
+  .description('print a strong API key and its "sha256:" config form, one per line')
+  .action(() => {
+    const { key, hashed } = generateKey();
+    process.stdout.write(`${key}\n${hashed}\n`);
+  });
+
+await program.parseAsync(process.argv);

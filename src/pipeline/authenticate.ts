@@ -1,0 +1,45 @@
+/**
+ * authenticate: Kong key-auth semantics. The key is read from the `apikey` header, else from
+ * `Authorization: Bearer`, else (where the model allows it) from an `apikey` query parameter.
+ * Keys are compared by SHA-256 lookup, never by an early-exit string compare.
+ */
+import type { Model, Snapshot } from '../config/index.js';
+import { hashKey } from '../auth/index.js';
+import { GatewayError } from '../errors/index.js';
+import type { RequestContext } from './context.js';
+
+/** KEY_CHALLENGE is the 401 challenge header; Kong's key-auth sent one and clients may look for it. */
+export const KEY_CHALLENGE = Object.freeze({ 'www-authenticate': 'Key realm="inference-gateway"' });
+
+/** presentedKey returns the client's key, or undefined; sets ctx.keyFromQuery when it came from the query. */
+export function presentedKey(ctx: RequestContext, allowQuery: boolean): string | undefined {
+  const headers = ctx.req.headers;
+  const apikey = headers.apikey;
+  if (typeof apikey === 'string' && apikey !== '') return apikey;
+  const auth = headers.authorization;
+  if (auth !== undefined && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim();
+  if (allowQuery && ctx.query !== '') {
+    const value = new URLSearchParams(ctx.query).get('apikey');
+    if (value) {
+      ctx.keyFromQuery = true;
+      return value;
+    }
+  }
+  return undefined;
+}
+
+/** ownerOfKey is the model a key belongs to, or undefined for an unknown key. */
+export function ownerOfKey(snapshot: Snapshot, key: string): Model | undefined {
+  return snapshot.keyOwners.get(hashKey(key));
+}
+
+/** authenticate lets the request on only with a key of the routed model (models without keys are open). */
+export function authenticate(ctx: RequestContext): void {
+  const model = ctx.model;
+  if (model === null || model.keyHashes === null) return;
+  const key = presentedKey(ctx, model.keyInQuery);
+  if (key === undefined) throw new GatewayError('missing_api_key', { headers: KEY_CHALLENGE });
+  const owner = ownerOfKey(ctx.snapshot, key);
+  if (owner === undefined) throw new GatewayError('invalid_api_key', { headers: KEY_CHALLENGE });
+  if (owner !== model) throw new GatewayError('key_not_allowed');
+}

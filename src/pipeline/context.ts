@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Model, PathRoute, Snapshot, Target } from '../config/index.js';
+
+/**
+ * RequestContext carries one request through the pipeline. Every field is set in the constructor
+ * so all contexts share one hidden class; stages fill them in as they learn things.
+ */
+export class RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** snapshot is read from the store once, when the request arrives; nothing later reads the store. */
+  readonly snapshot: Snapshot;
+  /** startedAt is performance.now() when the request arrived. */
+  readonly startedAt: number;
+  requestId: string;
+  /** path is the request path without the query; query starts with "?" or is "". */
+  path: string;
+  query: string;
+  body: Buffer | null;
+  /** parsedBody is the JSON body, parsed at most once and only when a stage needs it. */
+  parsedBody: unknown;
+  route: PathRoute | null;
+  /** upstreamPath is the request path with the route prefix stripped. */
+  upstreamPath: string;
+  model: Model | null;
+  /** bodyRewritten is set when the body was re-serialized (e.g. model alias replaced by served id). */
+  bodyRewritten: boolean;
+  /** keyFromQuery is set when the API key came from the query string, which must then be cleaned. */
+  keyFromQuery: boolean;
+  target: Target | null;
+  /** dispatchedAt is performance.now() when the request went upstream (0 before). */
+  dispatchedAt: number;
+
+  constructor(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
+    this.req = req;
+    this.res = res;
+    this.snapshot = snapshot;
+    this.startedAt = startedAt;
+    this.requestId = requestId;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    this.path = q === -1 ? url : url.slice(0, q);
+    this.query = q === -1 ? '' : url.slice(q);
+    this.body = null;
+    this.parsedBody = undefined;
+    this.route = null;
+    this.upstreamPath = '/';
+    this.model = null;
+    this.bodyRewritten = false;
+    this.keyFromQuery = false;
+    this.target = null;
+    this.dispatchedAt = 0;
+  }
+}

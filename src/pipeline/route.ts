@@ -1,0 +1,64 @@
+/**
+ * route: pick the path route (longest segment prefix), then the model: X-Model first, else the
+ * JSON body's `model` matched against names, then served ids. The body is parsed only here and
+ * only when no X-Model header was sent.
+ */
+import { GatewayError } from '../errors/index.js';
+import { matchPath } from '../routing/index.js';
+import type { RequestContext } from './context.js';
+
+// Dot segments, doubled or encoded slashes and backslashes could make an upstream resolve the
+// forwarded path outside the matched prefix; such paths are refused rather than guessed at.
+const UNSAFE_PATH = /\/\.\.?(?:\/|$)|\/\/|%2[eEfF]|%5[cC]|\\/;
+
+/** route resolves ctx.route, ctx.upstreamPath and (unless the request is a model listing) ctx.model. */
+export function route(ctx: RequestContext): void {
+  const path = ctx.path;
+  if (path.charCodeAt(0) !== 47 /* "/" */ || UNSAFE_PATH.test(path)) throw new GatewayError('invalid_path');
+  const match = matchPath(ctx.snapshot.routes, ctx.snapshot.maxDepth, path);
+  if (match === null) throw new GatewayError('route_not_found');
+  ctx.route = match.route;
+  ctx.upstreamPath = match.rest;
+
+  const header = ctx.req.headers['x-model'];
+  if (typeof header === 'string') {
+    const model = match.route.byName.get(header);
+    if (model === undefined) throw new GatewayError('model_not_found', { message: `Model "${truncate(header)}" is not served on this path.` });
+    ctx.model = model;
+    return;
+  }
+  // DESIGN 5: GET <path>/v1/models without X-Model is answered by the gateway itself.
+  if (ctx.req.method === 'GET' && match.rest === '/v1/models') return;
+
+  const name = bodyModel(ctx);
+  const model = match.route.byName.get(name) ?? match.route.byServedModel.get(name);
+  if (model === undefined) throw new GatewayError('model_not_found', { message: `Model "${truncate(name)}" is not served on this path.`, param: 'model' });
+  ctx.model = model;
+  // A client that names the model by its gateway name gets the upstream's own id in the body,
+  // since vLLM only answers to its --served-model-name.
+  if (model.servedModel !== null && name === model.name && name !== model.servedModel) {
+    (ctx.parsedBody as Record<string, unknown>).model = model.servedModel;
+    ctx.body = Buffer.from(JSON.stringify(ctx.parsedBody));
+    ctx.bodyRewritten = true;
+  }
+}
+
+function bodyModel(ctx: RequestContext): string {
+  const body = ctx.body;
+  if (body === null || body.length === 0) throw new GatewayError('model_not_specified');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new GatewayError('invalid_request_body');
+  }
+  ctx.parsedBody = parsed;
+  const model = parsed !== null && typeof parsed === 'object' ? (parsed as { model?: unknown }).model : undefined;
+  if (typeof model !== 'string' || model === '') throw new GatewayError('model_not_specified', { param: 'model' });
+  return model;
+}
+
+/** truncate keeps client-sent names short in error messages. */
+function truncate(s: string): string {
+  return s.length > 100 ? `${s.slice(0, 100)}…` : s;
+}

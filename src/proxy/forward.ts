@@ -1,0 +1,148 @@
+/**
+ * forward: send the request to the chosen target through its keep-alive pool and relay the
+ * answer. It uses undici's dispatch handler directly (no intermediate Readable): each upstream
+ * chunk is written to the client as it arrives, and when the client socket's buffer is full the
+ * upstream is paused until it drains, so a slow reader never makes the gateway hold a stream.
+ * A client that goes away aborts the upstream request at once, which makes vLLM stop generating.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
+import { GatewayError, sendError, toErrorBody, type ErrorCode } from '../errors/index.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { PoolRegistry } from '../upstream/index.js';
+import { toClientHeaders, toUpstreamHeaders } from './headers.js';
+
+const SSE = 'text/event-stream';
+
+/** forward dispatches ctx to ctx.target; it answers the client itself, errors included. */
+export function forward(ctx: RequestContext, pools: PoolRegistry, isTls: boolean): void {
+  const model = ctx.model!;
+  const target = ctx.target!;
+  const req = ctx.req;
+  const headers = toUpstreamHeaders(req.headers, {
+    requestId: ctx.requestId,
+    remoteAddress: req.socket.remoteAddress,
+    isTls,
+    shouldDropAuthorization: model.keyHashes !== null,
+    upstreamAuthorization: model.upstreamAuthorization,
+  });
+  const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
+  const handler = new ForwardHandler(ctx);
+  ctx.dispatchedAt = performance.now();
+  pools.get(target.origin, { connectTimeoutMs: model.timeouts.connectMs }).dispatch(
+    {
+      path: target.basePath + ctx.upstreamPath + query,
+      method: req.method as Dispatcher.HttpMethod,
+      headers,
+      body: ctx.body !== null && ctx.body.length > 0 ? ctx.body : null,
+      headersTimeout: model.timeouts.firstByteMs,
+      bodyTimeout: model.timeouts.idleMs,
+      // Inference requests are not idempotent: never retried on another socket by undici itself.
+      idempotent: false,
+    },
+    handler,
+  );
+}
+
+/** ForwardHandler relays one upstream response to the client. */
+class ForwardHandler implements Dispatcher.DispatchHandler {
+  readonly #ctx: RequestContext;
+  #controller: Dispatcher.DispatchController | null = null;
+  #isStream = false;
+  #isClientGone = false;
+  #isDone = false;
+
+  constructor(ctx: RequestContext) {
+    this.#ctx = ctx;
+    const res = ctx.res;
+    res.once('close', () => {
+      if (this.#isDone || res.writableFinished) return;
+      this.#isClientGone = true;
+      this.#controller?.abort(new ClientGoneError());
+    });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#isClientGone) controller.abort(new ClientGoneError());
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    const ctx = this.#ctx;
+    const res = ctx.res;
+    if (res.destroyed) return;
+    const now = performance.now();
+    const type = headers['content-type'];
+    this.#isStream = typeof type === 'string' && type.startsWith(SSE);
+    const out = toClientHeaders(headers, this.#isStream);
+    if (this.#isStream) {
+      // DESIGN 7: no proxy in front may buffer a stream.
+      out.push('cache-control', 'no-cache', 'x-accel-buffering', 'no');
+    }
+    out.push(
+      'x-request-id', ctx.requestId,
+      'x-gateway-latency', (ctx.dispatchedAt - ctx.startedAt).toFixed(3),
+      'x-upstream-latency', (now - ctx.dispatchedAt).toFixed(3),
+    );
+    res.writeHead(statusCode, out);
+    if (this.#isStream) res.flushHeaders();
+    res.on('drain', () => controller.resume());
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const res = this.#ctx.res;
+    if (res.destroyed) return;
+    if (!res.write(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.#isDone = true;
+    this.#ctx.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.#isDone = true;
+    if (this.#isClientGone || err instanceof ClientGoneError) return;
+    const ctx = this.#ctx;
+    const res = ctx.res;
+    const gwErr = new GatewayError(toUpstreamErrorCode(err), { cause: err });
+    if (!res.headersSent) {
+      sendError(res, gwErr, ctx.requestId);
+      return;
+    }
+    if (this.#isStream && !res.destroyed) {
+      // The client already has its 200: the error can only travel as a last SSE event.
+      res.end(`data: ${JSON.stringify(toErrorBody(gwErr, ctx.requestId))}\n\n`);
+      return;
+    }
+    // A truncated non-stream body must not look complete: cut the connection.
+    res.destroy();
+  }
+}
+
+/** ClientGoneError is the abort reason when the client disconnects. */
+class ClientGoneError extends Error {
+  constructor() {
+    super('client closed the connection');
+    this.name = 'ClientGoneError';
+  }
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+/** toUpstreamErrorCode maps an undici/socket error to the gateway error code the client sees. */
+export function toUpstreamErrorCode(err: Error): ErrorCode {
+  const code = (err as { code?: string }).code ?? '';
+  if (TIMEOUT_CODES.has(code)) return 'upstream_timeout';
+  if (CONNECT_CODES.has(code)) return 'upstream_connect_failed';
+  return 'upstream_error';
+}
+
+/** withoutQueryKey removes the `apikey` parameter so a query-string key never reaches the upstream. */
+function withoutQueryKey(query: string): string {
+  const params = new URLSearchParams(query);
+  params.delete('apikey');
+  const s = params.toString();
+  return s === '' ? '' : `?${s}`;
+}

@@ -1,0 +1,78 @@
+/**
+ * Header rules of forwarding (RFC 9110 7.6.1): hop-by-hop headers, and any header the Connection
+ * header names, apply to one connection only and are never forwarded. Client credentials are
+ * dropped here too, so no upstream ever sees a gateway key.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+// Set by the gateway itself (or by undici from the body and origin), never copied from the client.
+const REQUEST_OWN = new Set(['host', 'content-length', 'expect', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'apikey']);
+
+const PLAIN_CONNECTION = /^\s*(?:keep-alive|close)\s*$/i;
+
+/** UpstreamHeaderInput is what, besides the client's headers, decides the upstream request headers. */
+export interface UpstreamHeaderInput {
+  requestId: string;
+  remoteAddress: string | undefined;
+  isTls: boolean;
+  /** shouldDropAuthorization removes the client's Authorization (it held a gateway key). */
+  shouldDropAuthorization: boolean;
+  /** upstreamAuthorization replaces it with the model's own upstream credential, or null. */
+  upstreamAuthorization: string | null;
+}
+
+/** toUpstreamHeaders builds the flat [name, value, ...] header list sent to the upstream. */
+export function toUpstreamHeaders(headers: IncomingHttpHeaders, input: UpstreamHeaderInput): string[] {
+  const out: string[] = [];
+  const connection = headers.connection;
+  // Rare: only clients that name extra hop-by-hop headers in Connection pay for parsing it.
+  const named = connection !== undefined && !PLAIN_CONNECTION.test(connection)
+    ? new Set(connection.toLowerCase().split(',').map((s) => s.trim()))
+    : null;
+  const dropAuth = input.shouldDropAuthorization || input.upstreamAuthorization !== null;
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || REQUEST_OWN.has(name)) continue;
+    if (name === 'authorization' && dropAuth) continue;
+    if (named !== null && named.has(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  const xff = headers['x-forwarded-for'];
+  const remote = input.remoteAddress ?? '';
+  out.push('x-forwarded-for', xff ? `${xff}, ${remote}` : remote);
+  out.push('x-forwarded-proto', input.isTls ? 'https' : 'http');
+  if (headers.host !== undefined) out.push('x-forwarded-host', headers.host);
+  out.push('x-request-id', input.requestId);
+  if (input.upstreamAuthorization !== null) out.push('authorization', input.upstreamAuthorization);
+  return out;
+}
+
+// Set by the gateway on every stream (DESIGN 7), so the upstream's own copies are dropped.
+const STREAM_OWN = new Set(['cache-control', 'x-accel-buffering']);
+
+/** toClientHeaders copies upstream response headers for the client, without hop-by-hop ones, as a flat list. */
+export function toClientHeaders(headers: Record<string, string | string[] | undefined>, isStream: boolean): string[] {
+  const out: string[] = [];
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || (isStream && STREAM_OWN.has(name))) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  return out;
+}

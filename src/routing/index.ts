@@ -1,0 +1,1 @@
+export { matchPath, type PathMatch } from './match-path.js';

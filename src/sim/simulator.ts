@@ -1,0 +1,788 @@
+/**
+ * A vLLM-compatible upstream simulator.
+ *
+ * It speaks the subset of vLLM's OpenAI server the gateway proxies (chat/completions, completions,
+ * embeddings, models, health, Prometheus metrics) with deterministic output ("tok tok ..."), so the
+ * gateway can be tested and benchmarked without GPUs. What it simulates and why:
+ *  - latency: time to first token and inter-token latency, so streaming/timeouts behave realistically;
+ *  - scheduling: a max-concurrency limit with a FIFO waiting queue, exported as vLLM's
+ *    `num_requests_running` / `num_requests_waiting` gauges that load-aware routing reads;
+ *  - cancellation: a client disconnect stops generation and is counted, so gateway tests can prove
+ *    that dropping the downstream client cancels the upstream request;
+ *  - faults: `x-sim-*` request headers inject status codes, delays and mid-stream connection resets.
+ * The zero-delay path writes everything synchronously with pre-built strings because the simulator
+ * doubles as the "infinitely fast" upstream of the gateway's overhead benchmarks.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { ChatMessage, InferenceRequestBody, ModelList, Usage } from '../openai/index.js';
+
+/** SimulatorOptions configures one simulated vLLM instance. */
+export interface SimulatorOptions {
+  /** Served model id; requests naming another model get vLLM's 404. */
+  model: string;
+  /** Delay before the first generated token, in ms (default 0). */
+  ttftMs?: number;
+  /** Delay between streamed tokens, in ms (default 0; non-stream responses only wait ttftMs). */
+  itlMs?: number;
+  /** Requests generating at once; more wait in a FIFO queue (default 0 = unlimited). */
+  maxConcurrency?: number;
+  /** Probability 0..1 that an inference request is answered with a 500 (default 0). */
+  failRate?: number;
+  /** Random source for failRate, injectable for deterministic tests (default Math.random). */
+  random?: () => number;
+  /** Instance id sent as the `x-sim-id` response header (default `sim-<port>`). */
+  id?: string;
+  /** Completion tokens generated when the request has no max_tokens (default 16, like vLLM completions). */
+  defaultMaxTokens?: number;
+}
+
+/** ReceivedRequest is one request as the simulator saw it, kept for test assertions. */
+export interface ReceivedRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/**
+ * SimulatorStats are the simulator's counters; every inference request ends as exactly one of
+ * completed, aborted or failed, so `requests === completed + aborted + failed` once idle.
+ */
+export interface SimulatorStats {
+  /** Inference requests received (POST to chat/completions, completions, embeddings). */
+  requests: number;
+  /** Inference responses fully sent, errors (4xx/5xx) included. */
+  completed: number;
+  /** Inference requests whose client disconnected before the response was fully sent. */
+  aborted: number;
+  /** Streams the simulator broke on purpose (`x-sim-fail-after-chunks`) or after an internal error. */
+  failed: number;
+  /** Requests currently holding a generation slot. */
+  running: number;
+  /** Requests queued for a generation slot. */
+  waiting: number;
+}
+
+type Kind = 0 | 1 | 2;
+const CHAT: Kind = 0;
+const COMPLETION: Kind = 1;
+const EMBEDDING: Kind = 2;
+
+// Job lifecycle states (plain numbers: cheap to compare on the hot path).
+const NEW = 0;
+const WAITING = 1;
+const RUNNING = 2;
+const DONE = 3;
+
+const INFERENCE_PATHS: ReadonlyMap<string, Kind> = new Map<string, Kind>([
+  ['/v1/chat/completions', CHAT],
+  ['/v1/completions', COMPLETION],
+  ['/v1/embeddings', EMBEDDING],
+]);
+const GET_PATHS: ReadonlySet<string> = new Set(['/health', '/metrics', '/v1/models', '/sim/stats']);
+
+const RECEIVED_CAP = 100;
+// Bodies beyond this are refused with 413 instead of being buffered without bound.
+const MAX_BODY_CHARS = 64 * 1024 * 1024;
+// vLLM rejects prompt + max_tokens beyond max_model_len with a 400; gpt-oss serves 131072.
+const MAX_MODEL_LEN = 131_072;
+const TOKEN = 'tok ';
+const EMBEDDING_DIM = 8;
+const TEXT_CACHE_MAX_TOKENS = 4096;
+
+// Constant tails of SSE events; a job's `head` (id/created/model) is prepended per event.
+const CHAT_ROLE_TAIL = '{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n';
+const CHAT_TOKEN_TAIL = `{"index":0,"delta":{"content":"${TOKEN}"},"logprobs":null,"finish_reason":null}]}\n\n`;
+const CHAT_LAST_LENGTH_TAIL = `{"index":0,"delta":{"content":"${TOKEN}"},"logprobs":null,"finish_reason":"length"}]}\n\n`;
+const CHAT_LAST_STOP_TAIL = `{"index":0,"delta":{"content":"${TOKEN}"},"logprobs":null,"finish_reason":"stop"}]}\n\n`;
+const CHAT_EMPTY_TAIL = '{"index":0,"delta":{"content":""},"logprobs":null,"finish_reason":"stop"}]}\n\n';
+const TEXT_TOKEN_TAIL = `{"index":0,"text":"${TOKEN}","logprobs":null,"finish_reason":null}]}\n\n`;
+const TEXT_LAST_LENGTH_TAIL = `{"index":0,"text":"${TOKEN}","logprobs":null,"finish_reason":"length"}]}\n\n`;
+const TEXT_LAST_STOP_TAIL = `{"index":0,"text":"${TOKEN}","logprobs":null,"finish_reason":"stop"}]}\n\n`;
+const TEXT_EMPTY_TAIL = '{"index":0,"text":"","logprobs":null,"finish_reason":"stop"}]}\n\n';
+const SSE_DONE = 'data: [DONE]\n\n';
+
+const NOT_FOUND_BODY = '{"detail":"Not Found"}';
+const METHOD_NOT_ALLOWED_BODY = '{"detail":"Method Not Allowed"}';
+
+/** Per-request state of an inference request; one object so the hot path allocates little. */
+interface Job {
+  readonly res: ServerResponse;
+  readonly kind: Kind;
+  state: number;
+  timer: NodeJS.Timeout | undefined;
+  failed: boolean;
+  success: boolean;
+  stream: boolean;
+  includeUsage: boolean;
+  promptTokens: number;
+  maxTokens: number;
+  n: number;
+  sent: number;
+  ttft: number;
+  itl: number;
+  failAfter: number;
+  status: number;
+  inputs: string[] | undefined;
+  head: string;
+}
+
+/** Thrown by request validation; carries the vLLM error to answer with. */
+class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Simulator is one simulated vLLM server bound to a local port. */
+export class Simulator {
+  private readonly model: string;
+  private readonly modelJson: string;
+  private readonly modelLabel: string;
+  private readonly ttftMs: number;
+  private readonly itlMs: number;
+  private readonly maxConcurrency: number;
+  private readonly failRate: number;
+  private readonly random: () => number;
+  private readonly defaultMaxTokens: number;
+  private readonly modelsBody: string;
+  private readonly idPrefix = randomBytes(6).toString('hex');
+  private readonly server: Server;
+  private readonly st: SimulatorStats = { requests: 0, completed: 0, aborted: 0, failed: 0, running: 0, waiting: 0 };
+  private readonly queue: Job[] = [];
+  private readonly active = new Set<Job>();
+  private readonly log: ReceivedRequest[] = [];
+  private readonly textCache = new Map<number, string>();
+  private simId: string;
+  private seq = 0;
+  private admitting = false;
+  private promptTokensTotal = 0;
+  private generationTokensTotal = 0;
+  private successTotal = 0;
+
+  constructor(opts: SimulatorOptions) {
+    this.model = opts.model;
+    this.modelJson = JSON.stringify(opts.model);
+    this.modelLabel = opts.model.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+    this.ttftMs = nonNegative(opts.ttftMs);
+    this.itlMs = nonNegative(opts.itlMs);
+    this.maxConcurrency = Math.floor(nonNegative(opts.maxConcurrency));
+    this.failRate = Math.min(1, nonNegative(opts.failRate));
+    this.random = opts.random ?? Math.random;
+    this.defaultMaxTokens = Math.max(1, Math.floor(opts.defaultMaxTokens ?? 16));
+    this.simId = opts.id ?? 'sim-0';
+    const models: ModelList = {
+      object: 'list',
+      data: [{ id: opts.model, object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'vllm', root: opts.model }],
+    };
+    this.modelsBody = JSON.stringify(models);
+    this.server = createServer({ noDelay: true }, (req, res) => this.handle(req, res));
+    // Longer than typical client/proxy idle timeouts (60s), so the upstream never closes a pooled
+    // connection the gateway is about to reuse.
+    this.server.keepAliveTimeout = 65_000;
+    this.server.headersTimeout = 66_000;
+  }
+
+  /** listen binds the server (default port 0 on 127.0.0.1) and resolves the bound port. */
+  listen(port = 0, host = '127.0.0.1'): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        const bound = this.port;
+        if (this.simId === 'sim-0') this.simId = `sim-${bound}`;
+        resolve(bound);
+      });
+    });
+  }
+
+  /** close stops the server, drops every connection (in-flight requests count as aborted) and resolves when closed. */
+  async close(): Promise<void> {
+    if (this.server.listening) {
+      await new Promise<void>((resolve, reject) => {
+        this.server.close((err) => (err ? reject(err) : resolve()));
+        this.server.closeAllConnections();
+      });
+    }
+    // Socket 'close' normally settles every job; this guarantees no timer outlives the server.
+    for (const job of this.active) this.settle(job);
+    this.active.clear();
+  }
+
+  /** port is the bound TCP port (0 before listen). */
+  get port(): number {
+    const addr = this.server.address();
+    return addr !== null && typeof addr === 'object' ? (addr as AddressInfo).port : 0;
+  }
+
+  /** url is the base URL clients should use, e.g. `http://127.0.0.1:8000`. */
+  get url(): string {
+    const addr = this.server.address();
+    if (addr === null || typeof addr !== 'object') return 'http://127.0.0.1:0';
+    const a = addr.address;
+    if (a === '0.0.0.0' || a === '::' || a === '') return `http://127.0.0.1:${addr.port}`;
+    return a.includes(':') ? `http://[${a}]:${addr.port}` : `http://${a}:${addr.port}`;
+  }
+
+  /** stats is a snapshot of the counters. */
+  get stats(): Readonly<SimulatorStats> {
+    return { ...this.st };
+  }
+
+  /** received is a snapshot of the last 100 requests (any path), newest last. */
+  get received(): readonly ReceivedRequest[] {
+    return this.log.slice();
+  }
+
+  /** waitFor polls the stats until `pred` holds, rejecting after `timeoutMs` (default 2000). */
+  waitFor(pred: (s: SimulatorStats) => boolean, timeoutMs = 2000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const deadline = Date.now() + timeoutMs;
+      const check = (): void => {
+        let ok: boolean;
+        try {
+          ok = pred(this.stats);
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
+        if (ok) resolve();
+        else if (Date.now() >= deadline) {
+          reject(new Error(`Simulator.waitFor timed out after ${timeoutMs}ms; stats=${JSON.stringify(this.st)}`));
+        } else setTimeout(check, 5);
+      };
+      check();
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Request entry
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const kind = INFERENCE_PATHS.get(path);
+    let job: Job | undefined;
+    if (kind !== undefined && req.method === 'POST') {
+      this.st.requests++;
+      const j = newJob(res, kind);
+      job = j;
+      this.active.add(j);
+      // 'close' fires both after a normal finish and on a premature disconnect; writableFinished
+      // tells them apart. This is the abort detection the gateway's cancellation tests rely on.
+      res.once('close', () => this.onClose(j));
+    }
+    req.setEncoding('utf8');
+    let body = '';
+    let tooLarge = false;
+    req.on('data', (chunk: string) => {
+      if (tooLarge) return;
+      if (body.length + chunk.length > MAX_BODY_CHARS) {
+        tooLarge = true;
+        body = '';
+      } else body += chunk;
+    });
+    req.on('end', () => {
+      this.record(req, url, body);
+      try {
+        if (job !== undefined) this.inference(job, req, body, tooLarge);
+        else this.serveOther(req, res, path);
+      } catch (err) {
+        this.internalError(res, job, err);
+      }
+    });
+  }
+
+  private record(req: IncomingMessage, url: string, body: string): void {
+    if (this.log.length >= RECEIVED_CAP) this.log.shift();
+    this.log.push({ method: req.method ?? '', url, headers: req.headers, body });
+  }
+
+  private serveOther(req: IncomingMessage, res: ServerResponse, path: string): void {
+    if (req.method === 'GET' && GET_PATHS.has(path)) {
+      switch (path) {
+        case '/health':
+          // vLLM answers its health probe with 200 and an empty body.
+          res.writeHead(200, { 'content-length': '0', 'x-sim-id': this.simId });
+          res.end();
+          return;
+        case '/metrics':
+          this.send(res, 200, this.metricsText(), 'text/plain; version=0.0.4; charset=utf-8');
+          return;
+        case '/v1/models':
+          this.send(res, 200, this.modelsBody);
+          return;
+        default:
+          this.send(res, 200, JSON.stringify(this.st));
+          return;
+      }
+    }
+    if (INFERENCE_PATHS.has(path) || GET_PATHS.has(path)) {
+      this.send(res, 405, METHOD_NOT_ALLOWED_BODY, 'application/json', { allow: INFERENCE_PATHS.has(path) ? 'POST' : 'GET' });
+      return;
+    }
+    this.send(res, 404, NOT_FOUND_BODY);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Inference: validate -> x-sim-latency -> injected errors -> queue -> ttft -> generate
+
+  private inference(job: Job, req: IncomingMessage, body: string, tooLarge: boolean): void {
+    try {
+      if (tooLarge) throw new RequestError(413, 'Request body too large.', 'BadRequestError');
+      this.parseRequest(job, body);
+    } catch (err) {
+      if (err instanceof RequestError) {
+        this.finishError(job, err.status, vllmError(err.message, err.type, err.status));
+        return;
+      }
+      throw err;
+    }
+    const h = req.headers;
+    const ttft = headerInt(h['x-sim-ttft-ms']);
+    if (ttft !== undefined) job.ttft = ttft;
+    const itl = headerInt(h['x-sim-itl-ms']);
+    if (itl !== undefined) job.itl = itl;
+    const chunks = headerInt(h['x-sim-chunks']);
+    if (chunks !== undefined && job.kind !== EMBEDDING) job.n = Math.min(chunks, MAX_MODEL_LEN);
+    const failAfter = headerInt(h['x-sim-fail-after-chunks']);
+    if (failAfter !== undefined && job.stream) job.failAfter = failAfter;
+    const status = headerInt(h['x-sim-status']);
+    if (status !== undefined && status >= 300 && status <= 599) job.status = status;
+    this.delay(job, headerInt(h['x-sim-latency-ms']) ?? 0, this.afterLatency);
+  }
+
+  /** Fills the job from the JSON body, throwing RequestError with vLLM's status/type on bad input. */
+  private parseRequest(job: Job, body: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch (err) {
+      throw new RequestError(400, `Invalid JSON body: ${err instanceof Error ? err.message : String(err)}`, 'BadRequestError');
+    }
+    if (!isRecord(parsed)) throw new RequestError(400, 'Request body must be a JSON object.', 'BadRequestError');
+    const b = parsed as InferenceRequestBody;
+    if (b.model !== undefined && b.model !== null) {
+      if (typeof b.model !== 'string') throw new RequestError(400, 'model must be a string.', 'BadRequestError');
+      if (b.model !== this.model) throw new RequestError(404, `The model \`${b.model}\` does not exist.`, 'NotFoundError');
+    }
+    if (job.kind === EMBEDDING) {
+      job.inputs = embeddingInputs(b.input);
+      let tokens = 0;
+      for (const text of job.inputs) tokens += Math.max(1, Math.ceil(text.length / 4));
+      job.promptTokens = tokens;
+      return;
+    }
+    job.promptTokens = job.kind === CHAT ? chatPromptTokens(b.messages) : completionPromptTokens(b.prompt);
+    const raw = job.kind === CHAT ? (b.max_completion_tokens ?? b.max_tokens) : b.max_tokens;
+    let max = this.defaultMaxTokens;
+    if (raw !== undefined && raw !== null) {
+      if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1) {
+        throw new RequestError(400, `max_tokens must be an integer of at least 1, got ${JSON.stringify(raw)}.`, 'BadRequestError');
+      }
+      max = raw;
+    }
+    if (job.promptTokens + max > MAX_MODEL_LEN) {
+      throw new RequestError(
+        400,
+        `This model's maximum context length is ${MAX_MODEL_LEN} tokens. However, you requested ${job.promptTokens + max} tokens ` +
+          `(${job.promptTokens} in the messages, ${max} in the completion). Please reduce the length of the messages or completion.`,
+        'BadRequestError',
+      );
+    }
+    job.maxTokens = max;
+    job.n = max;
+    job.stream = b.stream === true;
+    const so = b.stream_options;
+    job.includeUsage = job.stream && isRecord(so) && so.include_usage === true;
+  }
+
+  private readonly afterLatency = (job: Job): void => {
+    if (job.status !== 0) {
+      this.finishError(job, job.status, `{"error":{"message":"simulated","type":"sim_error","code":${job.status}}}`);
+      return;
+    }
+    if (this.failRate > 0 && this.random() < this.failRate) {
+      this.finishError(job, 500, vllmError('Simulated failure (failRate).', 'InternalServerError', 500));
+      return;
+    }
+    this.acquire(job);
+  };
+
+  /** Runs the job now if a slot is free (and nobody queued ahead), else queues it FIFO. */
+  private acquire(job: Job): void {
+    if (this.maxConcurrency === 0 || (this.st.running < this.maxConcurrency && this.queue.length === 0)) {
+      this.st.running++;
+      job.state = RUNNING;
+      this.start(job);
+    } else {
+      job.state = WAITING;
+      this.st.waiting++;
+      this.queue.push(job);
+    }
+  }
+
+  /** Hands freed slots to queued jobs; iterative (guarded) so long zero-delay queues cannot recurse deeply. */
+  private admitNext(): void {
+    if (this.admitting) return;
+    this.admitting = true;
+    try {
+      while (this.queue.length > 0 && this.st.running < this.maxConcurrency) {
+        const next = this.queue.shift();
+        if (next === undefined) break;
+        this.st.waiting--;
+        this.st.running++;
+        next.state = RUNNING;
+        this.guarded(next, this.start);
+      }
+    } finally {
+      this.admitting = false;
+    }
+  }
+
+  private readonly start = (job: Job): void => {
+    this.promptTokensTotal += job.promptTokens;
+    if (!job.stream) {
+      this.delay(job, job.ttft, job.kind === EMBEDDING ? this.finishEmbedding : this.finishText);
+      return;
+    }
+    const chat = job.kind === CHAT;
+    const id = chat ? `chatcmpl-${this.nextId()}` : `cmpl-${this.nextId()}`;
+    const object = chat ? 'chat.completion.chunk' : 'text_completion';
+    job.head = `data: {"id":"${id}","object":"${object}","created":${nowSeconds()},"model":${this.modelJson},"choices":[`;
+    job.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-sim-id': this.simId });
+    // vLLM opens a chat stream with an empty assistant delta; text completions have no such event.
+    if (chat) job.res.write(job.head + CHAT_ROLE_TAIL);
+    this.delay(job, job.ttft, this.pump);
+  };
+
+  /** Writes content events until done, a delay is due, or the socket needs to drain. */
+  private readonly pump = (job: Job): void => {
+    const res = job.res;
+    const chat = job.kind === CHAT;
+    while (job.state === RUNNING) {
+      if (job.sent >= job.failAfter) {
+        this.breakStream(job);
+        return;
+      }
+      if (job.sent >= job.n) {
+        this.endStream(job);
+        return;
+      }
+      const last = job.sent + 1 === job.n;
+      let tail: string;
+      if (!last) tail = chat ? CHAT_TOKEN_TAIL : TEXT_TOKEN_TAIL;
+      else if (job.n >= job.maxTokens) tail = chat ? CHAT_LAST_LENGTH_TAIL : TEXT_LAST_LENGTH_TAIL;
+      else tail = chat ? CHAT_LAST_STOP_TAIL : TEXT_LAST_STOP_TAIL;
+      const ok = res.write(job.head + tail);
+      job.sent++;
+      this.generationTokensTotal++;
+      if (job.sent >= job.failAfter) {
+        this.breakStream(job);
+        return;
+      }
+      const wait = last ? 0 : job.itl;
+      if (!ok) {
+        // Backpressure: resume (after the inter-token delay, if any) once the socket drained.
+        res.once('drain', () => this.guarded(job, (j) => this.delay(j, wait, this.pump)));
+        return;
+      }
+      if (wait > 0) {
+        this.delay(job, wait, this.pump);
+        return;
+      }
+    }
+  };
+
+  private endStream(job: Job): void {
+    const chat = job.kind === CHAT;
+    let out = '';
+    if (job.n === 0) out += job.head + (chat ? CHAT_EMPTY_TAIL : TEXT_EMPTY_TAIL);
+    if (job.includeUsage) out += `${job.head}],"usage":${usageJson(job.promptTokens, job.n)}}\n\n`;
+    out += SSE_DONE;
+    job.success = true;
+    job.res.end(out);
+    this.settle(job);
+  }
+
+  /** Simulates an upstream crash mid-stream: reset the connection once the events so far are flushed. */
+  private breakStream(job: Job): void {
+    job.failed = true;
+    this.settle(job);
+    const res = job.res;
+    // An empty write's callback runs after everything queued before it reached the socket, so the
+    // client sees exactly the N chunks before the reset (destroying synchronously could drop them).
+    res.write('', () => res.destroy());
+  }
+
+  private readonly finishText = (job: Job): void => {
+    const n = job.n;
+    const fr = n >= job.maxTokens ? 'length' : 'stop';
+    const text = this.text(n);
+    const created = nowSeconds();
+    const usage = usageJson(job.promptTokens, n);
+    const body =
+      job.kind === CHAT
+        ? `{"id":"chatcmpl-${this.nextId()}","object":"chat.completion","created":${created},"model":${this.modelJson},` +
+          `"choices":[{"index":0,"message":{"role":"assistant","content":"${text}"},"logprobs":null,"finish_reason":"${fr}"}],"usage":${usage}}`
+        : `{"id":"cmpl-${this.nextId()}","object":"text_completion","created":${created},"model":${this.modelJson},` +
+          `"choices":[{"index":0,"text":"${text}","logprobs":null,"finish_reason":"${fr}"}],"usage":${usage}}`;
+    this.generationTokensTotal += n;
+    job.success = true;
+    this.send(job.res, 200, body);
+    this.settle(job);
+  };
+
+  private readonly finishEmbedding = (job: Job): void => {
+    const inputs = job.inputs ?? [];
+    const data = inputs.map((text, index) => ({ object: 'embedding', index, embedding: embed(text) }));
+    const usage: Pick<Usage, 'prompt_tokens' | 'total_tokens'> = { prompt_tokens: job.promptTokens, total_tokens: job.promptTokens };
+    const body = JSON.stringify({ object: 'list', data, model: this.model, usage });
+    job.success = true;
+    this.send(job.res, 200, body);
+    this.settle(job);
+  };
+
+  private finishError(job: Job, status: number, body: string): void {
+    this.send(job.res, status, body);
+    this.settle(job);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Bookkeeping
+
+  private onClose(job: Job): void {
+    this.active.delete(job);
+    if (job.failed) this.st.failed++;
+    else if (job.res.writableFinished) {
+      this.st.completed++;
+      if (job.success) this.successTotal++;
+    } else this.st.aborted++;
+    this.settle(job);
+  }
+
+  /** Ends the job's claim on the scheduler exactly once: clears its timer and leaves the queue or frees its slot. */
+  private settle(job: Job): void {
+    if (job.timer !== undefined) {
+      clearTimeout(job.timer);
+      job.timer = undefined;
+    }
+    const state = job.state;
+    job.state = DONE;
+    if (state === WAITING) {
+      const i = this.queue.indexOf(job);
+      if (i !== -1) this.queue.splice(i, 1);
+      this.st.waiting--;
+    } else if (state === RUNNING) {
+      this.st.running--;
+      if (this.queue.length > 0) this.admitNext();
+    }
+  }
+
+  /** Runs `fn` after `ms`, synchronously when ms is 0 (the benchmark path never touches a timer). */
+  private delay(job: Job, ms: number, fn: (job: Job) => void): void {
+    if (job.state === DONE) return;
+    if (ms <= 0) {
+      fn(job);
+      return;
+    }
+    job.timer = setTimeout(() => {
+      job.timer = undefined;
+      if (job.state !== DONE) this.guarded(job, fn);
+    }, ms);
+  }
+
+  /** Runs an asynchronous continuation, turning a thrown error into a 500 instead of a crash. */
+  private guarded(job: Job, fn: (job: Job) => void): void {
+    try {
+      fn(job);
+    } catch (err) {
+      this.internalError(job.res, job, err);
+    }
+  }
+
+  private internalError(res: ServerResponse, job: Job | undefined, err: unknown): void {
+    const message = `Internal simulator error: ${err instanceof Error ? err.message : String(err)}`;
+    if (job !== undefined) {
+      this.settle(job);
+      if (res.headersSent) job.failed = true;
+    }
+    if (res.headersSent) res.destroy();
+    else if (!res.writableEnded) this.send(res, 500, vllmError(message, 'InternalServerError', 500));
+  }
+
+  private send(res: ServerResponse, status: number, body: string, type = 'application/json', extra?: OutgoingHttpHeaders): void {
+    const headers: OutgoingHttpHeaders = {
+      'content-type': type,
+      'content-length': Buffer.byteLength(body),
+      'x-sim-id': this.simId,
+    };
+    if (extra !== undefined) Object.assign(headers, extra);
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  private nextId(): string {
+    return this.idPrefix + (++this.seq).toString(16);
+  }
+
+  private text(n: number): string {
+    let t = this.textCache.get(n);
+    if (t === undefined) {
+      t = TOKEN.repeat(n);
+      if (n <= TEXT_CACHE_MAX_TOKENS) this.textCache.set(n, t);
+    }
+    return t;
+  }
+
+  private metricsText(): string {
+    const l = `{model_name="${this.modelLabel}"}`;
+    const kv = Math.min(1, this.st.running / (this.maxConcurrency || 64));
+    const metric = (name: string, type: string, help: string, value: number): string =>
+      `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name}${l} ${value}\n`;
+    return (
+      metric('vllm:num_requests_running', 'gauge', 'Number of requests in model execution batches.', this.st.running) +
+      metric('vllm:num_requests_waiting', 'gauge', 'Number of requests waiting to be processed.', this.st.waiting) +
+      metric('vllm:kv_cache_usage_perc', 'gauge', 'KV-cache usage. 1 means 100 percent usage.', kv) +
+      metric('vllm:prompt_tokens_total', 'counter', 'Number of prefill tokens processed.', this.promptTokensTotal) +
+      metric('vllm:generation_tokens_total', 'counter', 'Number of generation tokens processed.', this.generationTokensTotal) +
+      metric('vllm:request_success_total', 'counter', 'Count of successfully processed requests.', this.successTotal) +
+      metric('sim_requests_aborted_total', 'counter', 'Requests whose client disconnected before the response was sent.', this.st.aborted)
+    );
+  }
+}
+
+// -----------------------------------------------------------------------------------------------
+// Helpers
+
+function newJob(res: ServerResponse, kind: Kind): Job {
+  return {
+    res,
+    kind,
+    state: NEW,
+    timer: undefined,
+    failed: false,
+    success: false,
+    stream: false,
+    includeUsage: false,
+    promptTokens: 0,
+    maxTokens: 0,
+    n: 0,
+    sent: 0,
+    ttft: 0,
+    itl: 0,
+    failAfter: Infinity,
+    status: 0,
+    inputs: undefined,
+    head: '',
+  };
+}
+
+function nonNegative(v: number | undefined): number {
+  return v !== undefined && Number.isFinite(v) && v > 0 ? v : 0;
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Parses a steering header as a non-negative integer; anything else is ignored (undefined). */
+function headerInt(v: string | string[] | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const s = Array.isArray(v) ? v[0] : v;
+  if (s === undefined || s === '') return undefined;
+  const n = Number(s);
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
+}
+
+function usageJson(prompt: number, completion: number): string {
+  return `{"prompt_tokens":${prompt},"completion_tokens":${completion},"total_tokens":${prompt + completion}}`;
+}
+
+function vllmError(message: string, type: string, code: number): string {
+  return JSON.stringify({ error: { message, type, param: null, code } });
+}
+
+/** Estimates chat prompt tokens as ceil(content chars / 4) + 1 per message (at least 1). */
+function chatPromptTokens(messages: unknown): number {
+  if (!Array.isArray(messages)) throw new RequestError(400, 'messages must be an array.', 'BadRequestError');
+  let chars = 0;
+  for (const m of messages as unknown[]) {
+    if (!isRecord(m)) throw new RequestError(400, 'each message must be an object.', 'BadRequestError');
+    const content = (m as Partial<ChatMessage>).content;
+    if (typeof content === 'string') chars += content.length;
+    else if (Array.isArray(content)) {
+      for (const part of content as unknown[]) {
+        if (isRecord(part) && typeof part.text === 'string') chars += part.text.length;
+      }
+    }
+  }
+  return Math.max(1, Math.ceil(chars / 4) + messages.length);
+}
+
+/** Estimates completion prompt tokens: ceil(chars / 4) for text prompts, the length for token-id prompts. */
+function completionPromptTokens(prompt: unknown): number {
+  if (typeof prompt === 'string') return Math.max(1, Math.ceil(prompt.length / 4));
+  if (Array.isArray(prompt) && prompt.length > 0) {
+    let chars = 0;
+    let ids = 0;
+    for (const p of prompt as unknown[]) {
+      if (typeof p === 'string') chars += p.length;
+      else if (typeof p === 'number') ids++;
+      else if (Array.isArray(p)) ids += p.length;
+      else throw new RequestError(400, 'prompt must be a string, an array of strings or token ids.', 'BadRequestError');
+    }
+    return Math.max(1, Math.ceil(chars / 4) + ids);
+  }
+  throw new RequestError(400, 'prompt must be a string, an array of strings or token ids.', 'BadRequestError');
+}
+
+/** Normalises embeddings `input` to one string per output vector (token-id inputs are keyed by their JSON). */
+function embeddingInputs(input: unknown): string[] {
+  if (typeof input === 'string') return [input];
+  if (Array.isArray(input) && input.length > 0) {
+    const items = input as unknown[];
+    if (items.every((x) => typeof x === 'number')) return [JSON.stringify(items)];
+    return items.map((x) => {
+      if (typeof x === 'string') return x;
+      if (Array.isArray(x)) return JSON.stringify(x);
+      throw new RequestError(400, 'input must be a string, an array of strings or token ids.', 'BadRequestError');
+    });
+  }
+  throw new RequestError(400, 'input must be a string, an array of strings or token ids.', 'BadRequestError');
+}
+
+/** Deterministic unit vector derived from the text (FNV-1a seed, xorshift stream). */
+function embed(text: string): number[] {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  if (h === 0) h = 1;
+  const v: number[] = [];
+  let norm = 0;
+  for (let d = 0; d < EMBEDDING_DIM; d++) {
+    h ^= h << 13;
+    h ^= h >>> 17;
+    h ^= h << 5;
+    const x = ((h >>> 0) / 0x100000000) * 2 - 1;
+    v.push(x);
+    norm += x * x;
+  }
+  norm = Math.sqrt(norm) || 1;
+  return v.map((x) => Math.round((x / norm) * 1e6) / 1e6);
+}

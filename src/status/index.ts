@@ -1,0 +1,1 @@
+export { createStatusServer, type StatusSource } from './status-server.js';

@@ -1,0 +1,2 @@
+export { RoundRobin, type Weighted } from './balancer/round-robin.js';
+export { PoolRegistry, type PoolOptions } from './pool-registry.js';

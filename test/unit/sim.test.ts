@@ -1,0 +1,382 @@
+/**
+ * Unit tests of the vLLM-compatible simulator over real sockets: wire shapes, steering headers,
+ * queueing and the abort accounting the gateway's cancellation tests depend on.
+ */
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { Simulator } from '../../src/sim/index.js';
+import type { SimulatorOptions } from '../../src/sim/index.js';
+
+const MODEL = 'openai/gpt-oss-120b';
+
+/** Starts a simulator that is closed when the test ends. */
+async function startSim(t: TestContext, opts: Partial<SimulatorOptions> = {}): Promise<Simulator> {
+  const sim = new Simulator({ model: MODEL, ...opts });
+  await sim.listen();
+  t.after(() => sim.close());
+  return sim;
+}
+
+function post(sim: Simulator, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(sim.url + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** Splits an SSE body into its `data:` payloads. */
+function sseData(text: string): string[] {
+  return text
+    .split('\n\n')
+    .filter((e) => e.length > 0)
+    .map((e) => {
+      assert.ok(e.startsWith('data: '), `unexpected SSE event ${JSON.stringify(e)}`);
+      return e.slice('data: '.length);
+    });
+}
+
+interface Chunk {
+  object: string;
+  choices: Array<{ index: number; delta?: { role?: string; content?: string }; text?: string; finish_reason: string | null }>;
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+}
+
+/** Opens a streaming POST with node:http so the test controls the socket. */
+function openStream(sim: Simulator, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const req = request(sim.url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } });
+  const response = new Promise<IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve);
+    req.once('error', reject);
+  });
+  req.end(JSON.stringify(body));
+  return { req, response };
+}
+
+const chatBody = (extra: Record<string, unknown> = {}) => ({
+  model: MODEL,
+  messages: [
+    { role: 'system', content: 'be brief' }, // 8 chars
+    { role: 'user', content: 'hello world!' }, // 12 chars
+  ],
+  ...extra,
+});
+
+test('non-stream chat: shape, usage and max_tokens', async (t) => {
+  const sim = await startSim(t);
+  const res = await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 5 }));
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-sim-id'), `sim-${sim.port}`);
+  const body = (await res.json()) as {
+    id: string;
+    object: string;
+    model: string;
+    choices: Array<{ message: { role: string; content: string }; finish_reason: string }>;
+    usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  };
+  assert.match(body.id, /^chatcmpl-/);
+  assert.equal(body.object, 'chat.completion');
+  assert.equal(body.model, MODEL);
+  assert.deepEqual(body.choices[0]?.message, { role: 'assistant', content: 'tok tok tok tok tok ' });
+  assert.equal(body.choices[0]?.finish_reason, 'length');
+  // ceil(20 chars / 4) + 1 per message
+  assert.deepEqual(body.usage, { prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 });
+
+  const viaMct = (await (await post(sim, '/v1/chat/completions', chatBody({ max_completion_tokens: 2 }))).json()) as typeof body;
+  assert.equal(viaMct.usage.completion_tokens, 2);
+  const dflt = (await (await post(sim, '/v1/chat/completions', chatBody())).json()) as typeof body;
+  assert.equal(dflt.usage.completion_tokens, 16);
+
+  await sim.waitFor((s) => s.completed === 3);
+  assert.deepEqual(sim.stats, { requests: 3, completed: 3, aborted: 0, failed: 0, running: 0, waiting: 0 });
+});
+
+test('stream chat: role chunk, content chunks, usage chunk, [DONE]', async (t) => {
+  const sim = await startSim(t);
+  const res = await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 3, stream: true, stream_options: { include_usage: true } }));
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'text/event-stream');
+  const data = sseData(await res.text());
+  assert.equal(data.at(-1), '[DONE]');
+  const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as Chunk);
+  assert.equal(chunks.length, 5); // role + 3 content + usage
+  assert.ok(chunks.every((c) => c.object === 'chat.completion.chunk'));
+  assert.deepEqual(chunks[0]?.choices[0]?.delta, { role: 'assistant', content: '' });
+  assert.deepEqual(
+    chunks.slice(1, 4).map((c) => [c.choices[0]?.delta?.content, c.choices[0]?.finish_reason]),
+    [
+      ['tok ', null],
+      ['tok ', null],
+      ['tok ', 'length'],
+    ],
+  );
+  assert.deepEqual(chunks[4]?.choices, []);
+  assert.deepEqual(chunks[4]?.usage, { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
+
+  // Without include_usage there is no usage chunk.
+  const plain = sseData(await (await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 2, stream: true }))).text());
+  assert.equal(plain.length, 4);
+  assert.ok(!plain.some((d) => d.includes('"usage"')));
+});
+
+test('stream honours ttft and x-sim-chunks', async (t) => {
+  const sim = await startSim(t, { ttftMs: 60 });
+  const t0 = Date.now();
+  const res = await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 10, stream: true, stream_options: { include_usage: true } }), {
+    'x-sim-chunks': '3',
+  });
+  const chunks = sseData(await res.text())
+    .slice(0, -1)
+    .map((d) => JSON.parse(d) as Chunk);
+  assert.ok(Date.now() - t0 >= 55, 'ttft delay applied');
+  const content = chunks.filter((c) => c.choices[0]?.delta?.content === 'tok ');
+  assert.equal(content.length, 3);
+  assert.equal(content[2]?.choices[0]?.finish_reason, 'stop'); // fewer than max_tokens
+  assert.equal(chunks.at(-1)?.usage?.completion_tokens, 3);
+});
+
+test('completions: non-stream and stream', async (t) => {
+  const sim = await startSim(t);
+  const res = await post(sim, '/v1/completions', { model: MODEL, prompt: ['abcd', 'efgh'], max_tokens: 2 });
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as {
+    object: string;
+    choices: Array<{ text: string; finish_reason: string }>;
+    usage: { prompt_tokens: number; completion_tokens: number };
+  };
+  assert.equal(body.object, 'text_completion');
+  assert.equal(body.choices[0]?.text, 'tok tok ');
+  assert.equal(body.choices[0]?.finish_reason, 'length');
+  assert.equal(body.usage.prompt_tokens, 2);
+  assert.equal(body.usage.completion_tokens, 2);
+
+  const data = sseData(
+    await (await post(sim, '/v1/completions', { prompt: 'hi', max_tokens: 2, stream: true, stream_options: { include_usage: true } })).text(),
+  );
+  assert.equal(data.length, 4); // 2 content + usage + [DONE]; no role chunk for text completions
+  const first = JSON.parse(data[0] ?? '') as Chunk;
+  assert.equal(first.object, 'text_completion');
+  assert.equal(first.choices[0]?.text, 'tok ');
+  assert.equal((JSON.parse(data[2] ?? '') as Chunk).usage?.completion_tokens, 2);
+  assert.equal(data[3], '[DONE]');
+});
+
+test('embeddings for string and string[]', async (t) => {
+  const sim = await startSim(t);
+  type Emb = { object: string; model: string; data: Array<{ object: string; index: number; embedding: number[] }>; usage: { prompt_tokens: number; total_tokens: number } };
+  const one = (await (await post(sim, '/v1/embeddings', { model: MODEL, input: 'hello' })).json()) as Emb;
+  assert.equal(one.object, 'list');
+  assert.equal(one.model, MODEL);
+  assert.equal(one.data.length, 1);
+  assert.equal(one.data[0]?.embedding.length, 8);
+  assert.deepEqual(one.usage, { prompt_tokens: 2, total_tokens: 2 });
+  const many = (await (await post(sim, '/v1/embeddings', { input: ['hello', 'world', 'hello'] })).json()) as Emb;
+  assert.deepEqual(
+    many.data.map((d) => [d.object, d.index]),
+    [
+      ['embedding', 0],
+      ['embedding', 1],
+      ['embedding', 2],
+    ],
+  );
+  assert.deepEqual(many.data[0]?.embedding, one.data[0]?.embedding, 'deterministic');
+  assert.notDeepEqual(many.data[1]?.embedding, many.data[0]?.embedding);
+});
+
+test('models, health, metrics, stats and 404', async (t) => {
+  const sim = await startSim(t, { id: 'sim-a', maxConcurrency: 4 });
+  const models = await fetch(sim.url + '/v1/models');
+  assert.equal(models.headers.get('x-sim-id'), 'sim-a');
+  const list = (await models.json()) as { object: string; data: Array<{ id: string; object: string; owned_by: string; root: string }> };
+  assert.equal(list.object, 'list');
+  assert.deepEqual(
+    list.data.map((m) => [m.id, m.object, m.owned_by, m.root]),
+    [[MODEL, 'model', 'vllm', MODEL]],
+  );
+
+  const health = await fetch(sim.url + '/health');
+  assert.equal(health.status, 200);
+  assert.equal(await health.text(), '');
+
+  await (await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 4 }))).text();
+  const metrics = await (await fetch(sim.url + '/metrics')).text();
+  const label = `{model_name="${MODEL}"}`;
+  for (const name of ['vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc']) {
+    assert.match(metrics, new RegExp(`# TYPE ${name} gauge\n`));
+    assert.ok(metrics.includes(`${name}${label} 0\n`), name);
+  }
+  assert.ok(metrics.includes(`vllm:prompt_tokens_total${label} 7\n`));
+  assert.ok(metrics.includes(`vllm:generation_tokens_total${label} 4\n`));
+  assert.ok(metrics.includes(`vllm:request_success_total${label} 1\n`));
+  assert.ok(metrics.includes(`sim_requests_aborted_total${label} 0\n`));
+
+  const stats = (await (await fetch(sim.url + '/sim/stats')).json()) as { requests: number };
+  assert.equal(stats.requests, 1);
+
+  const missing = await fetch(sim.url + '/v1/nope');
+  assert.equal(missing.status, 404);
+  assert.deepEqual(await missing.json(), { detail: 'Not Found' });
+  assert.equal(missing.headers.get('x-sim-id'), 'sim-a');
+});
+
+test('received keeps method, url, headers and full body', async (t) => {
+  const sim = await startSim(t);
+  const body = JSON.stringify(chatBody({ max_tokens: 1 }));
+  await (await post(sim, '/v1/chat/completions?x=1', body, { authorization: 'Bearer k' })).text();
+  await (await fetch(sim.url + '/health')).text();
+  const [chat, health] = sim.received;
+  assert.equal(sim.received.length, 2);
+  assert.equal(chat?.method, 'POST');
+  assert.equal(chat?.url, '/v1/chat/completions?x=1');
+  assert.equal(chat?.headers.authorization, 'Bearer k');
+  assert.equal(chat?.body, body);
+  assert.equal(health?.url, '/health');
+});
+
+test('errors: x-sim-status, failRate, wrong model, invalid JSON, bad max_tokens', async (t) => {
+  let roll = 0;
+  const sim = await startSim(t, { failRate: 0.5, random: () => roll });
+
+  const s503 = await post(sim, '/v1/chat/completions', chatBody(), { 'x-sim-status': '503' });
+  assert.equal(s503.status, 503);
+  assert.deepEqual(await s503.json(), { error: { message: 'simulated', type: 'sim_error', code: 503 } });
+
+  roll = 0.9;
+  const ok = await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 1 }), { 'x-sim-status': '200' });
+  assert.equal(ok.status, 200);
+  await ok.text();
+
+  roll = 0.1;
+  const failed = await post(sim, '/v1/chat/completions', chatBody());
+  assert.equal(failed.status, 500);
+  assert.equal(((await failed.json()) as { error: { type: string } }).error.type, 'InternalServerError');
+  roll = 0.9;
+
+  const wrongModel = await post(sim, '/v1/chat/completions', { ...chatBody(), model: 'other' });
+  assert.equal(wrongModel.status, 404);
+  assert.deepEqual(await wrongModel.json(), {
+    error: { message: 'The model `other` does not exist.', type: 'NotFoundError', param: null, code: 404 },
+  });
+
+  for (const path of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings']) {
+    const bad = await post(sim, path, '{"messages": [');
+    assert.equal(bad.status, 400, path);
+    const err = (await bad.json()) as { error: { type: string; code: number } };
+    assert.equal(err.error.type, 'BadRequestError');
+    assert.equal(err.error.code, 400);
+  }
+  assert.equal((await post(sim, '/v1/chat/completions', '[1,2]')).status, 400);
+  assert.equal((await post(sim, '/v1/chat/completions', chatBody({ max_tokens: -1 }))).status, 400);
+  assert.equal((await post(sim, '/v1/completions', { max_tokens: 2 })).status, 400);
+
+  await sim.waitFor((s) => s.completed === s.requests);
+  assert.equal(sim.stats.aborted, 0);
+});
+
+test('x-sim-latency-ms delays the response headers', async (t) => {
+  const sim = await startSim(t);
+  const t0 = Date.now();
+  const res = await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 1 }), { 'x-sim-latency-ms': '80' });
+  assert.ok(Date.now() - t0 >= 75);
+  assert.equal(res.status, 200);
+  await res.text();
+});
+
+test('queue: maxConcurrency 1 makes the second request wait', async (t) => {
+  const sim = await startSim(t, { maxConcurrency: 1, ttftMs: 150 });
+  const first = post(sim, '/v1/chat/completions', chatBody({ max_tokens: 1 }));
+  await sim.waitFor((s) => s.running === 1);
+  const second = post(sim, '/v1/chat/completions', chatBody({ max_tokens: 1 }));
+  await sim.waitFor((s) => s.running === 1 && s.waiting === 1);
+
+  const metrics = await (await fetch(sim.url + '/metrics')).text(); // not queued itself
+  assert.ok(metrics.includes(`vllm:num_requests_waiting{model_name="${MODEL}"} 1\n`));
+  assert.ok(metrics.includes(`vllm:num_requests_running{model_name="${MODEL}"} 1\n`));
+  assert.ok(metrics.includes(`vllm:kv_cache_usage_perc{model_name="${MODEL}"} 1\n`));
+
+  const [a, b] = await Promise.all([first, second]);
+  assert.equal(a.status, 200);
+  assert.equal(b.status, 200);
+  await Promise.all([a.text(), b.text()]);
+  await sim.waitFor((s) => s.completed === 2);
+  assert.equal(sim.stats.running, 0);
+  assert.equal(sim.stats.waiting, 0);
+});
+
+test('abort: client disconnect mid-stream stops generation and is counted once', async (t) => {
+  const sim = await startSim(t, { itlMs: 50 });
+  const { req, response } = openStream(sim, '/v1/chat/completions', chatBody({ max_tokens: 100, stream: true }));
+  req.on('error', () => {}); // ECONNRESET after our own destroy
+  const res = await response;
+  await new Promise<void>((resolve) => res.once('data', () => resolve()));
+  req.destroy();
+  await sim.waitFor((s) => s.aborted === 1, 1000);
+  assert.equal(sim.stats.completed, 0);
+  assert.equal(sim.stats.running, 0);
+  const metrics = await (await fetch(sim.url + '/metrics')).text();
+  assert.ok(metrics.includes(`sim_requests_aborted_total{model_name="${MODEL}"} 1\n`));
+  const generated = Number(/vllm:generation_tokens_total\{[^}]*\} (\d+)/.exec(metrics)?.[1]);
+  assert.ok(generated < 5, `generation stopped early (generated ${generated})`);
+  assert.deepEqual(sim.stats, { requests: 1, completed: 0, aborted: 1, failed: 0, running: 0, waiting: 0 });
+});
+
+test('abort while queued leaves the queue', async (t) => {
+  const sim = await startSim(t, { maxConcurrency: 1, ttftMs: 200 });
+  const first = post(sim, '/v1/chat/completions', chatBody({ max_tokens: 1 }));
+  await sim.waitFor((s) => s.running === 1);
+  const { req } = openStream(sim, '/v1/chat/completions', chatBody({ max_tokens: 1 }));
+  req.on('error', () => {});
+  await sim.waitFor((s) => s.waiting === 1);
+  req.destroy();
+  await sim.waitFor((s) => s.aborted === 1 && s.waiting === 0);
+  assert.equal((await first).status, 200);
+  await sim.waitFor((s) => s.completed === 1 && s.running === 0);
+});
+
+test('x-sim-fail-after-chunks resets the stream after N content chunks', async (t) => {
+  const sim = await startSim(t);
+  const { req, response } = openStream(sim, '/v1/chat/completions', chatBody({ max_tokens: 10, stream: true }), {
+    'x-sim-fail-after-chunks': '2',
+  });
+  req.on('error', () => {});
+  const res = await response;
+  assert.equal(res.statusCode, 200);
+  res.on('error', () => {}); // 'aborted' ECONNRESET is the point of the test
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (c: string) => (text += c));
+  await new Promise<void>((resolve) => res.once('close', () => resolve()));
+  assert.equal(res.complete, false, 'response must end abruptly');
+  const data = sseData(text);
+  assert.ok(!data.includes('[DONE]'));
+  const content = data.map((d) => JSON.parse(d) as Chunk).filter((c) => c.choices[0]?.delta?.content === 'tok ');
+  assert.equal(content.length, 2);
+  await sim.waitFor((s) => s.failed === 1);
+  assert.equal(sim.stats.aborted, 0);
+  assert.equal(sim.stats.completed, 0);
+});
+
+test('large zero-delay stream is delivered completely (backpressure path)', async (t) => {
+  const sim = await startSim(t);
+  const n = 20_000;
+  const res = await post(sim, '/v1/completions', { prompt: 'x', max_tokens: n, stream: true });
+  const data = sseData(await res.text());
+  assert.equal(data.length, n + 1);
+  assert.equal(data.at(-1), '[DONE]');
+  await sim.waitFor((s) => s.completed === 1);
+});
+
+test('close() drops in-flight requests and clears their timers', async (t) => {
+  const sim = new Simulator({ model: MODEL, ttftMs: 60_000 });
+  await sim.listen();
+  t.after(() => sim.close());
+  const pending = post(sim, '/v1/chat/completions', chatBody()).catch((err: unknown) => err);
+  await sim.waitFor((s) => s.running === 1);
+  await sim.close();
+  assert.ok((await pending) instanceof Error);
+  assert.equal(sim.stats.aborted, 1);
+  assert.equal(sim.stats.running, 0);
+});
