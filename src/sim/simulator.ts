@@ -116,6 +116,7 @@ interface Job {
   timer: NodeJS.Timeout | undefined;
   failed: boolean;
   success: boolean;
+  closed: boolean;
   stream: boolean;
   includeUsage: boolean;
   promptTokens: number;
@@ -212,9 +213,9 @@ export class Simulator {
         this.server.closeAllConnections();
       });
     }
-    // Socket 'close' normally settles every job; this guarantees no timer outlives the server.
-    for (const job of this.active) this.settle(job);
-    this.active.clear();
+    // The server can report closed before each response's 'close' event has run; account for those
+    // jobs now (onClose is idempotent) so stats are final and no timer outlives the server.
+    for (const job of [...this.active]) this.onClose(job);
   }
 
   /** port is the bound TCP port (0 before listen). */
@@ -348,10 +349,8 @@ export class Simulator {
       throw err;
     }
     const h = req.headers;
-    const ttft = headerInt(h['x-sim-ttft-ms']);
-    if (ttft !== undefined) job.ttft = ttft;
-    const itl = headerInt(h['x-sim-itl-ms']);
-    if (itl !== undefined) job.itl = itl;
+    job.ttft = headerInt(h['x-sim-ttft-ms']) ?? this.ttftMs;
+    job.itl = headerInt(h['x-sim-itl-ms']) ?? this.itlMs;
     const chunks = headerInt(h['x-sim-chunks']);
     if (chunks !== undefined && job.kind !== EMBEDDING) job.n = Math.min(chunks, MAX_MODEL_LEN);
     const failAfter = headerInt(h['x-sim-fail-after-chunks']);
@@ -561,6 +560,8 @@ export class Simulator {
   // Bookkeeping
 
   private onClose(job: Job): void {
+    if (job.closed) return;
+    job.closed = true;
     this.active.delete(job);
     if (job.failed) this.st.failed++;
     else if (job.res.writableFinished) {
@@ -672,6 +673,7 @@ function newJob(res: ServerResponse, kind: Kind): Job {
     timer: undefined,
     failed: false,
     success: false,
+    closed: false,
     stream: false,
     includeUsage: false,
     promptTokens: 0,

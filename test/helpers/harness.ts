@@ -1,0 +1,115 @@
+/**
+ * Test harness: real gateways and simulators on 127.0.0.1 port 0, configs written to temp files,
+ * and a teardown list so every test closes what it opened.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { stringify } from 'yaml';
+import { Gateway } from '../../src/gateway.js';
+import { Simulator, type SimulatorOptions } from '../../src/sim/index.js';
+
+/** tempDir makes a fresh temporary folder. */
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'igw-test-'));
+}
+
+/** writeConfig writes a config (object as YAML, or raw text) into dir and returns its path. */
+export function writeConfig(config: object | string, dir: string = tempDir(), name = 'gateway.yaml'): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof config === 'string' ? config : stringify(config));
+  return path;
+}
+
+/** Cleanup collects teardown functions and runs them newest first. */
+export class Cleanup {
+  readonly #fns: Array<() => Promise<void> | void> = [];
+
+  add(fn: () => Promise<void> | void): void {
+    this.#fns.push(fn);
+  }
+
+  async run(): Promise<void> {
+    while (this.#fns.length > 0) await this.#fns.pop()!();
+  }
+}
+
+/** RunningGateway is a started gateway and its base URLs. */
+export interface RunningGateway {
+  gateway: Gateway;
+  url: string;
+  statusUrl: string;
+  adminUrl: string;
+}
+
+/** startGateway writes the config (listeners forced to 127.0.0.1:0) and starts a gateway. */
+export async function startGateway(cleanup: Cleanup, config: Record<string, unknown>, opts: { dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunningGateway> {
+  const full = {
+    ...config,
+    proxy: { ...(config.proxy as object | undefined), listen: '127.0.0.1:0' },
+    status: { listen: '127.0.0.1:0' },
+    admin: { ...(config.admin as object | undefined), listen: '127.0.0.1:0' },
+  };
+  const path = writeConfig(full, opts.dir);
+  const gateway = new Gateway({ configPath: path, logger: pino({ level: 'silent' }), drainTimeoutMs: 1000, ...(opts.env ? { env: opts.env } : {}) });
+  const ports = await gateway.start();
+  cleanup.add(() => gateway.stop());
+  return {
+    gateway,
+    url: `http://127.0.0.1:${ports.proxy}`,
+    statusUrl: `http://127.0.0.1:${ports.status}`,
+    adminUrl: `http://127.0.0.1:${ports.admin}`,
+  };
+}
+
+/** startSim starts a simulator on a free port. */
+export async function startSim(cleanup: Cleanup, opts: SimulatorOptions): Promise<Simulator> {
+  const sim = new Simulator(opts);
+  await sim.listen(0, '127.0.0.1');
+  cleanup.add(() => sim.close());
+  return sim;
+}
+
+/** chat is a minimal chat completion body. */
+export function chat(model: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }], max_tokens: 4, ...extra });
+}
+
+/** post sends a JSON POST with fetch. */
+export function post(url: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+}
+
+/** freePortUrl returns a loopback URL nobody listens on (a port just bound and released). */
+export async function deadUrl(): Promise<string> {
+  const { createServer } = await import('node:net');
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return `http://127.0.0.1:${port}`;
+}
+
+/** RawResponse is a response read with node:http, which sends paths exactly as given (fetch normalizes them). */
+export interface RawResponse {
+  status: number;
+  headers: import('node:http').IncomingHttpHeaders;
+  body: string;
+}
+
+/** rawRequest sends one request with node:http and reads the whole answer. */
+export async function rawRequest(url: string, opts: { method?: string; path: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<RawResponse> {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = request({ host: u.hostname, port: u.port, path: opts.path, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
