@@ -91,7 +91,7 @@ export function compileSnapshot(loaded: LoadedConfig, now: Date = new Date()): S
 function hashOf(settings: object, models: readonly Model[]): string {
   const canonical = JSON.stringify({
     settings,
-    models: models.map((m) => ({ ...m, keyHashes: m.keyHashes ? [...m.keyHashes].sort() : null, balancer: undefined })),
+    models: models.map((m) => ({ ...m, keyHashes: m.keyHashes ? [...m.keyHashes].sort() : null, balancer: undefined, source: undefined })),
   });
   return createHash('sha256').update(canonical).digest('hex');
 }

@@ -12,12 +12,13 @@ export function substituteEnv(doc: unknown, env: NodeJS.ProcessEnv, file: string
   const walk = (v: unknown, path: PropertyKey[]): unknown => {
     if (typeof v === 'string') {
       if (!v.includes('${')) return v;
-      return v.replace(VAR_REF, (_m, name: string, fallback: string | undefined) => {
+      return v.replace(VAR_REF, (ref: string, name: string, fallback: string | undefined) => {
         const value = env[name];
         if (value !== undefined && value !== '') return value;
         if (fallback !== undefined) return fallback;
         issues.push({ file, field: toFieldPath(path), message: `environment variable ${name} is not set` });
-        return '';
+        // Left as written, so the missing variable is reported once rather than again as a bad value.
+        return ref;
       });
     }
     if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]));

@@ -10,7 +10,7 @@ import { fingerprintKey, toKeyHash } from '../auth/index.js';
 import { parseRecipe } from './blueprint.js';
 import { ConfigError, toFieldPath, type ConfigIssue } from './config-error.js';
 import { substituteEnv } from './env.js';
-import { gatewayConfig, type GatewayConfig, type ModelDefaultsConfig } from './schema.js';
+import { blueprintEntryConfig, gatewayConfig, modelConfig, modelDefaultsConfig, type GatewayConfig, type ModelDefaultsConfig } from './schema.js';
 
 /** Source is where a value was written: a file and a field inside it. */
 export interface Source {
@@ -62,19 +62,27 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
   const { file, baseDir } = opts;
   const cwd = opts.cwd ?? process.cwd();
 
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => ({ file, field: e.linePos ? `line ${e.linePos[0].line}` : '', message: e.message.split('\n')[0] ?? e.message })),
+      doc.errors.map((e) => ({ file, field: e.linePos ? `line ${e.linePos[0].line}` : '', message: (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '') })),
     );
   }
   const raw = substituteEnv(doc.toJS() ?? {}, opts.env ?? process.env, file, issues);
   const parsed = gatewayConfig.safeParse(raw);
-  if (!parsed.success) {
-    for (const i of parsed.error.issues) issues.push({ file, field: toFieldPath(i.path), message: i.message });
-    throw new ConfigError(issues);
+  let config: GatewayConfig;
+  if (parsed.success) config = parsed.data;
+  else {
+    // A field whose variable is missing is already reported; its "invalid value" would be noise.
+    const envFields = new Set(issues.map((i) => i.field));
+    for (const i of parsed.error.issues) {
+      const field = toFieldPath(i.path);
+      if (!envFields.has(field)) issues.push({ file, field, message: i.message });
+    }
+    // Keep going with the entries that are valid on their own, so cross-model mistakes
+    // (duplicate names, reused keys) are reported in the same run, not one fix later.
+    config = salvage(raw);
   }
-  const config = parsed.data;
   const defaults = config.defaults ?? {};
   const models: ModelSpec[] = [];
 
@@ -125,6 +133,22 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
   checkModels(models, issues);
   if (issues.length > 0) throw new ConfigError(issues);
   return { file, config, models, notes };
+}
+
+/** salvage keeps the models, blueprint entries and defaults that pass the schema one by one. */
+function salvage(raw: unknown): GatewayConfig {
+  const doc = (raw !== null && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+  const each = <T>(list: unknown, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }): T[] =>
+    Array.isArray(list) ? list.flatMap((v) => {
+      const r = schema.safeParse(v);
+      return r.success ? [r.data] : [];
+    }) : [];
+  const defaults = modelDefaultsConfig.safeParse(doc.defaults);
+  return {
+    models: each(doc.models, modelConfig),
+    blueprints: each(doc.blueprints, blueprintEntryConfig),
+    ...(defaults.success && defaults.data !== undefined ? { defaults: defaults.data } : {}),
+  };
 }
 
 function keySourcesOf(keys: string[] | undefined, file: string, field: string): Source[] {

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { runDemo } from '../../src/cli/demo.js';
+import { hashKey } from '../../src/auth/index.js';
+import { Cleanup, post, startSim, writeConfig } from '../helpers/harness.js';
+
+const MAIN = resolve('src/main.ts');
+const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8', env: { ...process.env, IGW_LOG_LEVEL: 'silent' } });
+
+describe('inference-gateway command', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('validate exits 0 for a good file', () => {
+    const path = writeConfig({ blueprints: [{ file: resolve('examples/blueprints/example_vllm_gpt_oss_120b.json') }] });
+    const r = cli('validate', '--config', path);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /ok \(1 models\)/);
+  });
+
+  it('validate exits 1 and prints every error with file and field, never a key', () => {
+    const path = writeConfig({
+      models: [
+        { name: 'a', path: '/x/', api_keys: ['top-secret-key'], targets: [{ url: 'http://h:1' }] },
+        { name: 'b', api_keys: ['top-secret-key'], targets: [{ url: 'http://h:1' }] },
+      ],
+    });
+    const r = cli('validate', '--config', path);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /2 configuration errors/);
+    assert.match(r.stderr, /gateway\.yaml: models\[0\]\.path: /);
+    assert.match(r.stderr, /gateway\.yaml: models\[1\]\.api_keys\[0\]: .*key#[0-9a-f]{8}/);
+    assert.ok(!r.stderr.includes('top-secret-key'));
+  });
+
+  it('validate --print shows the compiled routes without keys', () => {
+    const path = writeConfig({ models: [{ name: 'a', path: '/p', api_keys: ['top-secret-key'], targets: [{ url: 'http://h:1' }] }] });
+    const r = cli('validate', '--config', path, '--print');
+    assert.equal(r.status, 0);
+    const printed = JSON.parse(r.stdout) as { models: Array<{ name: string; keys: number }> };
+    assert.equal(printed.models[0]!.keys, 1);
+    assert.ok(!r.stdout.includes('top-secret-key'));
+  });
+
+  it('keygen prints a key and its sha256 form', () => {
+    const r = cli('keygen');
+    const [key, hashed] = r.stdout.trim().split('\n');
+    assert.ok(key && key.length >= 32);
+    assert.equal(hashed, `sha256:${hashKey(key)}`);
+  });
+
+  it('start serves, and stops cleanly on SIGTERM', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const path = writeConfig({ proxy: { listen: '127.0.0.1:0' }, status: { listen: '127.0.0.1:0' }, admin: { listen: '127.0.0.1:0' }, models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const port = await new Promise<number>((res, rej) => {
+      const t = setInterval(() => {
+        const m = /"proxy":(\d+)/.exec(err);
+        if (m) {
+          clearInterval(t);
+          res(Number(m[1]));
+        }
+      }, 20);
+      child.once('exit', () => rej(new Error(`exited early: ${err}`)));
+    });
+    const r = await post(`http://127.0.0.1:${port}/v1/completions`, JSON.stringify({ model: 'm', prompt: 'x', max_tokens: 1 }));
+    assert.equal(r.status, 200);
+    await r.arrayBuffer();
+    const code = await new Promise<number | null>((res) => {
+      child.once('exit', (c) => res(c));
+      child.kill('SIGTERM');
+    });
+    assert.equal(code, 0);
+  });
+
+  it('start refuses an admin listener beyond loopback without a token', () => {
+    const path = writeConfig({ admin: { listen: '0.0.0.0:0' }, models: [] });
+    const r = cli('start', '--config', path);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /admin\.token/);
+  });
+});
+
+describe('demo', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('prints curl lines that work against the three simulated blueprints', async () => {
+    const lines: string[] = [];
+    const demo = await runDemo({
+      env: { DEMO_PROXY_LISTEN: '127.0.0.1:0', DEMO_STATUS_LISTEN: '127.0.0.1:0', DEMO_ADMIN_LISTEN: '127.0.0.1:0', IGW_LOG_LEVEL: 'silent' },
+      print: (l) => lines.push(l),
+      ttftMs: 0,
+      itlMs: 0,
+    });
+    cleanup.add(() => demo.stop());
+    const text = lines.join('\n');
+    // Each curl block: URL, X-Model, apikey and body, taken from what was printed.
+    const blocks = [...text.matchAll(/curl -X POST (\S+) \\\n.*\n\s+-H "X-Model: ([^"]+)" \\\n\s+-H "apikey: ([^"]+)" \\\n\s+-d '([^']+)'/g)];
+    assert.equal(blocks.length, 3);
+    for (const [, url, model, key, body] of blocks) {
+      const res = await post(url!, body!, { 'x-model': model!, apikey: key! });
+      assert.equal(res.status, 200, model);
+      const json = (await res.json()) as { usage: { completion_tokens: number } };
+      assert.equal(json.usage.completion_tokens, 200);
+    }
+    assert.match(text, /Ctrl-C/);
+  });
+});
