@@ -122,6 +122,9 @@ export class Gateway {
   reload(): SwapResult {
     const loaded = loadConfigFile(this.#opts.configPath, { env: this.#opts.env, cwd: this.#opts.cwd });
     const result = this.#store.swap(loaded);
+    const staticOf = (c: LoadedConfig): string => JSON.stringify([c.config.proxy?.listen, c.config.admin, c.config.status]);
+    // Listeners and the admin token are static: they change only with a restart, and we say so.
+    if (staticOf(loaded) !== staticOf(this.#loaded)) this.#log.warn('listen addresses or admin token changed: they take effect after a restart');
     if (result === 'applied') this.#loaded = loaded;
     this.#log.info({ result, hash: this.#store.current.hash }, 'config reload');
     return result;
