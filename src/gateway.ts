@@ -87,7 +87,14 @@ export class Gateway {
     });
     const proxy = createServer({ noDelay: true, keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 10_000 }, (req, res) => {
       this.#requestsTotal++;
-      handle(req, res);
+      try {
+        handle(req, res);
+      } catch (err) {
+        // The pipeline answers its own errors; this is the last guard so no request can take the process down.
+        this.#log.error({ err }, 'unhandled error in request handler');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"Internal gateway error.","type":"server_error","param":null,"code":"internal_error"}}');
+        else res.destroy();
+      }
     });
     proxy.on('connection', (socket: Socket) => {
       this.#connectionsAccepted++;

@@ -84,7 +84,15 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       'x-gateway-latency', (ctx.dispatchedAt - ctx.startedAt).toFixed(3),
       'x-upstream-latency', (now - ctx.dispatchedAt).toFixed(3),
     );
-    res.writeHead(statusCode, out);
+    try {
+      res.writeHead(statusCode, out);
+    } catch (err) {
+      // An upstream header Node will not re-emit: refuse the answer rather than crash on it.
+      this.#isDone = true;
+      controller.abort(err as Error);
+      sendError(res, new GatewayError('upstream_error', { cause: err }), ctx.requestId);
+      return;
+    }
     if (this.#isStream) res.flushHeaders();
     res.on('drain', () => controller.resume());
   }
@@ -101,8 +109,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.#isDone || this.#isClientGone || err instanceof ClientGoneError) return;
     this.#isDone = true;
-    if (this.#isClientGone || err instanceof ClientGoneError) return;
     const ctx = this.#ctx;
     const res = ctx.res;
     const gwErr = new GatewayError(toUpstreamErrorCode(err), { cause: err });
