@@ -1,26 +1,45 @@
 /**
  * Gateway wires the parts together and owns their start and stop order: load and compile the
- * config, then open the proxy, status and admin listeners; on stop, close listeners first, let
- * in-flight requests finish (bounded), then close the upstream pools.
+ * config, then open the proxy, status and admin listeners. Reloads (SIGHUP, --watch, POST /config)
+ * are serialized and swap one snapshot; pools, metrics and the access log outlive snapshots.
+ * Stop: readiness turns 503 at once, the proxy stops accepting, in-flight requests get
+ * `shutdown_grace_s`, then everything closes.
  */
+import { watch, type FSWatcher } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { createAdminServer, isLoopbackHost } from './admin/index.js';
-import { ConfigStore, compileSnapshot, loadConfigFile, parseListen, type LoadedConfig, type Snapshot, type SwapResult } from './config/index.js';
+import { dirname, resolve } from 'node:path';
+import { createAdminServer, isLoopbackHost, type AdminHost } from './admin/index.js';
+import {
+  ConfigError,
+  ConfigStore,
+  compileSnapshot,
+  loadConfigFile,
+  loadConfigText,
+  parseListen,
+  type LoadedConfig,
+  type Snapshot,
+  type SwapResult,
+} from './config/index.js';
 import { close, listen } from './http/index.js';
-import { createLogger, type Logger } from './log/index.js';
+import { AccessLog, createLogger, type Logger } from './log/index.js';
+import { GatewayMetrics } from './metrics/index.js';
 import { createPipeline } from './pipeline/index.js';
 import { createStatusServer } from './status/index.js';
 import { PoolRegistry } from './upstream/index.js';
+import type { DestinationStream } from 'pino';
 
-/** GatewayOptions are how a Gateway is built: from a config file, or an already loaded config (tests). */
+/** GatewayOptions are how a Gateway is built. */
 export interface GatewayOptions {
   configPath: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** logger receives gateway logs (default: pino on stderr at log.level). */
   logger?: Logger;
-  /** drainTimeoutMs bounds how long stop() waits for in-flight requests (default 30 s). */
-  drainTimeoutMs?: number;
+  /** accessLogDest receives access log lines (default: stdout). */
+  accessLogDest?: DestinationStream;
+  /** shutdownGraceMs overrides the config's shutdown_grace_s (tests). */
+  shutdownGraceMs?: number;
 }
 
 /** GatewayPorts are the ports the listeners got (useful when configured with port 0). */
@@ -30,28 +49,37 @@ export interface GatewayPorts {
   admin: number;
 }
 
+const DEFAULT_GRACE_S = 30;
+
 /** Gateway is one running gateway process's listeners and state. */
 export class Gateway {
   readonly #opts: GatewayOptions;
   readonly #log: Logger;
   readonly #pools = new PoolRegistry();
+  readonly #metrics = new GatewayMetrics();
+  readonly #accessLog: AccessLog;
   readonly #sockets = new Set<Socket>();
+  readonly #startedAt = Date.now();
   #loaded: LoadedConfig;
   #store: ConfigStore;
   #proxy: Server | null = null;
   #status: Server | null = null;
   #admin: Server | null = null;
+  #watcher: FSWatcher | null = null;
   #ports: GatewayPorts = { proxy: 0, status: 0, admin: 0 };
+  #isListening = false;
   #isDraining = false;
+  #isLoading = false;
   #requestsTotal = 0;
   #connectionsAccepted = 0;
-  readonly #startedAt = Date.now();
 
   /** Gateway loads and compiles the config at once: a bad file throws ConfigError before anything listens. */
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
-    this.#log = opts.logger ?? createLogger();
     this.#loaded = loadConfigFile(opts.configPath, { env: opts.env, cwd: opts.cwd });
+    const logCfg = this.#loaded.config.log;
+    this.#log = opts.logger ?? createLogger(process.env.IGW_LOG_LEVEL ?? logCfg?.level ?? 'info');
+    this.#accessLog = new AccessLog({ enabled: logCfg?.access_log ?? true, format: logCfg?.format ?? 'json', ...(opts.accessLogDest ? { dest: opts.accessLogDest } : {}) });
     this.#store = new ConfigStore(compileSnapshot(this.#loaded));
     for (const note of this.#loaded.notes) this.#log.info(note);
   }
@@ -81,6 +109,8 @@ export class Gateway {
     const handle = createPipeline({
       current: () => this.#store.current,
       pools: this.#pools,
+      metrics: this.#metrics,
+      accessLog: this.#accessLog,
       isTls: false,
       onError: (err, ctx) =>
         this.#log.error({ request_id: ctx.requestId, code: err.code, model: ctx.model?.name, target: ctx.target?.url, cause: String(err.cause ?? '') }, 'gateway error'),
@@ -108,48 +138,137 @@ export class Gateway {
     });
     this.#proxy = proxy;
     this.#status = createStatusServer({
-      startedAt: this.#startedAt,
-      counters: () => ({ requestsTotal: this.#requestsTotal, connectionsActive: this.#sockets.size, connectionsAccepted: this.#connectionsAccepted }),
-      configHash: () => this.#store.current.hash,
-      configLoadedAt: () => this.#store.current.loadedAt,
-      notReadyReason: () => (this.#isDraining ? 'draining' : this.#proxy?.listening ? null : 'starting'),
+      status: () => this.#statusDocument(),
+      notReadyReason: () => (this.#isDraining ? 'draining' : this.#isListening ? null : 'starting'),
+      metrics: () => this.#metrics.registry.metrics(),
+      metricsContentType: this.#metrics.registry.contentType,
     });
-    this.#admin = createAdminServer({ current: () => this.#store.current, token: adminToken });
+    this.#admin = createAdminServer({ host: this.#adminHost(), token: adminToken });
 
-    this.#ports = {
-      proxy: await listen(proxy, proxyAddr),
-      status: await listen(this.#status, statusAddr),
-      admin: await listen(this.#admin, adminAddr),
-    };
+    // Status first, so readiness can answer "starting" while the proxy binds.
+    const status = await listen(this.#status, statusAddr);
+    const admin = await listen(this.#admin, adminAddr);
+    const proxyPort = await listen(proxy, proxyAddr);
+    this.#ports = { proxy: proxyPort, status, admin };
+    this.#isListening = true;
     this.#log.info({ ports: this.#ports, models: this.#store.current.models.length, hash: this.#store.current.hash }, 'gateway listening');
     return this.#ports;
   }
 
   /** reload re-reads the config file; on any error it throws ConfigError and the old config keeps serving. */
   reload(): SwapResult {
-    const loaded = loadConfigFile(this.#opts.configPath, { env: this.#opts.env, cwd: this.#opts.cwd });
+    if (this.#isLoading) throw new ConfigError([{ file: this.#opts.configPath, field: '', message: 'another configuration load is in progress' }]);
+    this.#isLoading = true;
+    try {
+      return this.#apply(() => loadConfigFile(this.#opts.configPath, { env: this.#opts.env, cwd: this.#opts.cwd }), false);
+    } finally {
+      this.#isLoading = false;
+    }
+  }
+
+  /** watch reloads whenever the config file changes (debounced); errors are logged and the old config kept. */
+  watch(): void {
+    let timer: NodeJS.Timeout | null = null;
+    const path = resolve(this.#opts.cwd ?? process.cwd(), this.#opts.configPath);
+    // Watch the folder: editors and Kubernetes ConfigMaps replace the file rather than write to it.
+    this.#watcher = watch(dirname(path), () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        try {
+          this.reload();
+        } catch (err) {
+          this.#log.error({ issues: err instanceof ConfigError ? err.issues : String(err) }, 'config reload failed; the previous configuration keeps serving');
+        }
+      }, 200);
+    });
+  }
+
+  /** #apply runs one load and swap, counting the result. */
+  #apply(load: () => LoadedConfig, isCheckHash: boolean): SwapResult {
+    let loaded: LoadedConfig;
+    try {
+      loaded = load();
+    } catch (err) {
+      this.#metrics.configReloads.labels('failed').inc();
+      throw err;
+    }
     const result = this.#store.swap(loaded);
-    const staticOf = (c: LoadedConfig): string => JSON.stringify([c.config.proxy?.listen, c.config.admin, c.config.status]);
-    // Listeners and the admin token are static: they change only with a restart, and we say so.
-    if (staticOf(loaded) !== staticOf(this.#loaded)) this.#log.warn('listen addresses or admin token changed: they take effect after a restart');
+    this.#metrics.configReloads.labels(result).inc();
+    const staticOf = (c: LoadedConfig): string => JSON.stringify([c.config.proxy?.listen, c.config.admin, c.config.status, c.config.log]);
+    // Listeners, the admin token and logging are static: they change only with a restart, and we say so.
+    if (staticOf(loaded) !== staticOf(this.#loaded)) this.#log.warn('listen addresses, admin token or log settings changed: they take effect after a restart');
     if (result === 'applied') this.#loaded = loaded;
-    this.#log.info({ result, hash: this.#store.current.hash }, 'config reload');
+    if (!isCheckHash || result === 'applied') this.#log.info({ result, hash: this.#store.current.hash }, 'config reload');
     return result;
   }
 
-  /** stop closes the listeners, waits for in-flight requests (bounded), then closes upstream pools. */
+  #adminHost(): AdminHost {
+    const configPath = resolve(this.#opts.cwd ?? process.cwd(), this.#opts.configPath);
+    return {
+      current: () => this.#store.current,
+      status: () => this.#statusDocument(),
+      runtime: async () => {
+        const out = new Map<string, { inflight: number; targets: Record<string, { up: number | null }> }>();
+        const entry = (name: string) => {
+          let e = out.get(name);
+          if (!e) out.set(name, (e = { inflight: 0, targets: {} }));
+          return e;
+        };
+        for (const v of (await this.#metrics.inflight.get()).values) entry(String(v.labels.model)).inflight += v.value;
+        for (const v of (await this.#metrics.targetUp.get()).values) entry(String(v.labels.model)).targets[String(v.labels.target)] = { up: v.value };
+        return out;
+      },
+      applyConfigText: (text, checkHash) =>
+        this.#apply(() => loadConfigText(text, { file: 'POST /config', baseDir: dirname(configPath), env: this.#opts.env, cwd: this.#opts.cwd }), checkHash),
+      isLoading: () => this.#isLoading,
+      setLoading: (on) => {
+        this.#isLoading = on;
+      },
+    };
+  }
+
+  #statusDocument(): object {
+    const mem = process.memoryUsage();
+    const snap = this.#store.current;
+    return {
+      server: {
+        total_requests: this.#requestsTotal,
+        connections_active: this.#sockets.size,
+        connections_accepted: this.#connectionsAccepted,
+        connections_handled: this.#connectionsAccepted,
+      },
+      memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed, heap_total_bytes: mem.heapTotal },
+      uptime_seconds: Math.round((Date.now() - this.#startedAt) / 1000),
+      ready: !this.#isDraining && this.#isListening,
+      configuration_hash: snap.hash,
+      configuration_loaded_at: snap.loadedAt.toISOString(),
+    };
+  }
+
+  /** stop drains: readiness 503 at once, no new connections, in-flight requests get the grace period, then all closes. */
   async stop(): Promise<void> {
     if (this.#isDraining) return;
     this.#isDraining = true;
-    const drainMs = this.#opts.drainTimeoutMs ?? 30_000;
-    const proxyClosed = this.#proxy ? close(this.#proxy) : Promise.resolve();
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref());
-    await Promise.race([proxyClosed, deadline]);
-    for (const s of this.#sockets) s.destroy();
-    this.#proxy?.closeAllConnections();
-    await Promise.all([this.#status ? close(this.#status) : undefined, this.#admin ? close(this.#admin) : undefined]);
-    this.#status?.closeAllConnections();
-    this.#admin?.closeAllConnections();
+    this.#watcher?.close();
+    const graceMs = this.#opts.shutdownGraceMs ?? (this.#loaded.config.shutdown_grace_s ?? DEFAULT_GRACE_S) * 1000;
+    const deadline = Date.now() + graceMs;
+    const proxy = this.#proxy;
+    if (proxy !== null) {
+      const closed = close(proxy);
+      // Keep-alive sockets between requests are closed as they go idle; busy ones finish first.
+      while (this.#sockets.size > 0 && Date.now() < deadline) {
+        proxy.closeIdleConnections();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      for (const s of this.#sockets) s.destroy();
+      await closed;
+    }
+    for (const server of [this.#status, this.#admin]) {
+      if (server === null) continue;
+      const closed = close(server);
+      server.closeAllConnections();
+      await closed;
+    }
     await this.#pools.destroy();
   }
 }

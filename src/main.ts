@@ -53,7 +53,8 @@ program
   .command('start')
   .description('run the gateway')
   .option('-c, --config <file>', 'configuration file (YAML or JSON)', './gateway.yaml')
-  .action(async (o: { config: string }) => {
+  .option('-w, --watch', 'reload when the configuration file changes')
+  .action(async (o: { config: string; watch?: boolean }) => {
     let gateway: Gateway;
     try {
       gateway = new Gateway({ configPath: o.config });
@@ -61,6 +62,7 @@ program
     } catch (err) {
       process.exit(reportConfigError(err));
     }
+    if (o.watch) gateway.watch();
     process.on('SIGHUP', () => {
       try {
         gateway.reload();

@@ -1,18 +1,36 @@
 /**
- * The admin listener (Kong's 8001), read-only for now: `GET /models`, `GET /models/{name}` and
- * `GET /config` (keys never shown, only counted). Changing config over HTTP comes with issue #5;
- * today a reload is `SIGHUP`. With a token set, every call needs `Authorization: Bearer <token>`.
+ * The admin listener (Kong's 8001). `GET /status`, `GET /models`, `GET /models/{name}`,
+ * `GET /config` (keys never shown, only counted) and `POST /config`, which replaces the whole
+ * configuration like Kong's DB-less `/config`: 201 with the new hash, 400 with every error and
+ * nothing changed, 304 for `?check_hash=1` when unchanged, 429 while another load runs.
+ * With a token set, every call needs `Authorization: Bearer <token>`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import { describeSnapshot, type Snapshot } from '../config/index.js';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { ConfigError, describeSnapshot, type Snapshot } from '../config/index.js';
 import { sendJson } from '../http/index.js';
+
+/** AdminHost is what the admin API reads and changes; the Gateway implements it. */
+export interface AdminHost {
+  current(): Snapshot;
+  /** status is the same document as the status listener's /status. */
+  status(): object;
+  /** runtime adds live per-model state (in-flight, target up) to the model views. */
+  runtime(): Promise<Map<string, { inflight: number; targets: Record<string, { up: number | null }> }>>;
+  /** applyConfigText validates and swaps a whole configuration; throws ConfigError on any mistake. */
+  applyConfigText(text: string, checkHash: boolean): 'applied' | 'unchanged';
+  /** isLoading tells whether a configuration load is running. */
+  isLoading(): boolean;
+  setLoading(on: boolean): void;
+}
 
 /** AdminOptions are the admin listener's inputs. */
 export interface AdminOptions {
-  current: () => Snapshot;
+  host: AdminHost;
   /** token, when set, is required as a bearer token. */
   token: string | undefined;
+  /** maxConfigBytes bounds a POST /config body (default 16 MiB). */
+  maxConfigBytes?: number;
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -22,10 +40,73 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
+/** readText reads a request body up to a limit; resolves null when it is larger. */
+function readText(req: IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) chunks.push(c);
+    });
+    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
 /** createAdminServer builds the admin listener. */
 export function createAdminServer(opts: AdminOptions): Server {
   // Compared as fixed-length digests so neither the length nor a prefix of the token leaks through timing.
   const expected = opts.token === undefined ? null : digest(opts.token);
+  const maxBytes = opts.maxConfigBytes ?? 16 * 1024 * 1024;
+  const host = opts.host;
+
+  const postConfig = async (req: IncomingMessage, checkHash: boolean): Promise<[number, unknown, Record<string, string>?]> => {
+    if (host.isLoading()) return [429, { message: 'A configuration load is in progress' }, { 'retry-after': '1' }];
+    host.setLoading(true);
+    try {
+      const text = await readText(req, maxBytes);
+      if (text === null) return [413, { message: `Configuration larger than ${maxBytes} bytes` }];
+      const result = host.applyConfigText(text, checkHash);
+      if (result === 'unchanged' && checkHash) return [304, null];
+      return [201, { configuration_hash: host.current().hash, result }];
+    } catch (err) {
+      if (err instanceof ConfigError) return [400, { message: err.message.split('\n')[0], errors: err.issues }];
+      throw err;
+    } finally {
+      host.setLoading(false);
+    }
+  };
+
+  const handle = async (req: IncomingMessage): Promise<[number, unknown, Record<string, string>?]> => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+    if (path === '/config' && req.method === 'POST') return postConfig(req, query.get('check_hash') === '1');
+    if (req.method !== 'GET') return [405, { message: 'Method not allowed' }];
+    if (path === '/status') return [200, host.status()];
+    const view = describeSnapshot(host.current()) as { hash: string; models: Array<{ name: string; targets: string[] }> };
+    if (path === '/config') return [200, view];
+    if (path === '/models' || path.startsWith('/models/')) {
+      const live = await host.runtime();
+      const models = view.models.map((m) => {
+        const state = live.get(m.name);
+        return { ...m, inflight: state?.inflight ?? 0, targets: m.targets.map((url) => ({ url, up: state?.targets[url]?.up ?? null })) };
+      });
+      if (path === '/models') return [200, { data: models }];
+      let name: string;
+      try {
+        name = decodeURIComponent(path.slice('/models/'.length));
+      } catch {
+        return [400, { message: 'Bad model name encoding' }];
+      }
+      const found = models.filter((m) => m.name === name);
+      return found.length > 0 ? [200, { data: found }] : [404, { message: 'Not found' }];
+    }
+    return [404, { message: 'Not found' }];
+  };
+
   return createServer((req, res) => {
     if (expected !== null) {
       const auth = req.headers.authorization ?? '';
@@ -34,21 +115,14 @@ export function createAdminServer(opts: AdminOptions): Server {
         return sendJson(res, 401, { message: 'Unauthorized' }, { 'www-authenticate': 'Bearer realm="inference-gateway-admin"' });
       }
     }
-    if (req.method !== 'GET') return sendJson(res, 405, { message: 'Method not allowed' });
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const view = describeSnapshot(opts.current()) as { hash: string; models: Array<{ name: string }> };
-    if (path === '/config') return sendJson(res, 200, view);
-    if (path === '/models') return sendJson(res, 200, { data: view.models });
-    if (path.startsWith('/models/')) {
-      let name: string;
-      try {
-        name = decodeURIComponent(path.slice('/models/'.length));
-      } catch {
-        return sendJson(res, 400, { message: 'Bad model name encoding' });
-      }
-      const found = view.models.filter((m) => m.name === name);
-      return found.length > 0 ? sendJson(res, 200, { data: found }) : sendJson(res, 404, { message: 'Not found' });
-    }
-    sendJson(res, 404, { message: 'Not found' });
+    handle(req).then(
+      ([status, body, headers]) => {
+        if (status === 304) {
+          res.writeHead(304, headers);
+          res.end();
+        } else sendJson(res, status, body, headers);
+      },
+      () => sendJson(res, 500, { message: 'Internal error' }),
+    );
   });
 }

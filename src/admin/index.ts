@@ -1,1 +1,1 @@
-export { createAdminServer, isLoopbackHost, type AdminOptions } from './admin-server.js';
+export { createAdminServer, isLoopbackHost, type AdminHost, type AdminOptions } from './admin-server.js';

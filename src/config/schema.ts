@@ -89,6 +89,13 @@ export const statusConfig = z.strictObject({
   listen: listenAddress.optional().describe('listen is the status address serving /status and /status/ready (default "0.0.0.0:8100").'),
 });
 
+/** logConfig sets the gateway log (stderr) and the access log (stdout). */
+export const logConfig = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().describe('level is the gateway log level on stderr (default "info"; env IGW_LOG_LEVEL overrides).'),
+  access_log: z.boolean().optional().describe('access_log writes one line per request on stdout (default true).'),
+  format: z.enum(['json', 'text']).optional().describe('format of access log lines: "json" (default) or "text".'),
+});
+
 /** gatewayConfig is the whole configuration file. */
 export const gatewayConfig = z
   .strictObject({
@@ -96,6 +103,8 @@ export const gatewayConfig = z
     proxy: proxyConfig.optional(),
     admin: adminConfig.optional(),
     status: statusConfig.optional(),
+    log: logConfig.optional(),
+    shutdown_grace_s: z.number().int().min(0).max(3600).optional().describe('shutdown_grace_s is how long in-flight requests and streams get to finish after SIGTERM (default 30).'),
     defaults: modelDefaultsConfig.optional().describe('defaults are fields every model starts from; a model or blueprints entry overrides them.'),
     models: z.array(modelConfig).optional().describe('models are routed models declared directly.'),
     blueprints: z.array(blueprintEntryConfig).optional().describe('blueprints are OCI AI Blueprints recipe files or folders to import models from.'),

@@ -1,1 +1,2 @@
 export { createLogger, type Logger } from './logger.js';
+export { AccessLog, type AccessEntry, type AccessLogFormat } from './access-log.js';

@@ -3,7 +3,7 @@
  * `Authorization: Bearer`, else (where the model allows it) from an `apikey` query parameter.
  * Keys are compared by SHA-256 lookup, never by an early-exit string compare.
  */
-import type { Model, Snapshot } from '../config/index.js';
+import type { Model } from '../config/index.js';
 import { hashKey } from '../auth/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { RequestContext } from './context.js';
@@ -28,9 +28,11 @@ export function presentedKey(ctx: RequestContext, allowQuery: boolean): string |
   return undefined;
 }
 
-/** ownerOfKey is the model a key belongs to, or undefined for an unknown key. */
-export function ownerOfKey(snapshot: Snapshot, key: string): Model | undefined {
-  return snapshot.keyOwners.get(hashKey(key));
+/** ownerOfKey is the model a key belongs to, or undefined for an unknown key; it records the key's hash on ctx for logs. */
+export function ownerOfKey(ctx: RequestContext, key: string): Model | undefined {
+  const hash = hashKey(key);
+  ctx.keyHash = hash;
+  return ctx.snapshot.keyOwners.get(hash);
 }
 
 /** authenticate lets the request on only with a key of the routed model (models without keys are open). */
@@ -39,7 +41,7 @@ export function authenticate(ctx: RequestContext): void {
   if (model === null || model.keyHashes === null) return;
   const key = presentedKey(ctx, model.keyInQuery);
   if (key === undefined) throw new GatewayError('missing_api_key', { headers: KEY_CHALLENGE });
-  const owner = ownerOfKey(ctx.snapshot, key);
+  const owner = ownerOfKey(ctx, key);
   if (owner === undefined) throw new GatewayError('invalid_api_key', { headers: KEY_CHALLENGE });
   if (owner !== model) throw new GatewayError('key_not_allowed');
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Model, PathRoute, Snapshot, Target } from '../config/index.js';
+import type { ErrorCode } from '../errors/index.js';
 
 /**
  * RequestContext carries one request through the pipeline. Every field is set in the constructor
@@ -30,6 +31,21 @@ export class RequestContext {
   target: Target | null;
   /** dispatchedAt is performance.now() when the request went upstream (0 before). */
   dispatchedAt: number;
+  /** headersAt / firstByteAt are performance.now() of the upstream's response headers and first body byte (0: not yet). */
+  headersAt: number;
+  firstByteAt: number;
+  /** keyHash is the SHA-256 of the key the request authenticated with, or null. */
+  keyHash: string | null;
+  /** traceId is the W3C trace id of this request; traceparent is what the upstream gets. */
+  traceId: string;
+  traceparent: string;
+  bytesOut: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** errorCode is set when the gateway answered (or ended a stream) with its own error. */
+  errorCode: ErrorCode | null;
+  /** onClientGone aborts the upstream request when the client disconnects (set while forwarding). */
+  onClientGone: (() => void) | null;
 
   constructor(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
     this.req = req;
@@ -50,5 +66,15 @@ export class RequestContext {
     this.keyFromQuery = false;
     this.target = null;
     this.dispatchedAt = 0;
+    this.headersAt = 0;
+    this.firstByteAt = 0;
+    this.keyHash = null;
+    this.traceId = '';
+    this.traceparent = '';
+    this.bytesOut = 0;
+    this.promptTokens = -1;
+    this.completionTokens = -1;
+    this.errorCode = null;
+    this.onClientGone = null;
   }
 }

@@ -12,7 +12,7 @@ export function listModels(ctx: RequestContext): void {
   if (ctx.model !== null) return;
   const route = ctx.route!;
   const key = presentedKey(ctx, true);
-  const owner = key === undefined ? undefined : ownerOfKey(ctx.snapshot, key);
+  const owner = key === undefined ? undefined : ownerOfKey(ctx, key);
   if (key !== undefined && owner === undefined) throw new GatewayError('invalid_api_key', { headers: KEY_CHALLENGE });
   const created = Math.floor(ctx.snapshot.loadedAt.getTime() / 1000);
   const data: ModelCard[] = [];

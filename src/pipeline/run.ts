@@ -1,18 +1,22 @@
 /**
- * The request pipeline: fixed, named stages in a fixed order over one RequestContext. A stage ends
- * the request by throwing a GatewayError, which only this runner turns into a response. Stages
- * are synchronous today; the runner awaits only a stage that returns a promise (rate limiting will).
+ * The request pipeline: fixed, named stages in a fixed order over one RequestContext:
+ * route -> authenticate -> list-models -> select -> forward, then record when the response closes.
+ * A stage ends the request by throwing a GatewayError, which only this runner turns into a
+ * response. Stages are synchronous today; the runner awaits only a stage that returns a promise.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Snapshot } from '../config/index.js';
 import { GatewayError, sendError, toGatewayError } from '../errors/index.js';
-import { forward } from '../proxy/index.js';
+import type { AccessLog } from '../log/index.js';
+import type { GatewayMetrics } from '../metrics/index.js';
+import { forward, toTraceContext, type ForwardDeps } from '../proxy/index.js';
 import type { PoolRegistry } from '../upstream/index.js';
 import { authenticate } from './authenticate.js';
 import { RequestContext } from './context.js';
 import { listModels } from './list-models.js';
+import { Recorder } from './record.js';
 import { route } from './route.js';
 import { select } from './select.js';
 
@@ -24,6 +28,8 @@ export interface PipelineDeps {
   /** current returns the snapshot to serve a new request with. */
   current: () => Snapshot;
   pools: PoolRegistry;
+  metrics: GatewayMetrics;
+  accessLog: AccessLog;
   isTls: boolean;
   /** onError sees every error answered with a 5xx the gateway made itself (for logs). */
   onError?: (err: GatewayError, ctx: RequestContext) => void;
@@ -33,12 +39,31 @@ export interface PipelineDeps {
 // and logs as is.
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
 
+// The context rides on the response so one shared 'close' listener serves every request
+// (no closure per request).
+const kContext = Symbol('igw.context');
+type ResponseWithContext = ServerResponse & { [kContext]?: RequestContext; [kRecorder]?: Recorder };
+const kRecorder = Symbol('igw.recorder');
+
+function onResponseClose(this: ResponseWithContext): void {
+  const ctx = this[kContext]!;
+  if (!this.writableFinished) ctx.onClientGone?.();
+  this[kRecorder]!.record(ctx);
+}
+
 /** createPipeline returns the HTTP request listener of the proxy. */
 export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const stages: readonly Stage[] = [route, authenticate, listModels, select, (ctx) => forward(ctx, deps.pools, deps.isTls)];
+  const forwardDeps: ForwardDeps = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls };
+  const recorder = new Recorder(deps.metrics, deps.accessLog);
+  const dispatch: Stage = (ctx) => {
+    deps.metrics.of(ctx.model!).inflight.inc();
+    forward(ctx, forwardDeps);
+  };
+  const stages: readonly Stage[] = [route, authenticate, listModels, select, dispatch];
 
   const fail = (ctx: RequestContext, err: unknown): void => {
     const gwErr = toGatewayError(err);
+    ctx.errorCode = gwErr.expose ? gwErr.code : 'internal_error';
     if (gwErr.status >= 500) deps.onError?.(gwErr, ctx);
     sendError(ctx.res, gwErr, ctx.requestId);
   };
@@ -63,6 +88,15 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
     const ctx = new RequestContext(req, res, deps.current(), startedAt, requestId);
+    const tp = req.headers.traceparent;
+    const trace = toTraceContext(typeof tp === 'string' ? tp : undefined);
+    ctx.traceId = trace.traceId;
+    ctx.traceparent = trace.traceparent;
+    const r = res as ResponseWithContext;
+    r[kContext] = ctx;
+    r[kRecorder] = recorder;
+    res.once('close', onResponseClose);
+
     const limit = ctx.snapshot.settings.maxBodyBytes;
     const declared = req.headers['content-length'];
     if (declared === undefined && req.headers['transfer-encoding'] === undefined) {
@@ -71,15 +105,20 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
     }
     if (declared !== undefined && Number(declared) > limit) {
       // Refused before reading: the rest of the upload is not wanted, so the connection closes.
-      sendError(res, new GatewayError('payload_too_large'), requestId, { connection: 'close' });
+      tooLarge(ctx);
       return;
     }
-    readBody(ctx, limit, () => run(ctx, 0), () => sendError(res, new GatewayError('payload_too_large'), requestId, { connection: 'close' }));
+    readBody(ctx, limit, () => run(ctx, 0), () => tooLarge(ctx));
   };
 }
 
+function tooLarge(ctx: RequestContext): void {
+  ctx.errorCode = 'payload_too_large';
+  sendError(ctx.res, new GatewayError('payload_too_large'), ctx.requestId, { connection: 'close' });
+}
+
 /** readBody buffers the request body up to `limit` bytes; bodies are small JSON and may be parsed for routing. */
-function readBody(ctx: RequestContext, limit: number, done: () => void, tooLarge: () => void): void {
+function readBody(ctx: RequestContext, limit: number, done: () => void, onTooLarge: () => void): void {
   const req = ctx.req;
   const chunks: Buffer[] = [];
   let size = 0;
@@ -90,7 +129,7 @@ function readBody(ctx: RequestContext, limit: number, done: () => void, tooLarge
     if (size > limit) {
       isOver = true;
       chunks.length = 0;
-      tooLarge();
+      onTooLarge();
       return;
     }
     chunks.push(chunk);

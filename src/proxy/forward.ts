@@ -8,28 +8,39 @@
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { GatewayError, sendError, toErrorBody, type ErrorCode } from '../errors/index.js';
+import type { GatewayMetrics } from '../metrics/index.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { PoolRegistry } from '../upstream/index.js';
 import { toClientHeaders, toUpstreamHeaders } from './headers.js';
+import { UsageTap } from './usage-tap.js';
 
 const SSE = 'text/event-stream';
 
+/** ForwardDeps are the long-lived parts forwarding uses. */
+export interface ForwardDeps {
+  pools: PoolRegistry;
+  metrics: GatewayMetrics;
+  isTls: boolean;
+}
+
 /** forward dispatches ctx to ctx.target; it answers the client itself, errors included. */
-export function forward(ctx: RequestContext, pools: PoolRegistry, isTls: boolean): void {
+export function forward(ctx: RequestContext, deps: ForwardDeps): void {
   const model = ctx.model!;
   const target = ctx.target!;
   const req = ctx.req;
   const headers = toUpstreamHeaders(req.headers, {
     requestId: ctx.requestId,
+    traceparent: ctx.traceparent,
     remoteAddress: req.socket.remoteAddress,
-    isTls,
+    isTls: deps.isTls,
     shouldDropAuthorization: model.keyHashes !== null,
     upstreamAuthorization: model.upstreamAuthorization,
   });
   const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
-  const handler = new ForwardHandler(ctx);
+  const handler = new ForwardHandler(ctx, deps.metrics);
+  ctx.onClientGone = handler.onClientGone;
   ctx.dispatchedAt = performance.now();
-  pools.get(target.origin, { connectTimeoutMs: model.timeouts.connectMs }).dispatch(
+  deps.pools.get(target.origin, { connectTimeoutMs: model.timeouts.connectMs }).dispatch(
     {
       path: target.basePath + ctx.upstreamPath + query,
       method: req.method as Dispatcher.HttpMethod,
@@ -47,20 +58,24 @@ export function forward(ctx: RequestContext, pools: PoolRegistry, isTls: boolean
 /** ForwardHandler relays one upstream response to the client. */
 class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly #ctx: RequestContext;
+  readonly #metrics: GatewayMetrics;
+  readonly #tap = new UsageTap();
   #controller: Dispatcher.DispatchController | null = null;
   #isStream = false;
   #isClientGone = false;
   #isDone = false;
 
-  constructor(ctx: RequestContext) {
+  constructor(ctx: RequestContext, metrics: GatewayMetrics) {
     this.#ctx = ctx;
-    const res = ctx.res;
-    res.once('close', () => {
-      if (this.#isDone || res.writableFinished) return;
-      this.#isClientGone = true;
-      this.#controller?.abort(new ClientGoneError());
-    });
+    this.#metrics = metrics;
   }
+
+  /** onClientGone is called by the pipeline when the client closed before the response finished. */
+  readonly onClientGone = (): void => {
+    if (this.#isDone) return;
+    this.#isClientGone = true;
+    this.#controller?.abort(new ClientGoneError());
+  };
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
@@ -70,8 +85,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     const ctx = this.#ctx;
     const res = ctx.res;
-    if (res.destroyed) return;
     const now = performance.now();
+    ctx.headersAt = now;
+    this.#metrics.targetUp.labels(ctx.model!.name, ctx.target!.url).set(1);
+    if (statusCode >= 500) this.#metrics.upstreamErrors.labels(ctx.model!.name, ctx.target!.url, 'status_5xx').inc();
+    if (res.destroyed) return;
     const type = headers['content-type'];
     this.#isStream = typeof type === 'string' && type.startsWith(SSE);
     const out = toClientHeaders(headers, this.#isStream);
@@ -90,6 +108,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       // An upstream header Node will not re-emit: refuse the answer rather than crash on it.
       this.#isDone = true;
       controller.abort(err as Error);
+      ctx.errorCode = 'upstream_error';
       sendError(res, new GatewayError('upstream_error', { cause: err }), ctx.requestId);
       return;
     }
@@ -98,22 +117,34 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    const res = this.#ctx.res;
+    const ctx = this.#ctx;
+    if (ctx.firstByteAt === 0) ctx.firstByteAt = performance.now();
+    ctx.bytesOut += chunk.length;
+    this.#tap.feed(chunk);
+    const res = ctx.res;
     if (res.destroyed) return;
     if (!res.write(chunk)) controller.pause();
   }
 
   onResponseEnd(): void {
     this.#isDone = true;
+    this.#settleUsage();
     this.#ctx.res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     if (this.#isDone || this.#isClientGone || err instanceof ClientGoneError) return;
     this.#isDone = true;
+    this.#settleUsage();
     const ctx = this.#ctx;
     const res = ctx.res;
-    const gwErr = new GatewayError(toUpstreamErrorCode(err), { cause: err });
+    const code = toUpstreamErrorCode(err);
+    ctx.errorCode = code;
+    const target = ctx.target!.url;
+    const model = ctx.model!.name;
+    this.#metrics.upstreamErrors.labels(model, target, REASONS[code] ?? 'error').inc();
+    if (code === 'upstream_connect_failed') this.#metrics.targetUp.labels(model, target).set(0);
+    const gwErr = new GatewayError(code, { cause: err });
     if (!res.headersSent) {
       sendError(res, gwErr, ctx.requestId);
       return;
@@ -125,6 +156,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
     // A truncated non-stream body must not look complete: cut the connection.
     res.destroy();
+  }
+
+  #settleUsage(): void {
+    if (!this.#tap.hasUsage) return;
+    this.#ctx.promptTokens = this.#tap.promptTokens;
+    this.#ctx.completionTokens = this.#tap.completionTokens;
   }
 }
 
@@ -138,6 +175,7 @@ class ClientGoneError extends Error {
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+const REASONS: Partial<Record<ErrorCode, string>> = { upstream_timeout: 'timeout', upstream_connect_failed: 'connect_failed', upstream_error: 'reset' };
 
 /** toUpstreamErrorCode maps an undici/socket error to the gateway error code the client sees. */
 export function toUpstreamErrorCode(err: Error): ErrorCode {

@@ -18,13 +18,15 @@ const HOP_BY_HOP = new Set([
 ]);
 
 // Set by the gateway itself (or by undici from the body and origin), never copied from the client.
-const REQUEST_OWN = new Set(['host', 'content-length', 'expect', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'apikey']);
+const REQUEST_OWN = new Set(['host', 'content-length', 'expect', 'x-request-id', 'traceparent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'apikey']);
 
 const PLAIN_CONNECTION = /^\s*(?:keep-alive|close)\s*$/i;
 
 /** UpstreamHeaderInput is what, besides the client's headers, decides the upstream request headers. */
 export interface UpstreamHeaderInput {
   requestId: string;
+  /** traceparent is the W3C trace header for the upstream (the gateway's span as parent). */
+  traceparent: string;
   remoteAddress: string | undefined;
   isTls: boolean;
   /** shouldDropAuthorization removes the client's Authorization (it held a gateway key). */
@@ -57,6 +59,7 @@ export function toUpstreamHeaders(headers: IncomingHttpHeaders, input: UpstreamH
   out.push('x-forwarded-proto', input.isTls ? 'https' : 'http');
   if (headers.host !== undefined) out.push('x-forwarded-host', headers.host);
   out.push('x-request-id', input.requestId);
+  out.push('traceparent', input.traceparent);
   if (input.upstreamAuthorization !== null) out.push('authorization', input.upstreamAuthorization);
   return out;
 }

@@ -1,2 +1,4 @@
-export { forward, toUpstreamErrorCode } from './forward.js';
+export { forward, toUpstreamErrorCode, type ForwardDeps } from './forward.js';
+export { UsageTap } from './usage-tap.js';
+export { toTraceContext, type TraceContext } from './trace-context.js';
 export { toUpstreamHeaders, toClientHeaders, type UpstreamHeaderInput } from './headers.js';

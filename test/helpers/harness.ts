@@ -35,9 +35,27 @@ export class Cleanup {
   }
 }
 
+/** LineCapture collects what a log destination is given, one entry per line. */
+export class LineCapture {
+  readonly lines: string[] = [];
+
+  write(msg: string): void {
+    for (const line of msg.split('\n')) if (line !== '') this.lines.push(line);
+  }
+
+  /** json parses the captured lines as JSON objects. */
+  json<T = Record<string, unknown>>(): T[] {
+    return this.lines.map((l) => JSON.parse(l) as T);
+  }
+}
+
 /** RunningGateway is a started gateway and its base URLs. */
 export interface RunningGateway {
   gateway: Gateway;
+  /** accessLog holds the access log lines written so far. */
+  accessLog: LineCapture;
+  /** log holds the gateway's own log lines (stderr in production). */
+  log: LineCapture;
   url: string;
   statusUrl: string;
   adminUrl: string;
@@ -52,11 +70,15 @@ export async function startGateway(cleanup: Cleanup, config: Record<string, unkn
     admin: { ...(config.admin as object | undefined), listen: '127.0.0.1:0' },
   };
   const path = writeConfig(full, opts.dir);
-  const gateway = new Gateway({ configPath: path, logger: pino({ level: 'silent' }), drainTimeoutMs: 1000, ...(opts.env ? { env: opts.env } : {}) });
+  const accessLog = new LineCapture();
+  const log = new LineCapture();
+  const gateway = new Gateway({ configPath: path, logger: pino({ level: 'info' }, log), accessLogDest: accessLog, shutdownGraceMs: 1000, ...(opts.env ? { env: opts.env } : {}) });
   const ports = await gateway.start();
   cleanup.add(() => gateway.stop());
   return {
     gateway,
+    accessLog,
+    log,
     url: `http://127.0.0.1:${ports.proxy}`,
     statusUrl: `http://127.0.0.1:${ports.status}`,
     adminUrl: `http://127.0.0.1:${ports.admin}`,

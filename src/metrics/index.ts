@@ -1,0 +1,1 @@
+export { GatewayMetrics, ModelMetrics, UNMATCHED } from './gateway-metrics.js';

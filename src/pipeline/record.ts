@@ -1,0 +1,67 @@
+/**
+ * record: the last stage, run once per request when its response closes (finished or aborted),
+ * errors included: metrics and the access log. It never throws.
+ */
+import { performance } from 'node:perf_hooks';
+import type { AccessLog } from '../log/index.js';
+import type { GatewayMetrics } from '../metrics/index.js';
+import type { RequestContext } from './context.js';
+
+/** CLIENT_CLOSED is the status logged when the client went away before the response ended (nginx's 499). */
+export const CLIENT_CLOSED = 499;
+
+const MAX_LOGGED_PATH = 512;
+
+/** Recorder turns a finished RequestContext into metrics and an access log line. */
+export class Recorder {
+  readonly #metrics: GatewayMetrics;
+  readonly #log: AccessLog;
+
+  constructor(metrics: GatewayMetrics, log: AccessLog) {
+    this.#metrics = metrics;
+    this.#log = log;
+  }
+
+  /** record accounts for one closed request. */
+  record(ctx: RequestContext): void {
+    try {
+      const res = ctx.res;
+      const end = performance.now();
+      const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED;
+      const model = ctx.model;
+      const mm = model !== null ? this.#metrics.of(model) : this.#metrics.unmatched(ctx.route === null ? null : ctx.route.path);
+      mm.requests(status).inc();
+      mm.duration.observe((end - ctx.startedAt) / 1000);
+      if (ctx.dispatchedAt > 0) {
+        mm.inflight.dec();
+        if (ctx.firstByteAt > 0) mm.ttfb.observe((ctx.firstByteAt - ctx.dispatchedAt) / 1000);
+      }
+      if (ctx.promptTokens > 0) mm.promptTokens.inc(ctx.promptTokens);
+      if (ctx.completionTokens > 0) mm.completionTokens.inc(ctx.completionTokens);
+      this.#log.write({
+        request_id: ctx.requestId,
+        trace_id: ctx.traceId,
+        method: ctx.req.method ?? '',
+        path: ctx.path.length > MAX_LOGGED_PATH ? `${ctx.path.slice(0, MAX_LOGGED_PATH)}…` : ctx.path,
+        model: model === null ? null : model.name,
+        status,
+        total_ms: round(end - ctx.startedAt),
+        upstream_ms: ctx.headersAt > 0 ? round(ctx.headersAt - ctx.dispatchedAt) : null,
+        ttfb_ms: ctx.firstByteAt > 0 ? round(ctx.firstByteAt - ctx.dispatchedAt) : null,
+        target: ctx.target === null ? null : ctx.target.url,
+        bytes_in: ctx.body === null ? 0 : ctx.body.length,
+        bytes_out: ctx.bytesOut,
+        prompt_tokens: ctx.promptTokens >= 0 ? ctx.promptTokens : null,
+        completion_tokens: ctx.completionTokens >= 0 ? ctx.completionTokens : null,
+        key: ctx.keyHash === null ? null : `key#${ctx.keyHash.slice(0, 8)}`,
+        error: ctx.errorCode,
+      });
+    } catch {
+      // Accounting must never take a request or the process down.
+    }
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

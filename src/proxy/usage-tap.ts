@@ -1,0 +1,73 @@
+/**
+ * UsageTap reads token counts from a response as it streams by, without holding it: JSON bodies
+ * and SSE streams both carry an OpenAI `usage` object ({"prompt_tokens":…,"completion_tokens":…}),
+ * at the end of a JSON body or in the last data event of a stream. Each chunk costs one
+ * Buffer.indexOf for the marker and a look at its last bytes; only the few bytes after a match
+ * are decoded. A marker or object cut by a chunk boundary is completed with the next chunk.
+ */
+
+const MARKER_TEXTS = ['"usage":{', '"usage": {'];
+const MARKERS = MARKER_TEXTS.map((m) => Buffer.from(m));
+const PROMPT = /"prompt_tokens":\s*(\d+)/;
+const COMPLETION = /"completion_tokens":\s*(\d+)/;
+/** How far after the marker the counts can be: vLLM's usage object is well under this. */
+const WINDOW = 512;
+const TAIL = MARKER_TEXTS[1]!.length;
+
+/** UsageTap accumulates the last usage object seen in a response. */
+export class UsageTap {
+  promptTokens = -1;
+  completionTokens = -1;
+  /** #pending is text cut at the end of the previous chunk: part of a marker, or of a usage object. */
+  #pending = '';
+
+  /** feed looks at one response chunk. */
+  feed(chunk: Buffer): void {
+    if (this.#pending !== '') {
+      const text = this.#pending + chunk.toString('latin1', 0, Math.min(chunk.length, WINDOW));
+      this.#pending = '';
+      const at = markerIn(text);
+      if (at !== -1) this.#scan(text.slice(at), false);
+    }
+    let at = chunk.indexOf(MARKERS[0]!);
+    if (at === -1) at = chunk.indexOf(MARKERS[1]!);
+    if (at !== -1) {
+      const end = Math.min(chunk.length, at + WINDOW);
+      this.#scan(chunk.toString('latin1', at, end), end === chunk.length && end - at < WINDOW);
+      return;
+    }
+    // The chunk may end inside a marker: keep that tail for the next chunk.
+    for (let q = chunk.indexOf(0x22, Math.max(0, chunk.length - TAIL)); q !== -1; q = chunk.indexOf(0x22, q + 1)) {
+      const tail = chunk.toString('latin1', q);
+      if (MARKER_TEXTS.some((m) => m.startsWith(tail))) {
+        this.#pending = tail;
+        return;
+      }
+    }
+  }
+
+  /** hasUsage tells whether a usage object was seen. */
+  get hasUsage(): boolean {
+    return this.promptTokens >= 0;
+  }
+
+  /** #scan parses counts from text starting at a marker, keeping it as pending when it is cut short. */
+  #scan(text: string, mayContinue: boolean): void {
+    const close = text.indexOf('}');
+    const p = PROMPT.exec(text);
+    const c = COMPLETION.exec(text);
+    if (mayContinue && close === -1 && (p === null || c === null)) {
+      this.#pending = text;
+      return;
+    }
+    if (p !== null) this.promptTokens = Number(p[1]);
+    // Embeddings report no completion tokens.
+    if (c !== null) this.completionTokens = Number(c[1]);
+    else if (p !== null) this.completionTokens = 0;
+  }
+}
+
+function markerIn(text: string): number {
+  const at = text.indexOf(MARKER_TEXTS[0]!);
+  return at !== -1 ? at : text.indexOf(MARKER_TEXTS[1]!);
+}
