@@ -4,7 +4,9 @@ import { resolve } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { runDemo } from '../../src/cli/demo.js';
 import { hashKey } from '../../src/auth/index.js';
-import { Cleanup, post, startSim, writeConfig } from '../helpers/harness.js';
+import { Cleanup, deadUrl, post, startSim, writeConfig } from '../helpers/harness.js';
+
+const freePort = async (): Promise<number> => Number(new URL(await deadUrl()).port);
 
 const MAIN = resolve('src/main.ts');
 const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8', env: { ...process.env, IGW_LOG_LEVEL: 'silent' } });
@@ -75,6 +77,28 @@ describe('inference-gateway command', () => {
       child.kill('SIGTERM');
     });
     assert.equal(code, 0);
+  });
+
+  it('SIGTERM during a stream: readiness turns 503, the stream completes, the process exits 0', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const ports = await Promise.all([freePort(), freePort()]);
+    const path = writeConfig({ proxy: { listen: `127.0.0.1:${ports[0]}` }, status: { listen: `127.0.0.1:${ports[1]}` }, admin: { listen: '127.0.0.1:0' }, shutdown_grace_s: 10, models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+    const ready = `http://127.0.0.1:${ports[1]}/status/ready`;
+    while ((await fetch(ready).then((r) => r.status, () => 0)) !== 200) await new Promise((r) => setTimeout(r, 20));
+    const res = await post(`http://127.0.0.1:${ports[0]}/v1/chat/completions`, JSON.stringify({ model: 'm', messages: [], max_tokens: 30, stream: true }), { 'x-sim-itl-ms': '30' });
+    assert.equal(res.status, 200);
+    const body = res.text();
+    child.kill('SIGTERM');
+    let sawDraining = false;
+    for (let i = 0; i < 20 && !sawDraining; i++) {
+      sawDraining = (await fetch(ready).then((r) => r.status, () => 0)) === 503;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(sawDraining, 'readiness answered 503 while draining');
+    assert.match(await body, /data: \[DONE\]/);
+    assert.equal(await exited, 0);
   });
 
   it('start refuses an admin listener beyond loopback without a token', () => {
