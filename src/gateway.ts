@@ -71,6 +71,7 @@ export class Gateway {
   #isDraining = false;
   #isLoading = false;
   #requestsTotal = 0;
+  readonly #counters = { inflight: 0 };
   #connectionsAccepted = 0;
 
   /** Gateway loads and compiles the config at once: a bad file throws ConfigError before anything listens. */
@@ -111,6 +112,7 @@ export class Gateway {
       pools: this.#pools,
       metrics: this.#metrics,
       accessLog: this.#accessLog,
+      counters: this.#counters,
       isTls: false,
       onError: (err, ctx) =>
         this.#log.error({ request_id: ctx.requestId, code: err.code, model: ctx.model?.name, target: ctx.target?.url, cause: String(err.cause ?? '') }, 'gateway error'),
@@ -236,6 +238,7 @@ export class Gateway {
         connections_active: this.#sockets.size,
         connections_accepted: this.#connectionsAccepted,
         connections_handled: this.#connectionsAccepted,
+        requests_inflight: this.#counters.inflight,
       },
       memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed, heap_total_bytes: mem.heapTotal },
       uptime_seconds: Math.round((Date.now() - this.#startedAt) / 1000),

@@ -31,6 +31,8 @@ export interface PipelineDeps {
   metrics: GatewayMetrics;
   accessLog: AccessLog;
   isTls: boolean;
+  /** counters are plain process-wide counts the status document reports. */
+  counters: { inflight: number };
   /** onError sees every error answered with a 5xx the gateway made itself (for logs). */
   onError?: (err: GatewayError, ctx: RequestContext) => void;
 }
@@ -42,11 +44,13 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
 // The context rides on the response so one shared 'close' listener serves every request
 // (no closure per request).
 const kContext = Symbol('igw.context');
-type ResponseWithContext = ServerResponse & { [kContext]?: RequestContext; [kRecorder]?: Recorder };
 const kRecorder = Symbol('igw.recorder');
+const kCounters = Symbol('igw.counters');
+type ResponseWithContext = ServerResponse & { [kContext]?: RequestContext; [kRecorder]?: Recorder; [kCounters]?: { inflight: number } };
 
 function onResponseClose(this: ResponseWithContext): void {
   const ctx = this[kContext]!;
+  this[kCounters]!.inflight--;
   if (!this.writableFinished) ctx.onClientGone?.();
   this[kRecorder]!.record(ctx);
 }
@@ -95,6 +99,8 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
     const r = res as ResponseWithContext;
     r[kContext] = ctx;
     r[kRecorder] = recorder;
+    r[kCounters] = deps.counters;
+    deps.counters.inflight++;
     res.once('close', onResponseClose);
 
     const limit = ctx.snapshot.settings.maxBodyBytes;

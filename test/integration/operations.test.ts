@@ -88,6 +88,29 @@ describe('metrics, access log and tracing', () => {
   });
 });
 
+describe('status listener', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('reports requests in flight, totals and readiness', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    type Status = { server: { requests_inflight: number; total_requests: number }; ready: boolean };
+    const status = async (): Promise<Status> => (await (await fetch(`${gw.statusUrl}/status`)).json()) as Status;
+    const res = await post(`${gw.url}/v1/chat/completions`, chat('m', { stream: true, max_tokens: 10 }), { 'x-model': 'm', 'x-sim-itl-ms': '20' });
+    const during = await status();
+    assert.equal(during.server.requests_inflight, 1);
+    assert.equal(during.ready, true);
+    await res.text();
+    const deadline = Date.now() + 1000;
+    while ((await status()).server.requests_inflight !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const after = await status();
+    assert.equal(after.server.requests_inflight, 0);
+    assert.equal(after.server.total_requests, 1);
+    assert.equal((await fetch(`${gw.statusUrl}/status/ready`)).status, 200);
+  });
+});
+
 describe('admin API', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
