@@ -273,5 +273,6 @@ export class Gateway {
       await closed;
     }
     await this.#pools.destroy();
+    this.#accessLog.close();
   }
 }
