@@ -99,10 +99,55 @@ program
   .option('--itl-ms <ms>', 'delay between tokens', toInt, 0)
   .option('--max-concurrency <n>', 'requests generating at once; more wait in a queue (0: unlimited)', toInt, 0)
   .option('--fail-rate <p>', 'share of requests answered with 500', toRate, 0)
-  .action(async (o: { port: number; host: string; model: string; ttftMs: number; itlMs: number; maxConcurrency: number; failRate: number }) => {
-    const sim = await runSimulator({ port: o.port, host: o.host, model: o.model, ttftMs: o.ttftMs, itlMs: o.itlMs, maxConcurrency: o.maxConcurrency, failRate: o.failRate });
-    stopOnSignals(() => sim.close());
-  });
+  .option('--id <id>', 'instance id sent as X-Simulator-Id and the simulator_id metric label (default host:port)')
+  .option(
+    '--speed-factor <x>',
+    'multiplies every generation delay (ttft, itl); 3 = three times slower',
+    (v: string): number => {
+      const n = Number(v);
+      if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError('expected a positive number');
+      return n;
+    },
+    1,
+  )
+  .option('--ttft-per-waiting-ms <ms>', 'extra ttft per request still waiting in the queue when one starts', toInt, 0)
+  .option('--prefix-cache-size <n>', 'prompt prefixes kept in an LRU prefix cache (0: off)', toInt, 0)
+  .option('--prefix-chars <n>', 'prompt characters that form the cached prefix', toInt, 256)
+  .option('--prefix-hit-ttft-factor <x>', 'ttft multiplier on a prefix-cache hit', toRate, 0.2)
+  .action(
+    async (o: {
+      port: number;
+      host: string;
+      model: string;
+      ttftMs: number;
+      itlMs: number;
+      maxConcurrency: number;
+      failRate: number;
+      id?: string;
+      speedFactor: number;
+      ttftPerWaitingMs: number;
+      prefixCacheSize: number;
+      prefixChars: number;
+      prefixHitTtftFactor: number;
+    }) => {
+      const sim = await runSimulator({
+        port: o.port,
+        host: o.host,
+        model: o.model,
+        ttftMs: o.ttftMs,
+        itlMs: o.itlMs,
+        maxConcurrency: o.maxConcurrency,
+        failRate: o.failRate,
+        id: o.id,
+        speedFactor: o.speedFactor,
+        ttftPerWaitingMs: o.ttftPerWaitingMs,
+        prefixCacheSize: o.prefixCacheSize,
+        prefixChars: o.prefixChars,
+        prefixHitTtftFactor: o.prefixHitTtftFactor,
+      });
+      stopOnSignals(() => sim.close());
+    },
+  );
 
 program
   .command('demo')

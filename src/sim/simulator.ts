@@ -9,7 +9,11 @@
  *    `num_requests_running` / `num_requests_waiting` gauges that load-aware routing reads;
  *  - cancellation: a client disconnect stops generation and is counted, so gateway tests can prove
  *    that dropping the downstream client cancels the upstream request;
- *  - faults: `x-sim-*` request headers inject status codes, delays and mid-stream connection resets.
+ *  - faults: `x-sim-*` request headers inject status codes, delays and mid-stream connection resets;
+ *  - identity: every response names the instance (`x-simulator-id`, `x-sim-id`) and `/metrics` counts
+ *    its requests under `sim_requests_total{simulator_id=...}`, so tests can prove how a balancer spread load;
+ *  - engine behaviour that makes balancing matter: a speed factor (slower hardware), prefill contention
+ *    (ttft grows with the queue) and a prefix cache (a repeated prompt prefix answers its first token sooner).
  * The zero-delay path writes everything synchronously with pre-built strings because the simulator
  * doubles as the "infinitely fast" upstream of the gateway's overhead benchmarks.
  */
@@ -33,10 +37,40 @@ export interface SimulatorOptions {
   failRate?: number;
   /** Random source for failRate, injectable for deterministic tests (default Math.random). */
   random?: () => number;
-  /** Instance id sent as the `x-sim-id` response header (default `sim-<port>`). */
+  /**
+   * Instance id, sent as the `x-simulator-id` and `x-sim-id` response headers and as the `simulator_id`
+   * label of `sim_requests_total` (default `host:port` of the bound address, e.g. `127.0.0.1:9001`).
+   */
   id?: string;
   /** Completion tokens generated when the request has no max_tokens (default 16, like vLLM completions). */
   defaultMaxTokens?: number;
+  /**
+   * Multiplies every generation delay (ttft, including the x-sim-ttft-ms / x-sim-itl-ms overrides and the
+   * ttftPerWaitingMs contention, and itl): 3 means three times slower (default 1). Not x-sim-latency-ms.
+   */
+  speedFactor?: number;
+  /**
+   * Prefill contention: a request's ttft grows by this many ms per request still waiting in the queue
+   * when it starts generating (default 0). Only has an effect with maxConcurrency (no queue otherwise).
+   */
+  ttftPerWaitingMs?: number;
+  /** Prefix-cache model (default off); see PrefixCacheOptions. */
+  prefixCache?: PrefixCacheOptions;
+}
+
+/**
+ * PrefixCacheOptions model vLLM's automatic prefix caching per request: the prompt prefix (chat: the
+ * system/developer messages and the first user message; completions: the prompt) cut to `prefixChars` is
+ * looked up in an LRU of `capacity` prefixes when the request starts generating. A hit multiplies the
+ * request's ttft by `hitTtftFactor`; a miss inserts the prefix.
+ */
+export interface PrefixCacheOptions {
+  /** Prefixes remembered (LRU); 0 turns the cache off. */
+  capacity: number;
+  /** Characters of the prompt that form the prefix (default 256). */
+  prefixChars: number;
+  /** ttft multiplier on a hit (default 0.2). */
+  hitTtftFactor: number;
 }
 
 /** ReceivedRequest is one request as the simulator saw it, kept for test assertions. */
@@ -64,6 +98,10 @@ export interface SimulatorStats {
   running: number;
   /** Requests queued for a generation slot. */
   waiting: number;
+  /** Requests that found their prompt prefix in the prefix cache (0 without prefixCache). */
+  prefixHits: number;
+  /** Requests looked up in the prefix cache (0 without prefixCache). */
+  prefixQueries: number;
 }
 
 type Kind = 0 | 1 | 2;
@@ -129,6 +167,8 @@ interface Job {
   status: number;
   inputs: string[] | undefined;
   head: string;
+  /** Prompt prefix for the prefix cache; only computed when the cache is on. */
+  prefix: string | undefined;
 }
 
 /** Thrown by request validation; carries the vLLM error to answer with. */
@@ -153,15 +193,33 @@ export class Simulator {
   private readonly failRate: number;
   private readonly random: () => number;
   private readonly defaultMaxTokens: number;
+  private readonly speedFactor: number;
+  private readonly ttftPerWaitingMs: number;
+  /** LRU of prompt prefixes (Map keeps insertion order: first key = least recently used); undefined = off. */
+  private readonly prefixLru: Map<string, true> | undefined;
+  private readonly prefixCapacity: number;
+  private readonly prefixChars: number;
+  private readonly prefixHitFactor: number;
   private readonly modelsBody: string;
   private readonly idPrefix = randomBytes(6).toString('hex');
   private readonly server: Server;
-  private readonly st: SimulatorStats = { requests: 0, completed: 0, aborted: 0, failed: 0, running: 0, waiting: 0 };
+  private readonly st: SimulatorStats = {
+    requests: 0,
+    completed: 0,
+    aborted: 0,
+    failed: 0,
+    running: 0,
+    waiting: 0,
+    prefixHits: 0,
+    prefixQueries: 0,
+  };
   private readonly queue: Job[] = [];
   private readonly active = new Set<Job>();
   private readonly log: ReceivedRequest[] = [];
   private readonly textCache = new Map<number, string>();
   private simId: string;
+  private simIdLabel = '';
+  private readonly idGiven: boolean;
   private seq = 0;
   private admitting = false;
   private promptTokensTotal = 0;
@@ -171,14 +229,23 @@ export class Simulator {
   constructor(opts: SimulatorOptions) {
     this.model = opts.model;
     this.modelJson = JSON.stringify(opts.model);
-    this.modelLabel = opts.model.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+    this.modelLabel = promLabel(opts.model);
     this.ttftMs = nonNegative(opts.ttftMs);
     this.itlMs = nonNegative(opts.itlMs);
     this.maxConcurrency = Math.floor(nonNegative(opts.maxConcurrency));
     this.failRate = Math.min(1, nonNegative(opts.failRate));
     this.random = opts.random ?? Math.random;
     this.defaultMaxTokens = Math.max(1, Math.floor(opts.defaultMaxTokens ?? 16));
-    this.simId = opts.id ?? 'sim-0';
+    this.speedFactor = opts.speedFactor !== undefined && Number.isFinite(opts.speedFactor) && opts.speedFactor >= 0 ? opts.speedFactor : 1;
+    this.ttftPerWaitingMs = nonNegative(opts.ttftPerWaitingMs);
+    const pc = opts.prefixCache;
+    this.prefixCapacity = pc === undefined ? 0 : Math.floor(nonNegative(pc.capacity));
+    this.prefixLru = this.prefixCapacity > 0 ? new Map() : undefined;
+    this.prefixChars = pc !== undefined && pc.prefixChars >= 1 ? Math.floor(pc.prefixChars) : 256;
+    this.prefixHitFactor = pc !== undefined && Number.isFinite(pc.hitTtftFactor) && pc.hitTtftFactor >= 0 ? pc.hitTtftFactor : 0.2;
+    this.idGiven = opts.id !== undefined;
+    this.simId = opts.id ?? '127.0.0.1:0';
+    this.simIdLabel = promLabel(this.simId);
     const models: ModelList = {
       object: 'list',
       data: [{ id: opts.model, object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'vllm', root: opts.model }],
@@ -199,7 +266,10 @@ export class Simulator {
       this.server.listen(port, host, () => {
         this.server.off('error', onError);
         const bound = this.port;
-        if (this.simId === 'sim-0') this.simId = `sim-${bound}`;
+        if (!this.idGiven) {
+          this.simId = this.url.slice('http://'.length);
+          this.simIdLabel = promLabel(this.simId);
+        }
         resolve(bound);
       });
     });
@@ -222,6 +292,11 @@ export class Simulator {
   get port(): number {
     const addr = this.server.address();
     return addr !== null && typeof addr === 'object' ? (addr as AddressInfo).port : 0;
+  }
+
+  /** id is the instance id sent in `x-simulator-id` (the default `host:port` is known once listening). */
+  get id(): string {
+    return this.simId;
   }
 
   /** url is the base URL clients should use, e.g. `http://127.0.0.1:8000`. */
@@ -313,7 +388,7 @@ export class Simulator {
       switch (path) {
         case '/health':
           // vLLM answers its health probe with 200 and an empty body.
-          res.writeHead(200, { 'content-length': '0', 'x-sim-id': this.simId });
+          res.writeHead(200, { 'content-length': '0', 'x-simulator-id': this.simId, 'x-sim-id': this.simId });
           res.end();
           return;
         case '/metrics':
@@ -351,6 +426,10 @@ export class Simulator {
     const h = req.headers;
     job.ttft = headerInt(h['x-sim-ttft-ms']) ?? this.ttftMs;
     job.itl = headerInt(h['x-sim-itl-ms']) ?? this.itlMs;
+    if (this.speedFactor !== 1) {
+      job.ttft *= this.speedFactor;
+      job.itl *= this.speedFactor;
+    }
     const chunks = headerInt(h['x-sim-chunks']);
     if (chunks !== undefined && job.kind !== EMBEDDING) job.n = Math.min(chunks, MAX_MODEL_LEN);
     const failAfter = headerInt(h['x-sim-fail-after-chunks']);
@@ -403,6 +482,9 @@ export class Simulator {
     job.stream = b.stream === true;
     const so = b.stream_options;
     job.includeUsage = job.stream && isRecord(so) && so.include_usage === true;
+    if (this.prefixLru !== undefined) {
+      job.prefix = job.kind === CHAT ? chatPrefix(b.messages as unknown[], this.prefixChars) : completionPrefix(b.prompt, this.prefixChars);
+    }
   }
 
   private readonly afterLatency = (job: Job): void => {
@@ -450,6 +532,9 @@ export class Simulator {
 
   private readonly start = (job: Job): void => {
     this.promptTokensTotal += job.promptTokens;
+    if (job.prefix !== undefined) this.lookupPrefix(job);
+    // Prefill contention: the requests still queued behind this one at the moment it starts.
+    if (this.ttftPerWaitingMs > 0 && this.st.waiting > 0) job.ttft += this.ttftPerWaitingMs * this.st.waiting * this.speedFactor;
     if (!job.stream) {
       this.delay(job, job.ttft, job.kind === EMBEDDING ? this.finishEmbedding : this.finishText);
       return;
@@ -458,11 +543,35 @@ export class Simulator {
     const id = chat ? `chatcmpl-${this.nextId()}` : `cmpl-${this.nextId()}`;
     const object = chat ? 'chat.completion.chunk' : 'text_completion';
     job.head = `data: {"id":"${id}","object":"${object}","created":${nowSeconds()},"model":${this.modelJson},"choices":[`;
-    job.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-sim-id': this.simId });
+    job.res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'x-simulator-id': this.simId,
+      'x-sim-id': this.simId,
+    });
     // vLLM opens a chat stream with an empty assistant delta; text completions have no such event.
     if (chat) job.res.write(job.head + CHAT_ROLE_TAIL);
     this.delay(job, job.ttft, this.pump);
   };
+
+  /**
+   * Prefix-cache lookup when the request starts generating (its prefill): a hit shortens its own ttft
+   * (not the contention added after) and refreshes the entry; a miss inserts it, evicting the LRU entry.
+   */
+  private lookupPrefix(job: Job): void {
+    const lru = this.prefixLru;
+    const prefix = job.prefix;
+    if (lru === undefined || prefix === undefined || prefix === '') return;
+    this.st.prefixQueries++;
+    if (lru.delete(prefix)) {
+      this.st.prefixHits++;
+      job.ttft *= this.prefixHitFactor;
+    } else if (lru.size >= this.prefixCapacity) {
+      const oldest = lru.keys().next();
+      if (oldest.done !== true) lru.delete(oldest.value);
+    }
+    lru.set(prefix, true);
+  }
 
   /** Writes content events until done, a delay is due, or the socket needs to drain. */
   private readonly pump = (job: Job): void => {
@@ -625,6 +734,7 @@ export class Simulator {
     const headers: OutgoingHttpHeaders = {
       'content-type': type,
       'content-length': Buffer.byteLength(body),
+      'x-simulator-id': this.simId,
       'x-sim-id': this.simId,
     };
     if (extra !== undefined) Object.assign(headers, extra);
@@ -657,7 +767,15 @@ export class Simulator {
       metric('vllm:prompt_tokens_total', 'counter', 'Number of prefill tokens processed.', this.promptTokensTotal) +
       metric('vllm:generation_tokens_total', 'counter', 'Number of generation tokens processed.', this.generationTokensTotal) +
       metric('vllm:request_success_total', 'counter', 'Count of successfully processed requests.', this.successTotal) +
-      metric('sim_requests_aborted_total', 'counter', 'Requests whose client disconnected before the response was sent.', this.st.aborted)
+      metric('sim_requests_aborted_total', 'counter', 'Requests whose client disconnected before the response was sent.', this.st.aborted) +
+      // vLLM counts prefix-cache queries and hits in prompt tokens; the simulator's cache works per
+      // request, so both the vllm: names and the sim_ names below count REQUESTS (queries = lookups).
+      metric('vllm:prefix_cache_queries_total', 'counter', 'Prefix cache queries (simulator: requests, not tokens).', this.st.prefixQueries) +
+      metric('vllm:prefix_cache_hits_total', 'counter', 'Prefix cache hits (simulator: requests, not tokens).', this.st.prefixHits) +
+      metric('sim_prefix_cache_queries_total', 'counter', 'Requests looked up in the prefix cache.', this.st.prefixQueries) +
+      metric('sim_prefix_cache_hits_total', 'counter', 'Requests whose prompt prefix was in the prefix cache.', this.st.prefixHits) +
+      '# HELP sim_requests_total Inference requests received by this simulator instance.\n# TYPE sim_requests_total counter\n' +
+      `sim_requests_total{simulator_id="${this.simIdLabel}"} ${this.st.requests}\n`
     );
   }
 }
@@ -686,11 +804,55 @@ function newJob(res: ServerResponse, kind: Kind): Job {
     status: 0,
     inputs: undefined,
     head: '',
+    prefix: undefined,
   };
 }
 
 function nonNegative(v: number | undefined): number {
   return v !== undefined && Number.isFinite(v) && v > 0 ? v : 0;
+}
+
+/** Escapes a Prometheus label value. */
+function promLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** Text of a chat message content: the string, or its text parts joined. */
+function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let t = '';
+  for (const part of content as unknown[]) if (isRecord(part) && typeof part.text === 'string') t += part.text;
+  return t;
+}
+
+/**
+ * Chat prompt prefix for the prefix cache: the system (and developer) messages up to the first user
+ * message plus that message, role-tagged so different splits of the same text differ, cut to `max` chars.
+ */
+function chatPrefix(messages: unknown[], max: number): string {
+  let p = '';
+  for (const m of messages) {
+    if (!isRecord(m)) continue;
+    const role = m.role;
+    if (role !== 'system' && role !== 'developer' && role !== 'user') continue;
+    p += `${role}:${contentText(m.content)}\n`;
+    if (role === 'user' || p.length >= max) break;
+  }
+  return p.length > max ? p.slice(0, max) : p;
+}
+
+/** Completion prompt prefix: the prompt (or the first prompt of a batch; token ids joined), cut to `max` chars. */
+function completionPrefix(prompt: unknown, max: number): string {
+  let p = '';
+  if (typeof prompt === 'string') p = prompt;
+  else if (Array.isArray(prompt)) {
+    const first: unknown = prompt[0];
+    if (typeof first === 'string') p = first;
+    else if (typeof first === 'number') p = (prompt as unknown[]).slice(0, max).join(',');
+    else if (Array.isArray(first)) p = (first as unknown[]).slice(0, max).join(',');
+  }
+  return p.length > max ? p.slice(0, max) : p;
 }
 
 function nowSeconds(): number {

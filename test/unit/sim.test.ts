@@ -72,7 +72,8 @@ test('non-stream chat: shape, usage and max_tokens', async (t) => {
   const sim = await startSim(t);
   const res = await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 5 }));
   assert.equal(res.status, 200);
-  assert.equal(res.headers.get('x-sim-id'), `sim-${sim.port}`);
+  assert.equal(res.headers.get('x-sim-id'), `127.0.0.1:${sim.port}`);
+  assert.equal(res.headers.get('x-simulator-id'), `127.0.0.1:${sim.port}`);
   const body = (await res.json()) as {
     id: string;
     object: string;
@@ -94,7 +95,7 @@ test('non-stream chat: shape, usage and max_tokens', async (t) => {
   assert.equal(dflt.usage.completion_tokens, 16);
 
   await sim.waitFor((s) => s.completed === 3);
-  assert.deepEqual(sim.stats, { requests: 3, completed: 3, aborted: 0, failed: 0, running: 0, waiting: 0 });
+  assert.deepEqual(sim.stats, { requests: 3, completed: 3, aborted: 0, failed: 0, running: 0, waiting: 0, prefixHits: 0, prefixQueries: 0 });
 });
 
 test('stream chat: role chunk, content chunks, usage chunk, [DONE]', async (t) => {
@@ -322,7 +323,7 @@ test('abort: client disconnect mid-stream stops generation and is counted once',
   assert.ok(metrics.includes(`sim_requests_aborted_total{model_name="${MODEL}"} 1\n`));
   const generated = Number(/vllm:generation_tokens_total\{[^}]*\} (\d+)/.exec(metrics)?.[1]);
   assert.ok(generated < 5, `generation stopped early (generated ${generated})`);
-  assert.deepEqual(sim.stats, { requests: 1, completed: 0, aborted: 1, failed: 0, running: 0, waiting: 0 });
+  assert.deepEqual(sim.stats, { requests: 1, completed: 0, aborted: 1, failed: 0, running: 0, waiting: 0, prefixHits: 0, prefixQueries: 0 });
 });
 
 test('abort while queued leaves the queue', async (t) => {
@@ -379,4 +380,168 @@ test('close() drops in-flight requests and clears their timers', async (t) => {
   assert.ok((await pending) instanceof Error);
   assert.equal(sim.stats.aborted, 1);
   assert.equal(sim.stats.running, 0);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Inference-aware additions: identity, speed factor, queue contention, prefix cache
+
+/** Resolves the ms from sending a streaming request to its first content token (then drains the rest). */
+async function timeToFirstToken(sim: Simulator, body: unknown, headers: Record<string, string> = {}): Promise<number> {
+  const t0 = performance.now();
+  const { response } = openStream(sim, '/v1/chat/completions', body, headers);
+  const res = await response;
+  res.setEncoding('utf8');
+  let text = '';
+  let ttft = -1;
+  await new Promise<void>((resolve, reject) => {
+    res.on('data', (c: string) => {
+      text += c;
+      if (ttft < 0 && text.includes('"content":"tok ')) ttft = performance.now() - t0;
+    });
+    res.once('end', () => resolve());
+    res.once('error', reject);
+  });
+  assert.ok(ttft >= 0, 'a content token arrived');
+  return ttft;
+}
+
+/** Value of one exact metric series (name + labels) in a /metrics text. */
+function metricValue(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+test('identity: X-Simulator-Id on every response and sim_requests_total{simulator_id}', async (t) => {
+  const named = await startSim(t, { id: 'sim-a' });
+  const dflt = await startSim(t);
+  assert.equal(dflt.id, `127.0.0.1:${dflt.port}`);
+
+  const chat = await post(named, '/v1/chat/completions', chatBody({ max_tokens: 1 }));
+  assert.equal(chat.headers.get('x-simulator-id'), 'sim-a');
+  assert.equal(chat.headers.get('x-sim-id'), 'sim-a');
+  await chat.text();
+  const stream = await post(named, '/v1/chat/completions', chatBody({ max_tokens: 1, stream: true }));
+  assert.equal(stream.headers.get('x-simulator-id'), 'sim-a');
+  await stream.text();
+  for (const path of ['/health', '/v1/models', '/metrics', '/sim/stats', '/nope']) {
+    const r = await fetch(named.url + path);
+    assert.equal(r.headers.get('x-simulator-id'), 'sim-a', path);
+    await r.text();
+  }
+  const err = await post(named, '/v1/chat/completions', chatBody(), { 'x-sim-status': '503' });
+  assert.equal(err.headers.get('x-simulator-id'), 'sim-a');
+  await err.text();
+
+  await named.waitFor((s) => s.completed === 3);
+  const metrics = await (await fetch(named.url + '/metrics')).text();
+  assert.match(metrics, /# TYPE sim_requests_total counter\n/);
+  assert.equal(metricValue(metrics, 'sim_requests_total{simulator_id="sim-a"}'), 3);
+
+  await (await post(dflt, '/v1/completions', { prompt: 'x', max_tokens: 1 })).text();
+  const res = await fetch(dflt.url + '/metrics');
+  assert.equal(res.headers.get('x-simulator-id'), `127.0.0.1:${dflt.port}`);
+  assert.equal(metricValue(await res.text(), `sim_requests_total{simulator_id="127.0.0.1:${dflt.port}"}`), 1);
+});
+
+test('speedFactor multiplies ttft and itl', async (t) => {
+  const sim = await startSim(t, { ttftMs: 30, speedFactor: 3 });
+  const ttft = await timeToFirstToken(sim, chatBody({ max_tokens: 1, stream: true }));
+  assert.ok(ttft >= 80, `ttft 30ms x 3 took only ${ttft.toFixed(1)}ms`);
+
+  const slowItl = await startSim(t, { itlMs: 10, speedFactor: 3 });
+  const t0 = performance.now();
+  await (await post(slowItl, '/v1/chat/completions', chatBody({ max_tokens: 4, stream: true }))).text();
+  const took = performance.now() - t0;
+  assert.ok(took >= 80, `3 gaps of 10ms x 3 took only ${took.toFixed(1)}ms`);
+});
+
+test('ttftPerWaitingMs raises ttft by the queue length when a request starts', async (t) => {
+  const sim = await startSim(t, { maxConcurrency: 1, ttftPerWaitingMs: 40 });
+  // Hold the only slot with a slow request, queue two behind it, then measure the first queued one:
+  // when it starts, one request is still waiting, so its own ttft is 40ms (measured from its start).
+  const hold = post(sim, '/v1/chat/completions', chatBody({ max_tokens: 1 }), { 'x-sim-ttft-ms': '100' });
+  await sim.waitFor((s) => s.running === 1);
+  const { response } = openStream(sim, '/v1/chat/completions', chatBody({ max_tokens: 1, stream: true }));
+  await sim.waitFor((s) => s.waiting === 1);
+  const last = post(sim, '/v1/chat/completions', chatBody({ max_tokens: 1 }));
+  await sim.waitFor((s) => s.waiting === 2);
+
+  const res = await response; // headers are written when it starts generating (after the holder)
+  const started = performance.now();
+  res.setEncoding('utf8');
+  let text = '';
+  let first = -1;
+  await new Promise<void>((resolve) => {
+    res.on('data', (c: string) => {
+      text += c;
+      if (first < 0 && text.includes('"content":"tok ')) first = performance.now() - started;
+    });
+    res.once('end', () => resolve());
+  });
+  assert.ok(first >= 30, `contention ttft (1 waiting x 40ms) was only ${first.toFixed(1)}ms`);
+  await Promise.all([(await hold).text(), (await last).text()]);
+  await sim.waitFor((s) => s.completed === 3 && s.running === 0 && s.waiting === 0);
+
+  // Without waiting requests there is no extra delay.
+  const idle = await timeToFirstToken(sim, chatBody({ max_tokens: 1, stream: true }));
+  assert.ok(idle < 30, `idle ttft should carry no contention (${idle.toFixed(1)}ms)`);
+});
+
+test('prefix cache: second identical system prompt hits (stats and metrics)', async (t) => {
+  const sim = await startSim(t, { ttftMs: 100, prefixCache: { capacity: 2, prefixChars: 64, hitTtftFactor: 0.1 } });
+  const sys = (s: string, user = 'hi') => ({
+    model: MODEL,
+    max_tokens: 1,
+    stream: true,
+    messages: [
+      { role: 'system', content: s },
+      { role: 'user', content: [{ type: 'text', text: user }] },
+      { role: 'assistant', content: 'ignored' },
+    ],
+  });
+  const miss = await timeToFirstToken(sim, sys('you are a pirate'));
+  assert.ok(miss >= 90, `miss pays the full ttft (${miss.toFixed(1)}ms)`);
+  const hit = await timeToFirstToken(sim, sys('you are a pirate'));
+  assert.ok(hit < 60, `hit ttft is reduced (${hit.toFixed(1)}ms)`);
+  await sim.waitFor((s) => s.completed === 2);
+  assert.equal(sim.stats.prefixQueries, 2);
+  assert.equal(sim.stats.prefixHits, 1);
+
+  // Only the prefix counts: a long shared prefix with different tails still hits.
+  const long = 'x'.repeat(100);
+  await timeToFirstToken(sim, sys(long + 'A'));
+  await timeToFirstToken(sim, sys(long + 'B'));
+  await sim.waitFor((s) => s.prefixQueries === 4);
+  assert.equal(sim.stats.prefixHits, 2);
+  // Capacity 2 (LRU): the pirate prefix is older than the long one, another new prefix evicts it.
+  await timeToFirstToken(sim, sys('new one'));
+  await timeToFirstToken(sim, sys('you are a pirate'));
+  await sim.waitFor((s) => s.prefixQueries === 6);
+  assert.equal(sim.stats.prefixHits, 2, 'evicted prefix misses');
+
+  // Completions: the prompt is the prefix.
+  await (await post(sim, '/v1/completions', { prompt: 'same prompt', max_tokens: 1 }, { 'x-sim-ttft-ms': '0' })).text();
+  await (await post(sim, '/v1/completions', { prompt: 'same prompt', max_tokens: 1 }, { 'x-sim-ttft-ms': '0' })).text();
+  await sim.waitFor((s) => s.prefixQueries === 8);
+  assert.equal(sim.stats.prefixHits, 3);
+
+  const metrics = await (await fetch(sim.url + '/metrics')).text();
+  const label = `{model_name="${MODEL}"}`;
+  assert.match(metrics, /# TYPE vllm:prefix_cache_hits_total counter\n/);
+  assert.equal(metricValue(metrics, `vllm:prefix_cache_queries_total${label}`), 8);
+  assert.equal(metricValue(metrics, `vllm:prefix_cache_hits_total${label}`), 3);
+  assert.equal(metricValue(metrics, `sim_prefix_cache_queries_total${label}`), 8);
+  assert.equal(metricValue(metrics, `sim_prefix_cache_hits_total${label}`), 3);
+  const stats = (await (await fetch(sim.url + '/sim/stats')).json()) as { prefixHits: number; prefixQueries: number };
+  assert.deepEqual([stats.prefixHits, stats.prefixQueries], [3, 8]);
+});
+
+test('prefix cache off: no lookups, zero counters', async (t) => {
+  const sim = await startSim(t);
+  await (await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 1 }))).text();
+  await (await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 1 }))).text();
+  await sim.waitFor((s) => s.completed === 2);
+  assert.equal(sim.stats.prefixQueries, 0);
+  const metrics = await (await fetch(sim.url + '/metrics')).text();
+  assert.equal(metricValue(metrics, `vllm:prefix_cache_queries_total{model_name="${MODEL}"}`), 0);
 });
