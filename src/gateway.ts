@@ -26,7 +26,7 @@ import { AccessLog, createLogger, type Logger } from './log/index.js';
 import { GatewayMetrics } from './metrics/index.js';
 import { createPipeline } from './pipeline/index.js';
 import { createStatusServer } from './status/index.js';
-import { PoolRegistry } from './upstream/index.js';
+import { Generation, PoolRegistry, TargetRegistry, type TargetRecord } from './upstream/index.js';
 import type { DestinationStream } from 'pino';
 
 /** GatewayOptions are how a Gateway is built. */
@@ -56,6 +56,8 @@ export class Gateway {
   readonly #opts: GatewayOptions;
   readonly #log: Logger;
   readonly #pools = new PoolRegistry();
+  readonly #registry = new TargetRegistry();
+  #generation: Generation | null = null;
   readonly #metrics = new GatewayMetrics();
   readonly #accessLog: AccessLog;
   readonly #sockets = new Set<Socket>();
@@ -81,8 +83,26 @@ export class Gateway {
     const logCfg = this.#loaded.config.log;
     this.#log = opts.logger ?? createLogger(process.env.IGW_LOG_LEVEL ?? logCfg?.level ?? 'info');
     this.#accessLog = new AccessLog({ enabled: logCfg?.access_log ?? true, format: logCfg?.format ?? 'json', ...(opts.accessLogDest ? { dest: opts.accessLogDest } : {}) });
-    this.#store = new ConfigStore(compileSnapshot(this.#loaded));
+    this.#store = new ConfigStore(compileSnapshot(this.#loaded, { registry: this.#registry }), this.#registry);
     for (const note of this.#loaded.notes) this.#log.info(note);
+    this.#store.onSwap = (next) => this.#startGeneration(next);
+    this.#registry.onChange = (record) => this.#onHealthChange(record);
+  }
+
+  /** #startGeneration starts a snapshot's health checks and discovery, and retires the previous ones. */
+  #startGeneration(snapshot: Snapshot): void {
+    this.#generation?.retire();
+    this.#generation = new Generation(snapshot, this.#pools, {
+      onDiscovered: (model, dns, urls) => this.#log.info({ model, dns, targets: urls }, 'dns targets changed'),
+    });
+    for (const m of snapshot.models) for (const t of m.upstream.targets) this.#metrics.targetUp.labels(m.name, t.url).set(t.state.isHealthy ? 1 : 0);
+  }
+
+  #onHealthChange(record: TargetRecord): void {
+    this.#log.warn({ target: record.url, healthy: record.isHealthy, ejected_until: record.ejectedUntilMs || undefined }, record.isHealthy ? 'target healthy' : 'target unhealthy');
+    for (const m of this.#store.current.models) {
+      if (m.upstream.targets.some((t) => t.state === record)) this.#metrics.targetUp.labels(m.name, record.url).set(record.isHealthy ? 1 : 0);
+    }
   }
 
   /** snapshot is the configuration new requests are served with. */
@@ -152,6 +172,7 @@ export class Gateway {
     const admin = await listen(this.#admin, adminAddr);
     const proxyPort = await listen(proxy, proxyAddr);
     this.#ports = { proxy: proxyPort, status, admin };
+    this.#startGeneration(this.#store.current);
     this.#isListening = true;
     this.#log.info({ ports: this.#ports, models: this.#store.current.models.length, hash: this.#store.current.hash }, 'gateway listening');
     return this.#ports;
@@ -253,6 +274,7 @@ export class Gateway {
     if (this.#isDraining) return;
     this.#isDraining = true;
     this.#watcher?.close();
+    this.#generation?.retire();
     const graceMs = this.#opts.shutdownGraceMs ?? (this.#loaded.config.shutdown_grace_s ?? DEFAULT_GRACE_S) * 1000;
     const deadline = Date.now() + graceMs;
     const proxy = this.#proxy;
@@ -273,6 +295,7 @@ export class Gateway {
       await closed;
     }
     await this.#pools.destroy();
+    this.#registry.dispose();
     this.#accessLog.close();
   }
 }

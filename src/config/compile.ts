@@ -5,9 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { toKeyHash } from '../auth/index.js';
-import { RoundRobin } from '../upstream/index.js';
+import { HEALTH_DEFAULTS, ModelUpstream, TargetRegistry, toUpstreamTarget, type HealthPolicy } from '../upstream/index.js';
 import type { LoadedConfig, ModelSpec } from './load.js';
-import type { Model, PathRoute, Snapshot, Target } from './snapshot.js';
+import type { FallbackRefConfig } from './schema.js';
+import type { DnsTarget, HashOn, LoadMetrics, Model, PathRoute, Snapshot } from './snapshot.js';
 import { toBytes, toMs } from './units.js';
 
 /** Default values of the settings DESIGN.md and the issues fix. */
@@ -16,22 +17,89 @@ export const DEFAULTS = Object.freeze({
   connectMs: 5_000,
   firstByteMs: 600_000,
   idleMs: 120_000,
+  retries: 2,
+  retryTimeoutMs: 30_000,
+  hashPromptChars: 256,
+  hashLoadFactor: 1.25,
+  loadMetricsPath: '/metrics',
+  loadMetricsIntervalMs: 250,
+  loadMetricsStaleMs: 2_000,
+  dnsMinTtlMs: 1_000,
+  dnsMaxTtlMs: 60_000,
 });
 
-function toTarget(t: { url: string; weight?: number | undefined }): Target {
-  const u = new URL(t.url);
+/** CompileOptions are the long-lived parts a compiled snapshot attaches to. */
+export interface CompileOptions {
+  /** registry holds target state across snapshots; a fresh one is made when absent (e.g. validate). */
+  registry?: TargetRegistry;
+  now?: Date;
+}
+
+function toHealth(spec: ModelSpec): HealthPolicy {
+  const h = spec.health_check ?? {};
+  const p = h.passive ?? {};
   return Object.freeze({
-    url: t.url,
-    origin: u.origin,
-    basePath: u.pathname.replace(/\/+$/, ''),
-    weight: t.weight ?? 1,
+    path: h.path ?? HEALTH_DEFAULTS.path,
+    isActive: h.active ?? true,
+    intervalMs: toMs(h.interval, HEALTH_DEFAULTS.intervalMs),
+    timeoutMs: toMs(h.timeout, HEALTH_DEFAULTS.timeoutMs),
+    healthyThreshold: h.healthy_threshold ?? HEALTH_DEFAULTS.healthyThreshold,
+    unhealthyThreshold: h.unhealthy_threshold ?? HEALTH_DEFAULTS.unhealthyThreshold,
+    passive: Object.freeze({
+      isEnabled: p.enabled ?? true,
+      failures: p.failures ?? HEALTH_DEFAULTS.failures,
+      ejectionMs: toMs(p.ejection, HEALTH_DEFAULTS.ejectionMs),
+      maxEjectionMs: toMs(p.max_ejection, HEALTH_DEFAULTS.maxEjectionMs),
+      statusCodes: new Set(p.status_codes ?? HEALTH_DEFAULTS.statusCodes),
+    }),
   });
 }
 
-function compileModel(spec: ModelSpec): Model {
-  const keys = spec.api_keys ?? [];
-  const targets = Object.freeze((spec.targets ?? []).map(toTarget));
+function toHashOn(spec: ModelSpec): HashOn | null {
+  if (spec.balancer !== 'consistent-hash') return null;
+  const on = spec.hash_on ?? 'prompt_prefix';
+  if (on === 'api_key') return { kind: 'api_key' };
+  if (on === 'prompt_prefix') return { kind: 'prompt_prefix', chars: spec.hash_prompt_chars ?? DEFAULTS.hashPromptChars };
+  return { kind: 'header', header: on.slice('header:'.length).toLowerCase() };
+}
+
+function toLoadMetrics(spec: ModelSpec): LoadMetrics | null {
+  if (spec.balancer !== 'least-load') return null;
+  const m = spec.load_metrics ?? {};
   return Object.freeze({
+    path: m.path ?? DEFAULTS.loadMetricsPath,
+    intervalMs: toMs(m.interval, DEFAULTS.loadMetricsIntervalMs),
+    staleMs: toMs(m.stale_after, DEFAULTS.loadMetricsStaleMs),
+  });
+}
+
+type MutableModel = { -readonly [K in keyof Model]: Model[K] };
+
+function compileModel(spec: ModelSpec, registry: TargetRegistry): MutableModel {
+  const keys = spec.api_keys ?? [];
+  const urlTargets: Array<{ url: string; weight: number }> = [];
+  const dnsTargets: DnsTarget[] = [];
+  for (const t of spec.targets ?? []) {
+    if ('url' in t) urlTargets.push({ url: t.url, weight: t.weight ?? 1 });
+    else {
+      const i = t.dns.lastIndexOf(':');
+      dnsTargets.push(
+        Object.freeze({
+          host: t.dns.slice(0, i),
+          port: Number(t.dns.slice(i + 1)),
+          scheme: t.scheme ?? 'http',
+          weight: t.weight ?? 1,
+          minTtlMs: toMs(t.min_ttl, DEFAULTS.dnsMinTtlMs),
+          maxTtlMs: toMs(t.max_ttl, DEFAULTS.dnsMaxTtlMs),
+        }),
+      );
+    }
+  }
+  const targets = Object.freeze(urlTargets.map((t) => toUpstreamTarget(t.url, t.weight, registry)));
+  const hashOn = toHashOn(spec);
+  const loadMetrics = toLoadMetrics(spec);
+  const balancerKind = spec.balancer ?? 'round-robin';
+  return {
     name: spec.name,
     path: spec.path ?? '',
     servedModel: spec.served_model ?? null,
@@ -39,20 +107,46 @@ function compileModel(spec: ModelSpec): Model {
     keyInQuery: spec.key_in_query ?? false,
     upstreamAuthorization: spec.upstream_api_key ? `Bearer ${spec.upstream_api_key}` : null,
     targets,
+    dnsTargets: Object.freeze(dnsTargets),
     timeouts: Object.freeze({
       connectMs: toMs(spec.timeouts?.connect, DEFAULTS.connectMs),
       firstByteMs: toMs(spec.timeouts?.first_byte, DEFAULTS.firstByteMs),
       idleMs: toMs(spec.timeouts?.idle, DEFAULTS.idleMs),
     }),
     healthPath: spec.health_check?.path ?? null,
+    health: toHealth(spec),
+    balancerKind,
+    hashOn,
+    loadMetrics,
+    retries: spec.retries ?? DEFAULTS.retries,
+    retryTimeoutMs: toMs(spec.retry_timeout, DEFAULTS.retryTimeoutMs),
+    fallback: [],
     source: `${spec.source.file} (${spec.source.field})`,
-    balancer: new RoundRobin(targets),
-  });
+    upstream: new ModelUpstream(
+      balancerKind,
+      { loadFactor: spec.hash_load_factor ?? DEFAULTS.hashLoadFactor, staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs },
+      targets,
+      registry,
+    ),
+  };
+}
+
+/** resolveFallback finds the model a fallback reference names (load-time rules guarantee one exists). */
+export function resolveFallback(ref: FallbackRefConfig, models: readonly { name: string; path?: string | undefined }[]): number {
+  const name = typeof ref === 'string' ? ref : ref.name;
+  const path = typeof ref === 'string' ? undefined : ref.path === '/' ? '' : ref.path;
+  return models.findIndex((m) => m.name === name && (path === undefined || (m.path ?? '') === path));
 }
 
 /** compileSnapshot compiles a loaded configuration. */
-export function compileSnapshot(loaded: LoadedConfig, now: Date = new Date()): Snapshot {
-  const models = loaded.models.map(compileModel);
+export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {}): Snapshot {
+  const registry = opts.registry ?? new TargetRegistry();
+  const mutable = loaded.models.map((m) => compileModel(m, registry));
+  loaded.models.forEach((spec, i) => {
+    // Fallbacks are not chained: a fallback's own fallbacks are never consulted.
+    mutable[i]!.fallback = Object.freeze((spec.fallback ?? []).map((ref) => mutable[resolveFallback(ref, loaded.models)]!) as Model[]);
+  });
+  const models: Model[] = mutable.map((m) => Object.freeze(m));
   const grouped = new Map<string, Model[]>();
   for (const m of models) {
     const list = grouped.get(m.path);
@@ -75,10 +169,13 @@ export function compileSnapshot(loaded: LoadedConfig, now: Date = new Date()): S
   const keyOwners = new Map<string, Model>();
   for (const m of models) for (const h of m.keyHashes ?? []) keyOwners.set(h, m);
 
-  const settings = Object.freeze({ maxBodyBytes: toBytes(loaded.config.proxy?.max_body_size, DEFAULTS.maxBodyBytes) });
+  const settings = Object.freeze({
+    maxBodyBytes: toBytes(loaded.config.proxy?.max_body_size, DEFAULTS.maxBodyBytes),
+    dnsServers: Object.freeze(loaded.config.dns?.servers ?? []),
+  });
   return Object.freeze({
     hash: hashOf(settings, models),
-    loadedAt: now,
+    loadedAt: opts.now ?? new Date(),
     settings,
     routes,
     maxDepth,
@@ -91,13 +188,21 @@ export function compileSnapshot(loaded: LoadedConfig, now: Date = new Date()): S
 function hashOf(settings: object, models: readonly Model[]): string {
   const canonical = JSON.stringify({
     settings,
-    models: models.map((m) => ({ ...m, keyHashes: m.keyHashes ? [...m.keyHashes].sort() : null, balancer: undefined, source: undefined })),
+    models: models.map((m) => ({
+      ...m,
+      keyHashes: m.keyHashes ? [...m.keyHashes].sort() : null,
+      targets: m.targets.map((t) => [t.url, t.weight]),
+      health: { ...m.health, passive: { ...m.health.passive, statusCodes: [...m.health.passive.statusCodes] } },
+      fallback: m.fallback.map((f) => [f.path, f.name]),
+      upstream: undefined,
+      source: undefined,
+    })),
   });
   return createHash('sha256').update(canonical).digest('hex');
 }
 
 /** describeSnapshot is a printable summary of a snapshot: keys never appear, only their count. */
-export function describeSnapshot(s: Snapshot): object {
+export function describeSnapshot(s: Snapshot): { hash: string; models: ModelView[] } {
   return {
     hash: s.hash,
     models: s.models.map((m) => ({
@@ -105,9 +210,26 @@ export function describeSnapshot(s: Snapshot): object {
       path: m.path || '/',
       served_model: m.servedModel,
       keys: m.keyHashes?.size ?? 0,
-      targets: m.targets.map((t) => t.url),
-      health_check_path: m.healthPath,
+      balancer: m.balancerKind,
+      targets: m.upstream.targets.map((t) => t.url),
+      dns: m.dnsTargets.map((d) => `${d.host}:${d.port}`),
+      health_check_path: m.health.path,
+      fallback: m.fallback.map((f) => `${f.path || '/'} ${f.name}`),
       source: m.source,
     })),
   };
+}
+
+/** ModelView is one model as the admin API and `validate --print` show it. */
+export interface ModelView {
+  name: string;
+  path: string;
+  served_model: string | null;
+  keys: number;
+  balancer: string;
+  targets: string[];
+  dns: string[];
+  health_check_path: string;
+  fallback: string[];
+  source: string;
 }

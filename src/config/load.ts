@@ -223,6 +223,22 @@ function checkModels(models: ModelSpec[], issues: ConfigIssue[]): void {
       issues.push({ ...m.source, message: `model "${m.name}" has no targets` });
     }
   }
+  checkFallbacks(models, issues);
+}
+
+/** checkFallbacks: every fallback names exactly one other model ("name" must then be unique across paths). */
+function checkFallbacks(models: ModelSpec[], issues: ConfigIssue[]): void {
+  models.forEach((m, self) => {
+    (m.fallback ?? []).forEach((ref, i) => {
+      const name = typeof ref === 'string' ? ref : ref.name;
+      const path = typeof ref === 'string' ? undefined : normalizePath(ref.path);
+      const matches = models.flatMap((o, j) => (o.name === name && (path === undefined || o.path === path) ? [j] : []));
+      const where = { file: m.source.file, field: m.source.field.replace(/name$/, `fallback[${i}]`) };
+      if (matches.length === 0) issues.push({ ...where, message: `fallback model "${name}"${path !== undefined ? ` on path "${path || '/'}"` : ''} is not defined` });
+      else if (matches.length > 1) issues.push({ ...where, message: `fallback "${name}" is served on several paths; give {name, path}` });
+      else if (matches[0] === self) issues.push({ ...where, message: 'a model cannot be its own fallback' });
+    });
+  });
 }
 
 function displayName(abs: string, cwd: string): string {

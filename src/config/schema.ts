@@ -19,11 +19,26 @@ const listenAddress = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", e.g. "0.0.0.0:8000" or "[::]:8000"')
   .describe('A listen address "host:port"; IPv6 hosts in brackets.');
 
-/** targetConfig is one upstream server of a model. */
-export const targetConfig = z.strictObject({
+/** urlTargetConfig is one upstream server given by URL. */
+export const urlTargetConfig = z.strictObject({
   url: z.url({ protocol: /^https?$/ }).describe('url is the upstream base URL, e.g. http://10.0.0.5:8000; a path in it is prepended to forwarded paths.'),
   weight: z.number().int().min(1).max(1000).optional().describe('weight is the share of requests this target gets relative to the others (default 1).'),
 });
+
+/** dnsTargetConfig discovers targets from DNS: every A/AAAA record of the name becomes a target. */
+export const dnsTargetConfig = z.strictObject({
+  dns: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected "host:port", e.g. "scout-headless.default.svc:8000"')
+    .describe('dns is "host:port" to resolve (e.g. a Kubernetes headless Service); re-resolved on the record TTL.'),
+  scheme: z.enum(['http', 'https']).optional().describe('scheme of the discovered targets (default "http").'),
+  weight: z.number().int().min(1).max(1000).optional().describe('weight of each discovered target (default 1).'),
+  min_ttl: duration.optional().describe('min_ttl is the shortest re-resolve interval, whatever the record TTL says (default 1s).'),
+  max_ttl: duration.optional().describe('max_ttl is the longest re-resolve interval (default 60s).'),
+});
+
+/** targetConfig is one upstream server (url) or a DNS name that yields several. */
+export const targetConfig = z.union([urlTargetConfig, dnsTargetConfig]);
 
 /** timeoutsConfig are the per-model upstream timeouts. */
 export const timeoutsConfig = z.strictObject({
@@ -32,10 +47,28 @@ export const timeoutsConfig = z.strictObject({
   idle: duration.optional().describe('idle is the longest silence allowed between two chunks of an upstream response (default 120s).'),
 });
 
-/** healthCheckConfig describes how a target's health is probed. */
-export const healthCheckConfig = z.strictObject({
-  path: z.string().startsWith('/').optional().describe("path is the target's health endpoint (blueprints: the readiness probe's endpoint_path)."),
+/** passiveHealthConfig ejects targets that fail real requests. */
+export const passiveHealthConfig = z.strictObject({
+  failures: z.number().int().min(1).max(100).optional().describe('failures is how many consecutive failed requests eject a target (default 3; 0 turns passive checks off via enabled).'),
+  ejection: duration.optional().describe('ejection is how long the first ejection lasts (default 10s); each consecutive ejection doubles it.'),
+  max_ejection: duration.optional().describe('max_ejection caps the doubling (default 5m). After an ejection, one half-open trial request decides.'),
+  status_codes: z.array(z.number().int().min(500).max(599)).optional().describe('status_codes are upstream statuses counted as failures (default [502, 503, 504]).'),
+  enabled: z.boolean().optional().describe('enabled turns passive checks on or off (default true).'),
 });
+
+/** healthCheckConfig describes how targets are checked. */
+export const healthCheckConfig = z.strictObject({
+  path: z.string().startsWith('/').optional().describe("path is the target's health endpoint (default: the blueprint's readiness probe path, else /health)."),
+  active: z.boolean().optional().describe('active turns active checks on or off (default true).'),
+  interval: duration.optional().describe('interval between active checks of a target (default 5s).'),
+  timeout: duration.optional().describe('timeout of one active check (default 2s).'),
+  healthy_threshold: z.number().int().min(1).max(100).optional().describe('healthy_threshold is how many successful checks mark a target healthy (default 2).'),
+  unhealthy_threshold: z.number().int().min(1).max(100).optional().describe('unhealthy_threshold is how many failed checks mark a target unhealthy (default 3).'),
+  passive: passiveHealthConfig.optional(),
+});
+
+/** fallbackRefConfig names a model to fall back to: "name" (unique across paths) or {name, path}. */
+export const fallbackRefConfig = z.union([z.string().min(1), z.strictObject({ name: z.string().min(1), path: z.string().optional() })]);
 
 /** The fields a model, the `defaults` block and a `blueprints` entry share. */
 const modelFieldShape = {
@@ -47,9 +80,27 @@ const modelFieldShape = {
   served_model: z.string().min(1).optional().describe("served_model is the upstream's own model id (vLLM --served-model-name); body routing also matches it."),
   upstream_api_key: z.string().min(1).optional().describe('upstream_api_key is sent to the targets as "Authorization: Bearer <key>" (for engines started with --api-key).'),
   key_in_query: z.boolean().optional().describe('key_in_query also accepts the key from an "apikey" query parameter, as Kong allowed (default false).'),
-  targets: z.array(targetConfig).optional().describe('targets are the upstream servers of the model.'),
+  targets: z.array(targetConfig).optional().describe('targets are the upstream servers of the model: {url, weight} entries and/or {dns: "host:port"} discovery entries.'),
   timeouts: timeoutsConfig.optional(),
   health_check: healthCheckConfig.optional(),
+  balancer: z.enum(['round-robin', 'least-request', 'consistent-hash', 'least-load']).optional().describe('balancer picks a target per request (default "round-robin").'),
+  hash_on: z
+    .union([z.enum(['api_key', 'prompt_prefix']), z.string().regex(/^header:[A-Za-z0-9-]+$/)])
+    .optional()
+    .describe('hash_on is the consistent-hash key: "header:<Name>", "api_key" or "prompt_prefix" (default "prompt_prefix").'),
+  hash_prompt_chars: z.number().int().min(1).max(100_000).optional().describe('hash_prompt_chars is how many characters of the system prompt and first messages form the prompt_prefix key (default 256).'),
+  hash_load_factor: z.number().min(1).max(10).optional().describe('hash_load_factor bounds a target at this multiple of the average in-flight load before its keys spill over (default 1.25).'),
+  load_metrics: z
+    .strictObject({
+      path: z.string().startsWith('/').optional().describe("path of the targets' Prometheus metrics (default /metrics)."),
+      interval: duration.optional().describe('interval between polls (default 250ms).'),
+      stale_after: duration.optional().describe('stale_after: older samples are ignored and least-request is used (default 2s).'),
+    })
+    .optional()
+    .describe('load_metrics configures the /metrics polling of the least-load balancer.'),
+  retries: z.number().int().min(0).max(10).optional().describe('retries is how many other targets a request that failed to connect, or was reset before any response byte, is retried on (default 2).'),
+  retry_timeout: duration.optional().describe('retry_timeout bounds the time from arrival within which a retry may start (default 30s).'),
+  fallback: z.array(fallbackRefConfig).optional().describe('fallback models take the requests when every target of this model is down (in order; not chained).'),
 };
 
 /** modelConfig is one routed model. */
@@ -84,6 +135,11 @@ export const adminConfig = z.strictObject({
   token: z.string().min(1).optional().describe('token is the bearer token the admin API requires.'),
 });
 
+/** dnsConfig sets how DNS targets are resolved. */
+export const dnsConfig = z.strictObject({
+  servers: z.array(z.string().min(1)).optional().describe('servers are DNS servers ("ip" or "ip:port") used for dns targets instead of the system resolver.'),
+});
+
 /** statusConfig is the status listener. */
 export const statusConfig = z.strictObject({
   listen: listenAddress.optional().describe('listen is the status address serving /status and /status/ready (default "0.0.0.0:8100").'),
@@ -104,6 +160,7 @@ export const gatewayConfig = z
     admin: adminConfig.optional(),
     status: statusConfig.optional(),
     log: logConfig.optional(),
+    dns: dnsConfig.optional(),
     shutdown_grace_s: z.number().int().min(0).max(3600).optional().describe('shutdown_grace_s is how long in-flight requests and streams get to finish after SIGTERM (default 30).'),
     defaults: modelDefaultsConfig.optional().describe('defaults are fields every model starts from; a model or blueprints entry overrides them.'),
     models: z.array(modelConfig).optional().describe('models are routed models declared directly.'),
@@ -126,5 +183,9 @@ export type ModelConfig = z.infer<typeof modelConfig>;
 export type ModelDefaultsConfig = z.infer<typeof modelDefaultsConfig>;
 /** BlueprintEntryConfig is one `blueprints:` entry. */
 export type BlueprintEntryConfig = z.infer<typeof blueprintEntryConfig>;
-/** TargetConfig is one upstream server as written. */
+/** TargetConfig is one upstream entry as written (url or dns). */
 export type TargetConfig = z.infer<typeof targetConfig>;
+/** HealthCheckConfig is a model's health_check block. */
+export type HealthCheckConfig = z.infer<typeof healthCheckConfig>;
+/** FallbackRefConfig names a fallback model. */
+export type FallbackRefConfig = z.infer<typeof fallbackRefConfig>;

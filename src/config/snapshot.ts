@@ -2,16 +2,29 @@
  * The compiled, immutable view of a configuration that serves requests. A request reads the
  * current snapshot once and uses only it, so a reload mid-request cannot mix two configs.
  */
-import type { RoundRobin } from '../upstream/index.js';
+import type { BalancerKind, HealthPolicy, ModelUpstream, UpstreamTarget } from '../upstream/index.js';
 
-/** Target is one upstream server of a model, split for fast path building. */
-export interface Target {
-  readonly url: string;
-  /** origin is scheme://host:port, the key of the connection pool. */
-  readonly origin: string;
-  /** basePath is the target URL's own path without a trailing "/", prepended to forwarded paths. */
-  readonly basePath: string;
+/** Target is one upstream server of a model (with its live state), split for fast path building. */
+export type Target = UpstreamTarget;
+
+/** DnsTarget is a compiled `{dns: host:port}` target entry. */
+export interface DnsTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly scheme: 'http' | 'https';
   readonly weight: number;
+  readonly minTtlMs: number;
+  readonly maxTtlMs: number;
+}
+
+/** HashOn is what the consistent-hash balancer hashes. */
+export type HashOn = { readonly kind: 'header'; readonly header: string } | { readonly kind: 'api_key' } | { readonly kind: 'prompt_prefix'; readonly chars: number };
+
+/** LoadMetrics is the compiled least-load polling setup. */
+export interface LoadMetrics {
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly staleMs: number;
 }
 
 /** Timeouts are a model's upstream timeouts in milliseconds. */
@@ -32,12 +45,26 @@ export interface Model {
   readonly keyInQuery: boolean;
   /** upstreamAuthorization is the ready-made "Bearer <key>" header for targets, or null. */
   readonly upstreamAuthorization: string | null;
+  /** targets are the configured URL targets (DNS ones are in upstream.targets). */
   readonly targets: readonly Target[];
+  readonly dnsTargets: readonly DnsTarget[];
   readonly timeouts: Timeouts;
+  /** healthPath is the health check path as configured or imported (null: default). */
   readonly healthPath: string | null;
+  readonly health: HealthPolicy;
+  readonly balancerKind: BalancerKind;
+  /** hashOn is the consistent-hash key source, or null for other balancers. */
+  readonly hashOn: HashOn | null;
+  /** loadMetrics is set for least-load models. */
+  readonly loadMetrics: LoadMetrics | null;
+  readonly retries: number;
+  readonly retryTimeoutMs: number;
+  /** fallback are the models that serve when every target of this one is down (resolved after compile). */
+  readonly fallback: readonly Model[];
   /** source names where the model was defined ("file (field)"), for operators. */
   readonly source: string;
-  readonly balancer: RoundRobin<Target>;
+  /** upstream is the live target list and balancer. */
+  readonly upstream: ModelUpstream;
 }
 
 /** PathRoute is every model served under one path prefix. */
@@ -51,6 +78,8 @@ export interface PathRoute {
 /** Settings are the request-handling settings of the proxy listener. */
 export interface Settings {
   readonly maxBodyBytes: number;
+  /** dnsServers are the resolvers of DNS targets (empty: the system's). */
+  readonly dnsServers: readonly string[];
 }
 
 /** Snapshot is a compiled configuration. */

@@ -1,3 +1,4 @@
+import type { TargetRegistry } from '../upstream/index.js';
 import { compileSnapshot } from './compile.js';
 import type { LoadedConfig } from './load.js';
 import type { Snapshot } from './snapshot.js';
@@ -11,9 +12,13 @@ export type SwapResult = 'applied' | 'unchanged';
  */
 export class ConfigStore {
   #current: Snapshot;
+  readonly #registry: TargetRegistry;
+  /** onSwap is told about every applied swap (the gateway starts and retires background work). */
+  onSwap: ((next: Snapshot, previous: Snapshot) => void) | null = null;
 
-  constructor(initial: Snapshot) {
+  constructor(initial: Snapshot, registry: TargetRegistry) {
     this.#current = initial;
+    this.#registry = registry;
   }
 
   /** current is the snapshot new requests use. */
@@ -23,9 +28,11 @@ export class ConfigStore {
 
   /** swap compiles and installs a loaded config, unless it compiles to the same hash (then nothing changes). */
   swap(loaded: LoadedConfig): SwapResult {
-    const next = compileSnapshot(loaded);
+    const next = compileSnapshot(loaded, { registry: this.#registry });
     if (next.hash === this.#current.hash) return 'unchanged';
+    const previous = this.#current;
     this.#current = next;
+    this.onSwap?.(next, previous);
     return 'applied';
   }
 }

@@ -24,6 +24,11 @@ export class RequestContext {
   /** upstreamPath is the request path with the route prefix stripped. */
   upstreamPath: string;
   model: Model | null;
+  /** serving is the model whose targets serve the request: the routed model, or one of its fallbacks. */
+  serving: Model | null;
+  /** tried are the targets already attempted (set once a retry is considered). */
+  tried: Set<Target> | null;
+  attempts: number;
   /** bodyRewritten is set when the body was re-serialized (e.g. model alias replaced by served id). */
   bodyRewritten: boolean;
   /** keyFromQuery is set when the API key came from the query string, which must then be cleaned. */
@@ -62,6 +67,9 @@ export class RequestContext {
     this.route = null;
     this.upstreamPath = '/';
     this.model = null;
+    this.serving = null;
+    this.tried = null;
+    this.attempts = 0;
     this.bodyRewritten = false;
     this.keyFromQuery = false;
     this.target = null;

@@ -25,6 +25,7 @@ export function route(ctx: RequestContext): void {
     const model = match.route.byName.get(header);
     if (model === undefined) throw new GatewayError('model_not_found', { message: `Model "${truncate(header)}" is not served on this path.` });
     ctx.model = model;
+    ctx.serving = model;
     return;
   }
   // DESIGN 5: GET <path>/v1/models without X-Model is answered by the gateway itself.
@@ -34,6 +35,7 @@ export function route(ctx: RequestContext): void {
   const model = match.route.byName.get(name) ?? match.route.byServedModel.get(name);
   if (model === undefined) throw new GatewayError('model_not_found', { message: `Model "${truncate(name)}" is not served on this path.`, param: 'model' });
   ctx.model = model;
+  ctx.serving = model;
   // A client that names the model by its gateway name gets the upstream's own id in the body,
   // since vLLM only answers to its --served-model-name.
   if (model.servedModel !== null && name === model.name && name !== model.servedModel) {

@@ -18,7 +18,7 @@ import { RequestContext } from './context.js';
 import { listModels } from './list-models.js';
 import { Recorder } from './record.js';
 import { route } from './route.js';
-import { select } from './select.js';
+import { nextTarget, select } from './select.js';
 
 /** Stage is one pipeline step. */
 export type Stage = (ctx: RequestContext) => void | Promise<void>;
@@ -57,7 +57,7 @@ function onResponseClose(this: ResponseWithContext): void {
 
 /** createPipeline returns the HTTP request listener of the proxy. */
 export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const forwardDeps: ForwardDeps = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls };
+  const forwardDeps: ForwardDeps = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls, nextTarget };
   const recorder = new Recorder(deps.metrics, deps.accessLog);
   const dispatch: Stage = (ctx) => {
     deps.metrics.of(ctx.model!).inflight.inc();

@@ -1,9 +1,82 @@
+/**
+ * select: pick the target. The model's balancer chooses among its healthy targets; when none is
+ * healthy, the model's fallbacks are tried in order (not chained). With nothing healthy anywhere
+ * the answer is 503 at once, without trying to connect, with Retry-After set to when the first
+ * ejected target gets its next chance. Retries (forward.ts) come back here with ctx.tried set.
+ */
+import type { Model, Target } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
+import { toPromptPrefixKey } from '../upstream/index.js';
 import type { RequestContext } from './context.js';
 
-/** select picks the target of the routed model with the model's balancer. */
-export function select(ctx: RequestContext): void {
-  const target = ctx.model!.balancer.pick();
-  if (target === undefined) throw new GatewayError('no_healthy_upstream', { retryAfterSec: 1 });
+/** hashKeyOf computes the consistent-hash key of a request for a model, or null. */
+function hashKeyOf(ctx: RequestContext, model: Model): string | null {
+  const on = model.hashOn;
+  if (on === null) return null;
+  if (on.kind === 'header') {
+    const v = ctx.req.headers[on.header];
+    return typeof v === 'string' ? v : null;
+  }
+  if (on.kind === 'api_key') return ctx.keyHash;
+  return toPromptPrefixKey(parsedBody(ctx), on.chars);
+}
+
+/** parsedBody parses the request body once (null when it is not JSON). */
+export function parsedBody(ctx: RequestContext): unknown {
+  if (ctx.parsedBody === undefined) {
+    try {
+      ctx.parsedBody = ctx.body === null || ctx.body.length === 0 ? null : JSON.parse(ctx.body.toString('utf8'));
+    } catch {
+      ctx.parsedBody = null;
+    }
+  }
+  return ctx.parsedBody;
+}
+
+/** pickFrom asks one model's balancer for a target. */
+function pickFrom(ctx: RequestContext, model: Model, nowMs: number): Target | undefined {
+  return model.upstream.pick({ excluded: ctx.tried, hashKey: hashKeyOf(ctx, model), nowMs });
+}
+
+/** nextTarget picks from the requested model, then its fallbacks; sets ctx.serving and ctx.target. */
+export function nextTarget(ctx: RequestContext): boolean {
+  const model = ctx.model!;
+  const now = Date.now();
+  let target = pickFrom(ctx, model, now);
+  let serving = model;
+  for (let i = 0; target === undefined && i < model.fallback.length; i++) {
+    serving = model.fallback[i]!;
+    target = pickFrom(ctx, serving, now);
+  }
+  if (target === undefined) return false;
+  if (serving !== ctx.serving) switchServing(ctx, serving);
   ctx.target = target;
+  return true;
+}
+
+/** switchServing moves a request to a fallback model, rewriting the body's model to the fallback's served id. */
+function switchServing(ctx: RequestContext, serving: Model): void {
+  ctx.serving = serving;
+  if (serving === ctx.model || serving.servedModel === null) return;
+  const body = parsedBody(ctx);
+  if (body !== null && typeof body === 'object' && !Array.isArray(body) && 'model' in body) {
+    (body as { model: unknown }).model = serving.servedModel;
+    ctx.body = Buffer.from(JSON.stringify(body));
+  }
+}
+
+/** retryAfterSec is when the first ejected target of a model (or its fallbacks) gets its next chance. */
+function retryAfterSec(model: Model): number {
+  const now = Date.now();
+  let soonest = Infinity;
+  for (const m of [model, ...model.fallback]) {
+    for (const t of m.upstream.targets) if (t.state.ejectedUntilMs > now) soonest = Math.min(soonest, t.state.ejectedUntilMs - now);
+    if (soonest === Infinity) soonest = Math.min(soonest, m.health.intervalMs);
+  }
+  return Math.max(1, Math.ceil(soonest / 1000));
+}
+
+/** select picks the first target of a request, or answers 503 no_healthy_upstream. */
+export function select(ctx: RequestContext): void {
+  if (!nextTarget(ctx)) throw new GatewayError('no_healthy_upstream', { retryAfterSec: retryAfterSec(ctx.model!) });
 }

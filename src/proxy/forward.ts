@@ -9,8 +9,9 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { GatewayError, sendError, toErrorBody, type ErrorCode } from '../errors/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
+import type { Target } from '../config/index.js';
 import type { RequestContext } from '../pipeline/context.js';
-import type { PoolRegistry } from '../upstream/index.js';
+import type { Outcome, PoolRegistry } from '../upstream/index.js';
 import { toClientHeaders, toUpstreamHeaders } from './headers.js';
 import { UsageTap } from './usage-tap.js';
 
@@ -19,61 +20,93 @@ const SSE = 'text/event-stream';
 /** ForwardDeps are the long-lived parts forwarding uses. */
 export interface ForwardDeps {
   pools: PoolRegistry;
+  /** nextTarget picks another target for a retry (excluding ctx.tried); false when none is left. */
+  nextTarget: (ctx: RequestContext) => boolean;
   metrics: GatewayMetrics;
   isTls: boolean;
 }
 
 /** forward dispatches ctx to ctx.target; it answers the client itself, errors included. */
 export function forward(ctx: RequestContext, deps: ForwardDeps): void {
-  const model = ctx.model!;
+  ctx.dispatchedAt = performance.now();
+  dispatchAttempt(ctx, deps);
+}
+
+/** dispatchAttempt sends one attempt to ctx.target (the first, or a retry on another target). */
+function dispatchAttempt(ctx: RequestContext, deps: ForwardDeps): void {
+  const serving = ctx.serving!;
   const target = ctx.target!;
   const req = ctx.req;
+  ctx.attempts++;
   const headers = toUpstreamHeaders(req.headers, {
     requestId: ctx.requestId,
     traceparent: ctx.traceparent,
     remoteAddress: req.socket.remoteAddress,
     isTls: deps.isTls,
-    shouldDropAuthorization: model.keyHashes !== null,
-    upstreamAuthorization: model.upstreamAuthorization,
+    shouldDropAuthorization: ctx.model!.keyHashes !== null,
+    upstreamAuthorization: serving.upstreamAuthorization,
   });
   const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
-  const handler = new ForwardHandler(ctx, deps.metrics);
+  const handler = new ForwardHandler(ctx, deps);
   ctx.onClientGone = handler.onClientGone;
-  ctx.dispatchedAt = performance.now();
-  deps.pools.get(target.origin, { connectTimeoutMs: model.timeouts.connectMs }).dispatch(
+  target.state.begin();
+  deps.pools.get(target.origin, { connectTimeoutMs: serving.timeouts.connectMs }).dispatch(
     {
       path: target.basePath + ctx.upstreamPath + query,
       method: req.method as Dispatcher.HttpMethod,
       headers,
       body: ctx.body !== null && ctx.body.length > 0 ? ctx.body : null,
-      headersTimeout: model.timeouts.firstByteMs,
-      bodyTimeout: model.timeouts.idleMs,
-      // Inference requests are not idempotent: never retried on another socket by undici itself.
+      headersTimeout: serving.timeouts.firstByteMs,
+      bodyTimeout: serving.timeouts.idleMs,
+      // Inference requests are not idempotent: undici itself never retries them; our own retry
+      // (below) only resends requests that provably never reached the engine.
       idempotent: false,
     },
     handler,
   );
 }
 
+/** isRetryable tells whether an attempt's failure happened before the upstream could have acted. */
+function isRetryable(ctx: RequestContext, code: ErrorCode): boolean {
+  const model = ctx.model!;
+  return (
+    (code === 'upstream_connect_failed' || code === 'upstream_error') &&
+    ctx.attempts <= model.retries &&
+    performance.now() - ctx.startedAt < model.retryTimeoutMs
+  );
+}
+
 /** ForwardHandler relays one upstream response to the client. */
 class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly #ctx: RequestContext;
+  readonly #deps: ForwardDeps;
   readonly #metrics: GatewayMetrics;
+  readonly #target: Target;
   readonly #tap = new UsageTap();
   #controller: Dispatcher.DispatchController | null = null;
+  #status = 0;
   #isStream = false;
   #isClientGone = false;
   #isDone = false;
 
-  constructor(ctx: RequestContext, metrics: GatewayMetrics) {
+  constructor(ctx: RequestContext, deps: ForwardDeps) {
     this.#ctx = ctx;
-    this.#metrics = metrics;
+    this.#deps = deps;
+    this.#metrics = deps.metrics;
+    this.#target = ctx.target!;
+  }
+
+  /** #settle ends this attempt on its target exactly once, with its passive-health outcome. */
+  #settle(outcome: Outcome): void {
+    this.#isDone = true;
+    this.#target.state.end(outcome, this.#ctx.serving!.health.passive, Date.now());
   }
 
   /** onClientGone is called by the pipeline when the client closed before the response finished. */
   readonly onClientGone = (): void => {
     if (this.#isDone) return;
     this.#isClientGone = true;
+    this.#settle('neutral');
     this.#controller?.abort(new ClientGoneError());
   };
 
@@ -87,8 +120,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const res = ctx.res;
     const now = performance.now();
     ctx.headersAt = now;
-    this.#metrics.targetUp.labels(ctx.model!.name, ctx.target!.url).set(1);
-    if (statusCode >= 500) this.#metrics.upstreamErrors.labels(ctx.model!.name, ctx.target!.url, 'status_5xx').inc();
+    this.#status = statusCode;
+    if (statusCode >= 500) this.#metrics.upstreamErrors.labels(ctx.serving!.name, this.#target.url, 'status_5xx').inc();
     if (res.destroyed) return;
     const type = headers['content-type'];
     this.#isStream = typeof type === 'string' && type.startsWith(SSE);
@@ -102,11 +135,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       'x-gateway-latency', (ctx.dispatchedAt - ctx.startedAt).toFixed(3),
       'x-upstream-latency', (now - ctx.dispatchedAt).toFixed(3),
     );
+    if (ctx.serving !== ctx.model) out.push('x-served-model', ctx.serving!.name);
     try {
       res.writeHead(statusCode, out);
     } catch (err) {
       // An upstream header Node will not re-emit: refuse the answer rather than crash on it.
-      this.#isDone = true;
+      this.#settle('failure');
       controller.abort(err as Error);
       ctx.errorCode = 'upstream_error';
       sendError(res, new GatewayError('upstream_error', { cause: err }), ctx.requestId);
@@ -127,23 +161,31 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.#isDone = true;
+    if (this.#isDone) return;
+    this.#settle(this.#ctx.serving!.health.passive.statusCodes.has(this.#status) ? 'failure' : 'success');
     this.#settleUsage();
     this.#ctx.res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     if (this.#isDone || this.#isClientGone || err instanceof ClientGoneError) return;
-    this.#isDone = true;
+    this.#settle('failure');
     this.#settleUsage();
     const ctx = this.#ctx;
     const res = ctx.res;
     const code = toUpstreamErrorCode(err);
-    ctx.errorCode = code;
-    const target = ctx.target!.url;
-    const model = ctx.model!.name;
+    const target = this.#target.url;
+    const model = ctx.serving!.name;
     this.#metrics.upstreamErrors.labels(model, target, REASONS[code] ?? 'error').inc();
-    if (code === 'upstream_connect_failed') this.#metrics.targetUp.labels(model, target).set(0);
+    // Nothing reached the client and the engine never answered: try another target.
+    if (this.#status === 0 && !res.headersSent && isRetryable(ctx, code)) {
+      (ctx.tried ??= new Set()).add(this.#target);
+      if (this.#deps.nextTarget(ctx)) {
+        dispatchAttempt(ctx, this.#deps);
+        return;
+      }
+    }
+    ctx.errorCode = code;
     const gwErr = new GatewayError(code, { cause: err });
     if (!res.headersSent) {
       sendError(res, gwErr, ctx.requestId);

@@ -1,2 +1,26 @@
-export { RoundRobin, type Weighted } from './balancer/round-robin.js';
+export {
+  BALANCER_KINDS,
+  ConsistentHashBalancer,
+  LeastLoadBalancer,
+  LeastRequestBalancer,
+  RoundRobinBalancer,
+  createBalancer,
+  isEligible,
+  toPromptPrefixKey,
+  type Balancer,
+  type BalancerKind,
+  type BalancerOptions,
+  type Candidate,
+  type ConsistentHashOptions,
+  type LeastLoadOptions,
+  type LeastRequestOptions,
+  type LoadSample,
+  type PickInput,
+  type TargetState,
+} from './balancer/index.js';
+export { parseVllmMetrics } from './vllm-metrics.js';
 export { PoolRegistry, type PoolOptions } from './pool-registry.js';
+export { HEALTH_DEFAULTS, type HealthPolicy, type PassivePolicy } from './health-policy.js';
+export { ModelUpstream, toUpstreamTarget, type UpstreamTarget } from './model-upstream.js';
+export { TargetRecord, TargetRegistry, type Outcome } from './target-record.js';
+export { Generation, type GenerationEvents } from './generation.js';

@@ -90,7 +90,10 @@ describe('blueprint import', () => {
   it('lets a blueprints entry override targets and carry model fields', () => {
     const path = writeConfig({ blueprints: [{ file: join(BLUEPRINTS, 'example_vllm_gpt_oss_120b.json'), targets: [{ url: 'http://10.0.0.1:9000/base', weight: 3 }], timeouts: { connect: '2s' } }] });
     const m = compileSnapshot(loadConfigFile(path, { env: {} })).models[0]!;
-    assert.deepEqual(m.targets, [{ url: 'http://10.0.0.1:9000/base', origin: 'http://10.0.0.1:9000', basePath: '/base', weight: 3 }]);
+    assert.deepEqual(
+      m.targets.map(({ url, origin, basePath, weight }) => ({ url, origin, basePath, weight })),
+      [{ url: 'http://10.0.0.1:9000/base', origin: 'http://10.0.0.1:9000', basePath: '/base', weight: 3 }],
+    );
     assert.equal(m.timeouts.connectMs, 2000);
   });
 });

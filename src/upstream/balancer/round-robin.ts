@@ -1,38 +1,45 @@
 /**
- * Smooth weighted round-robin (the nginx algorithm): every pick adds each target's weight to its
- * running score, takes the highest, and subtracts the total from the winner. Weights 5,1,1 give
- * a,a,b,a,c,a,a rather than a burst of five a's, so no replica gets a run of requests in a row.
+ * Smooth weighted round-robin (the nginx algorithm, ngx_http_upstream_get_peer): every pick adds
+ * each eligible target's weight to its running score, takes the highest, and subtracts the total
+ * eligible weight from the winner. Weights 5,1,1 give a,a,b,a,c,a,a rather than a burst of five
+ * a's, so no replica gets a run of requests in a row. Ineligible targets (unhealthy, or already
+ * tried by this request) sit the pick out with their scores untouched, as nginx does for down
+ * peers. Trade-off: it ignores load entirely, so a slow replica gets its full share anyway.
  */
+import { isEligible } from './types.js';
+import type { Balancer, Candidate, PickInput } from './types.js';
 
-/** Weighted is anything with a weight. */
-export interface Weighted {
-  readonly weight: number;
-}
-
-/** RoundRobin picks targets in smooth weighted order; its state is the only mutable part of a compiled model. */
-export class RoundRobin<T extends Weighted> {
-  readonly #targets: readonly T[];
+/** RoundRobinBalancer picks candidates in smooth weighted order, skipping ineligible ones. */
+export class RoundRobinBalancer implements Balancer {
+  readonly #candidates: readonly Candidate[];
   readonly #scores: Float64Array;
-  readonly #total: number;
 
-  constructor(targets: readonly T[]) {
-    this.#targets = targets;
-    this.#scores = new Float64Array(targets.length);
-    this.#total = targets.reduce((s, t) => s + t.weight, 0);
+  constructor(candidates: readonly Candidate[]) {
+    this.#candidates = candidates;
+    this.#scores = new Float64Array(candidates.length);
   }
 
-  /** pick returns the next target, or undefined when there are none. */
-  pick(): T | undefined {
-    const n = this.#targets.length;
-    // One target needs no arithmetic: the common case of a blueprint with one Service.
-    if (n <= 1) return this.#targets[0];
-    const scores = this.#scores;
-    let best = 0;
-    for (let i = 0; i < n; i++) {
-      scores[i] = scores[i]! + this.#targets[i]!.weight;
-      if (scores[i]! > scores[best]!) best = i;
+  /** pick returns the next eligible candidate in smooth weighted order, or undefined when none is eligible. */
+  pick(input: PickInput): Candidate | undefined {
+    const candidates = this.#candidates;
+    const n = candidates.length;
+    // One target needs no arithmetic: the common case of a model with one server.
+    if (n <= 1) {
+      const only = candidates[0];
+      return only !== undefined && isEligible(only, input.excluded) ? only : undefined;
     }
-    scores[best] = scores[best]! - this.#total;
-    return this.#targets[best];
+    const scores = this.#scores;
+    let best = -1;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const c = candidates[i]!;
+      if (!isEligible(c, input.excluded)) continue;
+      scores[i] = scores[i]! + c.weight;
+      total += c.weight;
+      if (best === -1 || scores[i]! > scores[best]!) best = i;
+    }
+    if (best === -1) return undefined;
+    scores[best] = scores[best]! - total;
+    return candidates[best];
   }
 }

@@ -1,0 +1,48 @@
+/**
+ * The balancers, one per file, all implementing the Balancer contract of types.ts, and the
+ * factory that builds one by kind for a model's candidate list.
+ */
+import { ConsistentHashBalancer } from './consistent-hash.js';
+import type { ConsistentHashOptions } from './consistent-hash.js';
+import { LeastLoadBalancer } from './least-load.js';
+import type { LeastLoadOptions } from './least-load.js';
+import { LeastRequestBalancer } from './least-request.js';
+import { RoundRobinBalancer } from './round-robin.js';
+import type { Balancer, Candidate } from './types.js';
+
+export { isEligible } from './types.js';
+export type { Balancer, Candidate, LoadSample, PickInput, TargetState } from './types.js';
+export { RoundRobinBalancer } from './round-robin.js';
+export { LeastRequestBalancer } from './least-request.js';
+export type { LeastRequestOptions } from './least-request.js';
+export { ConsistentHashBalancer, toPromptPrefixKey } from './consistent-hash.js';
+export type { ConsistentHashOptions } from './consistent-hash.js';
+export { LeastLoadBalancer } from './least-load.js';
+export type { LeastLoadOptions } from './least-load.js';
+
+/** BalancerKind names a balancing algorithm, as the config's `balancer` field does. */
+export type BalancerKind = 'round-robin' | 'least-request' | 'consistent-hash' | 'least-load';
+
+/** BalancerOptions are every balancer's options in one bag; each kind reads the ones it knows. */
+export type BalancerOptions = ConsistentHashOptions & LeastLoadOptions;
+
+/** BALANCER_KINDS lists every BalancerKind, in the order the docs present them. */
+export const BALANCER_KINDS: readonly BalancerKind[] = Object.freeze(['round-robin', 'least-request', 'consistent-hash', 'least-load']);
+
+/** createBalancer builds the balancer of the given kind over candidates; it throws RangeError on invalid options. */
+export function createBalancer(kind: BalancerKind, candidates: readonly Candidate[], opts: BalancerOptions = {}): Balancer {
+  switch (kind) {
+    case 'round-robin':
+      return new RoundRobinBalancer(candidates);
+    case 'least-request':
+      return new LeastRequestBalancer(candidates, opts);
+    case 'consistent-hash':
+      return new ConsistentHashBalancer(candidates, opts);
+    case 'least-load':
+      return new LeastLoadBalancer(candidates, opts);
+    default: {
+      const unknown: never = kind;
+      throw new RangeError(`unknown balancer kind: ${String(unknown)}`);
+    }
+  }
+}

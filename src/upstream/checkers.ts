@@ -1,0 +1,109 @@
+/**
+ * Background work of one config generation: active health probes, DNS discovery and vLLM
+ * /metrics polling for least-load. All of it is tied to an AbortSignal and stops when the
+ * generation is retired by a reload; the state it writes (TargetRecords) is kept by URL and
+ * carries over to the next generation.
+ */
+import { Resolver } from 'node:dns/promises';
+import { isIPv6 } from 'node:net';
+import type { DnsTarget } from '../config/snapshot.js';
+import type { HealthPolicy } from './health-policy.js';
+import type { ModelUpstream, UpstreamTarget } from './model-upstream.js';
+import type { PoolRegistry } from './pool-registry.js';
+import { parseVllmMetrics } from './vllm-metrics.js';
+
+/** sleep waits ms or until the signal aborts (then resolves false). */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    t.unref();
+    const onAbort = (): void => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** fetchText GETs a path on a target through its pool; null on any failure or non-2xx. */
+async function fetchText(pools: PoolRegistry, target: UpstreamTarget, path: string, timeoutMs: number, signal: AbortSignal): Promise<string | null> {
+  try {
+    const res = await pools.get(target.origin, { connectTimeoutMs: timeoutMs }).request({
+      path: target.basePath + path,
+      method: 'GET',
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal,
+    });
+    const text = await res.body.text();
+    return res.statusCode >= 200 && res.statusCode < 300 ? text : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * runHealthChecks probes one target until the signal aborts. An unhealthy target is probed twice
+ * as often, so with the default healthy_threshold of 2 a restarted replica is back within one
+ * interval.
+ */
+export async function runHealthChecks(pools: PoolRegistry, target: UpstreamTarget, policy: HealthPolicy, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    const interval = target.state.isActiveHealthy ? policy.intervalMs : Math.max(50, policy.intervalMs / 2);
+    if (!(await sleep(interval, signal))) return;
+    const body = await fetchText(pools, target, policy.path, policy.timeoutMs, signal);
+    if (signal.aborted) return;
+    target.state.activeResult(body !== null, policy);
+  }
+}
+
+/** runLoadPolling reads a target's vLLM /metrics every interval into its load sample. */
+export async function runLoadPolling(pools: PoolRegistry, target: UpstreamTarget, path: string, intervalMs: number, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    const text = await fetchText(pools, target, path, Math.max(intervalMs * 4, 1000), signal);
+    if (signal.aborted) return;
+    if (text !== null) {
+      const sample = parseVllmMetrics(text, Date.now());
+      if (sample !== null) target.state.load = sample;
+    }
+    if (!(await sleep(intervalMs, signal))) return;
+  }
+}
+
+/** resolveAll returns every A and AAAA address of a name and the smallest TTL seen (seconds). */
+async function resolveAll(resolver: Resolver, host: string): Promise<{ addresses: string[]; ttl: number } | null> {
+  const [v4, v6] = await Promise.allSettled([resolver.resolve4(host, { ttl: true }), resolver.resolve6(host, { ttl: true })]);
+  const records = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
+  if (v4.status === 'rejected' && v6.status === 'rejected') {
+    const code = (v4.reason as NodeJS.ErrnoException).code;
+    // NXDOMAIN / no data: the name exists with no targets now (e.g. scaled to zero).
+    if (code === 'ENOTFOUND' || code === 'ENODATA') return { addresses: [], ttl: 0 };
+    return null;
+  }
+  return { addresses: records.map((r) => r.address).sort(), ttl: records.reduce((m, r) => Math.min(m, r.ttl), Infinity) };
+}
+
+/**
+ * runDnsDiscovery keeps a model's discovered targets in step with a DNS name, re-resolving on
+ * the record TTL bounded by min/max. A failed lookup keeps the last known targets.
+ */
+export async function runDnsDiscovery(upstream: ModelUpstream, entryIndex: number, dns: DnsTarget, servers: readonly string[], signal: AbortSignal, onChange: (urls: readonly string[]) => void): Promise<void> {
+  const resolver = new Resolver({ timeout: 2000, tries: 2 });
+  if (servers.length > 0) resolver.setServers([...servers]);
+  signal.addEventListener('abort', () => resolver.cancel(), { once: true });
+  while (!signal.aborted) {
+    let waitMs = dns.minTtlMs;
+    const found = await resolveAll(resolver, dns.host);
+    if (signal.aborted) return;
+    if (found !== null) {
+      const urls = found.addresses.map((a) => `${dns.scheme}://${isIPv6(a) ? `[${a}]` : a}:${dns.port}`);
+      if (upstream.setDiscovered(entryIndex, urls, dns.weight)) onChange(urls);
+      waitMs = Number.isFinite(found.ttl) ? Math.min(Math.max(found.ttl * 1000, dns.minTtlMs), dns.maxTtlMs) : dns.maxTtlMs;
+    }
+    if (!(await sleep(waitMs, signal))) return;
+  }
+}

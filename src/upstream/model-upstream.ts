@@ -1,0 +1,72 @@
+/**
+ * ModelUpstream is a model's current target list and balancer. The list is the configured URL
+ * targets plus whatever DNS discovery last found; when discovery changes it, a new balancer is
+ * built over the new list (balancers precompute per list) while TargetRecords, kept by URL,
+ * carry health and in-flight counts across the change. A target that disappears gets no new
+ * requests; requests already on it finish, since they hold their own reference.
+ */
+import type { Balancer, PickInput } from './balancer/index.js';
+import { createBalancer, type BalancerKind, type BalancerOptions } from './balancer/index.js';
+import type { TargetRecord, TargetRegistry } from './target-record.js';
+
+/** UpstreamTarget is one target of a model, ready for forwarding and balancing. */
+export interface UpstreamTarget {
+  readonly url: string;
+  /** origin is scheme://host:port, the key of the connection pool. */
+  readonly origin: string;
+  /** basePath is the target URL's own path without a trailing "/", prepended to forwarded paths. */
+  readonly basePath: string;
+  readonly weight: number;
+  readonly state: TargetRecord;
+}
+
+/** toUpstreamTarget builds a target from its URL (checked by the schema). */
+export function toUpstreamTarget(url: string, weight: number, registry: TargetRegistry): UpstreamTarget {
+  const u = new URL(url);
+  return Object.freeze({ url, origin: u.origin, basePath: u.pathname.replace(/\/+$/, ''), weight, state: registry.get(url) });
+}
+
+/** ModelUpstream holds a model's targets and picks among them. */
+export class ModelUpstream {
+  readonly #kind: BalancerKind;
+  readonly #options: BalancerOptions;
+  readonly #registry: TargetRegistry;
+  readonly #static: readonly UpstreamTarget[];
+  /** discovered target lists, one per DNS entry (by its index). */
+  readonly #discovered = new Map<number, readonly UpstreamTarget[]>();
+  #targets: readonly UpstreamTarget[];
+  #balancer: Balancer;
+
+  constructor(kind: BalancerKind, options: BalancerOptions, staticTargets: readonly UpstreamTarget[], registry: TargetRegistry) {
+    this.#kind = kind;
+    this.#options = options;
+    this.#registry = registry;
+    this.#static = staticTargets;
+    this.#targets = staticTargets;
+    this.#balancer = createBalancer(kind, staticTargets, options);
+  }
+
+  /** targets is the current list (configured plus discovered). */
+  get targets(): readonly UpstreamTarget[] {
+    return this.#targets;
+  }
+
+  /** pick returns a healthy target not in input.excluded, or undefined. */
+  pick(input: PickInput): UpstreamTarget | undefined {
+    // Balancers return one of the candidates they were built over: our own UpstreamTargets.
+    return this.#balancer.pick(input) as UpstreamTarget | undefined;
+  }
+
+  /** setDiscovered replaces the targets found by one DNS entry; returns true when the list changed. */
+  setDiscovered(entry: number, urls: readonly string[], weight: number): boolean {
+    const before = this.#discovered.get(entry) ?? [];
+    if (before.length === urls.length && before.every((t, i) => t.url === urls[i])) return false;
+    this.#discovered.set(entry, urls.map((u) => toUpstreamTarget(u, weight, this.#registry)));
+    const all: UpstreamTarget[] = [...this.#static];
+    const seen = new Set(all.map((t) => t.url));
+    for (const list of this.#discovered.values()) for (const t of list) if (!seen.has(t.url)) (seen.add(t.url), all.push(t));
+    this.#targets = all;
+    this.#balancer = createBalancer(this.#kind, all, this.#options);
+    return true;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * parseVllmMetrics reads the load of a vLLM server from its Prometheus text exposition
+ * (https://prometheus.io/docs/instrumenting/exposition_formats/). It runs every poll interval
+ * for every target, over a page of a few hundred lines mostly made of histogram buckets, so it
+ * makes one pass with indexOf and startsWith: no split, no regex, and a substring only for the
+ * value of a line it keeps. It never throws: a line it cannot read is skipped.
+ */
+import type { LoadSample } from './balancer/types.js';
+
+const WAITING = 'vllm:num_requests_waiting';
+const RUNNING = 'vllm:num_requests_running';
+const KV_USAGE = 'vllm:kv_cache_usage_perc';
+/** The older name of KV_USAGE, deprecated in vllm-project/vllm#18354; older servers send only this one. */
+const GPU_KV_USAGE = 'vllm:gpu_cache_usage_perc';
+
+const NONE = 0;
+const IS_WAITING = 1;
+const IS_RUNNING = 2;
+const IS_KV = 3;
+const IS_GPU_KV = 4;
+
+const CHAR_V = 0x76;
+const CHAR_SPACE = 0x20;
+const CHAR_TAB = 0x09;
+const CHAR_CR = 0x0d;
+const CHAR_LBRACE = 0x7b;
+const CHAR_RBRACE = 0x7d;
+const CHAR_QUOTE = 0x22;
+const CHAR_BACKSLASH = 0x5c;
+
+/** parseVllmMetrics sums waiting and running requests over every label set (models, engines), takes the highest KV-cache usage, and returns null when the text has neither request gauge. */
+export function parseVllmMetrics(text: string, nowMs: number): LoadSample | null {
+  if (typeof text !== 'string') return null;
+  let waiting = 0;
+  let running = 0;
+  let hasWaiting = false;
+  let hasRunning = false;
+  let kv = -1;
+  let gpuKv = -1;
+  const len = text.length;
+  let pos = 0;
+  while (pos < len) {
+    let end = text.indexOf('\n', pos);
+    if (end === -1) end = len;
+    let s = pos;
+    pos = end + 1;
+    while (s < end && isBlank(text.charCodeAt(s))) s++;
+    // Comments (# HELP, # TYPE, # EOF) and every non-vllm metric are rejected on one character.
+    if (text.charCodeAt(s) !== CHAR_V) continue;
+    let kind = NONE;
+    let nameEnd = s;
+    if (isName(text, s, end, WAITING)) (kind = IS_WAITING), (nameEnd = s + WAITING.length);
+    else if (isName(text, s, end, RUNNING)) (kind = IS_RUNNING), (nameEnd = s + RUNNING.length);
+    else if (isName(text, s, end, KV_USAGE)) (kind = IS_KV), (nameEnd = s + KV_USAGE.length);
+    else if (isName(text, s, end, GPU_KV_USAGE)) (kind = IS_GPU_KV), (nameEnd = s + GPU_KV_USAGE.length);
+    if (kind === NONE) continue;
+    const v = valueAfterName(text, nameEnd, end);
+    // NaN, ±Inf and negative gauges say nothing usable about load.
+    if (!(v >= 0) || v === Infinity) continue;
+    switch (kind) {
+      case IS_WAITING:
+        waiting += v;
+        hasWaiting = true;
+        break;
+      case IS_RUNNING:
+        running += v;
+        hasRunning = true;
+        break;
+      case IS_KV:
+        if (v > kv) kv = v;
+        break;
+      default:
+        if (v > gpuKv) gpuKv = v;
+    }
+  }
+  if (!hasWaiting && !hasRunning) return null;
+  const usage = kv >= 0 ? kv : gpuKv >= 0 ? gpuKv : 0;
+  return { waiting, running, kvCacheUsage: usage < 1 ? usage : 1, atMs: nowMs };
+}
+
+function isBlank(ch: number): boolean {
+  return ch === CHAR_SPACE || ch === CHAR_TAB || ch === CHAR_CR;
+}
+
+/** isName tells whether the line at s starts with exactly this metric name (not a longer one such as name_bucket). */
+function isName(text: string, s: number, end: number, name: string): boolean {
+  const after = s + name.length;
+  if (after >= end || !text.startsWith(name, s)) return false;
+  const ch = text.charCodeAt(after);
+  return ch === CHAR_LBRACE || ch === CHAR_SPACE || ch === CHAR_TAB;
+}
+
+/** valueAfterName skips the {labels} (quotes and escapes aware) and reads the sample value; NaN when the line is malformed. */
+function valueAfterName(text: string, i: number, end: number): number {
+  if (text.charCodeAt(i) === CHAR_LBRACE) {
+    let isQuoted = false;
+    for (i++; i < end; i++) {
+      const ch = text.charCodeAt(i);
+      if (isQuoted) {
+        if (ch === CHAR_BACKSLASH) i++;
+        else if (ch === CHAR_QUOTE) isQuoted = false;
+      } else if (ch === CHAR_QUOTE) isQuoted = true;
+      else if (ch === CHAR_RBRACE) break;
+    }
+    if (i >= end) return Number.NaN;
+    i++;
+  }
+  const valueStart = i;
+  while (i < end && isBlank(text.charCodeAt(i))) i++;
+  // The value must be separated from the name or labels by blanks.
+  if (i === valueStart || i >= end) return Number.NaN;
+  const start = i;
+  while (i < end && !isBlank(text.charCodeAt(i))) i++;
+  // Number('') is 0, but start < i here, so an empty token cannot sneak through.
+  return Number(text.slice(start, i));
+}

@@ -1,0 +1,437 @@
+/**
+ * The Balancer contract, run against every balancer (hono's common.case.test.ts, Kong's
+ * each_strategy), then the behaviour that sets each one apart. Randomness is a seeded PRNG and
+ * time is a number, so every run sees the same picks.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  BALANCER_KINDS,
+  ConsistentHashBalancer,
+  LeastLoadBalancer,
+  LeastRequestBalancer,
+  RoundRobinBalancer,
+  createBalancer,
+  toPromptPrefixKey,
+} from '../../src/upstream/balancer/index.js';
+import type { Balancer, BalancerKind, Candidate, LoadSample, PickInput, TargetState } from '../../src/upstream/balancer/index.js';
+
+/** TestCandidate is a Candidate whose state the test may change. */
+interface TestCandidate extends Candidate {
+  readonly state: TargetState;
+}
+
+function candidate(url: string, weight = 1, state: Partial<TargetState> = {}): TestCandidate {
+  return { url, weight, state: { inflight: 0, isHealthy: true, load: null, ...state } };
+}
+
+function sample(waiting: number, running: number, kvCacheUsage = 0, atMs = NOW): LoadSample {
+  return { waiting, running, kvCacheUsage, atMs };
+}
+
+/** mulberry32 is a tiny seeded PRNG: the injected random of every test. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NOW = 1_000_000;
+
+function input(hashKey: string | null = null, excluded: ReadonlySet<Candidate> | null = null, nowMs = NOW): PickInput {
+  return { excluded, hashKey, nowMs };
+}
+
+function create(kind: BalancerKind, candidates: readonly Candidate[], seed = 1): Balancer {
+  return createBalancer(kind, candidates, { random: mulberry32(seed) });
+}
+
+/** freshen gives every candidate a fresh sample that agrees with its in-flight count, as a poller would. */
+function freshen(candidates: readonly TestCandidate[], nowMs: number): void {
+  for (const c of candidates) c.state.load = sample(0, c.state.inflight, Math.min(1, c.state.inflight / (16 * c.weight)), nowMs);
+}
+
+/**
+ * simulate runs picks through a discrete-time loop: each tick some requests arrive, each pick
+ * holds one in-flight slot for a random 1..40 ticks, and every 5 ticks a metrics poll refreshes
+ * the load samples. Every pick carries a distinct hash key. Returns the picks per candidate.
+ */
+function simulate(balancer: Balancer, candidates: readonly TestCandidate[], picks: number, seed: number): number[] {
+  const random = mulberry32(seed);
+  const counts = candidates.map(() => 0);
+  const releases = new Map<number, TestCandidate[]>();
+  let picked = 0;
+  for (let tick = 0; picked < picks; tick++) {
+    for (const c of releases.get(tick) ?? []) c.state.inflight--;
+    releases.delete(tick);
+    const nowMs = NOW + tick * 50;
+    if (tick % 5 === 0) freshen(candidates, nowMs);
+    for (let k = 0; k < 3 && picked < picks; k++) {
+      const c = balancer.pick(input(`key-${picked}`, null, nowMs)) as TestCandidate | undefined;
+      assert.ok(c !== undefined);
+      picked++;
+      counts[candidates.indexOf(c)]!++;
+      c.state.inflight++;
+      const at = tick + 1 + Math.floor(random() * 40);
+      const list = releases.get(at);
+      if (list) list.push(c);
+      else releases.set(at, [c]);
+    }
+  }
+  return counts;
+}
+
+/** assertShares checks each count's share of the total against its weight's share, within tolerance (absolute). */
+function assertShares(counts: readonly number[], weights: readonly number[], tolerance: number): void {
+  const total = counts.reduce((s, c) => s + c, 0);
+  const weightTotal = weights.reduce((s, w) => s + w, 0);
+  counts.forEach((count, i) => {
+    const share = count / total;
+    const expected = weights[i]! / weightTotal;
+    assert.ok(Math.abs(share - expected) <= tolerance, `target ${i}: share ${share.toFixed(4)}, expected ${expected.toFixed(4)} ± ${tolerance}`);
+  });
+}
+
+for (const kind of BALANCER_KINDS) {
+  describe(`balancer contract: ${kind}`, () => {
+    it('never picks an unhealthy or excluded candidate', () => {
+      const [a, b, c, d] = [candidate('http://a'), candidate('http://b', 1, { isHealthy: false }), candidate('http://c'), candidate('http://d')];
+      const all = [a!, b!, c!, d!];
+      freshen(all, NOW);
+      const balancer = create(kind, all);
+      const excluded = new Set<Candidate>([c!]);
+      const seen = new Set<Candidate>();
+      for (let i = 0; i < 2000; i++) {
+        const picked = balancer.pick(input(`key-${i}`, excluded));
+        assert.ok(picked === a || picked === d, `picked ${picked?.url}`);
+        seen.add(picked);
+      }
+      assert.equal(seen.size, 2, 'both eligible candidates get picks');
+    });
+
+    it('never picks an unhealthy candidate without load samples or hash keys either', () => {
+      const all = [candidate('http://a', 1, { isHealthy: false }), candidate('http://b'), candidate('http://c', 5, { isHealthy: false })];
+      const balancer = create(kind, all);
+      for (let i = 0; i < 500; i++) assert.equal(balancer.pick(input()), all[1]);
+    });
+
+    it('returns undefined when no candidate is eligible', () => {
+      const all = [candidate('http://a', 1, { isHealthy: false }), candidate('http://b'), candidate('http://c', 2)];
+      freshen(all, NOW);
+      const balancer = create(kind, all);
+      assert.equal(balancer.pick(input('k', new Set([all[1]!, all[2]!]))), undefined);
+      all[1]!.state.isHealthy = false;
+      all[2]!.state.isHealthy = false;
+      assert.equal(balancer.pick(input('k')), undefined);
+      assert.equal(balancer.pick(input(null)), undefined);
+      assert.equal(create(kind, []).pick(input('k')), undefined);
+    });
+
+    it('always returns a single eligible candidate, and undefined once it is not', () => {
+      const only = candidate('http://only', 3, { inflight: 7 });
+      const balancer = create(kind, [only]);
+      for (let i = 0; i < 10; i++) assert.equal(balancer.pick(input(`key-${i}`)), only);
+      assert.equal(balancer.pick(input('k', new Set([only]))), undefined);
+      only.state.isHealthy = false;
+      assert.equal(balancer.pick(input('k')), undefined);
+    });
+
+    it('shares 60,000 requests by weights 1/2/3 within 3 percentage points', () => {
+      const all = [candidate('http://10.0.0.1:8000', 1), candidate('http://10.0.0.2:8000', 2), candidate('http://10.0.0.3:8000', 3)];
+      const counts = simulate(create(kind, all, 7), all, 60_000, 42);
+      assertShares(counts, [1, 2, 3], 0.03);
+    });
+  });
+}
+
+describe('RoundRobinBalancer', () => {
+  const sequence = (weights: number[], n: number, excludedAt: (i: number) => number | null = () => null): string => {
+    const all = weights.map((w, i) => candidate(String.fromCharCode(97 + i), w));
+    const rr = new RoundRobinBalancer(all);
+    let out = '';
+    for (let i = 0; i < n; i++) {
+      const x = excludedAt(i);
+      out += rr.pick(input(null, x === null ? null : new Set([all[x]!])))!.url;
+    }
+    return out;
+  };
+
+  it('spreads a heavy target instead of bursting it (nginx order for 5,1,1)', () => assert.equal(sequence([5, 1, 1], 7), 'aabacaa'));
+  it('alternates equal weights', () => assert.equal(sequence([1, 1, 1], 6), 'abcabc'));
+  it('repeats one weighted cycle per total weight (3,2,1)', () => assert.equal(sequence([3, 2, 1], 12), 'abacba'.repeat(2)));
+  it('runs over the eligible candidates only while one sits out', () => assert.equal(sequence([1, 1, 1], 4, () => 1), 'acac'));
+  it('leaves a skipped candidate its place in the order', () => {
+    // b sits out pick 2 only; its score is untouched, so it comes next instead of losing its turn.
+    assert.equal(sequence([1, 1, 1], 6, (i) => (i === 1 ? 1 : null)), 'acbcab');
+  });
+  it('does not let a candidate bank credit while it sits out, so it returns without a burst', () => {
+    // Were b's score still to grow while excluded, it would come back with "bb".
+    assert.equal(sequence([1, 1, 1], 15, (i) => (i < 6 ? 1 : null)), 'acacac' + 'abcabcabc');
+  });
+});
+
+describe('LeastRequestBalancer', () => {
+  it('prefers the candidate with fewer requests in flight', () => {
+    const [a, b] = [candidate('a', 1, { inflight: 5 }), candidate('b', 1, { inflight: 0 })];
+    const lr = new LeastRequestBalancer([a, b], { random: mulberry32(3) });
+    for (let i = 0; i < 100; i++) assert.equal(lr.pick(input()), b);
+  });
+
+  it('compares in-flight requests per unit of weight', () => {
+    // (1 + 1) / 1 = 2 against (2 + 1) / 3 = 1: the heavier target takes it despite more in flight.
+    const [a, b] = [candidate('a', 1, { inflight: 1 }), candidate('b', 3, { inflight: 2 })];
+    const lr = new LeastRequestBalancer([a, b], { random: mulberry32(3) });
+    for (let i = 0; i < 100; i++) assert.equal(lr.pick(input()), b);
+  });
+
+  it('gives an idle heavy target precedence over an idle light one', () => {
+    const [a, b] = [candidate('a', 1), candidate('b', 2)];
+    const lr = new LeastRequestBalancer([a, b], { random: mulberry32(3) });
+    assert.equal(lr.pick(input()), b);
+  });
+
+  it('breaks a tie in favour of the first candidate drawn', () => {
+    const all = [candidate('a'), candidate('b')];
+    assert.equal(new LeastRequestBalancer(all, { random: () => 0 }).pick(input()), all[0]);
+    assert.equal(new LeastRequestBalancer(all, { random: () => 0.99 }).pick(input()), all[1]);
+  });
+
+  it('compares only the two candidates drawn, not the global minimum', () => {
+    // random() = 0 draws a then b; the idle c is not looked at. This is what keeps gateways from herding.
+    const all = [candidate('a', 1, { inflight: 3 }), candidate('b', 1, { inflight: 5 }), candidate('c')];
+    assert.equal(new LeastRequestBalancer(all, { random: () => 0 }).pick(input()), all[0]);
+  });
+
+  it('never draws the same candidate twice', () => {
+    // With three eligible and random() = 0.5 both times, the second draw shifts past the first.
+    const all = [candidate('a'), candidate('b', 1, { inflight: 9 }), candidate('c', 1, { inflight: 4 })];
+    assert.equal(new LeastRequestBalancer(all, { random: () => 0.5 }).pick(input()), all[2]);
+  });
+
+  it('survives a random source that returns 1 or NaN', () => {
+    const all = [candidate('a'), candidate('b'), candidate('c')];
+    assert.ok(all.includes(new LeastRequestBalancer(all, { random: () => 1 }).pick(input()) as TestCandidate));
+    assert.ok(all.includes(new LeastRequestBalancer(all, { random: () => Number.NaN }).pick(input()) as TestCandidate));
+  });
+});
+
+describe('ConsistentHashBalancer', () => {
+  const fleet = (n: number): TestCandidate[] => Array.from({ length: n }, (_, i) => candidate(`http://10.0.1.${i + 1}:8000`));
+
+  it('sends the same key to the same target, across rebuilt balancers and candidate orders', () => {
+    const all = fleet(5);
+    const first = new ConsistentHashBalancer(all);
+    const rebuilt = new ConsistentHashBalancer([...all].reverse());
+    for (let i = 0; i < 2000; i++) {
+      const key = `user-${i}`;
+      const target = first.pick(input(key));
+      assert.equal(first.pick(input(key)), target);
+      assert.equal(rebuilt.pick(input(key)), target);
+    }
+  });
+
+  it('remaps only the keys of a target that becomes unhealthy (about 1/N of them)', () => {
+    const all = fleet(4);
+    const ch = new ConsistentHashBalancer(all);
+    const keys = Array.from({ length: 20_000 }, (_, i) => `conversation-${i}`);
+    const before = keys.map((k) => ch.pick(input(k)));
+    const gone = all[2]!;
+    gone.state.isHealthy = false;
+    let moved = 0;
+    keys.forEach((k, i) => {
+      const after = ch.pick(input(k));
+      assert.notEqual(after, gone);
+      if (after !== before[i]) {
+        assert.equal(before[i], gone, `key ${k} moved though its target stayed healthy`);
+        moved++;
+      }
+    });
+    assert.ok(Math.abs(moved / keys.length - 1 / 4) <= 0.03, `moved ${moved} of ${keys.length}`);
+    gone.state.isHealthy = true;
+    keys.forEach((k, i) => assert.equal(ch.pick(input(k)), before[i]));
+  });
+
+  it('sends a retry that excludes the first target to the same next target every time', () => {
+    const all = fleet(4);
+    const ch = new ConsistentHashBalancer(all);
+    const first = ch.pick(input('retry-me'))!;
+    const second = ch.pick(input('retry-me', new Set([first])));
+    assert.ok(second !== undefined && second !== first);
+    for (let i = 0; i < 10; i++) assert.equal(ch.pick(input('retry-me', new Set([first]))), second);
+  });
+
+  it('spills a hot key over to other targets once its home exceeds the load bound', () => {
+    const all = fleet(3);
+    const ch = new ConsistentHashBalancer(all, { loadFactor: 1.25 });
+    const home = ch.pick(input('hot'))!;
+    const counts = new Map<Candidate, number>();
+    for (let total = 0; total < 30; total++) {
+      const c = ch.pick(input('hot')) as TestCandidate;
+      // The bound the paper gives: no target above ceil(c * (total + 1) / n) once this one is placed.
+      assert.ok(c.state.inflight + 1 <= Math.ceil((1.25 * (total + 1)) / 3), `pick ${total} went over the bound`);
+      c.state.inflight++;
+      counts.set(c, (counts.get(c) ?? 0) + 1);
+    }
+    assert.equal(counts.size, 3, 'every target took part of the hot key');
+    assert.equal(counts.get(home), Math.ceil((1.25 * 30) / 3), 'the home target stays the most loaded, right at its bound');
+  });
+
+  it('keeps a hot key home while the load factor allows it', () => {
+    const all = fleet(3);
+    const ch = new ConsistentHashBalancer(all, { loadFactor: 10 });
+    const home = ch.pick(input('hot')) as TestCandidate;
+    for (let i = 0; i < 30; i++) {
+      assert.equal(ch.pick(input('hot')), home);
+      home.state.inflight++;
+    }
+  });
+
+  it('scales the load bound with weight', () => {
+    const all = [candidate('http://light', 1), candidate('http://heavy', 3)];
+    const ch = new ConsistentHashBalancer(all, { loadFactor: 1.25 });
+    // Over 40 picks of many keys in flight at once the heavy target holds about 3/4 of them.
+    for (let i = 0; i < 40; i++) (ch.pick(input(`k${i}`)) as TestCandidate).state.inflight++;
+    assert.ok(all[1]!.state.inflight >= 25, `heavy holds ${all[1]!.state.inflight} of 40`);
+    assert.ok(all[0]!.state.inflight <= Math.ceil((1.25 * 40) / 4), `light holds ${all[0]!.state.inflight} of 40`);
+  });
+
+  it('spreads requests without a hash key by load', () => {
+    const all = [candidate('a', 1, { inflight: 10 }), candidate('b')];
+    const ch = new ConsistentHashBalancer(all, { random: mulberry32(5) });
+    for (let i = 0; i < 50; i++) assert.equal(ch.pick(input(null)), all[1]);
+  });
+
+  it('rejects a load factor below 1', () => {
+    assert.throws(() => new ConsistentHashBalancer(fleet(2), { loadFactor: 0.5 }), RangeError);
+    assert.throws(() => createBalancer('consistent-hash', fleet(2), { loadFactor: Number.NaN }), RangeError);
+  });
+});
+
+describe('toPromptPrefixKey', () => {
+  const chat = (...messages: unknown[]): unknown => ({ model: 'm', messages });
+
+  it('joins the system prompt and the first user message of a chat', () => {
+    assert.equal(toPromptPrefixKey(chat({ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Hi' }), 100), 'You are terse.\nHi');
+  });
+
+  it('ignores the turns after the first user message, so a conversation keeps its key', () => {
+    const turn1 = chat({ role: 'system', content: 'S' }, { role: 'user', content: 'Q1' });
+    const turn3 = chat({ role: 'system', content: 'S' }, { role: 'user', content: 'Q1' }, { role: 'assistant', content: 'A1' }, { role: 'user', content: 'Q2' });
+    assert.equal(toPromptPrefixKey(turn3, 100), toPromptPrefixKey(turn1, 100));
+  });
+
+  it('takes every system and developer message before the first user message', () => {
+    const body = chat({ role: 'system', content: 'one' }, { role: 'developer', content: 'two' }, { role: 'user', content: 'three' });
+    assert.equal(toPromptPrefixKey(body, 100), 'one\ntwo\nthree');
+  });
+
+  it('uses the text parts of array contents and skips images', () => {
+    const body = chat({
+      role: 'user',
+      content: [{ type: 'text', text: 'Describe' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }, { type: 'text', text: 'briefly' }],
+    });
+    assert.equal(toPromptPrefixKey(body, 100), 'Describe\nbriefly');
+  });
+
+  it('cuts the key to the given number of characters', () => {
+    const body = chat({ role: 'system', content: 'x'.repeat(500) }, { role: 'user', content: 'tail' });
+    assert.equal(toPromptPrefixKey(body, 256), 'x'.repeat(256));
+    assert.equal(toPromptPrefixKey({ prompt: 'abcdef' }, 3), 'abc');
+  });
+
+  it('uses the prompt of a completion, or its first element', () => {
+    assert.equal(toPromptPrefixKey({ model: 'm', prompt: 'Once upon a time' }, 100), 'Once upon a time');
+    assert.equal(toPromptPrefixKey({ model: 'm', prompt: ['first', 'second'] }, 100), 'first');
+  });
+
+  it('returns null when the body has nothing to hash', () => {
+    for (const body of [null, undefined, 'text', 42, {}, { messages: [] }, chat({ role: 'assistant', content: 'hi' }), chat({ role: 'user', content: '' }), chat({ role: 'user', content: null }), chat('junk', 7), { prompt: [1, 2, 3] }, { prompt: '' }]) {
+      assert.equal(toPromptPrefixKey(body, 100), null, JSON.stringify(body));
+    }
+    assert.equal(toPromptPrefixKey({ prompt: 'abc' }, 0), null);
+  });
+});
+
+describe('LeastLoadBalancer', () => {
+  const ll = (all: readonly Candidate[], opts: { staleMs?: number } = {}): LeastLoadBalancer => new LeastLoadBalancer(all, { random: mulberry32(9), ...opts });
+
+  it('prefers the candidate whose sample shows the shorter queue', () => {
+    const all = [candidate('a', 1, { load: sample(10, 5) }), candidate('b', 1, { load: sample(1, 5) }), candidate('c', 1, { load: sample(4, 0) })];
+    const balancer = ll(all);
+    for (let i = 0; i < 20; i++) assert.equal(balancer.pick(input()), all[1]);
+  });
+
+  it('counts waiting requests more than running ones', () => {
+    // a: 3 waiting; b: 5 running at half weight = 2.5.
+    const all = [candidate('a', 1, { load: sample(3, 0) }), candidate('b', 1, { load: sample(0, 5) })];
+    assert.equal(ll(all).pick(input()), all[1]);
+  });
+
+  it('divides the queue by weight', () => {
+    const all = [candidate('a', 2, { load: sample(6, 0) }), candidate('b', 1, { load: sample(4, 0) })];
+    assert.equal(ll(all).pick(input()), all[0]);
+  });
+
+  it('breaks a tie in queue by KV-cache usage', () => {
+    const all = [candidate('a', 1, { load: sample(2, 2, 0.7) }), candidate('b', 1, { load: sample(2, 2, 0.2) })];
+    assert.equal(ll(all).pick(input()), all[1]);
+  });
+
+  it('lets the queue outweigh KV-cache usage below 90%', () => {
+    const all = [candidate('a', 1, { load: sample(2, 0, 0.85) }), candidate('b', 1, { load: sample(3, 0, 0.1) })];
+    assert.equal(ll(all).pick(input()), all[0]);
+  });
+
+  it('avoids a nearly full KV cache even with a shorter queue', () => {
+    const all = [candidate('a', 1, { load: sample(2, 0, 0.99) }), candidate('b', 1, { load: sample(4, 0, 0.3) })];
+    assert.equal(ll(all).pick(input()), all[1]);
+  });
+
+  it('counts the requests it sent since the sample, so a burst between polls does not herd', () => {
+    const all = [candidate('a', 1, { load: sample(2, 0) }), candidate('b', 1, { load: sample(2, 0) })];
+    const balancer = ll(all);
+    for (let i = 0; i < 10; i++) (balancer.pick(input()) as TestCandidate).state.inflight++;
+    assert.equal(all[0]!.state.inflight, 5);
+    assert.equal(all[1]!.state.inflight, 5);
+  });
+
+  it('does not count again the requests its sample already shows', () => {
+    // a's 8 in-flight requests are the 8 running in its sample; b's sample shows 6 waiting it did not send.
+    const all = [candidate('a', 1, { inflight: 8, load: sample(0, 8) }), candidate('b', 1, { load: sample(6, 0) })];
+    assert.equal(ll(all).pick(input()), all[0]);
+  });
+
+  it('falls back to least-request when a sample is stale', () => {
+    // Least-load would take a (empty queue, were its sample fresh); least-request takes b (nothing in flight).
+    const all = [candidate('a', 1, { inflight: 5, load: sample(0, 0, 0, NOW - 2001) }), candidate('b', 1, { load: sample(100, 0) })];
+    const balancer = ll(all);
+    for (let i = 0; i < 20; i++) assert.equal(balancer.pick(input()), all[1]);
+  });
+
+  it('falls back to least-request when a sample is missing', () => {
+    const all = [candidate('a', 1, { inflight: 5, load: null }), candidate('b', 1, { load: sample(100, 0) })];
+    assert.equal(ll(all).pick(input()), all[1]);
+  });
+
+  it('honours staleMs', () => {
+    const all = [candidate('a', 1, { inflight: 5, load: sample(0, 0, 0, NOW - 3000) }), candidate('b', 1, { load: sample(100, 0) })];
+    assert.equal(ll(all, { staleMs: 5000 }).pick(input()), all[0]);
+  });
+
+  it('ignores the missing samples of candidates it may not pick', () => {
+    const all = [candidate('a', 1, { isHealthy: false }), candidate('b', 1, { inflight: 3, load: sample(0, 3) }), candidate('c', 1, { load: sample(9, 0) })];
+    assert.equal(ll(all).pick(input()), all[1]);
+  });
+
+  it('still picks when a sample holds garbage numbers', () => {
+    const all = [candidate('a', 1, { load: sample(Number.NaN, 0) }), candidate('b', 1, { load: sample(50, 0) })];
+    assert.equal(ll(all).pick(input()), all[1]);
+    const allGarbage = [candidate('a', 1, { load: sample(Number.NaN, 0) }), candidate('b', 1, { load: sample(0, Number.NaN) })];
+    assert.ok(ll(allGarbage).pick(input()) !== undefined);
+  });
+});
