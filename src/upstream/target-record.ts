@@ -7,8 +7,8 @@
  * - passive (outlier ejection): `failures` consecutive failed requests eject the target for
  *   `ejection`, doubling per consecutive ejection up to `max_ejection`; when it ends, exactly one
  *   half-open trial request decides between healthy again and a longer ejection.
- * A target is picked only when both say yes. Active success also ends a passive ejection early:
- * a probe that passes is better evidence than a timer.
+ * A target is picked only when both say yes. When probes had marked the target down and then see
+ * it healthy again (a restarted replica), that also ends a passive ejection early.
  */
 import type { LoadSample, TargetState } from './balancer/types.js';
 import type { HealthPolicy, PassivePolicy } from './health-policy.js';
@@ -79,9 +79,11 @@ export class TargetRecord implements TargetState {
     if (isOk) {
       this.#activeFail = 0;
       this.#activeOk++;
-      if (this.#activeOk >= policy.healthyThreshold) {
+      if (this.#activeOk >= policy.healthyThreshold && !this.#isActiveHealthy) {
         this.#isActiveHealthy = true;
-        if (this.#ejectedUntilMs !== 0 || this.#isHalfOpen) this.#clearEjection();
+        // Probes saw the target down and back up (a restart): its ejection is stale. A target
+        // whose probes never failed keeps its ejection, since probes did not see what requests did.
+        this.#clearEjection();
       }
     } else {
       this.#activeOk = 0;
