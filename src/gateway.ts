@@ -24,6 +24,7 @@ import {
 import { close, listen } from './http/index.js';
 import { AccessLog, createLogger, type Logger } from './log/index.js';
 import { GatewayMetrics } from './metrics/index.js';
+import { LocalStore, RedisStore, SemaphoreRegistry, type CounterStore } from './ratelimit/index.js';
 import { createPipeline } from './pipeline/index.js';
 import { createStatusServer } from './status/index.js';
 import { Generation, PoolRegistry, TargetRegistry, type TargetRecord } from './upstream/index.js';
@@ -57,6 +58,8 @@ export class Gateway {
   readonly #log: Logger;
   readonly #pools = new PoolRegistry();
   readonly #registry = new TargetRegistry();
+  readonly #semaphores = new SemaphoreRegistry();
+  #limitStore: CounterStore | null = null;
   #generation: Generation | null = null;
   readonly #metrics = new GatewayMetrics();
   readonly #accessLog: AccessLog;
@@ -83,7 +86,8 @@ export class Gateway {
     const logCfg = this.#loaded.config.log;
     this.#log = opts.logger ?? createLogger(process.env.IGW_LOG_LEVEL ?? logCfg?.level ?? 'info');
     this.#accessLog = new AccessLog({ enabled: logCfg?.access_log ?? true, format: logCfg?.format ?? 'json', ...(opts.accessLogDest ? { dest: opts.accessLogDest } : {}) });
-    this.#store = new ConfigStore(compileSnapshot(this.#loaded, { registry: this.#registry }), this.#registry);
+    const compileOptions = { registry: this.#registry, semaphores: this.#semaphores };
+    this.#store = new ConfigStore(compileSnapshot(this.#loaded, compileOptions), compileOptions);
     for (const note of this.#loaded.notes) this.#log.info(note);
     this.#store.onSwap = (next) => this.#startGeneration(next);
     this.#registry.onChange = (record) => this.#onHealthChange(record);
@@ -127,12 +131,29 @@ export class Gateway {
     }
     if (cfg.proxy?.tls_listen !== undefined) this.#log.warn('proxy.tls_listen is set but TLS is not served yet (issue #6); only proxy.listen is open');
 
+    const ls = cfg.limits_store ?? {};
+    if (ls.policy === 'redis' && ls.redis_url === undefined) throw new Error('limits_store.policy is "redis" but limits_store.redis_url is not set');
+    let lastRedisLogMs = 0;
+    const limitStore: CounterStore =
+      ls.policy === 'redis'
+        ? new RedisStore(ls.redis_url!, {
+            timeoutMs: ls.timeout_ms ?? 500,
+            onError: (err) => {
+              // ioredis reports every failed reconnect; one line per 10 s is enough.
+              if (Date.now() - lastRedisLogMs < 10_000) return;
+              lastRedisLogMs = Date.now();
+              this.#log.warn({ err: err.message }, 'redis connection problem');
+            },
+          })
+        : new LocalStore();
+    this.#limitStore = limitStore;
     const handle = createPipeline({
       current: () => this.#store.current,
       pools: this.#pools,
       metrics: this.#metrics,
       accessLog: this.#accessLog,
       counters: this.#counters,
+      limits: { store: limitStore, isFaultTolerant: ls.fault_tolerant ?? true, log: this.#log },
       isTls: false,
       onError: (err, ctx) =>
         this.#log.error({ request_id: ctx.requestId, code: err.code, model: ctx.model?.name, target: ctx.target?.url, cause: String(err.cause ?? '') }, 'gateway error'),
@@ -230,15 +251,9 @@ export class Gateway {
     return {
       current: () => this.#store.current,
       status: () => this.#statusDocument(),
-      runtime: async () => {
-        const out = new Map<string, { inflight: number; targets: Record<string, { up: number | null }> }>();
-        const entry = (name: string) => {
-          let e = out.get(name);
-          if (!e) out.set(name, (e = { inflight: 0, targets: {} }));
-          return e;
-        };
-        for (const v of (await this.#metrics.inflight.get()).values) entry(String(v.labels.model)).inflight += v.value;
-        for (const v of (await this.#metrics.targetUp.get()).values) entry(String(v.labels.model)).targets[String(v.labels.target)] = { up: v.value };
+      inflight: async () => {
+        const out = new Map<string, number>();
+        for (const v of (await this.#metrics.inflight.get()).values) out.set(String(v.labels.model), (out.get(String(v.labels.model)) ?? 0) + v.value);
         return out;
       },
       applyConfigText: (text, checkHash) =>
@@ -296,6 +311,7 @@ export class Gateway {
     }
     await this.#pools.destroy();
     this.#registry.dispose();
+    await this.#limitStore?.close();
     this.#accessLog.close();
   }
 }

@@ -15,8 +15,8 @@ export interface AdminHost {
   current(): Snapshot;
   /** status is the same document as the status listener's /status. */
   status(): object;
-  /** runtime adds live per-model state (in-flight, target up) to the model views. */
-  runtime(): Promise<Map<string, { inflight: number; targets: Record<string, { up: number | null }> }>>;
+  /** inflight returns the requests in flight per model name. */
+  inflight(): Promise<Map<string, number>>;
   /** applyConfigText validates and swaps a whole configuration; throws ConfigError on any mistake. */
   applyConfigText(text: string, checkHash: boolean): 'applied' | 'unchanged';
   /** isLoading tells whether a configuration load is running. */
@@ -86,14 +86,29 @@ export function createAdminServer(opts: AdminOptions): Server {
     if (path === '/config' && req.method === 'POST') return postConfig(req, query.get('check_hash') === '1');
     if (req.method !== 'GET') return [405, { message: 'Method not allowed' }];
     if (path === '/status') return [200, host.status()];
-    const view = describeSnapshot(host.current()) as { hash: string; models: Array<{ name: string; targets: string[] }> };
+    const snapshot = host.current();
+    const view = describeSnapshot(snapshot);
     if (path === '/config') return [200, view];
     if (path === '/models' || path.startsWith('/models/')) {
-      const live = await host.runtime();
-      const models = view.models.map((m) => {
-        const state = live.get(m.name);
-        return { ...m, inflight: state?.inflight ?? 0, targets: m.targets.map((url) => ({ url, up: state?.targets[url]?.up ?? null })) };
-      });
+      const inflight = await host.inflight();
+      const models = snapshot.models.map((m, i) => ({
+        ...view.models[i]!,
+        inflight: inflight.get(m.name) ?? 0,
+        targets: m.upstream.targets.map((t) => ({
+          url: t.url,
+          weight: t.weight,
+          healthy: t.state.isHealthy,
+          active_healthy: t.state.isActiveHealthy,
+          ejected_until: t.state.ejectedUntilMs > 0 ? new Date(t.state.ejectedUntilMs).toISOString() : null,
+          inflight: t.state.inflight,
+          load: t.state.load,
+        })),
+        limits: m.limits === null ? null : [...m.limits.scopes, ...m.limits.keyScopes.values()].map((sc) => ({
+          scope: sc.label,
+          rules: sc.rules.map((r) => r.description),
+          concurrency: sc.semaphore === null ? null : { max: sc.semaphore.max, running: sc.semaphore.running, queue: sc.semaphore.queueMax, waiting: sc.semaphore.waiting },
+        })),
+      }));
       if (path === '/models') return [200, { data: models }];
       let name: string;
       try {

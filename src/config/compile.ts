@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { toKeyHash } from '../auth/index.js';
+import { compileLimitScope, SemaphoreRegistry, toModelLimits, type LimitScope } from '../ratelimit/index.js';
 import { HEALTH_DEFAULTS, ModelUpstream, TargetRegistry, toUpstreamTarget, type HealthPolicy } from '../upstream/index.js';
 import type { LoadedConfig, ModelSpec } from './load.js';
 import type { FallbackRefConfig } from './schema.js';
@@ -32,6 +33,8 @@ export const DEFAULTS = Object.freeze({
 export interface CompileOptions {
   /** registry holds target state across snapshots; a fresh one is made when absent (e.g. validate). */
   registry?: TargetRegistry;
+  /** semaphores hold concurrency-limit state across snapshots. */
+  semaphores?: SemaphoreRegistry;
   now?: Date;
 }
 
@@ -75,8 +78,21 @@ function toLoadMetrics(spec: ModelSpec): LoadMetrics | null {
 
 type MutableModel = { -readonly [K in keyof Model]: Model[K] };
 
-function compileModel(spec: ModelSpec, registry: TargetRegistry): MutableModel {
-  const keys = spec.api_keys ?? [];
+/** keyLabel is how a key is named in logs, metrics and limit messages: its name, else its fingerprint. */
+function keyLabel(name: string | undefined, hash: string): string {
+  return name ?? `key#${hash.slice(0, 8)}`;
+}
+
+function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: SemaphoreRegistry, gatewayScope: LimitScope | null): MutableModel {
+  const keys = (spec.api_keys ?? []).map((k) => (typeof k === 'string' ? { key: k, name: undefined, limits: undefined } : k));
+  const keyScopes = new Map<string, LimitScope>();
+  for (const k of keys) {
+    const hash = toKeyHash(k.key)!;
+    const label = keyLabel(k.name, hash);
+    const scope = compileLimitScope(k.limits, `key:${k.name ?? hash.slice(0, 16)}`, `key ${label}`, `key:${label}`, semaphores);
+    if (scope !== null) keyScopes.set(hash, scope);
+  }
+  const modelScope = compileLimitScope(spec.limits, `model:${spec.path ?? ''}:${spec.name}`, `model ${spec.name}`, 'model', semaphores);
   const urlTargets: Array<{ url: string; weight: number }> = [];
   const dnsTargets: DnsTarget[] = [];
   for (const t of spec.targets ?? []) {
@@ -103,7 +119,9 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry): MutableModel {
     name: spec.name,
     path: spec.path ?? '',
     servedModel: spec.served_model ?? null,
-    keyHashes: keys.length > 0 ? new Set(keys.map((k) => toKeyHash(k)!)) : null,
+    keyHashes: keys.length > 0 ? new Set(keys.map((k) => toKeyHash(k.key)!)) : null,
+    keyNames: new Map(keys.flatMap((k) => (k.name === undefined ? [] : [[toKeyHash(k.key)!, k.name] as const]))),
+    limits: toModelLimits([gatewayScope, modelScope], keyScopes),
     keyInQuery: spec.key_in_query ?? false,
     upstreamAuthorization: spec.upstream_api_key ? `Bearer ${spec.upstream_api_key}` : null,
     targets,
@@ -141,7 +159,9 @@ export function resolveFallback(ref: FallbackRefConfig, models: readonly { name:
 /** compileSnapshot compiles a loaded configuration. */
 export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {}): Snapshot {
   const registry = opts.registry ?? new TargetRegistry();
-  const mutable = loaded.models.map((m) => compileModel(m, registry));
+  const semaphores = opts.semaphores ?? new SemaphoreRegistry();
+  const gatewayScope = compileLimitScope(loaded.config.limits, 'gw', 'the gateway', 'gateway', semaphores);
+  const mutable = loaded.models.map((m) => compileModel(m, registry, semaphores, gatewayScope));
   loaded.models.forEach((spec, i) => {
     // Fallbacks are not chained: a fallback's own fallbacks are never consulted.
     mutable[i]!.fallback = Object.freeze((spec.fallback ?? []).map((ref) => mutable[resolveFallback(ref, loaded.models)]!) as Model[]);
@@ -184,6 +204,10 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
   });
 }
 
+function scopeView(s: LimitScope): object {
+  return { id: s.id, rules: s.rules, concurrency: s.semaphore ? [s.semaphore.max, s.semaphore.queueMax, s.semaphore.queueTimeoutMs] : null, defaultMaxTokens: s.defaultMaxTokens };
+}
+
 /** hashOf fingerprints what routing depends on (keys only by hash), so an unchanged reload can be skipped. */
 function hashOf(settings: object, models: readonly Model[]): string {
   const canonical = JSON.stringify({
@@ -191,6 +215,8 @@ function hashOf(settings: object, models: readonly Model[]): string {
     models: models.map((m) => ({
       ...m,
       keyHashes: m.keyHashes ? [...m.keyHashes].sort() : null,
+      keyNames: [...m.keyNames].sort(),
+      limits: m.limits === null ? null : { scopes: m.limits.scopes.map(scopeView), keys: [...m.limits.keyScopes].sort().map(([h, sc]) => [h, scopeView(sc)]) },
       targets: m.targets.map((t) => [t.url, t.weight]),
       health: { ...m.health, passive: { ...m.health.passive, statusCodes: [...m.health.passive.statusCodes] } },
       fallback: m.fallback.map((f) => [f.path, f.name]),

@@ -10,7 +10,7 @@ import { fingerprintKey, toKeyHash } from '../auth/index.js';
 import { parseRecipe } from './blueprint.js';
 import { ConfigError, toFieldPath, type ConfigIssue } from './config-error.js';
 import { substituteEnv } from './env.js';
-import { blueprintEntryConfig, gatewayConfig, modelConfig, modelDefaultsConfig, type GatewayConfig, type ModelDefaultsConfig } from './schema.js';
+import { blueprintEntryConfig, gatewayConfig, modelConfig, modelDefaultsConfig, type ApiKeyConfig, type GatewayConfig, type ModelDefaultsConfig } from './schema.js';
 
 /** Source is where a value was written: a file and a field inside it. */
 export interface Source {
@@ -151,8 +151,11 @@ function salvage(raw: unknown): GatewayConfig {
   };
 }
 
-function keySourcesOf(keys: string[] | undefined, file: string, field: string): Source[] {
-  return (keys ?? []).map((_, i) => ({ file, field: keys!.length === 1 && !field.endsWith('api_keys') ? field : `${field}[${i}]` }));
+function keySourcesOf(keys: ApiKeyConfig[] | undefined, file: string, field: string): Source[] {
+  return (keys ?? []).map((k, i) => ({
+    file,
+    field: keys!.length === 1 && !field.endsWith('api_keys') ? field : typeof k === 'string' ? `${field}[${i}]` : `${field}[${i}].key`,
+  }));
 }
 
 function listRecipes(baseDir: string, file: string | undefined, dir: string | undefined, cfgFile: string, field: string, issues: ConfigIssue[]): string[] {
@@ -183,6 +186,7 @@ const PATH_CHARS = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+$/;
 function checkModels(models: ModelSpec[], issues: ConfigIssue[]): void {
   const byPathName = new Map<string, ModelSpec>();
   const keyOwner = new Map<string, { model: ModelSpec; source: Source }>();
+  const keyNames = new Map<string, Source>();
   for (const m of models) {
     const path = normalizePath(m.path);
     m.path = path;
@@ -203,8 +207,14 @@ function checkModels(models: ModelSpec[], issues: ConfigIssue[]): void {
       });
     } else byPathName.set(slot, m);
 
-    (m.api_keys ?? []).forEach((key, i) => {
+    (m.api_keys ?? []).forEach((entry, i) => {
       const src = m.keySources[i] ?? m.source;
+      const key = typeof entry === 'string' ? entry : entry.key;
+      if (typeof entry !== 'string' && entry.name !== undefined) {
+        const other = keyNames.get(entry.name);
+        if (other) issues.push({ ...src, message: `key name "${entry.name}" is already used in ${other.file} (${other.field}); names must be unique` });
+        else keyNames.set(entry.name, src);
+      }
       const hash = toKeyHash(key);
       if (hash === null) {
         issues.push({ ...src, message: 'malformed "sha256:" key: expected "sha256:" and 64 hex digits' });

@@ -70,11 +70,50 @@ export const healthCheckConfig = z.strictObject({
 /** fallbackRefConfig names a model to fall back to: "name" (unique across paths) or {name, path}. */
 export const fallbackRefConfig = z.union([z.string().min(1), z.strictObject({ name: z.string().min(1), path: z.string().optional() })]);
 
+const windowCounts = z
+  .strictObject({
+    per_second: z.number().int().positive().optional(),
+    per_minute: z.number().int().positive().optional(),
+    per_hour: z.number().int().positive().optional(),
+    per_day: z.number().int().positive().optional(),
+  })
+  .refine((w) => Object.values(w).some((v) => v !== undefined), { message: 'give at least one of per_second, per_minute, per_hour, per_day' });
+
+/** limitsConfig are request, token and concurrency limits of one scope (gateway, model or key). */
+export const limitsConfig = z.strictObject({
+  requests: windowCounts.optional().describe('requests caps requests per window (windows are fixed and aligned to the clock).'),
+  tokens: z
+    .strictObject({
+      per_minute: z.number().int().positive().optional(),
+      per_hour: z.number().int().positive().optional(),
+      per_day: z.number().int().positive().optional(),
+    })
+    .refine((w) => Object.values(w).some((v) => v !== undefined), { message: 'give at least one of per_minute, per_hour, per_day' })
+    .optional()
+    .describe('tokens caps prompt + completion tokens per window: a request reserves an estimate and settles with the real usage.'),
+  concurrency: z
+    .strictObject({
+      max: z.number().int().positive().describe('max is how many requests may run at once.'),
+      queue: z.number().int().min(0).optional().describe('queue is how many more may wait for a slot (default 0).'),
+      queue_timeout_ms: z.number().int().positive().optional().describe('queue_timeout_ms is the longest wait in the queue (default 10000).'),
+    })
+    .optional()
+    .describe('concurrency caps requests in flight, with a bounded FIFO wait queue in front (counted per gateway process).'),
+  default_max_tokens: z.number().int().positive().optional().describe('default_max_tokens is the completion reservation when a request sets no max_tokens (default 1024).'),
+});
+
+/** apiKeyObjectConfig is a key with a name (shown instead of the key) and limits of its own. */
+export const apiKeyObjectConfig = z.strictObject({
+  key: z.string().min(1).describe('key is the API key, or "sha256:<64 hex>".'),
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-", at most 64').optional().describe('name is shown in logs and metrics instead of the key fingerprint.'),
+  limits: z.lazy(() => limitsConfig).optional(),
+});
+
 /** The fields a model, the `defaults` block and a `blueprints` entry share. */
 const modelFieldShape = {
   path: z.string().optional().describe('path is the URL prefix the model is served under ("url_path" in blueprints); no trailing "/", no ".." or "//". Default: none (root).'),
   api_keys: z
-    .array(z.string().min(1))
+    .array(z.union([z.string().min(1), apiKeyObjectConfig]))
     .optional()
     .describe('api_keys are the keys that may call this model (header "apikey" or "Authorization: Bearer"); a "sha256:<64 hex>" entry holds a key by its hash. Empty or absent: no key needed.'),
   served_model: z.string().min(1).optional().describe("served_model is the upstream's own model id (vLLM --served-model-name); body routing also matches it."),
@@ -101,6 +140,7 @@ const modelFieldShape = {
   retries: z.number().int().min(0).max(10).optional().describe('retries is how many other targets a request that failed to connect, or was reset before any response byte, is retried on (default 2).'),
   retry_timeout: duration.optional().describe('retry_timeout bounds the time from arrival within which a retry may start (default 30s).'),
   fallback: z.array(fallbackRefConfig).optional().describe('fallback models take the requests when every target of this model is down (in order; not chained).'),
+  limits: limitsConfig.optional().describe('limits of this model (all its keys together).'),
 };
 
 /** modelConfig is one routed model. */
@@ -140,6 +180,14 @@ export const dnsConfig = z.strictObject({
   servers: z.array(z.string().min(1)).optional().describe('servers are DNS servers ("ip" or "ip:port") used for dns targets instead of the system resolver.'),
 });
 
+/** limitsStoreConfig is where rate-limit counters live. */
+export const limitsStoreConfig = z.strictObject({
+  policy: z.enum(['local', 'redis']).optional().describe('policy "local" counts in this process (default); "redis" shares counters across gateway replicas.'),
+  redis_url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port[/db]').optional().describe('redis_url of the shared counter store (policy redis).'),
+  fault_tolerant: z.boolean().optional().describe('fault_tolerant lets traffic through (counted locally) while Redis is unreachable (default true); false answers 503.'),
+  timeout_ms: z.number().int().positive().optional().describe('timeout_ms bounds one Redis check (default 500).'),
+});
+
 /** statusConfig is the status listener. */
 export const statusConfig = z.strictObject({
   listen: listenAddress.optional().describe('listen is the status address serving /status and /status/ready (default "0.0.0.0:8100").'),
@@ -161,6 +209,8 @@ export const gatewayConfig = z
     status: statusConfig.optional(),
     log: logConfig.optional(),
     dns: dnsConfig.optional(),
+    limits_store: limitsStoreConfig.optional(),
+    limits: limitsConfig.optional().describe('limits are gateway-wide: one budget shared by all models.'),
     shutdown_grace_s: z.number().int().min(0).max(3600).optional().describe('shutdown_grace_s is how long in-flight requests and streams get to finish after SIGTERM (default 30).'),
     defaults: modelDefaultsConfig.optional().describe('defaults are fields every model starts from; a model or blueprints entry overrides them.'),
     models: z.array(modelConfig).optional().describe('models are routed models declared directly.'),
@@ -187,5 +237,9 @@ export type BlueprintEntryConfig = z.infer<typeof blueprintEntryConfig>;
 export type TargetConfig = z.infer<typeof targetConfig>;
 /** HealthCheckConfig is a model's health_check block. */
 export type HealthCheckConfig = z.infer<typeof healthCheckConfig>;
+/** LimitsConfig is one scope's limits as written. */
+export type LimitsConfig = z.infer<typeof limitsConfig>;
+/** ApiKeyConfig is one api_keys entry: a string or {key, name, limits}. */
+export type ApiKeyConfig = string | z.infer<typeof apiKeyObjectConfig>;
 /** FallbackRefConfig names a fallback model. */
 export type FallbackRefConfig = z.infer<typeof fallbackRefConfig>;

@@ -2,6 +2,7 @@
  * The compiled, immutable view of a configuration that serves requests. A request reads the
  * current snapshot once and uses only it, so a reload mid-request cannot mix two configs.
  */
+import type { ModelLimits } from '../ratelimit/index.js';
 import type { BalancerKind, HealthPolicy, ModelUpstream, UpstreamTarget } from '../upstream/index.js';
 
 /** Target is one upstream server of a model (with its live state), split for fast path building. */
@@ -43,6 +44,10 @@ export interface Model {
   /** keyHashes are the SHA-256 hex of the model's keys; null when the model needs no key. */
   readonly keyHashes: ReadonlySet<string> | null;
   readonly keyInQuery: boolean;
+  /** keyNames are the configured names of keys (by key hash), shown instead of fingerprints. */
+  readonly keyNames: ReadonlyMap<string, string>;
+  /** limits are the rate, token and concurrency limits of the model's requests; null when none apply. */
+  readonly limits: ModelLimits | null;
   /** upstreamAuthorization is the ready-made "Bearer <key>" header for targets, or null. */
   readonly upstreamAuthorization: string | null;
   /** targets are the configured URL targets (DNS ones are in upstream.targets). */

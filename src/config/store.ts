@@ -1,5 +1,4 @@
-import type { TargetRegistry } from '../upstream/index.js';
-import { compileSnapshot } from './compile.js';
+import { compileSnapshot, type CompileOptions } from './compile.js';
 import type { LoadedConfig } from './load.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -12,13 +11,14 @@ export type SwapResult = 'applied' | 'unchanged';
  */
 export class ConfigStore {
   #current: Snapshot;
-  readonly #registry: TargetRegistry;
+  readonly #options: CompileOptions;
   /** onSwap is told about every applied swap (the gateway starts and retires background work). */
   onSwap: ((next: Snapshot, previous: Snapshot) => void) | null = null;
 
-  constructor(initial: Snapshot, registry: TargetRegistry) {
+  /** ConfigStore starts from a compiled snapshot; later swaps compile with the same long-lived options (target and limit state). */
+  constructor(initial: Snapshot, options: CompileOptions) {
     this.#current = initial;
-    this.#registry = registry;
+    this.#options = options;
   }
 
   /** current is the snapshot new requests use. */
@@ -28,7 +28,7 @@ export class ConfigStore {
 
   /** swap compiles and installs a loaded config, unless it compiles to the same hash (then nothing changes). */
   swap(loaded: LoadedConfig): SwapResult {
-    const next = compileSnapshot(loaded, { registry: this.#registry });
+    const next = compileSnapshot(loaded, this.#options);
     if (next.hash === this.#current.hash) return 'unchanged';
     const previous = this.#current;
     this.#current = next;

@@ -7,6 +7,8 @@ export interface GatewayErrorOptions {
   retryAfterSec?: number;
   /** headers are extra response headers (e.g. WWW-Authenticate). */
   headers?: Readonly<Record<string, string>>;
+  /** headerList are extra response headers as a flat [name, value, ...] list (e.g. rate-limit headers). */
+  headerList?: readonly string[];
   cause?: unknown;
 }
 
@@ -22,6 +24,7 @@ export class GatewayError extends Error {
   readonly expose: boolean;
   readonly retryAfterSec: number | undefined;
   readonly headers: Readonly<Record<string, string>> | undefined;
+  readonly headerList: readonly string[] | undefined;
 
   constructor(code: ErrorCode, opts: GatewayErrorOptions = {}) {
     const spec = errorCodes[code];
@@ -34,5 +37,6 @@ export class GatewayError extends Error {
     this.expose = spec.expose;
     this.retryAfterSec = opts.retryAfterSec;
     this.headers = opts.headers;
+    this.headerList = opts.headerList;
   }
 }

@@ -38,18 +38,21 @@ export function toGatewayError(err: unknown): GatewayError {
  * sendError writes a gateway error as JSON, with `X-Request-Id`, `x-gateway-error` and, where the
  * error asks for it, `Retry-After` and extra headers. It does nothing if headers already went out.
  */
-export function sendError(res: ServerResponse, err: GatewayError, requestId: string, extraHeaders?: Record<string, string>): void {
+export function sendError(res: ServerResponse, err: GatewayError, requestId: string, extraHeaders?: Record<string, string>, headerList?: readonly string[] | null): void {
   if (res.headersSent || res.destroyed) return;
   const body = JSON.stringify(toErrorBody(err, requestId));
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': requestId,
-    'x-gateway-error': err.expose ? err.code : 'internal_error',
-  };
-  if (err.retryAfterSec !== undefined) headers['retry-after'] = String(err.retryAfterSec);
-  if (err.headers) Object.assign(headers, err.headers);
-  if (extraHeaders) Object.assign(headers, extraHeaders);
+  const headers: string[] = [
+    'content-type', 'application/json',
+    'content-length', String(Buffer.byteLength(body)),
+    'x-request-id', requestId,
+    'x-gateway-error', err.expose ? err.code : 'internal_error',
+  ];
+  if (err.retryAfterSec !== undefined) headers.push('retry-after', String(err.retryAfterSec));
+  if (err.headers) for (const [k, v] of Object.entries(err.headers)) headers.push(k, v);
+  if (extraHeaders) for (const [k, v] of Object.entries(extraHeaders)) headers.push(k, v);
+  // The error's own list (a 429's counters) wins over the request's earlier rate-limit headers.
+  if (err.headerList) headers.push(...err.headerList);
+  else if (headerList) headers.push(...headerList);
   res.writeHead(err.status, headers);
   res.end(body);
 }

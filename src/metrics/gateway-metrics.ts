@@ -61,6 +61,8 @@ export class GatewayMetrics {
   readonly targetUp: Gauge<string>;
   readonly upstreamErrors: Counter<string>;
   readonly configReloads: Counter<string>;
+  readonly rateLimited: Counter<string>;
+  readonly limitStoreErrors: Counter<string>;
   readonly #byKey = new Map<string, ModelMetrics>();
   readonly #byModel = new WeakMap<Model, ModelMetrics>();
 
@@ -74,6 +76,8 @@ export class GatewayMetrics {
     this.targetUp = new Gauge({ name: 'igw_target_up', help: 'Whether the last attempt to reach a target connected (1) or failed to (0).', labelNames: ['model', 'target'], registers });
     this.upstreamErrors = new Counter({ name: 'igw_upstream_errors_total', help: 'Failed upstream attempts, by target and reason.', labelNames: ['model', 'target', 'reason'], registers });
     this.configReloads = new Counter({ name: 'igw_config_reloads_total', help: 'Configuration reloads, by result (applied, unchanged, failed).', labelNames: ['result'], registers });
+    this.rateLimited = new Counter({ name: 'igw_rate_limited_total', help: 'Requests refused by a limit, by model and limit (scope:kind_per_window, or scope:queue_full / queue_timeout).', labelNames: ['model', 'limit'], registers });
+    this.limitStoreErrors = new Counter({ name: 'igw_ratelimit_store_errors_total', help: 'Rate-limit checks the shared store could not answer, by what happened (allowed_locally, refused).', labelNames: ['result'], registers });
     collectDefaultMetrics({ register: this.registry });
   }
 

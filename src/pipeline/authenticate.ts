@@ -44,4 +44,5 @@ export function authenticate(ctx: RequestContext): void {
   const owner = ownerOfKey(ctx, key);
   if (owner === undefined) throw new GatewayError('invalid_api_key', { headers: KEY_CHALLENGE });
   if (owner !== model) throw new GatewayError('key_not_allowed');
+  ctx.keyName = model.keyNames.get(ctx.keyHash!) ?? null;
 }

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Model, PathRoute, Snapshot, Target } from '../config/index.js';
 import type { ErrorCode } from '../errors/index.js';
+import type { Semaphore } from '../ratelimit/index.js';
+import type { LimitTake } from './admit.js';
 
 /**
  * RequestContext carries one request through the pipeline. Every field is set in the constructor
@@ -49,8 +51,20 @@ export class RequestContext {
   completionTokens: number;
   /** errorCode is set when the gateway answered (or ended a stream) with its own error. */
   errorCode: ErrorCode | null;
-  /** onClientGone aborts the upstream request when the client disconnects (set while forwarding). */
+  /** onClientGone aborts the upstream request (or leaves the wait queue) when the client disconnects. */
   onClientGone: (() => void) | null;
+  /** isClosed is set when the response closed (finished or aborted). */
+  isClosed: boolean;
+  /** limitTake is what admit took from the rate-limit counters (settled when the request ends). */
+  limitTake: LimitTake | null;
+  /** limitHeaders are the RateLimit-* headers for the response, or null. */
+  limitHeaders: string[] | null;
+  /** heldSlots are the concurrency slots the request holds. */
+  heldSlots: Semaphore[] | null;
+  /** isUsageHidden is set when the gateway asked the upstream for stream usage the client did not ask for. */
+  isUsageHidden: boolean;
+  /** keyName is the configured name of the key used, or null. */
+  keyName: string | null;
 
   constructor(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
     this.req = req;
@@ -84,5 +98,11 @@ export class RequestContext {
     this.completionTokens = -1;
     this.errorCode = null;
     this.onClientGone = null;
+    this.isClosed = false;
+    this.limitTake = null;
+    this.limitHeaders = null;
+    this.heldSlots = null;
+    this.isUsageHidden = false;
+    this.keyName = null;
   }
 }

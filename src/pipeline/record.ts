@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { AccessLog } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
+import { settleLimits } from './admit.js';
 import type { RequestContext } from './context.js';
 
 /** CLIENT_CLOSED is the status logged when the client went away before the response ended (nginx's 499). */
@@ -25,6 +26,7 @@ export class Recorder {
   /** record accounts for one closed request. */
   record(ctx: RequestContext): void {
     try {
+      settleLimits(ctx);
       const res = ctx.res;
       const end = performance.now();
       const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED;
@@ -53,7 +55,7 @@ export class Recorder {
         bytes_out: ctx.bytesOut,
         prompt_tokens: ctx.promptTokens >= 0 ? ctx.promptTokens : null,
         completion_tokens: ctx.completionTokens >= 0 ? ctx.completionTokens : null,
-        key: ctx.keyHash === null ? null : `key#${ctx.keyHash.slice(0, 8)}`,
+        key: ctx.keyName ?? (ctx.keyHash === null ? null : `key#${ctx.keyHash.slice(0, 8)}`),
         error: ctx.errorCode,
       });
     } catch {

@@ -5,6 +5,7 @@
  */
 import { GatewayError } from '../errors/index.js';
 import { matchPath } from '../routing/index.js';
+import { rewriteBody } from './body.js';
 import type { RequestContext } from './context.js';
 
 // Dot segments, doubled or encoded slashes and backslashes could make an upstream resolve the
@@ -40,8 +41,7 @@ export function route(ctx: RequestContext): void {
   // since vLLM only answers to its --served-model-name.
   if (model.servedModel !== null && name === model.name && name !== model.servedModel) {
     (ctx.parsedBody as Record<string, unknown>).model = model.servedModel;
-    ctx.body = Buffer.from(JSON.stringify(ctx.parsedBody));
-    ctx.bodyRewritten = true;
+    rewriteBody(ctx);
   }
 }
 

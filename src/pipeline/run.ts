@@ -13,6 +13,7 @@ import type { AccessLog } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import { forward, toTraceContext, type ForwardDeps } from '../proxy/index.js';
 import type { PoolRegistry } from '../upstream/index.js';
+import { createAdmit, type AdmitDeps } from './admit.js';
 import { authenticate } from './authenticate.js';
 import { RequestContext } from './context.js';
 import { listModels } from './list-models.js';
@@ -31,6 +32,8 @@ export interface PipelineDeps {
   metrics: GatewayMetrics;
   accessLog: AccessLog;
   isTls: boolean;
+  /** limits are the rate-limit store and its failure mode. */
+  limits: Omit<AdmitDeps, 'metrics'>;
   /** counters are plain process-wide counts the status document reports. */
   counters: { inflight: number };
   /** onError sees every error answered with a 5xx the gateway made itself (for logs). */
@@ -50,6 +53,7 @@ type ResponseWithContext = ServerResponse & { [kContext]?: RequestContext; [kRec
 
 function onResponseClose(this: ResponseWithContext): void {
   const ctx = this[kContext]!;
+  ctx.isClosed = true;
   this[kCounters]!.inflight--;
   if (!this.writableFinished) ctx.onClientGone?.();
   this[kRecorder]!.record(ctx);
@@ -63,13 +67,14 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
     deps.metrics.of(ctx.model!).inflight.inc();
     forward(ctx, forwardDeps);
   };
-  const stages: readonly Stage[] = [route, authenticate, listModels, select, dispatch];
+  const admit = createAdmit({ ...deps.limits, metrics: deps.metrics });
+  const stages: readonly Stage[] = [route, authenticate, listModels, admit, select, dispatch];
 
   const fail = (ctx: RequestContext, err: unknown): void => {
     const gwErr = toGatewayError(err);
     ctx.errorCode = gwErr.expose ? gwErr.code : 'internal_error';
     if (gwErr.status >= 500) deps.onError?.(gwErr, ctx);
-    sendError(ctx.res, gwErr, ctx.requestId);
+    sendError(ctx.res, gwErr, ctx.requestId, undefined, ctx.limitHeaders);
   };
 
   const run = (ctx: RequestContext, from: number): void => {

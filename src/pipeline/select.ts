@@ -7,6 +7,7 @@
 import type { Model, Target } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { toPromptPrefixKey } from '../upstream/index.js';
+import { parsedBody, rewriteBody } from './body.js';
 import type { RequestContext } from './context.js';
 
 /** hashKeyOf computes the consistent-hash key of a request for a model, or null. */
@@ -19,18 +20,6 @@ function hashKeyOf(ctx: RequestContext, model: Model): string | null {
   }
   if (on.kind === 'api_key') return ctx.keyHash;
   return toPromptPrefixKey(parsedBody(ctx), on.chars);
-}
-
-/** parsedBody parses the request body once (null when it is not JSON). */
-export function parsedBody(ctx: RequestContext): unknown {
-  if (ctx.parsedBody === undefined) {
-    try {
-      ctx.parsedBody = ctx.body === null || ctx.body.length === 0 ? null : JSON.parse(ctx.body.toString('utf8'));
-    } catch {
-      ctx.parsedBody = null;
-    }
-  }
-  return ctx.parsedBody;
 }
 
 /** pickFrom asks one model's balancer for a target. */
@@ -61,7 +50,7 @@ function switchServing(ctx: RequestContext, serving: Model): void {
   const body = parsedBody(ctx);
   if (body !== null && typeof body === 'object' && !Array.isArray(body) && 'model' in body) {
     (body as { model: unknown }).model = serving.servedModel;
-    ctx.body = Buffer.from(JSON.stringify(body));
+    rewriteBody(ctx);
   }
 }
 

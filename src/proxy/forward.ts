@@ -13,6 +13,7 @@ import type { Target } from '../config/index.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Outcome, PoolRegistry } from '../upstream/index.js';
 import { toClientHeaders, toUpstreamHeaders } from './headers.js';
+import { UsageChunkHider } from './usage-chunk-hider.js';
 import { UsageTap } from './usage-tap.js';
 
 const SSE = 'text/event-stream';
@@ -85,6 +86,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly #tap = new UsageTap();
   #controller: Dispatcher.DispatchController | null = null;
   #status = 0;
+  /** #hider removes the usage chunk the gateway asked for on the client's behalf, or null. */
+  #hider: UsageChunkHider | null = null;
   #isStream = false;
   #isClientGone = false;
   #isDone = false;
@@ -136,6 +139,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       'x-upstream-latency', (now - ctx.dispatchedAt).toFixed(3),
     );
     if (ctx.serving !== ctx.model) out.push('x-served-model', ctx.serving!.name);
+    if (ctx.limitHeaders !== null) for (const h of ctx.limitHeaders) out.push(h);
+    if (this.#isStream && ctx.isUsageHidden) this.#hider = new UsageChunkHider();
     try {
       res.writeHead(statusCode, out);
     } catch (err) {
@@ -157,14 +162,17 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#tap.feed(chunk);
     const res = ctx.res;
     if (res.destroyed) return;
-    if (!res.write(chunk)) controller.pause();
+    const out = this.#hider === null ? chunk : this.#hider.filter(chunk);
+    if (out !== null && !res.write(out)) controller.pause();
   }
 
   onResponseEnd(): void {
     if (this.#isDone) return;
     this.#settle(this.#ctx.serving!.health.passive.statusCodes.has(this.#status) ? 'failure' : 'success');
     this.#settleUsage();
-    this.#ctx.res.end();
+    const rest = this.#hider?.flush() ?? null;
+    if (rest !== null) this.#ctx.res.end(rest);
+    else this.#ctx.res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -188,7 +196,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     ctx.errorCode = code;
     const gwErr = new GatewayError(code, { cause: err });
     if (!res.headersSent) {
-      sendError(res, gwErr, ctx.requestId);
+      sendError(res, gwErr, ctx.requestId, undefined, ctx.limitHeaders);
       return;
     }
     if (this.#isStream && !res.destroyed) {

@@ -85,6 +85,12 @@ describe('upstream targets', () => {
     await until(() => a.stats.requests > aBefore + 200, 5000, 'more traffic on a');
     assert.equal(valueOf(await metrics(), 'igw_upstream_errors_total', { target: `http://127.0.0.1:${bPort}` }), errorsAtTrip, 'no new attempts on the dead replica');
 
+    // Probes see it down too (a restart takes longer than two probe intervals in real life).
+    type Admin = { data: Array<{ targets: Array<{ url: string; active_healthy: boolean }> }> };
+    await until(async () => {
+      const v = (await (await fetch(`${gw.adminUrl}/models/m`)).json()) as Admin;
+      return v.data[0]!.targets.some((t) => t.url === `http://127.0.0.1:${bPort}` && !t.active_healthy);
+    }, 2000, 'probes mark b down');
     const restarted = new Simulator({ model: 'm', id: 'b2' });
     await restarted.listen(bPort, '127.0.0.1');
     cleanup.add(() => restarted.close());

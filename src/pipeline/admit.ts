@@ -1,0 +1,228 @@
+/**
+ * admit: rate, token and concurrency limits (gateway-wide, model, key). Counters are checked and
+ * taken in one atomic store call; token rules reserve an estimate (prompt size / 4 + max_tokens,
+ * or the configured default) that record() later settles with the real usage. Then concurrency
+ * slots are taken, waiting in a bounded FIFO queue when full. A model without limits compiles
+ * to `limits: null` and this stage returns at its first line.
+ */
+import { GatewayError } from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import type { GatewayMetrics } from '../metrics/index.js';
+import type { CounterStore, LimitScope, ModelLimits, Rule, TakeRequest, TakeResult } from '../ratelimit/index.js';
+import { LocalStore } from '../ratelimit/index.js';
+import { parsedBody, rewriteBody } from './body.js';
+import type { RequestContext } from './context.js';
+
+/** AdmitDeps are the counter store and how to behave when it fails. */
+export interface AdmitDeps {
+  store: CounterStore;
+  /** isFaultTolerant lets traffic through, counted locally, while the store is unreachable. */
+  isFaultTolerant: boolean;
+  metrics: GatewayMetrics;
+  log: Logger;
+}
+
+/** LimitTake is what a request took from the counters, for settling tokens and refunds. */
+export interface LimitTake {
+  readonly store: CounterStore;
+  readonly rules: readonly Rule[];
+  readonly windowIds: readonly number[];
+  readonly reservation: number;
+}
+
+const WINDOW_TITLE = { second: 'Second', minute: 'Minute', hour: 'Hour', day: 'Day' } as const;
+const INFERENCE_PATHS = /\/(chat\/)?completions$/;
+
+/** estimateTokens reserves prompt bytes / 4 plus the completion budget (none for embeddings). */
+function estimateTokens(ctx: RequestContext, limits: ModelLimits): number {
+  const prompt = ctx.body === null ? 0 : Math.ceil(ctx.body.length / 4);
+  if (ctx.upstreamPath.endsWith('/embeddings')) return prompt;
+  const body = parsedBody(ctx) as { max_tokens?: unknown; max_completion_tokens?: unknown } | null;
+  const max = body?.max_completion_tokens ?? body?.max_tokens;
+  return prompt + (typeof max === 'number' && max > 0 ? max : limits.defaultMaxTokens);
+}
+
+/**
+ * requestUsage asks the upstream to report usage on a stream the client did not ask it for, and
+ * marks the extra usage chunk to be removed from what the client receives.
+ */
+function requestUsage(ctx: RequestContext): void {
+  if (!INFERENCE_PATHS.test(ctx.upstreamPath)) return;
+  const body = parsedBody(ctx) as { stream?: unknown; stream_options?: { include_usage?: unknown } | null } | null;
+  if (body === null || typeof body !== 'object' || body.stream !== true) return;
+  if (body.stream_options?.include_usage === true) return;
+  body.stream_options = { ...(body.stream_options ?? {}), include_usage: true };
+  rewriteBody(ctx);
+  ctx.isUsageHidden = true;
+}
+
+/** toHeaders builds RateLimit-* (most restrictive request limit) and Kong's X-RateLimit-*-<Window> headers. */
+function toHeaders(rules: readonly Rule[], counts: readonly number[], resetMs: readonly number[], deniedAt: number): string[] {
+  const out: string[] = [];
+  let best = -1;
+  let bestRemaining = Infinity;
+  const perWindow = new Map<string, [limit: number, remaining: number]>();
+  const hasRequestRules = rules.some((r) => r.kind === 'requests');
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
+    const remaining = i === deniedAt ? 0 : Math.max(0, r.limit - counts[i]!);
+    if (r.kind === 'requests') {
+      const w = perWindow.get(r.window);
+      if (w === undefined || remaining < w[1]) perWindow.set(r.window, [r.limit, remaining]);
+    }
+    if ((r.kind === 'requests' || !hasRequestRules) && remaining < bestRemaining) {
+      bestRemaining = remaining;
+      best = i;
+    }
+  }
+  if (best !== -1) {
+    out.push('ratelimit-limit', String(rules[best]!.limit), 'ratelimit-remaining', String(bestRemaining), 'ratelimit-reset', String(Math.ceil(resetMs[best]! / 1000)));
+  }
+  for (const [window, [limit, remaining]] of perWindow) {
+    const title = WINDOW_TITLE[window as keyof typeof WINDOW_TITLE];
+    out.push(`x-ratelimit-limit-${title}`, String(limit), `x-ratelimit-remaining-${title}`, String(remaining));
+  }
+  return out;
+}
+
+/** createAdmit builds the admit stage over a counter store. */
+export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Promise<void> {
+  const fallback = new LocalStore();
+  let lastStoreErrorLogMs = 0;
+
+  type Taken = { res: TakeResult; store: CounterStore };
+  const take = (req: TakeRequest): Taken | Promise<Taken> => {
+    const onError = (err: unknown): Taken => {
+      const now = Date.now();
+      if (now - lastStoreErrorLogMs > 10_000) {
+        lastStoreErrorLogMs = now;
+        deps.log.error({ err: String(err), fault_tolerant: deps.isFaultTolerant }, 'rate-limit store unreachable');
+      }
+      deps.metrics.limitStoreErrors.labels(deps.isFaultTolerant ? 'allowed_locally' : 'refused').inc();
+      if (!deps.isFaultTolerant) throw new GatewayError('limits_unavailable', { retryAfterSec: 1, cause: err });
+      return { res: fallback.take(req), store: fallback };
+    };
+    try {
+      const r = deps.store.take(req);
+      return r instanceof Promise ? r.then((res) => ({ res, store: deps.store }), onError) : { res: r, store: deps.store };
+    } catch (err) {
+      return onError(err);
+    }
+  };
+
+  const admitted = (ctx: RequestContext, scopes: readonly LimitScope[], rules: readonly Rule[], reservation: number, res: TakeResult, store: CounterStore): void | Promise<void> => {
+    if (!res.isAllowed) {
+      const rule = rules[res.failed]!;
+      deps.metrics.rateLimited.labels(ctx.model!.name, rule.metricLabel).inc();
+      throw new GatewayError('rate_limit_exceeded', {
+        message: `Rate limit exceeded: ${rule.description}.`,
+        retryAfterSec: Math.max(1, Math.ceil(res.resetMs[res.failed]! / 1000)),
+        headerList: toHeaders(rules, res.counts, res.resetMs, res.failed),
+      });
+    }
+    if (rules.length > 0) {
+      ctx.limitTake = { store, rules, windowIds: res.windowIds, reservation };
+      ctx.limitHeaders = toHeaders(rules, res.counts, res.resetMs, -1);
+    }
+    return acquireSlots(ctx, scopes, 0);
+  };
+
+  const acquireSlots = (ctx: RequestContext, scopes: readonly LimitScope[], from: number): void | Promise<void> => {
+    for (let i = from; i < scopes.length; i++) {
+      const sem = scopes[i]!.semaphore;
+      if (sem === null) continue;
+      const got = sem.acquire();
+      if (got === null) {
+        (ctx.heldSlots ??= []).push(sem);
+        continue;
+      }
+      if (got === 'queue_full') {
+        deps.metrics.rateLimited.labels(ctx.model!.name, `${scopes[i]!.metricScope}:queue_full`).inc();
+        throw new GatewayError('queue_full', { retryAfterSec: 1 });
+      }
+      ctx.onClientGone = got.cancel;
+      return got.wait.then(
+        () => {
+          ctx.onClientGone = null;
+          (ctx.heldSlots ??= []).push(sem);
+          // The client may have left while this slot was on its way: record() already ran.
+          if (ctx.isClosed) {
+            releaseSlots(ctx);
+            return;
+          }
+          return acquireSlots(ctx, scopes, i + 1);
+        },
+        (reason: unknown) => {
+          ctx.onClientGone = null;
+          if (reason === 'queue_timeout') {
+            deps.metrics.rateLimited.labels(ctx.model!.name, `${scopes[i]!.metricScope}:queue_timeout`).inc();
+            throw new GatewayError('queue_timeout', { retryAfterSec: 1 });
+          }
+          throw reason;
+        },
+      );
+    }
+  };
+
+  return (ctx) => {
+    const limits = ctx.model!.limits;
+    if (limits === null) return;
+    const keyScope = ctx.keyHash === null ? undefined : limits.keyScopes.get(ctx.keyHash);
+    const scopes = keyScope === undefined ? limits.scopes : [...limits.scopes, keyScope];
+    const rules: Rule[] = [];
+    for (const s of scopes) for (const r of s.rules) rules.push(r);
+    if (rules.length === 0) return acquireSlots(ctx, scopes, 0);
+    let reservation = 0;
+    if (limits.hasTokenRules) {
+      reservation = estimateTokens(ctx, limits);
+      requestUsage(ctx);
+    }
+    const req: TakeRequest = {
+      keys: rules.map((r) => r.counter),
+      windowMs: rules.map((r) => r.windowMs),
+      adds: rules.map((r) => (r.kind === 'requests' ? 1 : reservation)),
+      limits: rules.map((r) => r.limit),
+    };
+    // Which store answered (the shared one, or the local fallback) is where the tokens settle.
+    const taken = take(req);
+    if (taken instanceof Promise) return taken.then((t) => admitted(ctx, scopes, rules, reservation, t.res, t.store));
+    return admitted(ctx, scopes, rules, reservation, taken.res, taken.store);
+  };
+}
+
+/** releaseSlots frees the concurrency slots a request holds. */
+export function releaseSlots(ctx: RequestContext): void {
+  const held = ctx.heldSlots;
+  if (held === null) return;
+  ctx.heldSlots = null;
+  for (const s of held) s.release();
+}
+
+/**
+ * settleLimits runs when a request ends: token reservations meet the real usage (or are refunded
+ * when the engine never answered), and concurrency slots are released.
+ */
+export function settleLimits(ctx: RequestContext): void {
+  releaseSlots(ctx);
+  const take = ctx.limitTake;
+  if (take === null || take.reservation === 0) return;
+  ctx.limitTake = null;
+  let used: number;
+  if (ctx.promptTokens >= 0) used = ctx.promptTokens + Math.max(0, ctx.completionTokens);
+  else if (ctx.headersAt === 0) used = 0;
+  else return;
+  const delta = used - take.reservation;
+  if (delta === 0) return;
+  const keys: string[] = [];
+  const ids: number[] = [];
+  const windows: number[] = [];
+  const deltas: number[] = [];
+  take.rules.forEach((r, i) => {
+    if (r.kind !== 'tokens') return;
+    keys.push(r.counter);
+    ids.push(take.windowIds[i]!);
+    windows.push(r.windowMs);
+    deltas.push(delta);
+  });
+  take.store.settle(keys, ids, windows, deltas);
+}
