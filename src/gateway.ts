@@ -147,6 +147,12 @@ export class Gateway {
           })
         : new LocalStore();
     this.#limitStore = limitStore;
+    // Counting the first requests locally because the connection was still being made would
+    // let a restart briefly exceed shared limits: wait for Redis, but not forever.
+    if (limitStore instanceof RedisStore && !(await limitStore.waitReady(2000))) {
+      const isTolerant = ls.fault_tolerant ?? true;
+      this.#log.warn({ fault_tolerant: isTolerant }, `redis not reachable at start; limited requests are ${isTolerant ? 'counted locally' : 'refused with 503'} until it is`);
+    }
     const handle = createPipeline({
       current: () => this.#store.current,
       pools: this.#pools,

@@ -65,6 +65,21 @@ export class RedisStore implements CounterStore {
     return this.#redis.status === 'ready';
   }
 
+  /** waitReady resolves true once connected, or false after timeoutMs (the store then keeps trying). */
+  waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.isReady) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.#redis.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = (): void => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#redis.once('ready', onReady);
+    });
+  }
+
   async take(req: TakeRequest): Promise<TakeResult> {
     const n = req.keys.length;
     const args: Array<string | number> = [n];

@@ -135,3 +135,34 @@ export async function rawRequest(url: string, opts: { method?: string; path: str
     req.end(opts.body);
   });
 }
+
+/** SpawnedGateway is a gateway running as its own process (the real CLI). */
+export interface SpawnedGateway {
+  url: string;
+  statusUrl: string;
+  stop: () => Promise<void>;
+}
+
+/** spawnGateway starts `inference-gateway start` on free loopback ports and waits for readiness. */
+export async function spawnGateway(cleanup: Cleanup, config: Record<string, unknown>): Promise<SpawnedGateway> {
+  const { spawn } = await import('node:child_process');
+  const { resolve } = await import('node:path');
+  const proxyPort = Number(new URL(await deadUrl()).port);
+  const statusPort = Number(new URL(await deadUrl()).port);
+  const path = writeConfig({ ...config, proxy: { listen: `127.0.0.1:${proxyPort}` }, status: { listen: `127.0.0.1:${statusPort}` }, admin: { listen: '127.0.0.1:0' }, log: { access_log: false } });
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve('src/main.ts'), 'start', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, IGW_LOG_LEVEL: 'warn' } });
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  cleanup.add(stop);
+  const deadline = Date.now() + 15_000;
+  while ((await fetch(`http://127.0.0.1:${statusPort}/status/ready`).then((r) => r.status, () => 0)) !== 200) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`gateway did not start: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return { url: `http://127.0.0.1:${proxyPort}`, statusUrl: `http://127.0.0.1:${statusPort}`, stop };
+}

@@ -1,0 +1,632 @@
+/**
+ * `npm run bench:balance` — do the balancers earn their keep? Two scenarios, one run, real
+ * processes: four `inference-gateway simulate` children (vLLM-shaped engines), the real gateway
+ * (`inference-gateway start` with a temporary config naming the four as targets of one model) and
+ * an open-loop load generator in this process (bench/lib/openloop.ts: Poisson arrivals from a
+ * seeded source, so every balancer gets the same arrival times and the same bodies).
+ *
+ *  1. A slow replica. Three replicas at speed 1 and one three times slower (--speed-factor 3), each
+ *     with 4 generation slots, ttft 40 ms, itl 5 ms and prefill contention of 20 ms per waiting
+ *     request; streaming chat requests of 16 tokens. The cluster's capacity follows from the
+ *     parameters (printed); arrivals come at LOAD_SHARE of it. round-robin, least-request and
+ *     least-load (load_metrics interval 100ms) are compared on time to first token (TTFT: send to
+ *     the first SSE event with generated content), completed throughput, errors, and the share of
+ *     requests the slow replica got (from each simulator's /sim/stats).
+ *  2. Shared system prompts. Four equal replicas with a prefix cache of 8 prompts each; PROMPTS
+ *     distinct ~1000-character system prompts, each request one of them at random plus a random
+ *     short user message. round-robin vs consistent-hash on the prompt prefix: prefix-cache hit
+ *     rate (sum of hits / sum of lookups over all simulators, counted over the measured window
+ *     only), TTFT, throughput.
+ *
+ * Every balancer gets fresh simulators and a fresh gateway (no queue or cache state carries over),
+ * a warm-up, then the measured window of BENCH_SECONDS (default 20). Requests are those SENT in the
+ * window; after it, stragglers get GRACE_MS and are then cut off (the gateway cancels them
+ * upstream). A request that had no first token by then counts in the TTFT percentiles with its
+ * waiting time so far, a lower bound, and a percentile that such a value may affect is shown as
+ * ">= x". Throughput counts streams completed inside the window.
+ *
+ * Layout on two cores (as bench/compare-direct.ts): the gateway pinned to the first allowed CPU,
+ * the four simulators and this process to the second. The requests are slow (tens to hundreds of
+ * ms), so one core is plenty for the load side; CPU use is reported and a saturated core is
+ * flagged, since late simulator timers would distort TTFT.
+ *
+ * Env: BENCH_SECONDS (measured seconds per balancer, default 20), BENCH_SCENARIO (1, 2 or all),
+ * BENCH_PROMPTS (scenario 2 prompt count, default 24), BENCH_SEED, BENCH_ENTRY (tsx|dist).
+ * The tables are printed and, when both scenarios ran, written to docs/balancing-bench.md.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { stringify } from 'yaml';
+import { ConsistentHashBalancer, toPromptPrefixKey, type Candidate } from '../src/upstream/balancer/index.js';
+import { cliEntry, pinLayout, type CliEntry, type Layout } from './lib/layout.js';
+import { Samples, percentile } from './lib/loadgen.js';
+import { FAILED, OK, UNFINISHED, mulberry32, openLoop, poissonArrivals, type OpenLoopResult } from './lib/openloop.js';
+import { Child, freePorts, stopAll, waitUntilReady } from './lib/procs.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const DOC_PATH = join(ROOT, 'docs', 'balancing-bench.md');
+const MODEL = 'bench-model';
+const PATH = '/v1/chat/completions';
+const REPLICAS = 4;
+const MAX_TOKENS = 16;
+
+/** Engine is one simulated replica's shape (the `simulate` flags). */
+interface Engine {
+  maxConcurrency: number;
+  ttftMs: number;
+  itlMs: number;
+  ttftPerWaitingMs: number;
+  speedFactor: number;
+  prefixCacheSize: number;
+  prefixChars: number;
+  prefixHitTtftFactor: number;
+}
+
+const BASE_ENGINE: Engine = { maxConcurrency: 4, ttftMs: 40, itlMs: 5, ttftPerWaitingMs: Number(process.env.XW ?? 20), speedFactor: 1, prefixCacheSize: 0, prefixChars: 256, prefixHitTtftFactor: 0.2 };
+
+// Scenario 1: one replica three times slower, arrivals at LOAD_SHARE of the cluster's capacity.
+const SLOW_FACTOR = 3;
+const S1_ENGINES: Engine[] = [BASE_ENGINE, BASE_ENGINE, BASE_ENGINE, { ...BASE_ENGINE, speedFactor: SLOW_FACTOR }];
+const S1_LOAD_SHARE = Number(process.env.XL ?? 0.875);
+const S1_TARGET_RATIO = 0.6;
+
+// Scenario 2: prefix caches of 8 prompts, PROMPTS shared system prompts, arrivals at LOAD_SHARE of the all-miss capacity.
+const S2_ENGINE: Engine = { ...BASE_ENGINE, prefixCacheSize: 8, prefixChars: 256 };
+const S2_LOAD_SHARE = 0.7;
+const S2_SYSTEM_CHARS = 1000;
+const S2_HASH_CHARS = 256;
+const S2_TARGET_RATIO = 2;
+
+const GRACE_MS = 5000;
+
+function positiveEnv(name: string, fallback: number, integer = false): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
+  return n;
+}
+
+const SECONDS = positiveEnv('BENCH_SECONDS', 20);
+const WARMUP_SECONDS = Math.min(3, Math.max(1, SECONDS / 4));
+const PROMPTS = positiveEnv('BENCH_PROMPTS', 24, true);
+const SEED = positiveEnv('BENCH_SEED', 20240601, true);
+const SCENARIO = process.env.BENCH_SCENARIO ?? 'all';
+if (!['1', '2', 'all'].includes(SCENARIO)) throw new Error(`BENCH_SCENARIO must be 1, 2 or all, got "${SCENARIO}"`);
+
+// ---------------------------------------------------------------------------------------------
+// Model of the engine: what the parameters promise
+
+/** serviceMs is how long one request holds a generation slot when nothing waits: ttft + (tokens - 1) * itl, times the speed factor. */
+function serviceMs(e: Engine, hit = false): number {
+  return e.speedFactor * (e.ttftMs * (hit ? e.prefixHitTtftFactor : 1) + (MAX_TOKENS - 1) * e.itlMs);
+}
+
+/** capacity is the requests/s a replica completes with every slot busy and no queue (so no prefill contention). */
+function capacity(e: Engine, hit = false): number {
+  return (e.maxConcurrency * 1000) / serviceMs(e, hit);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One measured run: fresh simulators + gateway, warm-up, window, cut-off
+
+interface SimStats {
+  requests: number;
+  prefixHits: number;
+  prefixQueries: number;
+}
+
+interface RunSpec {
+  balancer: 'round-robin' | 'least-request' | 'least-load' | 'consistent-hash';
+  engines: readonly Engine[];
+  /** extra are model fields beyond name/targets/balancer (load_metrics, hash_on, ...). */
+  extra: Record<string, unknown>;
+  arrivals: Float64Array;
+  bodies: readonly Buffer[];
+}
+
+interface RunResult {
+  balancer: string;
+  /** ttft: sorted TTFTs (ms) of window requests, unfinished ones at their lower bound; censoredMin: smallest such bound (Infinity if none). */
+  ttft: Float64Array;
+  /** ttftByReplica[i]: sorted TTFTs of the window requests replica i answered (those with a first token). */
+  ttftByReplica: Float64Array[];
+  censored: number;
+  censoredMin: number;
+  sent: number;
+  ok: number;
+  failed: number;
+  unfinished: number;
+  failureReasons: string[];
+  throughput: number;
+  /** perReplica[i] is replica i's share of the requests the simulators received in the window. */
+  perReplica: number[];
+  hits: number;
+  queries: number;
+  lagP99: number;
+  maxInflight: number;
+  cpu: { gateway: number; sims: number; loadgen: number };
+  /** urls are the replicas' target URLs (for the consistent-hash ring report). */
+  urls: string[];
+  gatewayLog: string;
+}
+
+async function simStats(port: number): Promise<SimStats> {
+  const res = await request(`http://127.0.0.1:${port}/sim/stats`, { method: 'GET', headersTimeout: 5000, bodyTimeout: 5000 });
+  const s = (await res.body.json()) as SimStats;
+  return { requests: s.requests, prefixHits: s.prefixHits, prefixQueries: s.prefixQueries };
+}
+
+function simArgs(cli: CliEntry, port: number, id: string, e: Engine): string[] {
+  const args = [
+    ...cli.args,
+    'simulate',
+    '--port', String(port),
+    '--model', MODEL,
+    '--id', id,
+    '--max-concurrency', String(e.maxConcurrency),
+    '--ttft-ms', String(e.ttftMs),
+    '--itl-ms', String(e.itlMs),
+    '--ttft-per-waiting-ms', String(e.ttftPerWaitingMs),
+    '--speed-factor', String(e.speedFactor),
+  ];
+  if (e.prefixCacheSize > 0) args.push('--prefix-cache-size', String(e.prefixCacheSize), '--prefix-chars', String(e.prefixChars), '--prefix-hit-ttft-factor', String(e.prefixHitTtftFactor));
+  return args;
+}
+
+const sleepUntil = (t: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, t - performance.now())));
+
+/** checkStream sends one streaming request through the gateway and fails unless it streams content and ends with [DONE]. */
+async function checkStream(origin: string, headers: Record<string, string>, body: Buffer): Promise<void> {
+  const res = await request(`${origin}${PATH}`, { method: 'POST', headers, body, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const text = await res.body.text();
+  if (res.statusCode !== 200 || !text.includes('"content":"tok') || !text.endsWith('data: [DONE]\n\n')) {
+    throw new Error(`sanity stream through the gateway failed: status ${res.statusCode}, body: ${text.slice(0, 300)}`);
+  }
+}
+
+async function runOne(spec: RunSpec, cli: CliEntry, layout: Layout, dir: string): Promise<RunResult> {
+  const ports = await freePorts(REPLICAS + 3);
+  const simPorts = ports.slice(0, REPLICAS);
+  const [proxyPort, statusPort, adminPort] = ports.slice(REPLICAS) as [number, number, number];
+  const urls = simPorts.map((p) => `http://127.0.0.1:${p}`);
+  const children: Child[] = [];
+  try {
+    const sims = spec.engines.map((e, i) => new Child(`simulator ${i + 1}`, process.execPath, simArgs(cli, simPorts[i]!, `replica-${i + 1}`, e), { cpu: layout.loadCpu, cwd: ROOT }));
+    children.push(...sims);
+    await Promise.all(sims.map((s, i) => waitUntilReady(s, `${urls[i]}/health`)));
+    const configPath = join(dir, `gateway-${spec.balancer}.yaml`);
+    writeFileSync(
+      configPath,
+      stringify({
+        proxy: { listen: `127.0.0.1:${proxyPort}` },
+        status: { listen: `127.0.0.1:${statusPort}` },
+        admin: { listen: `127.0.0.1:${adminPort}` },
+        log: { access_log: false },
+        models: [{ name: MODEL, balancer: spec.balancer, ...spec.extra, targets: urls.map((url) => ({ url })) }],
+      }),
+    );
+    const gateway = new Child('gateway', process.execPath, [...cli.args, 'start', '--config', configPath], {
+      cpu: layout.gatewayCpu,
+      cwd: ROOT,
+      env: { ...process.env, IGW_LOG_LEVEL: 'warn' },
+    });
+    children.push(gateway);
+    await waitUntilReady(gateway, `http://127.0.0.1:${statusPort}/status/ready`);
+    const origin = `http://127.0.0.1:${proxyPort}`;
+    const headers = { 'content-type': 'application/json', 'x-model': MODEL };
+    await checkStream(origin, headers, spec.bodies[0]!);
+
+    const windowStartMs = WARMUP_SECONDS * 1000;
+    const windowEndMs = (WARMUP_SECONDS + SECONDS) * 1000;
+    const t0 = performance.now() + 20;
+    const replicaIds = spec.engines.map((_, i) => `replica-${i + 1}`);
+    const loop = openLoop({ origin, path: PATH, headers, arrivals: spec.arrivals, bodies: spec.bodies, t0, graceMs: GRACE_MS, replicaIds });
+
+    await sleepUntil(t0 + windowStartMs);
+    const before = await Promise.all(simPorts.map(simStats));
+    const cpu0 = { self: process.cpuUsage(), gateway: gateway.cpuSeconds(), sims: sims.reduce((a, s) => a + s.cpuSeconds(), 0), at: performance.now() };
+    await sleepUntil(t0 + windowEndMs);
+    const after = await Promise.all(simPorts.map(simStats));
+    const self = process.cpuUsage(cpu0.self);
+    const wall = (performance.now() - cpu0.at) / 1000;
+    const cpu = {
+      gateway: ((gateway.cpuSeconds() - cpu0.gateway) / wall) * 100,
+      sims: ((sims.reduce((a, s) => a + s.cpuSeconds(), 0) - cpu0.sims) / wall) * 100,
+      loadgen: ((self.user + self.system) / 1e6 / wall) * 100,
+    };
+    const r = await loop;
+    for (const c of children) if (c.isExited) throw new Error(`child died during the run: ${c.describe()}`);
+
+    const deltas = after.map((a, i) => ({
+      requests: a.requests - before[i]!.requests,
+      hits: a.prefixHits - before[i]!.prefixHits,
+      queries: a.prefixQueries - before[i]!.prefixQueries,
+    }));
+    const received = deltas.reduce((s, d) => s + d.requests, 0);
+    return {
+      balancer: spec.balancer,
+      ...summarize(r, spec.arrivals, t0, windowStartMs, windowEndMs),
+      perReplica: deltas.map((d) => (received > 0 ? d.requests / received : Number.NaN)),
+      hits: deltas.reduce((s, d) => s + d.hits, 0),
+      queries: deltas.reduce((s, d) => s + d.queries, 0),
+      cpu,
+      urls,
+      gatewayLog: gateway.output.trim(),
+    };
+  } catch (err) {
+    const tails = children
+      .map((c) => ({ name: c.name, lines: c.output.split('\n').filter((l) => l.trim() !== '' && !/^simulator .* listening on /.test(l)) }))
+      .filter((t) => t.lines.length > 0)
+      .map((t) => `--- last output of ${t.name}:\n${t.lines.slice(-15).join('\n')}`);
+    if (tails.length > 0 && err instanceof Error) err.message += `\n${tails.join('\n')}`;
+    throw err;
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+  }
+}
+
+/** summarize turns per-request timings into the window's figures. */
+function summarize(r: OpenLoopResult, arrivals: Float64Array, t0: number, windowStartMs: number, windowEndMs: number) {
+  const ttft = new Samples();
+  const byReplica = Array.from({ length: REPLICAS }, () => new Samples());
+  let censored = 0;
+  let censoredMin = Infinity;
+  let sent = 0;
+  let ok = 0;
+  let failed = 0;
+  let unfinished = 0;
+  const lag = new Samples();
+  const winStart = t0 + windowStartMs;
+  const winEnd = t0 + windowEndMs;
+  let completedInWindow = 0;
+  for (let i = 0; i < arrivals.length; i++) {
+    const outcome = r.outcome[i]!;
+    if (outcome === OK && r.endAt[i]! >= winStart && r.endAt[i]! <= winEnd) completedInWindow++;
+    if (arrivals[i]! < windowStartMs) continue;
+    sent++;
+    lag.push(r.lag[i]!);
+    if (outcome === FAILED) {
+      failed++;
+      continue;
+    }
+    if (outcome === OK) ok++;
+    else if (outcome === UNFINISHED) unfinished++;
+    if (r.firstAt[i]! > 0) {
+      ttft.push(r.firstAt[i]! - r.sentAt[i]!);
+      byReplica[r.replica[i]!]?.push(r.firstAt[i]! - r.sentAt[i]!);
+    } else {
+      const bound = r.cutAt - r.sentAt[i]!;
+      ttft.push(bound);
+      censored++;
+      censoredMin = Math.min(censoredMin, bound);
+    }
+  }
+  return {
+    ttft: ttft.sorted(),
+    ttftByReplica: byReplica.map((b) => b.sorted()),
+    censored,
+    censoredMin,
+    sent,
+    ok,
+    failed,
+    unfinished,
+    failureReasons: r.failures.reasons,
+    throughput: completedInWindow / ((windowEndMs - windowStartMs) / 1000),
+    lagP99: percentile(lag.sorted(), 99),
+    maxInflight: r.maxInflight,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workloads
+
+function chatBody(messages: Array<{ role: string; content: string }>): Buffer {
+  return Buffer.from(JSON.stringify({ model: MODEL, messages, max_tokens: MAX_TOKENS, stream: true }));
+}
+
+const WORDS = ['model', 'token', 'latency', 'cluster', 'replica', 'policy', 'answer', 'customer', 'invoice', 'contract', 'ticket', 'summary', 'careful', 'concise', 'always', 'never', 'cite', 'source', 'format', 'table', 'refund', 'order', 'account', 'region'];
+
+/** systemPrompts builds n distinct system prompts of about `chars` characters; they differ from the first characters on. */
+function systemPrompts(n: number, chars: number, random: () => number): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < n; k++) {
+    let p = `You are the assistant of tenant ${k + 1} (of ${n}). Follow these house rules:`;
+    while (p.length < chars) p += ` ${WORDS[Math.floor(random() * WORDS.length)]}`;
+    out.push(p.slice(0, chars));
+  }
+  return out;
+}
+
+function userMessage(random: () => number): string {
+  const n = 3 + Math.floor(random() * 8);
+  const words: string[] = [];
+  for (let i = 0; i < n; i++) words.push(WORDS[Math.floor(random() * WORDS.length)]!);
+  return `Question ${Math.floor(random() * 1e6)}: ${words.join(' ')}?`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+const f1 = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
+const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)} %` : 'n/a');
+
+/** ttftText is a TTFT percentile, ">= x" when a cut-off request (lower bound) may sit at or below it. */
+function ttftText(r: RunResult, p: number): string {
+  const v = percentile(r.ttft, p);
+  if (!Number.isFinite(v)) return 'n/a';
+  return r.censored > 0 && r.censoredMin <= v ? `>= ${v.toFixed(1)}` : v.toFixed(1);
+}
+
+function errorsText(r: RunResult): string {
+  return r.failed === 0 ? '0' : `${r.failed} (${r.failureReasons.join('; ')})`;
+}
+
+/** table renders a markdown table with padded columns (readable as plain text too). */
+function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>, rightAlignFrom = 1): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(3, ...all.map((r) => r[i]!.length)));
+  const line = (r: readonly string[]): string => `| ${r.map((c, i) => (i >= rightAlignFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i >= rightAlignFrom ? `${'-'.repeat(w + 1)}:` : `${'-'.repeat(w + 2)}`)).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+function engineFlags(e: Engine): string {
+  let s = `--max-concurrency ${e.maxConcurrency} --ttft-ms ${e.ttftMs} --itl-ms ${e.itlMs} --ttft-per-waiting-ms ${e.ttftPerWaitingMs}`;
+  if (e.speedFactor !== 1) s += ` --speed-factor ${e.speedFactor}`;
+  if (e.prefixCacheSize > 0) s += ` --prefix-cache-size ${e.prefixCacheSize} --prefix-chars ${e.prefixChars} --prefix-hit-ttft-factor ${e.prefixHitTtftFactor}`;
+  return s;
+}
+
+function cpuNote(r: RunResult, layout: Layout): string | null {
+  const load = r.cpu.sims + r.cpu.loadgen;
+  const text = `${r.balancer}: CPU gateway ${r.cpu.gateway.toFixed(0)} %, simulators ${r.cpu.sims.toFixed(0)} % + load generator ${r.cpu.loadgen.toFixed(0)} %` +
+    `${layout.loadCpu === null ? '' : ` (CPU ${layout.loadCpu})`}; send lag p99 ${r.lagP99.toFixed(1)} ms; at most ${r.maxInflight} requests in flight`;
+  return load >= 90 || r.cpu.gateway >= 90 ? `${text} — SATURATED: timers run late, TTFT figures are inflated` : text;
+}
+
+function runNotes(r: RunResult): string[] {
+  const notes: string[] = [];
+  if (r.unfinished > 0 || r.censored > 0) {
+    notes.push(
+      `${r.balancer}: ${r.unfinished} of ${r.sent} window requests were still running ${GRACE_MS / 1000} s after the last arrival and were cut off` +
+        (r.censored > 0 ? ` (${r.censored} without a first token: counted at their wait so far, a lower bound)` : ''),
+    );
+  }
+  if (r.gatewayLog !== '') notes.push(`${r.balancer}: the gateway logged (warn and above): ${r.gatewayLog.split('\n').slice(-3).join(' | ')}`);
+  return notes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+interface Section {
+  title: string;
+  setup: string[];
+  table: string;
+  verdict: string;
+  isMet: boolean;
+  notes: string[];
+}
+
+async function scenarioSlowReplica(cli: CliEntry, layout: Layout, dir: string): Promise<Section> {
+  const caps = S1_ENGINES.map((e) => capacity(e));
+  const total = caps.reduce((a, b) => a + b, 0);
+  const rate = total * S1_LOAD_SHARE;
+  const random = mulberry32(SEED);
+  const arrivals = poissonArrivals(rate, WARMUP_SECONDS + SECONDS, random);
+  const bodies = Array.from(arrivals, () => chatBody([{ role: 'user', content: userMessage(random) }]));
+  const fast = S1_ENGINES[0]!;
+  const slow = S1_ENGINES[REPLICAS - 1]!;
+  const setup = [
+    `replicas: 3 x \`simulate ${engineFlags(fast)}\` and 1 x \`simulate ${engineFlags(slow)}\`, streaming chat requests with max_tokens ${MAX_TOKENS}`,
+    `capacity per replica = slots / (speed x (ttft + (tokens - 1) x itl)) with no queue: fast 4 / ${(serviceMs(fast) / 1000).toFixed(3)} s = ${f1(caps[0]!)} req/s, ` +
+      `slow 4 / ${(serviceMs(slow) / 1000).toFixed(3)} s = ${f1(caps[REPLICAS - 1]!)} req/s; cluster ${f1(total)} req/s (a queue lowers it: each waiting request adds ${fast.ttftPerWaitingMs} ms x speed to the ttft of the one starting)`,
+    `offered load: Poisson arrivals at ${f1(rate)} req/s = ${(S1_LOAD_SHARE * 100).toFixed(1)} % of capacity (open loop, seed ${SEED}); an even split would send ${f1(rate / REPLICAS)} req/s to the slow replica, ${((rate / REPLICAS / caps[REPLICAS - 1]!) * 100).toFixed(0)} % of what it can serve; its fair share by capacity is ${pct(caps[REPLICAS - 1]! / total)}`,
+    `per balancer: fresh simulators and gateway, ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured (${arrivals.filter((a) => a >= WARMUP_SECONDS * 1000).length} requests); least-load polls /metrics every 100 ms`,
+  ];
+  process.stdout.write(`\n## Scenario 1: a slow replica\n\n${setup.map((s) => `- ${s}`).join('\n')}\n\n`);
+  const results: RunResult[] = [];
+  const specs: Array<[RunSpec['balancer'], Record<string, unknown>]> = [
+    ['round-robin', {}],
+    ['least-request', {}],
+    ['least-load', { load_metrics: { interval: '100ms' } }],
+  ];
+  for (const [balancer, extra] of specs) {
+    process.stdout.write(`running ${balancer} ...\n`);
+    results.push(await runOne({ balancer, engines: S1_ENGINES, extra, arrivals, bodies }, cli, layout, dir));
+  }
+  const rows = results.map((r) => [
+    r.balancer,
+    ttftText(r, 50),
+    ttftText(r, 99),
+    f1(r.throughput),
+    errorsText(r),
+    r.unfinished === 0 ? '0' : String(r.unfinished),
+    pct(r.perReplica[REPLICAS - 1]!),
+  ]);
+  const tbl = table(['balancer', 'p50 TTFT (ms)', 'p99 TTFT (ms)', 'throughput (req/s)', 'errors', 'cut off', 'on slow replica'], rows);
+  const rr = results[0]!;
+  const ll = results[2]!;
+  const ratio = percentile(ll.ttft, 99) / percentile(rr.ttft, 99);
+  const isMet = ratio <= S1_TARGET_RATIO;
+  const verdict =
+    `least-load p99 TTFT = ${ratio.toFixed(3)} x round-robin's (target <= ${S1_TARGET_RATIO}): ${isMet ? 'met' : 'NOT met'}` +
+    (rr.censored > 0 && rr.censoredMin <= percentile(rr.ttft, 99) ? " (round-robin's p99 is a lower bound, so the true ratio is at most this)" : '');
+  const notes = [
+    ...results.map(
+      (r) =>
+        `${r.balancer}: requests per replica ${r.perReplica.map(pct).join(' / ')} (slow replica last); ` +
+        `TTFT p50/p99 per replica (ms, answered requests) ${r.ttftByReplica.map((t) => `${f1(percentile(t, 50))}/${f1(percentile(t, 99))}`).join(', ')}`,
+    ),
+    ...results.map((r) => cpuNote(r, layout)).filter((n): n is string => n !== null),
+    ...results.flatMap(runNotes),
+  ];
+  process.stdout.write(`\n${tbl}\n\n${verdict}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  return { title: 'Scenario 1: a slow replica', setup, table: tbl, verdict, isMet, notes };
+}
+
+/** ringShares says how many of the prompts each replica owns on the consistent-hash ring (what the gateway computes, without load). */
+function ringShares(urls: readonly string[], prompts: readonly string[]): number[] {
+  const candidates: Candidate[] = urls.map((url) => ({ url, weight: 1, state: { inflight: 0, isHealthy: true, load: null } }));
+  const ring = new ConsistentHashBalancer(candidates);
+  const counts = urls.map(() => 0);
+  for (const p of prompts) {
+    const key = toPromptPrefixKey({ messages: [{ role: 'system', content: p }, { role: 'user', content: 'x' }] }, S2_HASH_CHARS);
+    const c = ring.pick({ excluded: null, hashKey: key, nowMs: 0 });
+    if (c !== undefined) counts[urls.indexOf(c.url)]!++;
+  }
+  return counts;
+}
+
+async function scenarioSharedPrompts(cli: CliEntry, layout: Layout, dir: string): Promise<Section> {
+  const e = S2_ENGINE;
+  const missCap = capacity(e) * REPLICAS;
+  const rate = missCap * S2_LOAD_SHARE;
+  const random = mulberry32(SEED + 1);
+  const prompts = systemPrompts(PROMPTS, S2_SYSTEM_CHARS, random);
+  const arrivals = poissonArrivals(rate, WARMUP_SECONDS + SECONDS, random);
+  const bodies = Array.from(arrivals, () => chatBody([{ role: 'system', content: prompts[Math.floor(random() * PROMPTS)]! }, { role: 'user', content: userMessage(random) }]));
+  const rrHit = Math.min(1, e.prefixCacheSize / PROMPTS);
+  const setup = [
+    `replicas: 4 x \`simulate ${engineFlags(e)}\`: each remembers ${e.prefixCacheSize} prompt prefixes (LRU) of ${e.prefixChars} characters; a hit cuts the ttft to x${e.prefixHitTtftFactor}`,
+    `workload: ${PROMPTS} distinct system prompts of ${S2_SYSTEM_CHARS} characters, each request one of them uniformly at random + a random short user message, streaming, max_tokens ${MAX_TOKENS}`,
+    `expected: spread evenly, a replica sees all ${PROMPTS} prompts and an LRU of ${e.prefixCacheSize} hits ${e.prefixCacheSize}/${PROMPTS} = ${pct(rrHit)} of uniform independent requests; ` +
+      `hashed by prompt, a replica sees about ${PROMPTS / REPLICAS} of them and can hold them all (the fleet's ${REPLICAS * e.prefixCacheSize} slots >= ${PROMPTS} prompts), so ~100 % minus spill-over; ` +
+      `the target (>= ${S2_TARGET_RATIO}x) needs consistent-hash >= ${pct(Math.min(1, S2_TARGET_RATIO * rrHit))}` +
+      (S2_TARGET_RATIO * rrHit >= 1 ? ' — NOT reachable with this prompt count (round-robin already hits half)' : ''),
+    `capacity: ${f1(missCap)} req/s if every request misses (4 x 4 / ${(serviceMs(e) / 1000).toFixed(3)} s), ${f1(capacity(e, true) * REPLICAS)} req/s if every one hits; ` +
+      `offered: Poisson arrivals at ${f1(rate)} req/s = ${(S2_LOAD_SHARE * 100).toFixed(0)} % of the all-miss capacity (seed ${SEED + 1})`,
+    `consistent-hash: \`hash_on: prompt_prefix\`, \`hash_prompt_chars: ${S2_HASH_CHARS}\`, default \`hash_load_factor\` 1.25; hit rate = sum of prefix-cache hits / lookups over the 4 simulators' /sim/stats, measured window only`,
+    `per balancer: fresh simulators (cold caches) and gateway, ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured (${arrivals.filter((a) => a >= WARMUP_SECONDS * 1000).length} requests)`,
+  ];
+  process.stdout.write(`\n## Scenario 2: shared system prompts\n\n${setup.map((s) => `- ${s}`).join('\n')}\n\n`);
+  const results: RunResult[] = [];
+  const specs: Array<[RunSpec['balancer'], Record<string, unknown>]> = [
+    ['round-robin', {}],
+    ['consistent-hash', { hash_on: 'prompt_prefix', hash_prompt_chars: S2_HASH_CHARS }],
+  ];
+  for (const [balancer, extra] of specs) {
+    process.stdout.write(`running ${balancer} ...\n`);
+    results.push(await runOne({ balancer, engines: [e, e, e, e], extra, arrivals, bodies }, cli, layout, dir));
+  }
+  const hitRate = (r: RunResult): number => (r.queries > 0 ? r.hits / r.queries : Number.NaN);
+  const rows = results.map((r) => [r.balancer, pct(hitRate(r)), ttftText(r, 50), ttftText(r, 99), f1(r.throughput), errorsText(r), r.perReplica.map((s) => (s * 100).toFixed(0)).join('/')]);
+  const tbl = table(['balancer', 'prefix-cache hit rate', 'p50 TTFT (ms)', 'p99 TTFT (ms)', 'throughput (req/s)', 'errors', 'requests per replica (%)'], rows);
+  const rr = results[0]!;
+  const ch = results[1]!;
+  const ratio = hitRate(ch) / hitRate(rr);
+  const isMet = ratio >= S2_TARGET_RATIO;
+  const verdict = `consistent-hash hit rate = ${ratio.toFixed(2)} x round-robin's (target >= ${S2_TARGET_RATIO}): ${isMet ? 'met' : 'NOT met'}`;
+  const owned = ringShares(ch.urls, prompts);
+  const notes = [
+    `consistent-hash ring (this run's target URLs): prompts owned per replica ${owned.join('/')} of ${PROMPTS}, i.e. traffic shares ${owned.map((c) => ((c / PROMPTS) * 100).toFixed(0)).join('/')} % before the load bound (ceil(1.25 x (in flight + 1) / 4) per replica) spills keys to their ring neighbour`,
+    ...results.map((r) => `${r.balancer}: ${r.hits} hits / ${r.queries} lookups`),
+    ...results.map((r) => cpuNote(r, layout)).filter((n): n is string => n !== null),
+    ...results.flatMap(runNotes),
+  ];
+  process.stdout.write(`\n${tbl}\n\n${verdict}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  return { title: 'Scenario 2: shared system prompts', setup, table: tbl, verdict, isMet, notes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+function machineNotes(layout: Layout, cli: CliEntry): string[] {
+  const model = cpus()[0]?.model ?? 'unknown CPU';
+  let mem = '';
+  try {
+    const kb = Number(/MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]);
+    if (Number.isFinite(kb)) mem = `, ${(kb / 1024 / 1024).toFixed(0)} GiB RAM`;
+  } catch {
+    // not Linux
+  }
+  return [
+    `${cpus().length} CPUs (${model})${mem}, Linux ${release()}, node ${process.version}, load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    layout.note,
+    `children: ${cli.label} (simulators and gateway are separate processes; the load generator runs in the benchmark process)`,
+  ];
+}
+
+function writeDoc(sections: Section[], machine: string[], startedAt: Date, elapsedS: number): void {
+  const out: string[] = [
+    '# Balancer benchmark',
+    '',
+    `Generated by \`npm run bench:balance\` (bench/balance.ts) on ${startedAt.toISOString()} in ${elapsedS.toFixed(0)} s; rerun it to refresh this file.`,
+    '',
+    '## How to run',
+    '',
+    '```bash',
+    'npm run bench:balance                      # both scenarios, 20 s measured per balancer (about 3 minutes)',
+    'BENCH_SECONDS=5 npm run bench:balance      # quick look (noisier)',
+    'BENCH_SCENARIO=2 BENCH_PROMPTS=16 npm run bench:balance   # one scenario, another prompt count (prints only; this file is written when both ran)',
+    '```',
+    '',
+    'Every balancer gets fresh simulator processes (`inference-gateway simulate`) and a fresh gateway process (`inference-gateway start`,',
+    '`log.access_log: false`, `IGW_LOG_LEVEL=warn`) with the four simulators as targets of one model. The load generator is open-loop:',
+    'Poisson arrivals from a seeded source, the same arrival times and request bodies for every balancer of a scenario, sent whether or',
+    'not earlier requests finished. TTFT is the time from sending a request to the first SSE event that carries generated text (the',
+    "opening role-only event does not count). Only requests sent in the measured window count; they get 5 s after the last arrival, then",
+    'are cut off; one without a first token by then counts at its wait so far (a lower bound), and a percentile that such a value may',
+    'affect is shown as ">= x". Throughput is streams completed inside the window per second. Shares and hit rates are deltas of the',
+    "simulators' `/sim/stats` over the window.",
+    '',
+    '## Machine',
+    '',
+    ...machine.map((m) => `- ${m}`),
+    `- measured window ${SECONDS} s per balancer after ${WARMUP_SECONDS} s of warm-up`,
+  ];
+  for (const s of sections) {
+    out.push('', `## ${s.title}`, '', ...s.setup.map((x) => `- ${x}`), '', s.table, '', `**${s.verdict}**`, '', ...s.notes.map((n) => `- ${n}`));
+  }
+  out.push('');
+  writeFileSync(DOC_PATH, out.join('\n'));
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const t = performance.now();
+  const layout = pinLayout('the four simulators + load generator');
+  const cli = cliEntry(ROOT);
+  const machine = machineNotes(layout, cli);
+  const dir = mkdtempSync(join(tmpdir(), 'igw-bench-balance-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  process.stdout.write(`# Balancer benchmark\n\n${machine.map((m) => `- ${m}`).join('\n')}\n- ${SECONDS} s measured per balancer after ${WARMUP_SECONDS} s of warm-up\n`);
+  const sections: Section[] = [];
+  try {
+    if (SCENARIO === '1' || SCENARIO === 'all') sections.push(await scenarioSlowReplica(cli, layout, dir));
+    if (SCENARIO === '2' || SCENARIO === 'all') sections.push(await scenarioSharedPrompts(cli, layout, dir));
+  } finally {
+    await stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const elapsed = (performance.now() - t) / 1000;
+  process.stdout.write(`\n${sections.map((s) => s.verdict).join('\n')}\n`);
+  if (SCENARIO === 'all') {
+    writeDoc(sections, machine, startedAt, elapsed);
+    process.stdout.write(`\nwrote ${DOC_PATH}\n`);
+  } else process.stdout.write(`\n(BENCH_SCENARIO=${SCENARIO}: ${DOC_PATH} not written)\n`);
+}
+
+let isInterrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (isInterrupted) process.exit(130);
+    isInterrupted = true;
+    process.stderr.write(`\n${signal}: stopping the gateway and simulators ...\n`);
+    // The 'exit' handler in procs.ts SIGKILLs whatever is still running.
+    stopAll().finally(() => process.exit(130));
+  });
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    stopAll().finally(() => process.exit(1));
+  },
+);
