@@ -21,7 +21,7 @@ export interface RecipeModel {
 const SECTION = 'recipe_inference_gateway';
 
 /** parseRecipe maps one recipe document; returns null (with a reason) when it has no gateway section. */
-export function parseRecipe(doc: unknown, file: string, issues: ConfigIssue[]): RecipeModel | { skipped: string } | null {
+export function parseRecipe(doc: unknown, file: string, issues: ConfigIssue[], targetTemplate?: string): RecipeModel | { skipped: string } | null {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     issues.push({ file, field: '', message: 'a blueprint recipe must be a JSON object' });
     return null;
@@ -58,8 +58,11 @@ export function parseRecipe(doc: unknown, file: string, issues: ConfigIssue[]): 
   const deployment = recipe.deployment_name;
   const port = recipe.recipe_container_port ?? 8000;
   if (typeof deployment === 'string' && /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(deployment) && /^\d{1,5}$/.test(String(port))) {
-    fields.targets = [{ url: `http://${deployment}:${String(port)}` }];
+    const target = (targetTemplate ?? 'http://{deployment_name}:{port}').replaceAll('{deployment_name}', deployment).replaceAll('{port}', String(port));
+    fields.targets = [target.startsWith('dns:') ? { dns: target.slice(4) } : { url: target }];
     fieldSources.targets = 'deployment_name';
+  } else if (targetTemplate !== undefined) {
+    issues.push({ file, field: 'deployment_name', message: 'target_template needs a valid deployment_name and recipe_container_port in the recipe' });
   }
   return { name: section.model_name, fields, fieldSources };
 }

@@ -98,7 +98,7 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
   });
 
   (config.blueprints ?? []).forEach((entry, i) => {
-    const { file: entryFile, dir, ...overrides } = entry;
+    const { file: entryFile, dir, target_template: targetTemplate, ...overrides } = entry;
     const entryField = `blueprints[${i}]`;
     const recipeFiles = listRecipes(baseDir, entryFile, dir, file, `${entryField}.${entryFile ? 'file' : 'dir'}`, issues);
     for (const recipePath of recipeFiles) {
@@ -110,7 +110,7 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
         issues.push({ file: recipeName, field: '', message: `cannot read recipe: ${err instanceof SyntaxError ? err.message : ((err as NodeJS.ErrnoException).code ?? String(err))}` });
         continue;
       }
-      const recipe = parseRecipe(recipeDoc, recipeName, issues);
+      const recipe = parseRecipe(recipeDoc, recipeName, issues, targetTemplate);
       if (recipe === null) continue;
       if ('skipped' in recipe) {
         notes.push(recipe.skipped);

@@ -157,6 +157,13 @@ export const blueprintEntryConfig = z
   .strictObject({
     file: z.string().min(1).optional().describe('file is one recipe JSON file (relative paths are resolved from the config file).'),
     dir: z.string().min(1).optional().describe('dir is a folder whose *.json recipe files are all imported.'),
+    target_template: z
+      .string()
+      .regex(/^(https?:\/\/|dns:)/, 'expected "http(s)://..." or "dns:host:port", with {deployment_name} and {port} placeholders')
+      .optional()
+      .describe(
+        'target_template builds each imported model\'s target from its recipe instead of http://{deployment_name}:{port}, e.g. "dns:{deployment_name}-headless:{port}" for per-pod balancing through a headless Service.',
+      ),
     ...modelFieldShape,
   })
   .refine((e) => (e.file === undefined) !== (e.dir === undefined), { message: 'a blueprints entry needs exactly one of "file" or "dir"' });

@@ -175,3 +175,19 @@ describe('configuration rules', () => {
     assert.equal(readFileSync(schemaFilePath, 'utf8'), toJsonSchemaText());
   });
 });
+
+describe('blueprint target_template', () => {
+  it('builds targets from the recipe: a URL, or a DNS name for per-pod balancing', () => {
+    const path = writeConfig({
+      blueprints: [
+        { file: join(BLUEPRINTS, 'example_vllm_llama4_scout.json'), api_keys: ['k1'], target_template: 'dns:{deployment_name}-headless:{port}' },
+        { file: join(BLUEPRINTS, 'example_vllm_llama4_maverick.json'), api_keys: ['k2'], target_template: 'http://{deployment_name}.models.svc:{port}/base' },
+      ],
+    });
+    const snap = compileSnapshot(loadConfigFile(path, { env: {} }));
+    const scout = snap.models.find((m) => m.name === 'scout')!;
+    assert.deepEqual(scout.dnsTargets.map((d) => `${d.host}:${d.port}`), ['scout-headless:8000']);
+    assert.equal(scout.targets.length, 0);
+    assert.deepEqual(snap.models.find((m) => m.name === 'maverick')!.targets.map((t) => t.url), ['http://maverick.models.svc:8000/base']);
+  });
+});
