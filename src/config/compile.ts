@@ -15,6 +15,11 @@ import { toBytes, toMs } from './units.js';
 /** Default values of the settings DESIGN.md and the issues fix. */
 export const DEFAULTS = Object.freeze({
   maxBodyBytes: 32 * 1024 * 1024,
+  maxUrlLength: 8192,
+  maxHeaderBytes: 16 * 1024,
+  headerTimeoutMs: 10_000,
+  keepaliveTimeoutMs: 65_000,
+  maxConnections: 16_384,
   connectMs: 5_000,
   firstByteMs: 600_000,
   idleMs: 120_000,
@@ -191,6 +196,7 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
 
   const settings = Object.freeze({
     maxBodyBytes: toBytes(loaded.config.proxy?.max_body_size, DEFAULTS.maxBodyBytes),
+    maxUrlLength: loaded.config.proxy?.max_url_length ?? DEFAULTS.maxUrlLength,
     dnsServers: Object.freeze(loaded.config.dns?.servers ?? []),
   });
   return Object.freeze({

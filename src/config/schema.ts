@@ -171,9 +171,17 @@ export const blueprintEntryConfig = z
 /** proxyConfig is the inference listener. */
 export const proxyConfig = z.strictObject({
   listen: listenAddress.optional().describe('listen is the HTTP proxy address (default "0.0.0.0:8000").'),
-  tls_listen: listenAddress.optional().describe('tls_listen is the HTTPS proxy address (e.g. "0.0.0.0:8443"); not served yet (issue #6).'),
-  tls: z.strictObject({ cert: z.string(), key: z.string() }).optional().describe('tls holds PEM file paths for tls_listen; not served yet (issue #6).'),
+  tls_listen: listenAddress.optional().describe('tls_listen is the HTTPS proxy address (e.g. "0.0.0.0:8443"), serving HTTP/2 and HTTP/1.1 (ALPN).'),
+  tls: z
+    .strictObject({ cert: z.string().min(1), key: z.string().min(1) })
+    .optional()
+    .describe('tls holds PEM file paths (relative to the config file) for tls_listen; without it a self-signed development certificate is generated. Reloaded on SIGHUP and when the files change.'),
   max_body_size: byteSize.optional().describe('max_body_size is the largest request body accepted; larger gets 413 (default "32MiB").'),
+  max_header_size: byteSize.optional().describe('max_header_size bounds the request line and headers together; larger gets 431 (default "16KiB").'),
+  max_url_length: z.number().int().min(64).max(1_048_576).optional().describe('max_url_length is the longest request target (path and query) accepted; longer gets 414 (default 8192).'),
+  header_timeout: duration.optional().describe('header_timeout is how long a client may take to send a request\'s headers (slow-loris guard; default 10s). It does not limit bodies or streams.'),
+  keepalive_timeout: duration.optional().describe('keepalive_timeout closes an idle client connection (default 65s).'),
+  max_connections: z.number().int().min(1).optional().describe('max_connections per listener; further connections are closed at once (default 16384).'),
 });
 
 /** adminConfig is the admin listener. */

@@ -83,6 +83,8 @@ export interface PathRoute {
 /** Settings are the request-handling settings of the proxy listener. */
 export interface Settings {
   readonly maxBodyBytes: number;
+  /** maxUrlLength bounds path + query (414 beyond). */
+  readonly maxUrlLength: number;
   /** dnsServers are the resolvers of DNS targets (empty: the system's). */
   readonly dnsServers: readonly string[];
 }

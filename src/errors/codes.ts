@@ -36,6 +36,7 @@ export const errorCodes = {
   key_not_allowed: { status: 403, type: 'permission_error', message: 'This API key is not allowed to use this model.', expose: true },
   invalid_request_body: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON.', expose: true },
   invalid_path: { status: 400, type: 'invalid_request_error', message: 'The request path is not valid.', expose: true },
+  uri_too_long: { status: 414, type: 'invalid_request_error', message: 'The request URL is longer than this gateway accepts.', expose: true },
   payload_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than this gateway accepts.', expose: true },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error', message: 'Rate limit exceeded.', expose: true },
   queue_full: { status: 429, type: 'rate_limit_error', message: 'Too many requests in flight and the wait queue is full.', expose: true },

@@ -4,18 +4,16 @@
  * only when no X-Model header was sent.
  */
 import { GatewayError } from '../errors/index.js';
-import { matchPath } from '../routing/index.js';
+import { matchPath, normalizePath } from '../routing/index.js';
 import { rewriteBody } from './body.js';
 import type { RequestContext } from './context.js';
 
-// Dot segments, doubled or encoded slashes and backslashes could make an upstream resolve the
-// forwarded path outside the matched prefix; such paths are refused rather than guessed at.
-const UNSAFE_PATH = /\/\.\.?(?:\/|$)|\/\/|%2[eEfF]|%5[cC]|\\/;
-
 /** route resolves ctx.route, ctx.upstreamPath and (unless the request is a model listing) ctx.model. */
 export function route(ctx: RequestContext): void {
-  const path = ctx.path;
-  if (path.charCodeAt(0) !== 47 /* "/" */ || UNSAFE_PATH.test(path)) throw new GatewayError('invalid_path');
+  const path = normalizePath(ctx.path);
+  if (path === null) throw new GatewayError('invalid_path');
+  if (ctx.path.length + ctx.query.length > ctx.snapshot.settings.maxUrlLength) throw new GatewayError('uri_too_long');
+  ctx.path = path;
   const match = matchPath(ctx.snapshot.routes, ctx.snapshot.maxDepth, path);
   if (match === null) throw new GatewayError('route_not_found');
   ctx.route = match.route;

@@ -109,12 +109,28 @@ describe('routing by path and model', () => {
   });
 
   it('refuses dot segments and encoded slashes instead of forwarding them', async () => {
-    for (const path of ['/ai/models/%2e%2e/v1/chat/completions', '/ai/models/../x', '/ai/models//v1/models', '/ai/models/a%2Fb']) {
+    for (const path of ['/ai/models/a%2Fb/v1/models', '/ai/models/a%5cb', '/ai/models\\..\\x', '/../ai/models/v1/models', '/ai/models/%2e%2e/%2e%2e/%2e%2e/x']) {
       const res = await rawRequest(gw.url, { method: 'POST', path, body: chat('x'), headers: { 'x-model': 'scout' } });
       assert.equal(res.status, 400, path);
       assert.equal((JSON.parse(res.body) as { error: { code: string } }).error.code, 'invalid_path');
     }
     assert.equal(scout.received.length, 0);
+  });
+
+  it('routes on the normalized path: dot segments and doubled slashes cannot escape or confuse a prefix', async () => {
+    const cases: Array<[string, number, string | null]> = [
+      ['/ai/models//v1/./chat/completions', 200, '/v1/chat/completions'],
+      ['/ai/models/x/../v1/chat/completions', 200, '/v1/chat/completions'],
+      ['/ai/models/%2E/v1/chat/completions', 200, '/v1/chat/completions'],
+      // Climbs out of /ai/models: matched as /ai/v1/..., where no "scout" is served.
+      ['/ai/models/../v1/chat/completions', 404, null],
+      ['/ai/models/%2e%2e/v1/chat/completions', 404, null],
+    ];
+    for (const [path, status, upstream] of cases) {
+      const res = await rawRequest(gw.url, { method: 'POST', path, body: chat('Llama-4-Scout'), headers: { 'x-model': 'scout' } });
+      assert.equal(res.status, status, `${path}: ${res.body}`);
+      if (upstream !== null) assert.equal(scout.received.at(-1)!.url, upstream);
+    }
   });
 
   it('lists the models of a path at GET <path>/v1/models without X-Model', async () => {
