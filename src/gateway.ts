@@ -6,7 +6,8 @@
  * `shutdown_grace_s`, then everything closes.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { createAdminServer, isLoopbackHost, type AdminHost } from './admin/index.js';
@@ -17,11 +18,16 @@ import {
   loadConfigFile,
   loadConfigText,
   parseListen,
+  DEFAULTS,
+  toBytes,
+  toMs,
   type LoadedConfig,
   type Snapshot,
   type SwapResult,
 } from './config/index.js';
-import { close, listen } from './http/index.js';
+import { close, createTlsServer, generateDevCertificate, listen, reloadTls, type TlsFiles } from './http/index.js';
+import type { GatewayError } from './errors/index.js';
+import type { RequestContext } from './pipeline/index.js';
 import { AccessLog, createLogger, type Logger } from './log/index.js';
 import { GatewayMetrics } from './metrics/index.js';
 import { LocalStore, RedisStore, SemaphoreRegistry, type CounterStore } from './ratelimit/index.js';
@@ -43,11 +49,28 @@ export interface GatewayOptions {
   shutdownGraceMs?: number;
 }
 
-/** GatewayPorts are the ports the listeners got (useful when configured with port 0). */
+/** GatewayPorts are the ports the listeners got (useful when configured with port 0); tls is 0 when not configured. */
 export interface GatewayPorts {
   proxy: number;
   status: number;
   admin: number;
+  tls: number;
+}
+
+const INTERNAL_ERROR_BODY = '{"error":{"message":"Internal gateway error.","type":"server_error","param":null,"code":"internal_error"}}';
+
+/** toClientErrorResponse is the raw answer to a request Node's HTTP parser refused, OpenAI-shaped like every gateway error. */
+function toClientErrorResponse(code: string | undefined): string {
+  const [status, reason, message] =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'The request headers are larger than this gateway accepts.']
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT'
+        ? [408, 'Request Timeout', 'The request headers did not arrive in time.']
+        : [400, 'Bad Request', 'The request is not valid HTTP.'];
+  const type = 'invalid_request_error';
+  const errCode = status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'bad_request';
+  const body = JSON.stringify({ error: { message, type, param: null, code: errCode }, message });
+  return `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-gateway-error: ${errCode}\r\n\r\n${body}`;
 }
 
 const DEFAULT_GRACE_S = 30;
@@ -71,7 +94,11 @@ export class Gateway {
   #status: Server | null = null;
   #admin: Server | null = null;
   #watcher: FSWatcher | null = null;
-  #ports: GatewayPorts = { proxy: 0, status: 0, admin: 0 };
+  #ports: GatewayPorts = { proxy: 0, status: 0, admin: 0, tls: 0 };
+  #tls: Http2SecureServer | null = null;
+  #tlsFiles: TlsFiles | null = null;
+  #tlsWatcher: FSWatcher | null = null;
+  readonly #sessions = new Set<ServerHttp2Session>();
   #isListening = false;
   #isDraining = false;
   #isLoading = false;
@@ -129,7 +156,6 @@ export class Gateway {
     if (!isLoopbackHost(adminAddr.host) && adminToken === undefined) {
       throw new Error(`admin.listen ${adminAddr.host}:${adminAddr.port} is not a loopback address and admin.token is not set: refusing to expose the admin API without a token`);
     }
-    if (cfg.proxy?.tls_listen !== undefined) this.#log.warn('proxy.tls_listen is set but TLS is not served yet (issue #6); only proxy.listen is open');
 
     const ls = cfg.limits_store ?? {};
     if (ls.policy === 'redis' && ls.redis_url === undefined) throw new Error('limits_store.policy is "redis" but limits_store.redis_url is not set');
@@ -153,39 +179,75 @@ export class Gateway {
       const isTolerant = ls.fault_tolerant ?? true;
       this.#log.warn({ fault_tolerant: isTolerant }, `redis not reachable at start; limited requests are ${isTolerant ? 'counted locally' : 'refused with 503'} until it is`);
     }
-    const handle = createPipeline({
+    const pipelineDeps = {
       current: () => this.#store.current,
       pools: this.#pools,
       metrics: this.#metrics,
       accessLog: this.#accessLog,
       counters: this.#counters,
       limits: { store: limitStore, isFaultTolerant: ls.fault_tolerant ?? true, log: this.#log },
-      isTls: false,
-      onError: (err, ctx) =>
+      onError: (err: GatewayError, ctx: RequestContext) =>
         this.#log.error({ request_id: ctx.requestId, code: err.code, model: ctx.model?.name, target: ctx.target?.url, cause: String(err.cause ?? '') }, 'gateway error'),
-    });
-    const proxy = createServer({ noDelay: true, keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 10_000 }, (req, res) => {
+    };
+    const guard = (handle: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse): void => {
       this.#requestsTotal++;
       try {
         handle(req, res);
       } catch (err) {
         // The pipeline answers its own errors; this is the last guard so no request can take the process down.
         this.#log.error({ err }, 'unhandled error in request handler');
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"Internal gateway error.","type":"server_error","param":null,"code":"internal_error"}}');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(INTERNAL_ERROR_BODY);
         else res.destroy();
       }
-    });
-    proxy.on('connection', (socket: Socket) => {
-      this.#connectionsAccepted++;
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
-    });
-    // A malformed request never reaches the pipeline; Node answers 400 and the socket closes.
+    };
+    const p = cfg.proxy ?? {};
+    const limits = {
+      maxHeaderBytes: toBytes(p.max_header_size, DEFAULTS.maxHeaderBytes),
+      headerTimeoutMs: toMs(p.header_timeout, DEFAULTS.headerTimeoutMs),
+      keepaliveTimeoutMs: toMs(p.keepalive_timeout, DEFAULTS.keepaliveTimeoutMs),
+      maxConnections: p.max_connections ?? DEFAULTS.maxConnections,
+    };
+    const proxy = createServer(
+      {
+        noDelay: true,
+        keepAliveTimeout: limits.keepaliveTimeoutMs,
+        // No overall request timeout: a stream may run for many minutes. Only headers are timed,
+        // and Node checks that deadline every second instead of its default 30 s.
+        requestTimeout: 0,
+        headersTimeout: limits.headerTimeoutMs,
+        connectionsCheckingInterval: 1000,
+        maxHeaderSize: limits.maxHeaderBytes,
+        requireHostHeader: true,
+      },
+      guard(createPipeline({ ...pipelineDeps, isTls: false })),
+    );
+    proxy.maxConnections = limits.maxConnections;
+    this.#trackConnections(proxy);
+    // A malformed request never reaches the pipeline: answer with the status Node's parser implies, then close.
     proxy.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      else socket.destroy();
+      if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+      socket.end(toClientErrorResponse(err.code));
     });
     this.#proxy = proxy;
+    const tlsAddr = p.tls_listen === undefined ? null : parseListen(p.tls_listen);
+    if (tlsAddr !== null) {
+      if (p.tls === undefined) {
+        this.#tlsFiles = generateDevCertificate();
+        this.#log.warn({ cert: this.#tlsFiles.cert }, 'proxy.tls is not set: serving HTTPS with a SELF-SIGNED DEVELOPMENT CERTIFICATE. Clients will not trust it; never use this in production.');
+      } else {
+        const base = dirname(resolve(this.#opts.cwd ?? process.cwd(), this.#opts.configPath));
+        this.#tlsFiles = { cert: resolve(base, p.tls.cert), key: resolve(base, p.tls.key) };
+      }
+      const tls = createTlsServer({ files: this.#tlsFiles, maxHeaderBytes: limits.maxHeaderBytes, idleTimeoutMs: limits.keepaliveTimeoutMs }, guard(createPipeline({ ...pipelineDeps, isTls: true })) as never);
+      tls.maxConnections = limits.maxConnections;
+      this.#trackConnections(tls);
+      tls.on('session', (session: ServerHttp2Session) => {
+        this.#sessions.add(session);
+        session.once('close', () => this.#sessions.delete(session));
+      });
+      this.#tls = tls;
+      this.#watchTlsFiles();
+    }
     this.#status = createStatusServer({
       status: () => this.#statusDocument(),
       notReadyReason: () => (this.#isDraining ? 'draining' : this.#isListening ? null : 'starting'),
@@ -198,17 +260,49 @@ export class Gateway {
     const status = await listen(this.#status, statusAddr);
     const admin = await listen(this.#admin, adminAddr);
     const proxyPort = await listen(proxy, proxyAddr);
-    this.#ports = { proxy: proxyPort, status, admin };
+    const tlsPort = this.#tls !== null && tlsAddr !== null ? await listen(this.#tls as unknown as Server, tlsAddr) : 0;
+    this.#ports = { proxy: proxyPort, status, admin, tls: tlsPort };
     this.#startGeneration(this.#store.current);
     this.#isListening = true;
     this.#log.info({ ports: this.#ports, models: this.#store.current.models.length, hash: this.#store.current.hash }, 'gateway listening');
     return this.#ports;
   }
 
+  #trackConnections(server: { on(event: 'connection', fn: (s: Socket) => void): unknown }): void {
+    server.on('connection', (socket: Socket) => {
+      this.#connectionsAccepted++;
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+  }
+
+  /** #reloadTls swaps in the certificate files' current content; a bad file keeps the old certificate. */
+  #reloadTls(): void {
+    if (this.#tls === null || this.#tlsFiles === null) return;
+    try {
+      reloadTls(this.#tls, this.#tlsFiles);
+      this.#log.info({ cert: this.#tlsFiles.cert }, 'tls certificate reloaded');
+    } catch (err) {
+      this.#log.error({ err: String(err) }, 'tls certificate reload failed; the previous certificate stays');
+    }
+  }
+
+  #watchTlsFiles(): void {
+    if (this.#tlsFiles === null) return;
+    let timer: NodeJS.Timeout | null = null;
+    // The folder, not the files: cert-manager and Kubernetes Secrets replace files via symlinks.
+    this.#tlsWatcher = watch(dirname(this.#tlsFiles.cert), () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => this.#reloadTls(), 200);
+    });
+    this.#tlsWatcher.unref();
+  }
+
   /** reload re-reads the config file; on any error it throws ConfigError and the old config keeps serving. */
   reload(): SwapResult {
     if (this.#isLoading) throw new ConfigError([{ file: this.#opts.configPath, field: '', message: 'another configuration load is in progress' }]);
     this.#isLoading = true;
+    this.#reloadTls();
     try {
       return this.#apply(() => loadConfigFile(this.#opts.configPath, { env: this.#opts.env, cwd: this.#opts.cwd }), false);
     } finally {
@@ -298,6 +392,10 @@ export class Gateway {
     this.#generation?.retire();
     const graceMs = this.#opts.shutdownGraceMs ?? (this.#loaded.config.shutdown_grace_s ?? DEFAULT_GRACE_S) * 1000;
     const deadline = Date.now() + graceMs;
+    this.#tlsWatcher?.close();
+    // HTTP/2: GOAWAY to every session; their open streams may finish within the grace period.
+    for (const session of this.#sessions) session.close();
+    const tlsClosed = this.#tls === null ? Promise.resolve() : new Promise<void>((r) => this.#tls!.close(() => r()));
     const proxy = this.#proxy;
     if (proxy !== null) {
       const closed = close(proxy);
@@ -309,6 +407,8 @@ export class Gateway {
       for (const s of this.#sockets) s.destroy();
       await closed;
     }
+    for (const session of this.#sessions) session.destroy();
+    await tlsClosed;
     for (const server of [this.#status, this.#admin]) {
       if (server === null) continue;
       const closed = close(server);

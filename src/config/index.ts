@@ -4,4 +4,4 @@ export { compileSnapshot, describeSnapshot, DEFAULTS } from './compile.js';
 export type { Model, PathRoute, Settings, Snapshot, Target, Timeouts } from './snapshot.js';
 export { gatewayConfig, type GatewayConfig } from './schema.js';
 export { ConfigStore, type SwapResult } from './store.js';
-export { parseListen, type ListenAddress } from './units.js';
+export { parseListen, toBytes, toMs, type ListenAddress } from './units.js';

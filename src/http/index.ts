@@ -1,2 +1,3 @@
 export { sendJson } from './send-json.js';
 export { listen, close } from './listen.js';
+export { createTlsServer, generateDevCertificate, readTlsFiles, reloadTls, type TlsFiles, type TlsServerOptions } from './tls.js';

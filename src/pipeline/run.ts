@@ -110,7 +110,8 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
 
     const limit = ctx.snapshot.settings.maxBodyBytes;
     const declared = req.headers['content-length'];
-    if (declared === undefined && req.headers['transfer-encoding'] === undefined) {
+    // HTTP/1.1 announces a body with Content-Length or Transfer-Encoding; HTTP/2 need not announce it.
+    if (declared === undefined && req.headers['transfer-encoding'] === undefined && req.httpVersionMajor < 2) {
       run(ctx, 0);
       return;
     }
@@ -125,7 +126,8 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
 
 function tooLarge(ctx: RequestContext): void {
   ctx.errorCode = 'payload_too_large';
-  sendError(ctx.res, new GatewayError('payload_too_large'), ctx.requestId, { connection: 'close' });
+  // HTTP/1.1: the rest of the upload is not wanted, so the connection closes. (HTTP/2 resets just the stream.)
+  sendError(ctx.res, new GatewayError('payload_too_large'), ctx.requestId, ctx.req.httpVersionMajor < 2 ? { connection: 'close' } : undefined);
 }
 
 /** readBody buffers the request body up to `limit` bytes; bodies are small JSON and may be parsed for routing. */

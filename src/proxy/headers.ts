@@ -45,7 +45,8 @@ export function toUpstreamHeaders(headers: IncomingHttpHeaders, input: UpstreamH
     : null;
   const dropAuth = input.shouldDropAuthorization || input.upstreamAuthorization !== null;
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || REQUEST_OWN.has(name)) continue;
+    // HTTP/2 pseudo-headers (":path", ":authority", ...) describe this hop only.
+    if (HOP_BY_HOP.has(name) || REQUEST_OWN.has(name) || name.charCodeAt(0) === 58 /* ":" */) continue;
     if (name === 'authorization' && dropAuth) continue;
     if (named !== null && named.has(name)) continue;
     const value = headers[name];
@@ -57,7 +58,8 @@ export function toUpstreamHeaders(headers: IncomingHttpHeaders, input: UpstreamH
   const remote = input.remoteAddress ?? '';
   out.push('x-forwarded-for', xff ? `${xff}, ${remote}` : remote);
   out.push('x-forwarded-proto', input.isTls ? 'https' : 'http');
-  if (headers.host !== undefined) out.push('x-forwarded-host', headers.host);
+  const host = headers.host ?? (headers[':authority'] as string | undefined);
+  if (host !== undefined) out.push('x-forwarded-host', host);
   out.push('x-request-id', input.requestId);
   out.push('traceparent', input.traceparent);
   if (input.upstreamAuthorization !== null) out.push('authorization', input.upstreamAuthorization);
