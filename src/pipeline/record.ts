@@ -3,6 +3,7 @@
  * errors included: metrics and the access log. It never throws.
  */
 import { performance } from 'node:perf_hooks';
+import { isResponseComplete } from '../http/index.js';
 import type { AccessLog } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import { settleLimits } from './admit.js';
@@ -29,7 +30,7 @@ export class Recorder {
       settleLimits(ctx);
       const res = ctx.res;
       const end = performance.now();
-      const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED;
+      const status = isResponseComplete(res) ? res.statusCode : CLIENT_CLOSED;
       const model = ctx.model;
       const mm = model !== null ? this.#metrics.of(model) : this.#metrics.unmatched(ctx.route === null ? null : ctx.route.path);
       mm.requests(status).inc();

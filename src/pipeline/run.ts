@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Snapshot } from '../config/index.js';
+import { isResponseComplete } from '../http/index.js';
 import { GatewayError, sendError, toGatewayError } from '../errors/index.js';
 import type { AccessLog } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
@@ -55,7 +56,7 @@ function onResponseClose(this: ResponseWithContext): void {
   const ctx = this[kContext]!;
   ctx.isClosed = true;
   this[kCounters]!.inflight--;
-  if (!this.writableFinished) ctx.onClientGone?.();
+  if (!isResponseComplete(this)) ctx.onClientGone?.();
   this[kRecorder]!.record(ctx);
 }
 
