@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { Cleanup, chat, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
+import { rawExchange, statusOf } from '../helpers/raw-socket.js';
+import type { Simulator } from '../../src/sim/index.js';
+
+const KEY = 'bad-input-secret-key-42';
+const OTHER_KEY = 'other-model-secret-key-43';
+const ADMIN_TOKEN = 'bad-input-admin-token-44';
+const UPSTREAM_KEY = 'upstream-secret-key-45';
+const SECRETS = [KEY, OTHER_KEY, ADMIN_TOKEN, UPSTREAM_KEY];
+
+describe('bad input cannot knock the gateway over', () => {
+  const cleanup = new Cleanup();
+  let sim: Simulator;
+  let gw: RunningGateway;
+  let port: number;
+  const bodies: string[] = [];
+  const body = (json: string, headers: Record<string, string> = {}) => `POST /ai/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(json)}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}connection: close\r\n\r\n${json}`;
+
+  before(async () => {
+    sim = await startSim(cleanup, { model: 'm' });
+    gw = await startGateway(cleanup, {
+      admin: { token: ADMIN_TOKEN },
+      proxy: { max_body_size: '64KiB', max_header_size: '8KiB', max_url_length: 2048, header_timeout: '1s', max_connections: 200 },
+      models: [
+        { name: 'm', path: '/ai', api_keys: [KEY], upstream_api_key: UPSTREAM_KEY, targets: [{ url: sim.url }] },
+        { name: 'other', path: '/ai', api_keys: [OTHER_KEY], targets: [{ url: sim.url }] },
+      ],
+    });
+    port = gw.gateway.ports.proxy;
+  });
+  after(() => cleanup.run());
+
+  const alive = async (): Promise<void> => {
+    const r = await post(`${gw.url}/ai/v1/chat/completions`, chat('m'), { 'x-model': 'm', apikey: KEY });
+    assert.equal(r.status, 200, 'the gateway still serves');
+    await r.arrayBuffer();
+  };
+
+  it('answers malformed, truncated, empty, deeply nested, non-UTF-8 and NUL-laden bodies with 400 JSON', async () => {
+    const cases: Array<[string, string | Buffer]> = [
+      ['malformed', '{"model": m}'],
+      ['truncated', '{"model": "m", "messages": [{"role"'],
+      ['empty', ''],
+      ['deeply nested', `{"model": ${'['.repeat(30_000)}${']'.repeat(30_000)}}`],
+      ['array', '[1,2,3]'],
+      ['number', '42'],
+      ['invalid utf-8', Buffer.concat([Buffer.from('{"model": "'), Buffer.from([0xc3, 0x28, 0xff, 0xfe]), Buffer.from('"}')])],
+      ['NUL bytes', Buffer.from('{"model": "m\u0000", \u0000}')],
+      ['wrong content type', 'model=m&messages=hi'],
+    ];
+    for (const [name, payload] of cases) {
+      const raw = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
+      const head = `POST /ai/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: ${name === 'wrong content type' ? 'application/x-www-form-urlencoded' : 'application/json'}\r\ncontent-length: ${raw.length}\r\napikey: ${KEY}\r\nconnection: close\r\n\r\n`;
+      const res = await rawExchange(port, [Buffer.concat([Buffer.from(head), raw])]);
+      assert.equal(statusOf(res.text), name === 'invalid utf-8' ? 404 : 400, `${name}: ${res.text.slice(0, 200)}`);
+      const json = JSON.parse(res.text.slice(res.text.indexOf('\r\n\r\n') + 4)) as { error: { code: string; type: string } };
+      assert.equal(typeof json.error.code, 'string');
+      bodies.push(res.text);
+    }
+    await alive();
+  });
+
+  it('refuses oversized headers (431), URLs (414) and bodies (413)', async () => {
+    const big = await rawExchange(port, [`GET /ai/v1/models HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(10_000)}\r\n\r\n`]);
+    assert.equal(statusOf(big.text), 431);
+    const url = await rawExchange(port, [`GET /ai/v1/models?q=${'a'.repeat(3000)} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`]);
+    assert.equal(statusOf(url.text), 414);
+    const body = await post(`${gw.url}/ai/v1/chat/completions`, JSON.stringify({ model: 'm', pad: 'x'.repeat(70_000) }), { 'x-model': 'm', apikey: KEY });
+    assert.equal(body.status, 413);
+    bodies.push(big.text, url.text, await body.text());
+    await alive();
+  });
+
+  it('rejects request smuggling shapes and header injection', async () => {
+    const shapes = [
+      'POST /ai/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n',
+      'POST /ai/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!',
+      'POST /ai/v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked, identity\r\n\r\n0\r\n\r\n',
+      'GET /ai/v1/models HTTP/1.1\r\nhost: x\r\nx-a: b\rx-injected: c\r\n\r\n',
+      'GET /ai/v1/models HTTP/1.1\r\nhost: x\r\nx-a: b\nx-injected: c\r\n\r\n',
+      'GET /ai/v1/models HTTP/1.1\r\nhost: x\r\n folded: header\r\n\r\n',
+      'GET /ai/v1/models HTTP/1.1\r\n\r\n',
+    ];
+    for (const shape of shapes) {
+      const res = await rawExchange(port, [shape]);
+      assert.equal(statusOf(res.text), 400, JSON.stringify(shape));
+      assert.ok(res.closed, 'the connection is closed after a refused request');
+    }
+    assert.ok(sim.received.every((r) => r.headers['x-injected'] === undefined));
+    await alive();
+  });
+
+  it('answers HTTP/1.0 without Host, and pipelined requests in order', async () => {
+    const h10 = await rawExchange(port, [`GET /ai/v1/models HTTP/1.0\r\napikey: ${KEY}\r\n\r\n`]);
+    assert.equal(statusOf(h10.text), 200);
+    const three = [1, 2, 3].map((i) => `GET /ai/v1/models HTTP/1.1\r\nhost: x\r\nx-request-id: pipe-${i}\r\napikey: ${KEY}\r\n${i === 3 ? 'connection: close\r\n' : ''}\r\n`).join('');
+    const piped = await rawExchange(port, [three]);
+    const ids = [...piped.text.matchAll(/x-request-id: (pipe-\d)/gi)].map((m) => m[1]);
+    assert.deepEqual(ids, ['pipe-1', 'pipe-2', 'pipe-3']);
+  });
+
+  it('survives abrupt disconnects during headers, during the body upload and mid-stream', async () => {
+    await rawExchange(port, ['POST /ai/v1/chat/comp'], 50);
+    await rawExchange(port, [`POST /ai/v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-model: m\r\napikey: ${KEY}\r\ncontent-length: 1000\r\n\r\n{"model": "m", "mess`], 50);
+    const abortedBefore = sim.stats.aborted;
+    const streamReq = body(chat('m', { stream: true, max_tokens: 200 }), { 'x-model': 'm', apikey: KEY, 'x-sim-itl-ms': '20' });
+    await rawExchange(port, [streamReq, { waitMs: 80 }], 100);
+    await sim.waitFor((s) => s.aborted === abortedBefore + 1, 500);
+    await alive();
+  });
+
+  it('cuts slow-loris connections after header_timeout but not a long stream', async () => {
+    const slow = await rawExchange(port, ['GET /ai/v1/models HTTP/1.1\r\n', { waitMs: 400 }, 'host: x\r\n', { waitMs: 400 }, 'x-a: 1\r\n', { waitMs: 400 }, 'x-b: 2\r\n', { waitMs: 2000 }], 4000);
+    assert.ok(slow.closed, 'closed');
+    assert.ok(slow.ms < 3000, `closed after ${slow.ms.toFixed(0)} ms`);
+    assert.ok([0, 408].includes(statusOf(slow.text)));
+    // A stream lasting longer than header_timeout completes.
+    const res = await post(`${gw.url}/ai/v1/chat/completions`, chat('m', { stream: true, max_tokens: 30 }), { 'x-model': 'm', apikey: KEY, 'x-sim-itl-ms': '60' });
+    assert.match(await res.text(), /\[DONE\]/);
+  });
+
+  it('closes connections beyond max_connections', async () => {
+    const sockets = await Promise.all(
+      Array.from({ length: 210 }, () => new Promise<{ closed: boolean; destroy: () => void }>((resolve) => {
+        const s = connect(port, '127.0.0.1');
+        const state = { closed: false, destroy: () => s.destroy() };
+        s.on('close', () => (state.closed = true));
+        s.on('error', () => {});
+        s.on('connect', () => setTimeout(() => resolve(state), 100));
+      })),
+    );
+    const closed = sockets.filter((s) => s.closed).length;
+    for (const s of sockets) s.destroy();
+    assert.ok(closed >= 10, `${closed} of 210 connections were closed at once`);
+    await new Promise((r) => setTimeout(r, 100));
+    await alive();
+  });
+
+  it('survives a bounded fuzz run of random and mutated HTTP, and its memory returns to baseline', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    const before = process.memoryUsage().heapUsed;
+    const seeds = [
+      body(chat('m'), { 'x-model': 'm', apikey: KEY }),
+      `GET /ai/v1/models HTTP/1.1\r\nhost: x\r\napikey: ${KEY}\r\n\r\n`,
+      'POST /ai/v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    ];
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const mutate = (s: string): Buffer => {
+      const b = Buffer.from(s);
+      const kind = rnd(4);
+      if (kind === 0) return randomBytes(1 + rnd(2000));
+      const out = Buffer.from(b);
+      for (let i = 0; i < 1 + rnd(8); i++) out[rnd(out.length)] = rnd(256);
+      if (kind === 2) return out.subarray(0, rnd(out.length));
+      if (kind === 3) return Buffer.concat([out, out.subarray(rnd(out.length))]);
+      return out;
+    };
+    const deadline = Date.now() + 3000;
+    let runs = 0;
+    while (Date.now() < deadline) {
+      await Promise.all(Array.from({ length: 8 }, () => rawExchange(port, [mutate(seeds[rnd(seeds.length)]!)], 150).then((r) => bodies.push(r.text))));
+      runs += 8;
+    }
+    assert.ok(runs > 50);
+    await alive();
+    await new Promise((r) => setTimeout(r, 200));
+    gc?.();
+    const grown = process.memoryUsage().heapUsed - before;
+    assert.ok(grown < 20 * 1024 * 1024, `heap grew by ${(grown / 1048576).toFixed(1)} MiB`);
+  });
+
+  it('never shows a key or token in logs, error bodies, metrics or GET /config', async () => {
+    // A few more requests that put keys in every place a careless gateway might echo them.
+    await (await post(`${gw.url}/ai/v1/chat/completions`, chat('m'), { 'x-model': 'm', apikey: OTHER_KEY })).arrayBuffer();
+    await (await post(`${gw.url}/ai/v1/chat/completions?apikey=${KEY}`, chat('m'), { 'x-model': 'm', authorization: `Bearer ${OTHER_KEY}x` })).arrayBuffer();
+    const metrics = await (await fetch(`${gw.statusUrl}/metrics`)).text();
+    const config = await (await fetch(`${gw.adminUrl}/config`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    const models = await (await fetch(`${gw.adminUrl}/models`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    const badAdmin = await (await fetch(`${gw.adminUrl}/config`, { headers: { authorization: `Bearer ${KEY}` } })).text();
+    await new Promise((r) => setTimeout(r, 50));
+    const everything = [...bodies, metrics, config, models, badAdmin, ...gw.accessLog.lines, ...gw.log.lines].join('\n');
+    for (const secret of SECRETS) {
+      const at = everything.indexOf(secret);
+      assert.ok(at === -1, `a secret leaked: …${everything.slice(Math.max(0, at - 80), at).replaceAll(secret, '<secret>')}<secret>`);
+    }
+    // The upstream got its own key, never a client's.
+    assert.ok(sim.received.every((r) => !JSON.stringify(r.headers).includes(KEY) && !JSON.stringify(r.headers).includes(OTHER_KEY)));
+  });
+});
