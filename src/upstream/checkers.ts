@@ -4,7 +4,7 @@
  * generation is retired by a reload; the state it writes (TargetRecords) is kept by URL and
  * carries over to the next generation.
  */
-import { Resolver } from 'node:dns/promises';
+import { lookup, Resolver } from 'node:dns/promises';
 import { isIPv6 } from 'node:net';
 import type { DnsTarget } from '../config/snapshot.js';
 import type { HealthPolicy } from './health-policy.js';
@@ -74,17 +74,31 @@ export async function runLoadPolling(pools: PoolRegistry, target: UpstreamTarget
   }
 }
 
-/** resolveAll returns every A and AAAA address of a name and the smallest TTL seen (seconds). */
-async function resolveAll(resolver: Resolver, host: string): Promise<{ addresses: string[]; ttl: number } | null> {
+/** LOOKUP_TTL_S is the re-resolve interval for names found through the system resolver, which reports no TTL. */
+const LOOKUP_TTL_S = 5;
+
+/**
+ * resolveAll returns every A and AAAA address of a name and the smallest TTL seen (seconds).
+ * The DNS query API skips resolv.conf search domains (nodejs/node#17850), so a short name such
+ * as "scout-headless" inside a Kubernetes pod finds nothing there; when it does and no DNS
+ * servers were configured, getaddrinfo (which applies the search list) answers instead.
+ */
+async function resolveAll(resolver: Resolver, host: string, hasCustomServers: boolean): Promise<{ addresses: string[]; ttl: number } | null> {
   const [v4, v6] = await Promise.allSettled([resolver.resolve4(host, { ttl: true }), resolver.resolve6(host, { ttl: true })]);
   const records = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
-  if (v4.status === 'rejected' && v6.status === 'rejected') {
-    const code = (v4.reason as NodeJS.ErrnoException).code;
-    // NXDOMAIN / no data: the name exists with no targets now (e.g. scaled to zero).
-    if (code === 'ENOTFOUND' || code === 'ENODATA') return { addresses: [], ttl: 0 };
-    return null;
+  if (records.length > 0) return { addresses: records.map((r) => r.address).sort(), ttl: records.reduce((m, r) => Math.min(m, r.ttl), Infinity) };
+  if (!hasCustomServers && !host.endsWith('.')) {
+    try {
+      const found = await lookup(host, { all: true });
+      return { addresses: [...new Set(found.map((a) => a.address))].sort(), ttl: LOOKUP_TTL_S };
+    } catch {
+      // Fall through to the resolver's own verdict.
+    }
   }
-  return { addresses: records.map((r) => r.address).sort(), ttl: records.reduce((m, r) => Math.min(m, r.ttl), Infinity) };
+  const code = v4.status === 'rejected' ? (v4.reason as NodeJS.ErrnoException).code : 'ENODATA';
+  // NXDOMAIN / no data: the name exists with no targets now (e.g. scaled to zero).
+  if (code === 'ENOTFOUND' || code === 'ENODATA') return { addresses: [], ttl: 0 };
+  return null;
 }
 
 /**
@@ -97,7 +111,7 @@ export async function runDnsDiscovery(upstream: ModelUpstream, entryIndex: numbe
   signal.addEventListener('abort', () => resolver.cancel(), { once: true });
   while (!signal.aborted) {
     let waitMs = dns.minTtlMs;
-    const found = await resolveAll(resolver, dns.host);
+    const found = await resolveAll(resolver, dns.host, servers.length > 0);
     if (signal.aborted) return;
     if (found !== null) {
       const urls = found.addresses.map((a) => `${dns.scheme}://${isIPv6(a) ? `[${a}]` : a}:${dns.port}`);

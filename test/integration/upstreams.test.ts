@@ -165,3 +165,15 @@ describe('upstream targets', () => {
     assert.deepEqual(admin.data[0]!.targets.map((t) => t.url), [`http://127.0.0.2:${port}`]);
   });
 });
+
+describe('dns targets through the system resolver', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('finds names the DNS query API cannot (e.g. /etc/hosts or resolv.conf search domains) through getaddrinfo', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    // "localhost" comes from /etc/hosts, which only getaddrinfo reads: the same path as a short Service name in a pod.
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ dns: `localhost:${sim.port}`, min_ttl: '100ms' }] }] });
+    await until(async () => (await ask(gw.url)).status === 200, 3000, 'localhost resolved');
+  });
+});
