@@ -12,6 +12,55 @@ export interface ErrorBody {
   request_id: string;
 }
 
+/**
+ * ErrorFormat is the error dialect of a route: `openai` everywhere, `anthropic` on the Anthropic
+ * Messages API paths (`…/v1/messages`), where clients are Anthropic SDKs.
+ */
+export type ErrorFormat = 'openai' | 'anthropic';
+
+/** AnthropicErrorType is the `error.type` of the Anthropic API (https://docs.anthropic.com/en/api/errors). */
+export type AnthropicErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'api_error'
+  | 'timeout_error'
+  | 'overloaded_error';
+
+/** AnthropicErrorBody is an error in the Anthropic API's shape, with the gateway's request id. */
+export interface AnthropicErrorBody {
+  type: 'error';
+  error: { type: AnthropicErrorType; message: string };
+  request_id: string;
+}
+
+/**
+ * toAnthropicErrorType is the Anthropic error type of an HTTP status. Anthropic SDKs pick their
+ * error class by status; the type is for people. 503 (no healthy target, draining) is what
+ * Anthropic calls overloaded; 413 has no type of its own in the SDK's list.
+ */
+export function toAnthropicErrorType(status: number): AnthropicErrorType {
+  switch (status) {
+    case 401:
+      return 'authentication_error';
+    case 403:
+      return 'permission_error';
+    case 404:
+      return 'not_found_error';
+    case 429:
+      return 'rate_limit_error';
+    case 503:
+    case 529:
+      return 'overloaded_error';
+    case 504:
+      return 'timeout_error';
+    default:
+      return status >= 500 ? 'api_error' : 'invalid_request_error';
+  }
+}
+
 /** toErrorBody builds the fixed-shape body for an error; non-gateway errors become a generic internal_error. */
 export function toErrorBody(err: unknown, requestId: string): ErrorBody {
   if (err instanceof GatewayError && err.expose) {
@@ -29,6 +78,19 @@ export function toErrorBody(err: unknown, requestId: string): ErrorBody {
   };
 }
 
+/** toAnthropicErrorBody builds the Anthropic-shaped body for an error (same exposure rule as toErrorBody). */
+export function toAnthropicErrorBody(err: unknown, requestId: string): AnthropicErrorBody {
+  const isShown = err instanceof GatewayError && err.expose;
+  const status = isShown ? err.status : errorCodes.internal_error.status;
+  return { type: 'error', error: { type: toAnthropicErrorType(status), message: isShown ? err.message : errorCodes.internal_error.message }, request_id: requestId };
+}
+
+/** toSseErrorEvent is the last event of a stream that failed after its 200 went out. */
+export function toSseErrorEvent(err: unknown, requestId: string, format: ErrorFormat): string {
+  if (format === 'anthropic') return `event: error\ndata: ${JSON.stringify(toAnthropicErrorBody(err, requestId))}\n\n`;
+  return `data: ${JSON.stringify(toErrorBody(err, requestId))}\n\n`;
+}
+
 /** toGatewayError narrows anything thrown to a GatewayError, wrapping unknown errors as internal_error. */
 export function toGatewayError(err: unknown): GatewayError {
   return err instanceof GatewayError ? err : new GatewayError('internal_error', { cause: err });
@@ -38,9 +100,16 @@ export function toGatewayError(err: unknown): GatewayError {
  * sendError writes a gateway error as JSON, with `X-Request-Id`, `x-gateway-error` and, where the
  * error asks for it, `Retry-After` and extra headers. It does nothing if headers already went out.
  */
-export function sendError(res: ServerResponse, err: GatewayError, requestId: string, extraHeaders?: Record<string, string>, headerList?: readonly string[] | null): void {
+export function sendError(
+  res: ServerResponse,
+  err: GatewayError,
+  requestId: string,
+  extraHeaders?: Record<string, string>,
+  headerList?: readonly string[] | null,
+  format: ErrorFormat = 'openai',
+): void {
   if (res.headersSent || res.destroyed) return;
-  const body = JSON.stringify(toErrorBody(err, requestId));
+  const body = JSON.stringify(format === 'anthropic' ? toAnthropicErrorBody(err, requestId) : toErrorBody(err, requestId));
   const headers: string[] = [
     'content-type', 'application/json',
     'content-length', String(Buffer.byteLength(body)),

@@ -10,6 +10,7 @@ import type { Logger } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { CounterStore, LimitScope, ModelLimits, Rule, TakeRequest, TakeResult } from '../ratelimit/index.js';
 import { LocalStore } from '../ratelimit/index.js';
+import { UsageChunkHider } from '../proxy/index.js';
 import { parsedBody, rewriteBody } from './body.js';
 import type { RequestContext } from './context.js';
 
@@ -47,13 +48,13 @@ function estimateTokens(ctx: RequestContext, limits: ModelLimits): number {
  * marks the extra usage chunk to be removed from what the client receives.
  */
 function requestUsage(ctx: RequestContext): void {
-  if (!INFERENCE_PATHS.test(ctx.upstreamPath)) return;
+  if (ctx.transformer !== null || !INFERENCE_PATHS.test(ctx.upstreamPath)) return;
   const body = parsedBody(ctx) as { stream?: unknown; stream_options?: { include_usage?: unknown } | null } | null;
   if (body === null || typeof body !== 'object' || body.stream !== true) return;
   if (body.stream_options?.include_usage === true) return;
   body.stream_options = { ...(body.stream_options ?? {}), include_usage: true };
   rewriteBody(ctx);
-  ctx.isUsageHidden = true;
+  ctx.transformer = new UsageChunkHider();
 }
 
 /** toHeaders builds RateLimit-* (most restrictive request limit) and Kong's X-RateLimit-*-<Window> headers. */

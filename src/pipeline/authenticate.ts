@@ -1,6 +1,7 @@
 /**
  * authenticate: Kong key-auth semantics. The key is read from the `apikey` header, else from
- * `Authorization: Bearer`, else (where the model allows it) from an `apikey` query parameter.
+ * `x-api-key` (what Anthropic SDKs send), else from `Authorization: Bearer`, else (where the
+ * model allows it) from an `apikey` query parameter.
  * Keys are compared by SHA-256 lookup, never by an early-exit string compare.
  */
 import type { Model } from '../config/index.js';
@@ -16,6 +17,8 @@ export function presentedKey(ctx: RequestContext, allowQuery: boolean): string |
   const headers = ctx.req.headers;
   const apikey = headers.apikey;
   if (typeof apikey === 'string' && apikey !== '') return apikey;
+  const xApiKey = headers['x-api-key'];
+  if (typeof xApiKey === 'string' && xApiKey !== '') return xApiKey;
   const auth = headers.authorization;
   if (auth !== undefined && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim();
   if (allowQuery && ctx.query !== '') {

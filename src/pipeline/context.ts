@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Model, PathRoute, Snapshot, Target } from '../config/index.js';
-import type { ErrorCode } from '../errors/index.js';
+import type { ErrorCode, ErrorFormat } from '../errors/index.js';
+import type { ResponseTransformer } from '../proxy/index.js';
 import type { Semaphore } from '../ratelimit/index.js';
 import type { LimitTake } from './admit.js';
 
@@ -61,8 +62,12 @@ export class RequestContext {
   limitHeaders: string[] | null;
   /** heldSlots are the concurrency slots the request holds. */
   heldSlots: Semaphore[] | null;
-  /** isUsageHidden is set when the gateway asked the upstream for stream usage the client did not ask for. */
-  isUsageHidden: boolean;
+  /** transformer rewrites the upstream's response for the client (usage hiding, protocol translation), or null. */
+  transformer: ResponseTransformer | null;
+  /** errorFormat is the dialect of the gateway's own errors: Anthropic's on `…/v1/messages` paths. */
+  errorFormat: ErrorFormat;
+  /** isMessagesApi is set by route when the request is for the Anthropic Messages API (`/v1/messages…`). */
+  isMessagesApi: boolean;
   /** keyName is the configured name of the key used, or null. */
   keyName: string | null;
 
@@ -102,7 +107,10 @@ export class RequestContext {
     this.limitTake = null;
     this.limitHeaders = null;
     this.heldSlots = null;
-    this.isUsageHidden = false;
+    this.transformer = null;
+    // Anthropic SDKs read errors in Anthropic's shape; the suffix check is all it costs others.
+    this.errorFormat = this.path.endsWith('/v1/messages') || this.path.includes('/v1/messages/') ? 'anthropic' : 'openai';
+    this.isMessagesApi = false;
     this.keyName = null;
   }
 }

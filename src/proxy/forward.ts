@@ -7,13 +7,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
-import { GatewayError, sendError, toErrorBody, type ErrorCode } from '../errors/index.js';
+import { GatewayError, sendError, toSseErrorEvent, type ErrorCode } from '../errors/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { Target } from '../config/index.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Outcome, PoolRegistry } from '../upstream/index.js';
 import { toClientHeaders, toUpstreamHeaders } from './headers.js';
-import { UsageChunkHider } from './usage-chunk-hider.js';
 import { UsageTap } from './usage-tap.js';
 
 const SSE = 'text/event-stream';
@@ -46,6 +45,8 @@ function dispatchAttempt(ctx: RequestContext, deps: ForwardDeps): void {
     isTls: deps.isTls,
     shouldDropAuthorization: ctx.model!.keyHashes !== null,
     upstreamAuthorization: serving.upstreamAuthorization,
+    // A transformer reads the upstream's bytes, so they must come uncompressed.
+    isIdentityEncoding: ctx.transformer !== null,
   });
   const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
   const handler = new ForwardHandler(ctx, deps);
@@ -86,8 +87,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly #tap = new UsageTap();
   #controller: Dispatcher.DispatchController | null = null;
   #status = 0;
-  /** #hider removes the usage chunk the gateway asked for on the client's behalf, or null. */
-  #hider: UsageChunkHider | null = null;
+  /** #head is the client's response head while a buffered transformer builds the body (null otherwise). */
+  #head: string[] | null = null;
   #isStream = false;
   #isClientGone = false;
   #isDone = false;
@@ -125,6 +126,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     ctx.headersAt = now;
     this.#status = statusCode;
     if (statusCode >= 500) this.#metrics.upstreamErrors.labels(ctx.serving!.name, this.#target.url, 'status_5xx').inc();
+    const tf = ctx.transformer;
+    if (tf !== null) tf.start(statusCode, headers);
     if (res.destroyed) return;
     const type = headers['content-type'];
     this.#isStream = typeof type === 'string' && type.startsWith(SSE);
@@ -140,15 +143,19 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     );
     if (ctx.serving !== ctx.model) out.push('x-served-model', ctx.serving!.name);
     if (ctx.limitHeaders !== null) for (const h of ctx.limitHeaders) out.push(h);
-    if (this.#isStream && ctx.isUsageHidden) this.#hider = new UsageChunkHider();
+    if (tf !== null && tf.isBuffered) {
+      // The body is rewritten as a whole: the head goes out with it, carrying its real length.
+      this.#head = out;
+      return;
+    }
     try {
-      res.writeHead(statusCode, out);
+      res.writeHead(tf === null ? statusCode : tf.status, out);
     } catch (err) {
       // An upstream header Node will not re-emit: refuse the answer rather than crash on it.
       this.#settle('failure');
       controller.abort(err as Error);
       ctx.errorCode = 'upstream_error';
-      sendError(res, new GatewayError('upstream_error', { cause: err }), ctx.requestId);
+      sendError(res, new GatewayError('upstream_error', { cause: err }), ctx.requestId, undefined, null, ctx.errorFormat);
       return;
     }
     if (this.#isStream) res.flushHeaders();
@@ -158,21 +165,48 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const ctx = this.#ctx;
     if (ctx.firstByteAt === 0) ctx.firstByteAt = performance.now();
-    ctx.bytesOut += chunk.length;
     this.#tap.feed(chunk);
+    const tf = ctx.transformer;
+    const out = tf === null ? chunk : tf.data(chunk);
+    if (out === null) return;
+    ctx.bytesOut += out.length;
     const res = ctx.res;
     if (res.destroyed) return;
-    const out = this.#hider === null ? chunk : this.#hider.filter(chunk);
-    if (out !== null && !res.write(out)) controller.pause();
+    if (!res.write(out)) controller.pause();
   }
 
   onResponseEnd(): void {
     if (this.#isDone) return;
     this.#settle(this.#ctx.serving!.health.passive.statusCodes.has(this.#status) ? 'failure' : 'success');
     this.#settleUsage();
-    const rest = this.#hider?.flush() ?? null;
-    if (rest !== null) this.#ctx.res.end(rest);
-    else this.#ctx.res.end();
+    const ctx = this.#ctx;
+    const tf = ctx.transformer;
+    const rest = tf === null ? null : tf.end();
+    if (rest !== null) ctx.bytesOut += rest.length;
+    if (this.#head !== null) {
+      this.#endBuffered(tf!.status, this.#head, rest);
+      return;
+    }
+    if (rest !== null) ctx.res.end(rest);
+    else ctx.res.end();
+  }
+
+  /** #endBuffered sends a buffered transformer's whole answer: head and body together. */
+  #endBuffered(status: number, head: string[], body: Buffer | null): void {
+    const ctx = this.#ctx;
+    const res = ctx.res;
+    this.#head = null;
+    if (res.destroyed) return;
+    head.push('content-length', String(body === null ? 0 : body.length));
+    try {
+      res.writeHead(status, head);
+    } catch (err) {
+      ctx.errorCode = 'upstream_error';
+      sendError(res, new GatewayError('upstream_error', { cause: err }), ctx.requestId, undefined, null, ctx.errorFormat);
+      return;
+    }
+    if (body !== null) res.end(body);
+    else res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -196,12 +230,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     ctx.errorCode = code;
     const gwErr = new GatewayError(code, { cause: err });
     if (!res.headersSent) {
-      sendError(res, gwErr, ctx.requestId, undefined, ctx.limitHeaders);
+      sendError(res, gwErr, ctx.requestId, undefined, ctx.limitHeaders, ctx.errorFormat);
       return;
     }
     if (this.#isStream && !res.destroyed) {
       // The client already has its 200: the error can only travel as a last SSE event.
-      res.end(`data: ${JSON.stringify(toErrorBody(gwErr, ctx.requestId))}\n\n`);
+      res.end(ctx.transformer?.error(gwErr, ctx.requestId) ?? toSseErrorEvent(gwErr, ctx.requestId, ctx.errorFormat));
       return;
     }
     // A truncated non-stream body must not look complete: cut the connection.

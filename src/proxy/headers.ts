@@ -18,7 +18,8 @@ const HOP_BY_HOP = new Set([
 ]);
 
 // Set by the gateway itself (or by undici from the body and origin), never copied from the client.
-const REQUEST_OWN = new Set(['host', 'content-length', 'expect', 'x-request-id', 'traceparent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'apikey']);
+// `apikey` and `x-api-key` (what Anthropic SDKs send) only ever hold gateway keys.
+const REQUEST_OWN = new Set(['host', 'content-length', 'expect', 'x-request-id', 'traceparent', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'apikey', 'x-api-key']);
 
 const PLAIN_CONNECTION = /^\s*(?:keep-alive|close)\s*$/i;
 
@@ -33,6 +34,8 @@ export interface UpstreamHeaderInput {
   shouldDropAuthorization: boolean;
   /** upstreamAuthorization replaces it with the model's own upstream credential, or null. */
   upstreamAuthorization: string | null;
+  /** isIdentityEncoding asks for an uncompressed answer (the gateway reads the body), whatever the client accepts. */
+  isIdentityEncoding?: boolean;
 }
 
 /** toUpstreamHeaders builds the flat [name, value, ...] header list sent to the upstream. */
@@ -48,6 +51,7 @@ export function toUpstreamHeaders(headers: IncomingHttpHeaders, input: UpstreamH
     // HTTP/2 pseudo-headers (":path", ":authority", ...) describe this hop only.
     if (HOP_BY_HOP.has(name) || REQUEST_OWN.has(name) || name.charCodeAt(0) === 58 /* ":" */) continue;
     if (name === 'authorization' && dropAuth) continue;
+    if (name === 'accept-encoding' && input.isIdentityEncoding === true) continue;
     if (named !== null && named.has(name)) continue;
     const value = headers[name];
     if (value === undefined) continue;
@@ -63,6 +67,7 @@ export function toUpstreamHeaders(headers: IncomingHttpHeaders, input: UpstreamH
   out.push('x-request-id', input.requestId);
   out.push('traceparent', input.traceparent);
   if (input.upstreamAuthorization !== null) out.push('authorization', input.upstreamAuthorization);
+  if (input.isIdentityEncoding === true) out.push('accept-encoding', 'identity');
   return out;
 }
 

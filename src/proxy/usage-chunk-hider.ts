@@ -4,15 +4,38 @@
  * did not: the client gets the stream it asked for, byte for byte otherwise. Each chunk is
  * passed on up to its last complete event; only a partial trailing event (rare: engines flush
  * whole events) waits for the next chunk, so nothing like the whole stream is ever held.
+ * A response that is not a stream (an error body) passes untouched.
  */
+import type { ResponseHeaders, ResponseTransformer } from './response-transformer.js';
 
 const BOUNDARY = Buffer.from('\n\n');
 const USAGE = Buffer.from('"usage":');
 const EMPTY_CHOICES = Buffer.from('"choices":[]');
 
 /** UsageChunkHider filters one stream. */
-export class UsageChunkHider {
+export class UsageChunkHider implements ResponseTransformer {
+  status = 0;
+  readonly isBuffered = false;
   #carry: Buffer | null = null;
+  #isStream = false;
+
+  start(status: number, headers: ResponseHeaders): void {
+    this.status = status;
+    const type = headers['content-type'];
+    this.#isStream = typeof type === 'string' && type.startsWith('text/event-stream');
+  }
+
+  data(chunk: Buffer): Buffer | null {
+    return this.#isStream ? this.filter(chunk) : chunk;
+  }
+
+  end(): Buffer | null {
+    return this.flush();
+  }
+
+  error(): Buffer | null {
+    return null;
+  }
 
   /** filter returns what to send for this chunk (null: nothing yet). */
   filter(chunk: Buffer): Buffer | null {

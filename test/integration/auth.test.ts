@@ -54,15 +54,20 @@ describe('per-model API keys', () => {
     assert.equal(gpt.received.length, 0);
   });
 
-  it('accepts the key from apikey or Authorization: Bearer and forwards neither', async () => {
+  it('accepts the key from apikey, x-api-key or Authorization: Bearer and forwards none of them', async () => {
     const a = await post(url(), chat('gpt'), { 'x-model': 'gpt', apikey: GPT_KEY });
     assert.equal(a.status, 200);
     await a.arrayBuffer();
     const b = await post(url(), chat('gpt'), { 'x-model': 'gpt', authorization: `Bearer ${GPT_KEY}` });
     assert.equal(b.status, 200);
     await b.arrayBuffer();
+    const c = await post(url(), chat('gpt'), { 'x-model': 'gpt', 'x-api-key': GPT_KEY });
+    assert.equal(c.status, 200);
+    await c.arrayBuffer();
+    assert.equal(gpt.received.length, 3);
     for (const r of gpt.received) {
       assert.equal(r.headers.apikey, undefined);
+      assert.equal(r.headers['x-api-key'], undefined);
       assert.equal(r.headers.authorization, undefined);
       assert.ok(!JSON.stringify(r.headers).includes(GPT_KEY));
     }
