@@ -145,6 +145,7 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
     retryTimeoutMs: toMs(spec.retry_timeout, DEFAULTS.retryTimeoutMs),
     fallback: [],
     source: `${spec.source.file} (${spec.source.field})`,
+    anthropicMode: spec.protocols?.anthropic ?? 'translate',
     upstream: new ModelUpstream(
       balancerKind,
       { loadFactor: spec.hash_load_factor ?? DEFAULTS.hashLoadFactor, staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs },
@@ -247,6 +248,7 @@ export function describeSnapshot(s: Snapshot): { hash: string; models: ModelView
       dns: m.dnsTargets.map((d) => `${d.host}:${d.port}`),
       health_check_path: m.health.path,
       fallback: m.fallback.map((f) => `${f.path || '/'} ${f.name}`),
+      anthropic: m.anthropicMode,
       source: m.source,
     })),
   };
@@ -263,5 +265,7 @@ export interface ModelView {
   dns: string[];
   health_check_path: string;
   fallback: string[];
+  /** anthropic is the model's protocols.anthropic mode. */
+  anthropic: string;
   source: string;
 }

@@ -1,7 +1,7 @@
 export { ConfigError, formatIssues, type ConfigIssue } from './config-error.js';
 export { loadConfigFile, loadConfigText, type LoadedConfig, type ModelSpec, type Source } from './load.js';
 export { compileSnapshot, describeSnapshot, DEFAULTS } from './compile.js';
-export type { Model, PathRoute, Settings, Snapshot, Target, Timeouts } from './snapshot.js';
+export type { AnthropicMode, Model, PathRoute, Settings, Snapshot, Target, Timeouts } from './snapshot.js';
 export { gatewayConfig, type GatewayConfig } from './schema.js';
 export { ConfigStore, type SwapResult } from './store.js';
 export { parseListen, toBytes, toMs, type ListenAddress } from './units.js';

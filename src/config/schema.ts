@@ -141,6 +141,17 @@ const modelFieldShape = {
   retry_timeout: duration.optional().describe('retry_timeout bounds the time from arrival within which a retry may start (default 30s).'),
   fallback: z.array(fallbackRefConfig).optional().describe('fallback models take the requests when every target of this model is down (in order; not chained).'),
   limits: limitsConfig.optional().describe('limits of this model (all its keys together).'),
+  protocols: z
+    .strictObject({
+      anthropic: z
+        .enum(['translate', 'passthrough', 'off'])
+        .optional()
+        .describe(
+          'anthropic is how POST <path>/v1/messages (the Anthropic Messages API) is served: "translate" (default) turns it into /v1/chat/completions and the answer back; "passthrough" forwards it as is, for engines that serve it; "off" answers 404.',
+        ),
+    })
+    .optional()
+    .describe('protocols sets how APIs other than the OpenAI one are served for this model (see docs/anthropic.md).'),
 };
 
 /** modelConfig is one routed model. */

@@ -35,6 +35,9 @@ export interface Timeouts {
   readonly idleMs: number;
 }
 
+/** AnthropicMode is `protocols.anthropic`: translate to chat completions, forward as is, or refuse. */
+export type AnthropicMode = 'translate' | 'passthrough' | 'off';
+
 /** Model is one compiled, routable model. */
 export interface Model {
   readonly name: string;
@@ -68,6 +71,8 @@ export interface Model {
   readonly fallback: readonly Model[];
   /** source names where the model was defined ("file (field)"), for operators. */
   readonly source: string;
+  /** anthropicMode is how the Anthropic Messages API (`/v1/messages`) is served for this model. */
+  readonly anthropicMode: AnthropicMode;
   /** upstream is the live target list and balancer. */
   readonly upstream: ModelUpstream;
 }

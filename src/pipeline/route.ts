@@ -18,6 +18,8 @@ export function route(ctx: RequestContext): void {
   if (match === null) throw new GatewayError('route_not_found');
   ctx.route = match.route;
   ctx.upstreamPath = match.rest;
+  // The one check the translate stage costs other requests.
+  if (ctx.errorFormat === 'anthropic') ctx.isMessagesApi = match.rest === '/v1/messages' || match.rest.startsWith('/v1/messages/');
 
   const header = ctx.req.headers['x-model'];
   if (typeof header === 'string') {

@@ -1,6 +1,7 @@
 /**
  * The request pipeline: fixed, named stages in a fixed order over one RequestContext:
- * route -> authenticate -> list-models -> select -> forward, then record when the response closes.
+ * route -> authenticate -> list-models -> translate -> admit -> select -> forward, then record
+ * when the response closes.
  * A stage ends the request by throwing a GatewayError, which only this runner turns into a
  * response. Stages are synchronous today; the runner awaits only a stage that returns a promise.
  */
@@ -20,6 +21,7 @@ import { RequestContext } from './context.js';
 import { listModels } from './list-models.js';
 import { Recorder } from './record.js';
 import { route } from './route.js';
+import { translate } from './translate.js';
 import { nextTarget, select } from './select.js';
 
 /** Stage is one pipeline step. */
@@ -69,7 +71,7 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
     forward(ctx, forwardDeps);
   };
   const admit = createAdmit({ ...deps.limits, metrics: deps.metrics });
-  const stages: readonly Stage[] = [route, authenticate, listModels, admit, select, dispatch];
+  const stages: readonly Stage[] = [route, authenticate, listModels, translate, admit, select, dispatch];
 
   const fail = (ctx: RequestContext, err: unknown): void => {
     const gwErr = toGatewayError(err);

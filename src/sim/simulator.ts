@@ -13,7 +13,11 @@
  *  - identity: every response names the instance (`x-simulator-id`, `x-sim-id`) and `/metrics` counts
  *    its requests under `sim_requests_total{simulator_id=...}`, so tests can prove how a balancer spread load;
  *  - engine behaviour that makes balancing matter: a speed factor (slower hardware), prefill contention
- *    (ttft grows with the queue) and a prefix cache (a repeated prompt prefix answers its first token sooner).
+ *    (ttft grows with the queue) and a prefix cache (a repeated prompt prefix answers its first token sooner);
+ *  - tool calling, enough for protocol translation tests: a chat request with `tools` whose last message is
+ *    the user's is answered with a call to the first (or the named) tool, with arguments made from its
+ *    parameter schema; once the last message is a tool result, the answer is text again. A request with
+ *    `stop` that ends before max_tokens reports its first stop string as vLLM's `stop_reason`.
  * The zero-delay path writes everything synchronously with pre-built strings because the simulator
  * doubles as the "infinitely fast" upstream of the gateway's overhead benchmarks.
  */
@@ -169,6 +173,10 @@ interface Job {
   head: string;
   /** Prompt prefix for the prefix cache; only computed when the cache is on. */
   prefix: string | undefined;
+  /** Tool call to answer with instead of text (chat requests with tools); undefined otherwise. */
+  toolCall: { name: string; args: string } | undefined;
+  /** First stop string of the request: reported as `stop_reason` when generation ends before max_tokens. */
+  stopMatch: string | undefined;
 }
 
 /** Thrown by request validation; carries the vLLM error to answer with. */
@@ -480,6 +488,11 @@ export class Simulator {
     job.maxTokens = max;
     job.n = max;
     job.stream = b.stream === true;
+    if (job.kind === CHAT) {
+      job.toolCall = toolCallFor(parsed);
+      if (job.toolCall !== undefined) job.n = Math.min(max, Math.max(1, Math.ceil((job.toolCall.name.length + job.toolCall.args.length) / 4)));
+      job.stopMatch = firstStop(parsed.stop);
+    }
     const so = b.stream_options;
     job.includeUsage = job.stream && isRecord(so) && so.include_usage === true;
     if (this.prefixLru !== undefined) {
@@ -551,7 +564,7 @@ export class Simulator {
     });
     // vLLM opens a chat stream with an empty assistant delta; text completions have no such event.
     if (chat) job.res.write(job.head + CHAT_ROLE_TAIL);
-    this.delay(job, job.ttft, this.pump);
+    this.delay(job, job.ttft, job.toolCall === undefined ? this.pump : this.streamToolCall);
   };
 
   /**
@@ -590,7 +603,8 @@ export class Simulator {
       let tail: string;
       if (!last) tail = chat ? CHAT_TOKEN_TAIL : TEXT_TOKEN_TAIL;
       else if (job.n >= job.maxTokens) tail = chat ? CHAT_LAST_LENGTH_TAIL : TEXT_LAST_LENGTH_TAIL;
-      else tail = chat ? CHAT_LAST_STOP_TAIL : TEXT_LAST_STOP_TAIL;
+      else if (chat) tail = job.stopMatch === undefined ? CHAT_LAST_STOP_TAIL : CHAT_LAST_STOP_TAIL.replace('"finish_reason":"stop"', `"finish_reason":"stop","stop_reason":${JSON.stringify(job.stopMatch)}`);
+      else tail = TEXT_LAST_STOP_TAIL;
       const ok = res.write(job.head + tail);
       job.sent++;
       this.generationTokensTotal++;
@@ -609,6 +623,26 @@ export class Simulator {
         return;
       }
     }
+  };
+
+  /**
+   * Streams a tool call the way vLLM's tool parsers do: one delta with the id and name, then the
+   * arguments in two pieces, then an empty delta with finish_reason "tool_calls".
+   */
+  private readonly streamToolCall = (job: Job): void => {
+    const call = job.toolCall!;
+    const half = Math.ceil(call.args.length / 2);
+    const piece = (args: string): string => `${job.head}{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":${JSON.stringify(args)}}}]},"logprobs":null,"finish_reason":null}]}\n\n`;
+    let out =
+      `${job.head}{"index":0,"delta":{"tool_calls":[{"index":0,"id":"chatcmpl-tool-${this.nextId()}","type":"function","function":{"name":${JSON.stringify(call.name)},"arguments":""}}]},"logprobs":null,"finish_reason":null}]}\n\n` +
+      piece(call.args.slice(0, half)) +
+      piece(call.args.slice(half)) +
+      `${job.head}{"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"}]}\n\n`;
+    if (job.includeUsage) out += `${job.head}],"usage":${usageJson(job.promptTokens, job.n)}}\n\n`;
+    this.generationTokensTotal += job.n;
+    job.success = true;
+    job.res.end(out + SSE_DONE);
+    this.settle(job);
   };
 
   private endStream(job: Job): void {
@@ -634,14 +668,27 @@ export class Simulator {
 
   private readonly finishText = (job: Job): void => {
     const n = job.n;
+    if (job.toolCall !== undefined) {
+      const call = job.toolCall;
+      const message = { role: 'assistant', content: null, tool_calls: [{ id: `chatcmpl-tool-${this.nextId()}`, type: 'function', function: { name: call.name, arguments: call.args } }] };
+      const body =
+        `{"id":"chatcmpl-${this.nextId()}","object":"chat.completion","created":${nowSeconds()},"model":${this.modelJson},` +
+        `"choices":[{"index":0,"message":${JSON.stringify(message)},"logprobs":null,"finish_reason":"tool_calls"}],"usage":${usageJson(job.promptTokens, n)}}`;
+      this.generationTokensTotal += n;
+      job.success = true;
+      this.send(job.res, 200, body);
+      this.settle(job);
+      return;
+    }
     const fr = n >= job.maxTokens ? 'length' : 'stop';
+    const matched = fr === 'stop' && job.stopMatch !== undefined ? `,"stop_reason":${JSON.stringify(job.stopMatch)}` : '';
     const text = this.text(n);
     const created = nowSeconds();
     const usage = usageJson(job.promptTokens, n);
     const body =
       job.kind === CHAT
         ? `{"id":"chatcmpl-${this.nextId()}","object":"chat.completion","created":${created},"model":${this.modelJson},` +
-          `"choices":[{"index":0,"message":{"role":"assistant","content":"${text}"},"logprobs":null,"finish_reason":"${fr}"}],"usage":${usage}}`
+          `"choices":[{"index":0,"message":{"role":"assistant","content":"${text}"},"logprobs":null,"finish_reason":"${fr}"${matched}}],"usage":${usage}}`
         : `{"id":"cmpl-${this.nextId()}","object":"text_completion","created":${created},"model":${this.modelJson},` +
           `"choices":[{"index":0,"text":"${text}","logprobs":null,"finish_reason":"${fr}"}],"usage":${usage}}`;
     this.generationTokensTotal += n;
@@ -805,6 +852,8 @@ function newJob(res: ServerResponse, kind: Kind): Job {
     inputs: undefined,
     head: '',
     prefix: undefined,
+    toolCall: undefined,
+    stopMatch: undefined,
   };
 }
 
@@ -895,6 +944,42 @@ function chatPromptTokens(messages: unknown): number {
     }
   }
   return Math.max(1, Math.ceil(chars / 4) + messages.length);
+}
+
+/**
+ * The tool call a chat request is answered with: with `tools` (and tool_choice not "none") and the
+ * user speaking last, a call to the named tool (tool_choice {function: {name}}) or else the first one.
+ */
+function toolCallFor(body: Record<string, unknown>): { name: string; args: string } | undefined {
+  const tools = body.tools;
+  if (!Array.isArray(tools) || tools.length === 0 || body.tool_choice === 'none') return undefined;
+  const messages = body.messages as unknown[];
+  const last = messages[messages.length - 1];
+  if (!isRecord(last) || last.role !== 'user') return undefined;
+  const choice = body.tool_choice;
+  const named = isRecord(choice) && isRecord(choice.function) && typeof choice.function.name === 'string' ? choice.function.name : undefined;
+  const fns = (tools as unknown[]).map((t) => (isRecord(t) && isRecord(t.function) ? t.function : {}));
+  const fn = (named === undefined ? undefined : fns.find((f) => f.name === named)) ?? fns[0]!;
+  if (typeof fn.name !== 'string') throw new RequestError(400, 'tools[].function.name must be a string.', 'BadRequestError');
+  return { name: fn.name, args: JSON.stringify(argsFor(fn.parameters)) };
+}
+
+/** Arguments for a tool from its JSON Schema: "tok" for strings, 1 for numbers, true, [] and {}; deterministic. */
+function argsFor(schema: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const props = isRecord(schema) && isRecord(schema.properties) ? schema.properties : {};
+  for (const [name, p] of Object.entries(props)) {
+    const type = isRecord(p) ? p.type : undefined;
+    out[name] = type === 'string' ? 'tok' : type === 'number' || type === 'integer' ? 1 : type === 'boolean' ? true : type === 'array' ? [] : type === 'object' ? {} : null;
+  }
+  return out;
+}
+
+/** The first stop string of a request (`stop` is a string or a list of them). */
+function firstStop(stop: unknown): string | undefined {
+  if (typeof stop === 'string' && stop !== '') return stop;
+  if (Array.isArray(stop) && typeof stop[0] === 'string' && stop[0] !== '') return stop[0];
+  return undefined;
 }
 
 /** Estimates completion prompt tokens: ceil(chars / 4) for text prompts, the length for token-id prompts. */
