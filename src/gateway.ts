@@ -9,6 +9,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { dirname, resolve } from 'node:path';
 import { createAdminServer, isLoopbackHost, type AdminHost } from './admin/index.js';
 import {
@@ -189,6 +190,15 @@ export class Gateway {
       onError: (err: GatewayError, ctx: RequestContext) =>
         this.#log.error({ request_id: ctx.requestId, code: err.code, model: ctx.model?.name, target: ctx.target?.url, cause: String(err.cause ?? '') }, 'gateway error'),
     };
+    const guardUpgrade = (handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => void) => (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      this.#requestsTotal++;
+      try {
+        handle(req, socket, head);
+      } catch (err) {
+        this.#log.error({ err }, 'unhandled error in upgrade handler');
+        socket.destroy();
+      }
+    };
     const guard = (handle: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse): void => {
       this.#requestsTotal++;
       try {
@@ -207,6 +217,7 @@ export class Gateway {
       keepaliveTimeoutMs: toMs(p.keepalive_timeout, DEFAULTS.keepaliveTimeoutMs),
       maxConnections: p.max_connections ?? DEFAULTS.maxConnections,
     };
+    const plain = createPipeline({ ...pipelineDeps, isTls: false });
     const proxy = createServer(
       {
         noDelay: true,
@@ -219,8 +230,10 @@ export class Gateway {
         maxHeaderSize: limits.maxHeaderBytes,
         requireHostHeader: true,
       },
-      guard(createPipeline({ ...pipelineDeps, isTls: false })),
+      guard(plain.onRequest),
     );
+    // WebSocket passthrough (HTTP/1.1 Upgrade); without this listener Node would serve upgrades as plain requests.
+    proxy.on('upgrade', guardUpgrade(plain.onUpgrade));
     proxy.maxConnections = limits.maxConnections;
     this.#trackConnections(proxy);
     // A malformed request never reaches the pipeline: answer with the status Node's parser implies, then close.
@@ -238,7 +251,10 @@ export class Gateway {
         const base = dirname(resolve(this.#opts.cwd ?? process.cwd(), this.#opts.configPath));
         this.#tlsFiles = { cert: resolve(base, p.tls.cert), key: resolve(base, p.tls.key) };
       }
-      const tls = createTlsServer({ files: this.#tlsFiles, maxHeaderBytes: limits.maxHeaderBytes, idleTimeoutMs: limits.keepaliveTimeoutMs }, guard(createPipeline({ ...pipelineDeps, isTls: true })) as never);
+      const secure = createPipeline({ ...pipelineDeps, isTls: true });
+      const tls = createTlsServer({ files: this.#tlsFiles, maxHeaderBytes: limits.maxHeaderBytes, idleTimeoutMs: limits.keepaliveTimeoutMs }, guard(secure.onRequest) as never);
+      // HTTP/1.1 clients of the TLS listener (ALPN http/1.1) upgrade like plain ones; HTTP/2 has no Upgrade.
+      tls.on('upgrade', guardUpgrade(secure.onUpgrade));
       tls.maxConnections = limits.maxConnections;
       this.#trackConnections(tls);
       tls.on('session', (session: ServerHttp2Session) => {

@@ -36,6 +36,8 @@ const INFERENCE_PATHS = /\/(chat\/)?completions$/;
 
 /** estimateTokens reserves prompt bytes / 4 plus the completion budget (none for embeddings). */
 function estimateTokens(ctx: RequestContext, limits: ModelLimits): number {
+  // A WebSocket session's usage never passes by as an OpenAI `usage` object: nothing could settle it.
+  if (ctx.upgradeHead !== null) return 0;
   const prompt = ctx.body === null ? 0 : Math.ceil(ctx.body.length / 4);
   if (ctx.upstreamPath.endsWith('/embeddings')) return prompt;
   const body = parsedBody(ctx) as { max_tokens?: unknown; max_completion_tokens?: unknown } | null;

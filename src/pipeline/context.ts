@@ -68,6 +68,12 @@ export class RequestContext {
   errorFormat: ErrorFormat;
   /** isMessagesApi is set by route when the request is for the Anthropic Messages API (`/v1/messages…`). */
   isMessagesApi: boolean;
+  /** upgradeHead is set (possibly empty) on a WebSocket upgrade: the bytes that came after the request head. */
+  upgradeHead: Buffer | null;
+  /** relayStatus is the status a relayed upgrade got from the upstream (101, or its refusal); 0 otherwise. */
+  relayStatus: number;
+  /** relayBytesIn counts the bytes a relayed upgrade carried from the client to the upstream. */
+  relayBytesIn: number;
   /** keyName is the configured name of the key used, or null. */
   keyName: string | null;
 
@@ -111,6 +117,9 @@ export class RequestContext {
     // Anthropic SDKs read errors in Anthropic's shape; the suffix check is all it costs others.
     this.errorFormat = this.path.endsWith('/v1/messages') || this.path.includes('/v1/messages/') ? 'anthropic' : 'openai';
     this.isMessagesApi = false;
+    this.upgradeHead = null;
+    this.relayStatus = 0;
+    this.relayBytesIn = 0;
     this.keyName = null;
   }
 }

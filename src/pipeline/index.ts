@@ -1,2 +1,2 @@
-export { createPipeline, type PipelineDeps, type Stage } from './run.js';
+export { createPipeline, type Pipeline, type PipelineDeps, type Stage } from './run.js';
 export { RequestContext } from './context.js';

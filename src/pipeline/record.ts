@@ -30,7 +30,8 @@ export class Recorder {
       settleLimits(ctx);
       const res = ctx.res;
       const end = performance.now();
-      const status = isResponseComplete(res) ? res.statusCode : CLIENT_CLOSED;
+      // A relayed upgrade (WebSocket) is logged once, when it closes, with the upstream's status.
+      const status = ctx.relayStatus !== 0 ? ctx.relayStatus : isResponseComplete(res) ? res.statusCode : CLIENT_CLOSED;
       const model = ctx.model;
       const mm = model !== null ? this.#metrics.of(model) : this.#metrics.unmatched(ctx.route === null ? null : ctx.route.path);
       mm.requests(status).inc();
@@ -52,7 +53,7 @@ export class Recorder {
         upstream_ms: ctx.headersAt > 0 ? round(ctx.headersAt - ctx.dispatchedAt) : null,
         ttfb_ms: ctx.firstByteAt > 0 ? round(ctx.firstByteAt - ctx.dispatchedAt) : null,
         target: ctx.target === null ? null : ctx.target.url,
-        bytes_in: ctx.body === null ? 0 : ctx.body.length,
+        bytes_in: ctx.relayStatus !== 0 ? ctx.relayBytesIn : ctx.body === null ? 0 : ctx.body.length,
         bytes_out: ctx.bytesOut,
         prompt_tokens: ctx.promptTokens >= 0 ? ctx.promptTokens : null,
         completion_tokens: ctx.completionTokens >= 0 ? ctx.completionTokens : null,

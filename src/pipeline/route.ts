@@ -3,6 +3,7 @@
  * JSON body's `model` matched against names, then served ids. The body is parsed only here and
  * only when no X-Model header was sent.
  */
+import type { PathRoute } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { matchPath, normalizePath } from '../routing/index.js';
 import { rewriteBody } from './body.js';
@@ -30,8 +31,13 @@ export function route(ctx: RequestContext): void {
     return;
   }
   // DESIGN 5: GET <path>/v1/models without X-Model is answered by the gateway itself.
-  if (ctx.req.method === 'GET' && match.rest === '/v1/models') return;
+  if (ctx.req.method === 'GET' && match.rest === '/v1/models' && ctx.upgradeHead === null) return;
 
+  // A WebSocket upgrade has no body: browsers cannot set X-Model either, so `?model=` names it.
+  if (ctx.upgradeHead !== null) {
+    routeByQuery(ctx, match.route);
+    return;
+  }
   const name = bodyModel(ctx);
   const model = match.route.byName.get(name) ?? match.route.byServedModel.get(name);
   if (model === undefined) throw new GatewayError('model_not_found', { message: `Model "${truncate(name)}" is not served on this path.`, param: 'model' });
@@ -42,6 +48,22 @@ export function route(ctx: RequestContext): void {
   if (model.servedModel !== null && name === model.name && name !== model.servedModel) {
     (ctx.parsedBody as Record<string, unknown>).model = model.servedModel;
     rewriteBody(ctx);
+  }
+}
+
+/** routeByQuery picks the model of an upgrade from `?model=` (name, then served id), like a body's `model`. */
+function routeByQuery(ctx: RequestContext, route: PathRoute): void {
+  const params = new URLSearchParams(ctx.query);
+  const name = params.get('model');
+  if (name === null || name === '') throw new GatewayError('model_not_specified', { message: 'No model given: send the X-Model header or a "model" query parameter.', param: 'model' });
+  const model = route.byName.get(name) ?? route.byServedModel.get(name);
+  if (model === undefined) throw new GatewayError('model_not_found', { message: `Model "${truncate(name)}" is not served on this path.`, param: 'model' });
+  ctx.model = model;
+  ctx.serving = model;
+  // As with a body, the upstream gets its own served id.
+  if (model.servedModel !== null && name === model.name && name !== model.servedModel) {
+    params.set('model', model.servedModel);
+    ctx.query = `?${params.toString()}`;
   }
 }
 

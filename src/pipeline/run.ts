@@ -6,14 +6,16 @@
  * response. Stages are synchronous today; the runner awaits only a stage that returns a promise.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Snapshot } from '../config/index.js';
 import { isResponseComplete } from '../http/index.js';
 import { GatewayError, sendError, toGatewayError } from '../errors/index.js';
 import type { AccessLog } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
-import { forward, toTraceContext, type ForwardDeps } from '../proxy/index.js';
+import { forward, toTraceContext, tunnel, type ForwardDeps, type TunnelDeps } from '../proxy/index.js';
 import type { PoolRegistry } from '../upstream/index.js';
 import { createAdmit, type AdmitDeps } from './admit.js';
 import { authenticate } from './authenticate.js';
@@ -62,16 +64,31 @@ function onResponseClose(this: ResponseWithContext): void {
   this[kRecorder]!.record(ctx);
 }
 
-/** createPipeline returns the HTTP request listener of the proxy. */
-export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: ServerResponse) => void {
+/** Pipeline is the proxy listener's two entry points. */
+export interface Pipeline {
+  /** onRequest is the HTTP request listener. */
+  onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  /** onUpgrade is the HTTP/1.1 'upgrade' listener: WebSocket upgrades are relayed, other upgrades (h2c) served as plain requests. */
+  onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+}
+
+/** createPipeline returns the request and upgrade listeners of the proxy. */
+export function createPipeline(deps: PipelineDeps): Pipeline {
   const forwardDeps: ForwardDeps = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls, nextTarget };
+  const tunnelDeps: TunnelDeps = { metrics: deps.metrics, isTls: deps.isTls, nextTarget };
   const recorder = new Recorder(deps.metrics, deps.accessLog);
   const dispatch: Stage = (ctx) => {
     deps.metrics.of(ctx.model!).inflight.inc();
     forward(ctx, forwardDeps);
   };
+  const relay: Stage = (ctx) => {
+    deps.metrics.of(ctx.model!).inflight.inc();
+    tunnel(ctx, tunnelDeps);
+  };
   const admit = createAdmit({ ...deps.limits, metrics: deps.metrics });
   const stages: readonly Stage[] = [route, authenticate, listModels, translate, admit, select, dispatch];
+  // A WebSocket upgrade: no model listing or translation, and the relay instead of forward.
+  const upgradeStages: readonly Stage[] = [route, authenticate, admit, select, relay];
 
   const fail = (ctx: RequestContext, err: unknown): void => {
     const gwErr = toGatewayError(err);
@@ -80,13 +97,13 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
     sendError(ctx.res, gwErr, ctx.requestId, undefined, ctx.limitHeaders, ctx.errorFormat);
   };
 
-  const run = (ctx: RequestContext, from: number): void => {
+  const run = (ctx: RequestContext, from: number, list: readonly Stage[] = stages): void => {
     try {
-      for (let i = from; i < stages.length; i++) {
+      for (let i = from; i < list.length; i++) {
         if (ctx.res.headersSent) return;
-        const pending = stages[i]!(ctx);
+        const pending = list[i]!(ctx);
         if (pending !== undefined) {
-          pending.then(() => run(ctx, i + 1), (err: unknown) => fail(ctx, err));
+          pending.then(() => run(ctx, i + 1, list), (err: unknown) => fail(ctx, err));
           return;
         }
       }
@@ -95,7 +112,8 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
     }
   };
 
-  return (req, res) => {
+  /** begin makes the context of a request and hooks its accounting to the response's close. */
+  const begin = (req: IncomingMessage, res: ServerResponse): RequestContext => {
     const startedAt = performance.now();
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
@@ -110,7 +128,11 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
     r[kCounters] = deps.counters;
     deps.counters.inflight++;
     res.once('close', onResponseClose);
+    return ctx;
+  };
 
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const ctx = begin(req, res);
     const limit = ctx.snapshot.settings.maxBodyBytes;
     const declared = req.headers['content-length'];
     // HTTP/1.1 announces a body with Content-Length or Transfer-Encoding; HTTP/2 need not announce it.
@@ -125,6 +147,72 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
     }
     readBody(ctx, limit, () => run(ctx, 0), () => tooLarge(ctx));
   };
+
+  const onUpgrade = (req: IncomingMessage, duplex: Duplex, head: Buffer): void => {
+    const socket = duplex as Socket;
+    // Node hands over the socket without its error listener: a reset must not become an uncaught error.
+    socket.on('error', destroyOnError);
+    // The gateway's own answers (errors, plain requests) go through a response bound to the
+    // socket, so they are written, counted and logged like any other; then the connection closes.
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', closeAfterAnswer);
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+      const limit = deps.current().settings.maxBodyBytes;
+      readUpgradeBody(req, socket, head, limit, (body) => {
+        const ctx = begin(req, res);
+        if (Number(req.headers['content-length'] ?? 0) > limit) tooLarge(ctx);
+        else {
+          ctx.body = body;
+          run(ctx, 0);
+        }
+      });
+      return;
+    }
+    const ctx = begin(req, res);
+    ctx.upgradeHead = head;
+    run(ctx, 0, upgradeStages);
+  };
+
+  return { onRequest, onUpgrade };
+}
+
+function destroyOnError(this: Socket): void {
+  this.destroy();
+}
+
+function closeAfterAnswer(this: ServerResponse): void {
+  this.socket?.destroySoon();
+}
+
+/**
+ * readUpgradeBody reads the body of an upgrade the gateway does not relay (e.g. curl --http2's
+ * `Upgrade: h2c`), which is then answered as the plain HTTP/1.1 request it also is (RFC 9110
+ * 7.8 lets a server ignore Upgrade). Node hands such a request over before parsing its body: the
+ * body is what follows the head, up to Content-Length. Over the limit nothing is read (413).
+ */
+function readUpgradeBody(req: IncomingMessage, socket: Socket, head: Buffer, limit: number, done: (body: Buffer | null) => void): void {
+  const declared = req.headers['content-length'];
+  const length = declared === undefined ? 0 : Number(declared);
+  if (req.headers['transfer-encoding'] !== undefined || !Number.isSafeInteger(length) || length < 0) {
+    // A chunked body cannot be delimited without the HTTP parser Node already detached.
+    socket.destroy();
+    return;
+  }
+  if (length === 0 || length > limit) return done(null);
+  const chunks = [head];
+  let size = head.length;
+  if (size >= length) return done(head.subarray(0, length));
+  const onData = (chunk: Buffer): void => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size < length) return;
+    socket.off('data', onData);
+    socket.pause();
+    done(Buffer.concat(chunks, size).subarray(0, length));
+  };
+  socket.on('data', onData);
 }
 
 function tooLarge(ctx: RequestContext): void {

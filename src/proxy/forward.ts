@@ -270,7 +270,7 @@ export function toUpstreamErrorCode(err: Error): ErrorCode {
 }
 
 /** withoutQueryKey removes the `apikey` parameter so a query-string key never reaches the upstream. */
-function withoutQueryKey(query: string): string {
+export function withoutQueryKey(query: string): string {
   const params = new URLSearchParams(query);
   params.delete('apikey');
   const s = params.toString();

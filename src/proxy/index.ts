@@ -4,3 +4,4 @@ export { toTraceContext, type TraceContext } from './trace-context.js';
 export { toUpstreamHeaders, toClientHeaders, type UpstreamHeaderInput } from './headers.js';
 export { UsageChunkHider } from './usage-chunk-hider.js';
 export type { ResponseHeaders, ResponseTransformer } from './response-transformer.js';
+export { tunnel, type TunnelDeps } from './tunnel.js';

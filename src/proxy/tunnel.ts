@@ -1,0 +1,301 @@
+/**
+ * tunnel: WebSocket passthrough. An upgrade request that passed route, authenticate, admit and
+ * select is written to the chosen target over a new raw connection (HTTP/1.1 upgrades cannot
+ * share undici's pooled connections): the stripped path and query, the end-to-end headers with
+ * the same credential rules as forwarding, then `Connection: Upgrade` / `Upgrade` for this hop.
+ *
+ *   connecting --connect--> awaiting head --101--> open: bytes both ways, counted, with
+ *        |                        |                     backpressure; either side closing
+ *        |                        |                     closes the other
+ *        |                        +--other status--> the upstream's refusal is relayed as is
+ *        +--error/timeout--> retry on another target, or a JSON error (502/504) like any request
+ *
+ * The connect timeout and the first-byte timeout (waiting for the upstream's answer head) are
+ * the model's; an open session has no idle timeout, since WebSocket sessions are quiet for long
+ * stretches and keep themselves alive with ping frames. The session holds its target's in-flight
+ * count (balancers see it) and the request's concurrency slot until it closes; record() then logs
+ * one access line with status 101.
+ */
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { connect as tlsConnect } from 'node:tls';
+import { GatewayError, sendError, type ErrorCode } from '../errors/index.js';
+import type { GatewayMetrics } from '../metrics/index.js';
+import type { Target } from '../config/index.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { Outcome } from '../upstream/index.js';
+import { toUpstreamErrorCode, withoutQueryKey } from './forward.js';
+import { toUpstreamHeaders } from './headers.js';
+
+/** TunnelDeps are the long-lived parts a tunnel uses. */
+export interface TunnelDeps {
+  /** nextTarget picks another target for a retry (excluding ctx.tried); false when none is left. */
+  nextTarget: (ctx: RequestContext) => boolean;
+  metrics: GatewayMetrics;
+  isTls: boolean;
+}
+
+/** MAX_HEAD_BYTES bounds the upstream's answer head (status line and headers). */
+const MAX_HEAD_BYTES = 16 * 1024;
+const HEAD_END = Buffer.from('\r\n\r\n');
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})/;
+const CONTENT_LENGTH = /\r\ncontent-length:[ \t]*(\d+)[ \t]*\r\n/i;
+/** CLOSE_GRACE_MS is how long a side may take to close after the other side closed. */
+const CLOSE_GRACE_MS = 2000;
+const HEADER_VALUE_OK = /^[^\r\n]*$/;
+
+/** tunnel relays ctx (a WebSocket upgrade) to ctx.target; it answers the client itself, errors included. */
+export function tunnel(ctx: RequestContext, deps: TunnelDeps): void {
+  ctx.dispatchedAt = performance.now();
+  new Tunnel(ctx, deps).connect();
+}
+
+/** Tunnel is one attempt to relay an upgrade to one target. */
+class Tunnel {
+  readonly #ctx: RequestContext;
+  readonly #deps: TunnelDeps;
+  readonly #target: Target;
+  readonly #client: Socket;
+  #upstream: Socket | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #head: Buffer[] = [];
+  #headBytes = 0;
+  #isSettled = false;
+  #isOpen = false;
+
+  constructor(ctx: RequestContext, deps: TunnelDeps) {
+    this.#ctx = ctx;
+    this.#deps = deps;
+    this.#target = ctx.target!;
+    this.#client = ctx.req.socket;
+  }
+
+  connect(): void {
+    const ctx = this.#ctx;
+    const serving = ctx.serving!;
+    ctx.attempts++;
+    this.#target.state.begin();
+    ctx.onClientGone = this.#onClientGone;
+    let head: string;
+    let upstream: Socket;
+    let isSecure: boolean;
+    try {
+      const url = new URL(this.#target.origin);
+      isSecure = url.protocol === 'https:';
+      const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+      const port = Number(url.port) || (isSecure ? 443 : 80);
+      head = this.#requestHead(url.host);
+      upstream = isSecure
+        ? tlsConnect({ host, port, servername: isIP(host) === 0 ? host : undefined, ALPNProtocols: ['http/1.1'] })
+        : netConnect({ host, port });
+    } catch (err) {
+      this.#fail('upstream_connect_failed', err);
+      return;
+    }
+    this.#upstream = upstream;
+    upstream.setNoDelay(true);
+    this.#arm(serving.timeouts.connectMs, 'connect');
+    upstream.once(isSecure ? 'secureConnect' : 'connect', () => {
+      this.#arm(serving.timeouts.firstByteMs, 'first_byte');
+      upstream.write(head);
+      const early = ctx.upgradeHead;
+      if (early !== null && early.length > 0) {
+        ctx.relayBytesIn += early.length;
+        upstream.write(early);
+      }
+    });
+    upstream.on('data', this.#onHeadData);
+    upstream.on('error', this.#onUpstreamError);
+    upstream.on('close', this.#onUpstreamClose);
+  }
+
+  /** #requestHead is the upgrade request for the target: stripped path, forwarding headers, this hop's upgrade. */
+  #requestHead(host: string): string {
+    const ctx = this.#ctx;
+    const req = ctx.req;
+    const headers = toUpstreamHeaders(req.headers, {
+      requestId: ctx.requestId,
+      traceparent: ctx.traceparent,
+      remoteAddress: req.socket.remoteAddress,
+      isTls: this.#deps.isTls,
+      shouldDropAuthorization: ctx.model!.keyHashes !== null,
+      upstreamAuthorization: ctx.serving!.upstreamAuthorization,
+    });
+    const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
+    // Connection and Upgrade are hop-by-hop (dropped above); this hop asks for the same upgrade.
+    let head = `${req.method ?? 'GET'} ${this.#target.basePath}${ctx.upstreamPath}${query} HTTP/1.1\r\nhost: ${host}\r\nconnection: Upgrade\r\nupgrade: ${req.headers.upgrade ?? 'websocket'}\r\n`;
+    for (let i = 0; i < headers.length; i += 2) {
+      const value = headers[i + 1]!;
+      // Client headers passed Node's parser; a configured value must not smuggle a header line either.
+      if (!HEADER_VALUE_OK.test(value)) throw new Error(`header ${headers[i]} holds a line break`);
+      head += `${headers[i]}: ${value}\r\n`;
+    }
+    return `${head}\r\n`;
+  }
+
+  #arm(ms: number, phase: 'connect' | 'first_byte'): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      const err = Object.assign(new Error(`upstream ${phase} timeout`), { code: 'ETIMEDOUT' });
+      this.#upstream?.destroy(err);
+    }, ms);
+  }
+
+  #disarm(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  /** #settle ends this attempt on its target exactly once, with its passive-health outcome. */
+  #settle(outcome: Outcome): void {
+    if (this.#isSettled) return;
+    this.#isSettled = true;
+    this.#target.state.end(outcome, this.#ctx.serving!.health.passive, Date.now());
+  }
+
+  /** #onHeadData collects the upstream's answer head, then switches to relaying. */
+  readonly #onHeadData = (chunk: Buffer): void => {
+    const ctx = this.#ctx;
+    if (ctx.firstByteAt === 0) ctx.firstByteAt = performance.now();
+    this.#head.push(chunk);
+    this.#headBytes += chunk.length;
+    const buf = this.#head.length === 1 ? chunk : Buffer.concat(this.#head, this.#headBytes);
+    const end = buf.indexOf(HEAD_END);
+    if (end === -1) {
+      if (this.#headBytes > MAX_HEAD_BYTES) this.#upstream!.destroy(new Error('upstream answer head too large'));
+      return;
+    }
+    this.#head = [];
+    const upstream = this.#upstream!;
+    upstream.off('data', this.#onHeadData);
+    this.#disarm();
+    ctx.headersAt = performance.now();
+    const headText = buf.toString('latin1', 0, end);
+    const m = STATUS_LINE.exec(headText);
+    if (m === null) {
+      upstream.destroy(new Error('upstream answer is not HTTP/1.1'));
+      return;
+    }
+    const status = Number(m[1]);
+    ctx.relayStatus = status;
+    if (status >= 500) this.#deps.metrics.upstreamErrors.labels(ctx.serving!.name, this.#target.url, 'status_5xx').inc();
+    // The answer head goes to the client as the upstream wrote it, plus the request id.
+    const headOut = Buffer.from(`${headText}\r\nx-request-id: ${ctx.requestId}\r\n\r\n`, 'latin1');
+    const rest = buf.subarray(end + HEAD_END.length);
+    ctx.bytesOut += headOut.length + rest.length;
+    if (status === 101) this.#open(headOut, rest);
+    else this.#relayRefusal(headOut, rest, headText, status);
+  };
+
+  /** #open relays bytes both ways once the upstream switched protocols. */
+  #open(head: Buffer, rest: Buffer): void {
+    const ctx = this.#ctx;
+    const client = this.#client;
+    const upstream = this.#upstream!;
+    this.#isOpen = true;
+    // A session may stay quiet for long (listener idle timeouts are for requests, not sessions).
+    client.setTimeout(0);
+    client.write(head);
+    if (rest.length > 0) client.write(rest);
+    upstream.on('data', (chunk: Buffer) => {
+      ctx.bytesOut += chunk.length;
+      if (!client.write(chunk)) upstream.pause();
+    });
+    client.on('drain', () => upstream.resume());
+    client.on('data', (chunk: Buffer) => {
+      ctx.relayBytesIn += chunk.length;
+      if (!upstream.write(chunk)) client.pause();
+    });
+    upstream.on('drain', () => client.resume());
+    // A half close (FIN) travels on; a full close of either side is handled by #onUpstreamClose / #onClientGone.
+    upstream.on('end', () => client.end());
+    client.on('end', () => upstream.end());
+    client.resume();
+  }
+
+  /** #relayRefusal passes on an upstream's non-101 answer (e.g. 401, 404) and closes both sides after it. */
+  #relayRefusal(head: Buffer, rest: Buffer, headText: string, status: number): void {
+    const client = this.#client;
+    const upstream = this.#upstream!;
+    this.#settle(this.#ctx.serving!.health.passive.statusCodes.has(status) ? 'failure' : 'success');
+    // Without a Content-Length the answer ends when the upstream closes.
+    const m = CONTENT_LENGTH.exec(`${headText}\r\n`);
+    let left = (m === null ? Infinity : Number(m[1])) - rest.length;
+    client.write(head);
+    if (rest.length > 0) client.write(rest);
+    if (left <= 0) {
+      closeSoon(client);
+      upstream.destroy();
+      return;
+    }
+    upstream.on('data', (chunk: Buffer) => {
+      this.#ctx.bytesOut += chunk.length;
+      client.write(chunk);
+      left -= chunk.length;
+      if (left <= 0) {
+        closeSoon(client);
+        upstream.destroy();
+      }
+    });
+  }
+
+  readonly #onUpstreamError = (err: Error): void => {
+    if (this.#isOpen || this.#ctx.relayStatus !== 0) return; // 'close' follows and ends the session
+    this.#fail(toUpstreamErrorCode(err), err);
+  };
+
+  readonly #onUpstreamClose = (): void => {
+    this.#disarm();
+    const ctx = this.#ctx;
+    if (this.#isOpen) {
+      this.#settle('success');
+      closeSoon(this.#client);
+      return;
+    }
+    // A relayed refusal without Content-Length ends here.
+    if (ctx.relayStatus !== 0) closeSoon(this.#client);
+    // Closed before answering: a reset, unless an error already reported it (or a retry took over).
+    else if (!this.#isSettled) this.#fail('upstream_error', new Error('upstream closed before answering the upgrade'));
+  };
+
+  /** #onClientGone is called by the pipeline when the client's connection closed. */
+  readonly #onClientGone = (): void => {
+    this.#disarm();
+    this.#settle(this.#isOpen ? 'success' : 'neutral');
+    const upstream = this.#upstream;
+    if (upstream === null) return;
+    if (this.#isOpen) closeSoon(upstream);
+    else upstream.destroy();
+  };
+
+  /** #fail ends an attempt that got no answer: retry on another target, or answer with a gateway error. */
+  #fail(code: ErrorCode, err: unknown): void {
+    if (this.#isSettled) return;
+    this.#disarm();
+    this.#settle('failure');
+    this.#upstream?.destroy();
+    const ctx = this.#ctx;
+    const reason = code === 'upstream_timeout' ? 'timeout' : code === 'upstream_connect_failed' ? 'connect_failed' : 'reset';
+    this.#deps.metrics.upstreamErrors.labels(ctx.serving!.name, this.#target.url, reason).inc();
+    if (ctx.isClosed) return;
+    const model = ctx.model!;
+    // Nothing reached the client yet and an upgrade is a GET: another target may take it.
+    if ((code === 'upstream_connect_failed' || code === 'upstream_error') && ctx.attempts <= model.retries && performance.now() - ctx.startedAt < model.retryTimeoutMs) {
+      (ctx.tried ??= new Set()).add(this.#target);
+      if (this.#deps.nextTarget(ctx)) {
+        new Tunnel(ctx, this.#deps).connect();
+        return;
+      }
+    }
+    ctx.errorCode = code;
+    sendError(ctx.res, new GatewayError(code, { cause: err }), ctx.requestId, undefined, ctx.limitHeaders, ctx.errorFormat);
+  }
+}
+
+/** closeSoon ends a socket's writing side (after what is queued) and destroys it if the peer does not close in time. */
+function closeSoon(socket: Socket): void {
+  if (socket.destroyed) return;
+  socket.end();
+  setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+}
