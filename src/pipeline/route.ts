@@ -19,8 +19,12 @@ export function route(ctx: RequestContext): void {
   if (match === null) throw new GatewayError('route_not_found');
   ctx.route = match.route;
   ctx.upstreamPath = match.rest;
-  // The one check the translate stage costs other requests.
-  if (ctx.errorFormat === 'anthropic') ctx.isMessagesApi = match.rest === '/v1/messages' || match.rest.startsWith('/v1/messages/');
+  // The one check the translate stage costs other requests (on the normalized path).
+  const rest = match.rest;
+  if (rest.startsWith('/v1/messages') && (rest.length === 12 || rest.charCodeAt(12) === 47 /* "/" */)) {
+    ctx.isMessagesApi = true;
+    ctx.errorFormat = 'anthropic';
+  }
 
   const header = ctx.req.headers['x-model'];
   if (typeof header === 'string') {

@@ -1,15 +1,18 @@
 /**
  * UsageTap reads token counts from a response as it streams by, without holding it: JSON bodies
  * and SSE streams both carry an OpenAI `usage` object ({"prompt_tokens":…,"completion_tokens":…}),
- * at the end of a JSON body or in the last data event of a stream. Each chunk costs one
+ * at the end of a JSON body or in the last data event of a stream. Anthropic answers (passthrough)
+ * carry {"input_tokens":…,"output_tokens":…}; a stream's message_delta may hold only the output
+ * count, which then updates the one seen in message_start. Each chunk costs one
  * Buffer.indexOf for the marker and a look at its last bytes; only the few bytes after a match
  * are decoded. A marker or object cut by a chunk boundary is completed with the next chunk.
  */
 
 const MARKER_TEXTS = ['"usage":{', '"usage": {'];
 const MARKERS = MARKER_TEXTS.map((m) => Buffer.from(m));
-const PROMPT = /"prompt_tokens":\s*(\d+)/;
-const COMPLETION = /"completion_tokens":\s*(\d+)/;
+// OpenAI's names, and Anthropic's (input/output_tokens) for Messages API answers passed through.
+const PROMPT = /"(?:prompt|input)_tokens":\s*(\d+)/;
+const COMPLETION = /"(?:completion|output)_tokens":\s*(\d+)/;
 /** How far after the marker the counts can be: vLLM's usage object is well under this. */
 const WINDOW = 512;
 const TAIL = MARKER_TEXTS[1]!.length;

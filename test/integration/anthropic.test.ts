@@ -3,14 +3,17 @@
  * front and the vLLM-compatible simulator behind: the translation end to end, on real sockets.
  */
 import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Anthropic, { AuthenticationError, BadRequestError, NotFoundError, RateLimitError } from '@anthropic-ai/sdk';
 import type { Simulator } from '../../src/sim/index.js';
 import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
-import { Cleanup, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
+import { Cleanup, post, rawRequest, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
 
 const KEY = 'anthropic-client-key-42';
 const LIMITED_KEY = 'anthropic-limited-key-42';
+const NATIVE_KEY = 'anthropic-native-key-42';
 const SERVED = 'openai/gpt-oss-120b';
 const WEATHER_TOOL = { name: 'get_weather', description: 'Weather of a city.', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } };
 // A 1x1 PNG.
@@ -23,6 +26,7 @@ describe('the Anthropic Messages API (official SDK) in front of an OpenAI-compat
   let sim: Simulator;
   let gw: RunningGateway;
   let client: Anthropic;
+  const nativeReceived: Array<{ url: string; headers: IncomingHttpHeaders; body: string }> = [];
 
   /** upstreamUsage replays the last request the engine got, directly, and returns the usage it reports. */
   const upstreamUsage = async (): Promise<Usage> => {
@@ -33,12 +37,23 @@ describe('the Anthropic Messages API (official SDK) in front of an OpenAI-compat
 
   before(async () => {
     sim = await startSim(cleanup, { model: SERVED });
-    const passSim = await startSim(cleanup, { model: 'native' });
+    // An engine that serves the Messages API itself, for passthrough.
+    const native = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        nativeReceived.push({ url: req.url ?? '', headers: req.headers, body });
+        const answer = JSON.stringify({ id: 'msg_native', type: 'message', role: 'assistant', model: 'native', content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 11, output_tokens: 7 } });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer);
+      });
+    });
+    await new Promise<void>((r) => native.listen(0, '127.0.0.1', r));
+    cleanup.add(() => new Promise<void>((r) => native.close(() => r())));
     gw = await startGateway(cleanup, {
       models: [
         { name: 'gpt-oss-120b', path: '/ai/models', served_model: SERVED, api_keys: [KEY], targets: [{ url: sim.url }] },
         { name: 'limited', path: '/ai/models', served_model: SERVED, api_keys: [LIMITED_KEY], limits: { tokens: { per_minute: 60 } }, targets: [{ url: sim.url }] },
-        { name: 'native', path: '/ai/models', protocols: { anthropic: 'passthrough' }, targets: [{ url: passSim.url }] },
+        { name: 'native', path: '/ai/models', protocols: { anthropic: 'passthrough' }, api_keys: [NATIVE_KEY], targets: [{ url: `http://127.0.0.1:${(native.address() as AddressInfo).port}` }] },
         { name: 'closed', path: '/ai/models', protocols: { anthropic: 'off' }, targets: [{ url: sim.url }] },
       ],
     });
@@ -204,12 +219,16 @@ describe('the Anthropic Messages API (official SDK) in front of an OpenAI-compat
     assert.ok(valueOf(samples, 'igw_requests_total', { model: 'gpt-oss-120b', status: '200' }) >= 8);
   });
 
-  it('forwards /v1/messages untouched in passthrough mode, and answers 404 in Anthropic shape when off', async () => {
-    const body = JSON.stringify({ model: 'native', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
-    const res = await post(`${gw.url}/ai/models/v1/messages`, body, { 'x-model': 'native' });
-    // The simulator does not serve /v1/messages: its own 404 passes through unchanged.
-    assert.equal(res.status, 404);
-    assert.deepEqual(await res.json(), { detail: 'Not Found' });
+  it('forwards /v1/messages untouched in passthrough mode (usage still counted), and answers 404 in Anthropic shape when off', async () => {
+    const native = new Anthropic({ apiKey: NATIVE_KEY, baseURL: `${gw.url}/ai/models`, maxRetries: 0 });
+    const msg = await native.messages.create({ model: 'native', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(msg.id, 'msg_native');
+    const got = nativeReceived.at(-1)!;
+    assert.equal(got.url, '/v1/messages');
+    assert.deepEqual(JSON.parse(got.body), { model: 'native', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(got.headers['x-api-key'], undefined);
+    const line = gw.accessLog.json<{ model: string; prompt_tokens: number; completion_tokens: number }>().findLast((l) => l.model === 'native');
+    assert.deepEqual([line?.prompt_tokens, line?.completion_tokens], [11, 7]);
     const closed = new Anthropic({ apiKey: 'unused', baseURL: `${gw.url}/ai/models`, maxRetries: 0 });
     await assert.rejects(closed.messages.create({ model: 'closed', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => err instanceof NotFoundError && err.headers?.get('x-gateway-error') === 'endpoint_not_found');
   });
@@ -224,6 +243,9 @@ describe('the Anthropic Messages API (official SDK) in front of an OpenAI-compat
     const notJson = await post(`${gw.url}/ai/models/v1/messages`, '{not json', { 'x-api-key': KEY, 'x-model': 'gpt-oss-120b' });
     assert.equal(notJson.status, 400);
     assert.equal(((await notJson.json()) as { error: { type: string } }).error.type, 'invalid_request_error');
+    // Translation is decided on the normalized path, whatever the client's spelling.
+    const dotted = await rawRequest(gw.url, { method: 'POST', path: '/ai/models/v1/x/../messages', headers: { 'x-api-key': KEY, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-oss-120b', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] }) });
+    assert.equal((JSON.parse(dotted.body) as { type: string }).type, 'message');
     const noRoute = await post(`${gw.url}/elsewhere/v1/messages`, '{}');
     assert.equal(noRoute.status, 404);
     assert.equal(((await noRoute.json()) as { type: string }).type, 'error');
