@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import Anthropic, { AuthenticationError, BadRequestError, NotFoundError, RateLimitError } from '@anthropic-ai/sdk';
+import Anthropic, { APIError, AuthenticationError, BadRequestError, NotFoundError, RateLimitError } from '@anthropic-ai/sdk';
 import type { Simulator } from '../../src/sim/index.js';
 import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
 import { Cleanup, post, rawRequest, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
@@ -187,6 +187,18 @@ describe('the Anthropic Messages API (official SDK) in front of an OpenAI-compat
       assert.deepEqual((err.error as { error: unknown }).error, { type: 'invalid_request_error', message: 'simulated' });
       return true;
     });
+  });
+
+  it('ends a stream the engine breaks with an error event the SDK raises', async () => {
+    const stream = client.messages.stream({ model: 'gpt-oss-120b', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'x-sim-fail-after-chunks': '2' } });
+    let deltas = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const e of stream) if (e.type === 'content_block_delta') deltas++;
+      })(),
+      (err: unknown) => err instanceof APIError && (err.error as { error: { type: string } }).error.type === 'api_error',
+    );
+    assert.equal(deltas, 2);
   });
 
   it('aborts the engine request when the client cancels a stream', async () => {

@@ -131,3 +131,55 @@ describe('Anthropic stream translation (golden)', () => {
     assert.equal(done.error(new GatewayError('upstream_error'), REQUEST_ID)!.length, 0);
   });
 });
+
+describe('Anthropic translation under arbitrary input', () => {
+  // A small deterministic PRNG (mulberry32), so a failure reproduces.
+  let seed = 0x9e3779b9;
+  const rnd = (): number => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const KEYS = ['model', 'max_tokens', 'messages', 'system', 'role', 'content', 'type', 'text', 'source', 'tools', 'tool_choice', 'name', 'input', 'input_schema', 'tool_use_id', 'is_error', 'stop_sequences', 'stream', 'metadata', 'user_id', 'thinking', 'media_type', 'data', 'url', 'output_config', 'format', 'schema', '__proto__'];
+  const STRINGS = ['user', 'assistant', 'text', 'image', 'tool_use', 'tool_result', 'base64', 'url', 'auto', 'any', 'tool', 'none', 'image/png', 'https://x/y.png', 'json_schema', 'disabled', ''];
+  const value = (depth: number): unknown => {
+    const r = rnd();
+    if (depth > 4 || r < 0.25) return pick([null, true, false, 0, 1, -1, 1.5, 1e9, pick(STRINGS)]);
+    if (r < 0.55) return Array.from({ length: Math.floor(rnd() * 4) }, () => value(depth + 1));
+    const o: Record<string, unknown> = {};
+    for (let i = Math.floor(rnd() * 5); i > 0; i--) o[pick(KEYS)] = value(depth + 1);
+    return o;
+  };
+
+  it('toChatRequest throws nothing but a 400 GatewayError on 3000 random bodies', () => {
+    for (let i = 0; i < 3000; i++) {
+      const base = { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] } as Record<string, unknown>;
+      const body = rnd() < 0.5 ? value(0) : { ...base, [pick(KEYS)]: value(1) };
+      try {
+        const out = toChatRequest(body, { servedModel: null });
+        assert.equal(typeof JSON.stringify(out.body), 'string');
+      } catch (err) {
+        assert.ok(err instanceof GatewayError && err.status === 400, `body ${JSON.stringify(body)}: ${String(err)}`);
+      }
+    }
+  });
+
+  it('ResponseTranslator never throws on random streams and bodies', () => {
+    const pieces = ['data: ', '{"choices":[{"delta":', '{"content":"x"}', '{"tool_calls":[{"index":', '1', '"id":null', '}]}', ',"finish_reason":"stop"}]}', '[DONE]', '\n\n', '\r\n', '{"error":', '"usage":{"prompt_tokens":', '}', 'ü', '\u0000'];
+    for (let i = 0; i < 500; i++) {
+      const isStream = rnd() < 0.7;
+      const t = new ResponseTranslator({ model: 'm', stopSequences: ['x'] }, REQUEST_ID);
+      t.start(pick([200, 400, 500]), { 'content-type': isStream ? 'text/event-stream' : 'application/json' });
+      let text = '';
+      for (let j = Math.floor(rnd() * 30); j > 0; j--) text += pick(pieces);
+      const bytes = Buffer.from(text);
+      for (let k = 0; k < bytes.length; k += 1 + Math.floor(rnd() * 9)) t.data(bytes.subarray(k, k + 1 + Math.floor(rnd() * 9)));
+      const end = t.end();
+      if (!t.isBuffered) continue;
+      const body = JSON.parse(end!.toString('utf8')) as { type: string };
+      assert.ok(body.type === 'message' || body.type === 'error');
+    }
+  });
+});
