@@ -30,7 +30,7 @@
  * Written to bench/results/compare-<date>.md as well.
  *
  * Env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_PAIRS, BENCH_TTFB_PAIRS, BENCH_UPSTREAM (sim|raw),
- * BENCH_ENTRY (default: a fresh tsc build of src/ in a temp folder, run as plain node; tsx: via tsx), BENCH_CPU_PROF=1 (gateway under `--cpu-prof`; prints where its CPU went
+ * BENCH_ACCESS_LOG=0 (access log off in gateway and nginx, to price it), BENCH_ENTRY (default: a fresh tsc build of src/ in a temp folder, run as plain node; tsx: via tsx), BENCH_CPU_PROF=1 (gateway under `--cpu-prof`; prints where its CPU went
  * during the JSON runs; figures are then slightly lower), BENCH_NO_WRITE=1 (no result file).
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -70,6 +70,8 @@ const TTFB_PAIRS = Math.round(envNum('BENCH_TTFB_PAIRS', 300));
 const WARMUP_SECONDS = Math.min(3, Math.max(1, SECONDS));
 const UPSTREAM_KIND = process.env.BENCH_UPSTREAM === 'raw' ? 'raw' : 'sim';
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
+// BENCH_ACCESS_LOG=0 turns the access log off in the gateway and in nginx (to price it).
+const ACCESS_LOG = process.env.BENCH_ACCESS_LOG !== '0';
 
 // Targets of the issue (#7).
 const T_CPU_JSON = 1.4;
@@ -280,7 +282,7 @@ async function main(): Promise<void> {
         proxy: { listen: `127.0.0.1:${gwPort}` },
         status: { listen: `127.0.0.1:${gwStatus}` },
         admin: { listen: `127.0.0.1:${gwAdmin}` },
-        log: { access_log: true, format: 'json' },
+        log: { access_log: ACCESS_LOG, format: 'json' },
         models: [{ name: MODEL, path: PREFIX, api_keys: [API_KEY], targets: [{ url: `http://127.0.0.1:${upPort}` }] }],
       }),
     );
@@ -300,7 +302,7 @@ async function main(): Promise<void> {
       log('WARNING: nginx not found; skipping it');
     } else {
       const nxDir = join(dir, 'nginx');
-      const conf = writeNginxConfig({ dir: nxDir, port: nxPort!, upstream: `127.0.0.1:${upPort}`, model: MODEL, apiKey: API_KEY, prefix: PREFIX, accessLog: true });
+      const conf = writeNginxConfig({ dir: nxDir, port: nxPort!, upstream: `127.0.0.1:${upPort}`, model: MODEL, apiKey: API_KEY, prefix: PREFIX, accessLog: ACCESS_LOG });
       nginx = new Child('nginx', nginxBin, ['-p', nxDir, '-c', conf, '-e', 'stderr'], { cpu: layout.gatewayCpu, cwd: nxDir });
       await waitHttp(nginx, `http://127.0.0.1:${nxPort}/__ready`);
     }
@@ -448,7 +450,7 @@ async function main(): Promise<void> {
     md.push(
       `Upstream: ${UPSTREAM_KIND === 'sim' ? '`inference-gateway simulate` (zero delay)' : '`bench/raw-upstream.ts`'}. ` +
         `${ROUNDS} rounds × ${SECONDS} s per measurement (order rotated), wrk -t1 -c${CONNECTIONS}; medians over rounds. ` +
-        `Paired: ${PAIRS} JSON + ${TTFB_PAIRS} stream pairs per proxy per round. ${layout.note}. Children: ${cli.label}.`,
+        `Paired: ${PAIRS} JSON + ${TTFB_PAIRS} stream pairs per proxy per round. Access log ${ACCESS_LOG ? 'on' : 'OFF'}. ${layout.note}. Children: ${cli.label}.`,
       '',
     );
     md.push('| target | JSON req/s | JSON p50 / p99 (ms) | SSE req/s | SSE p50 / p99 (ms) | CPU µs / JSON req | CPU µs / SSE resp | added latency p50 / p99 (µs) | TTFB added p50 / p99 (µs) | RSS idle / after / peak (MiB) | errors |');
@@ -542,7 +544,7 @@ async function main(): Promise<void> {
     const text = md.join('\n');
     process.stdout.write(`\n${text}\n`);
     if (process.env.BENCH_NO_WRITE !== '1') {
-      const file = join(ROOT, 'bench', 'results', `compare-${date.slice(0, 10)}${PROFILE ? '-profile' : ''}.md`);
+      const file = join(ROOT, 'bench', 'results', `compare-${date.slice(0, 10)}${PROFILE ? '-profile' : ''}${ACCESS_LOG ? '' : '-no-access-log'}.md`);
       writeFileSync(file, `${text}\n`);
       log(`written: ${file}`);
     }

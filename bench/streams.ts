@@ -29,7 +29,7 @@ import { stringify } from 'yaml';
 import { benchEntry } from './lib/build.js';
 import { pinLayout } from './lib/layout.js';
 import { Child, freePorts, stopAll, waitUntilReady } from './lib/procs.js';
-import { cpuSecondsOf, fdLimit, hwmMiB, machineFacts, openFds, rssMiB } from './lib/procstat.js';
+import { cpuSecondsOf, fdLimit, hwmMiB, machineFacts, openFds, rssMiB, tcpCounters } from './lib/procstat.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
@@ -146,6 +146,7 @@ async function main(): Promise<void> {
       '--expect', String(EXPECT),
       '--stall-ms', String(STALL_MS),
     ]);
+    const tcp0 = tcpCounters();
     const t0 = performance.now();
     const client = new Child('stream client', ccmd, cargs, { cpu: null, cwd: ROOT });
     let result: ClientResult | null = null;
@@ -190,6 +191,8 @@ async function main(): Promise<void> {
     const wall = (performance.now() - t0) / 1000;
     const r = result as ClientResult | null;
     if (r === null) throw new Error(`the stream client gave no result: ${client.describe()}`);
+    const tcp1 = tcpCounters();
+    const tcpDelta = Object.entries(tcp1).map(([k, v]) => `${k} +${v - (tcp0[k] ?? 0)}`).join(', ');
     const cpuUsed = cpuSecondsOf(gwPid) - cpu0;
     const upCpu = cpuSecondsOf(upstream.pid) - up0;
     const rssAfter = rssMiB(gwPid);
@@ -221,6 +224,7 @@ async function main(): Promise<void> {
     md.push(`| gateway CPU | ${cpuUsed.toFixed(1)} s over ${wall.toFixed(1)} s (${((cpuUsed / wall) * 100).toFixed(0)} % of a core); ${((cpuUsed / r.events) * 1e6).toFixed(1)} µs per event | — |`);
     md.push(`| gateway peak open fds | ${peakFds} (limit ${fdAvail}) | — |`);
     md.push(`| upstream / client CPU | ${upCpu.toFixed(1)} s / ${(r.cpuMs / 1000).toFixed(1)} s (both on CPU ${layout.loadCpu ?? '?'}) | — |`);
+    md.push(`| kernel TCP counters during the run (system-wide) | ${tcpDelta} | ListenOverflows 0 |`);
     md.push(`| all streams opened in | ${(r.openedInMs / 1000).toFixed(1)} s; run took ${(r.wallMs / 1000).toFixed(1)} s | — |`);
     md.push('');
     md.push(`Result: ${ok ? 'every stream intact, no stall' : '**NOT all streams intact / stalls seen**'}; RSS peak ${peakRss.toFixed(0)} MiB ${peakRss < T_RSS_MIB ? '<' : '**≥**'} ${T_RSS_MIB} MiB.`, '');
@@ -240,7 +244,7 @@ async function main(): Promise<void> {
     const text = md.join('\n');
     process.stdout.write(`\n${text}\n`);
     if (process.env.BENCH_NO_WRITE !== '1') {
-      const file = join(ROOT, 'bench', 'results', `streams-${date.slice(0, 10)}${count !== 10_000 ? `-${count}` : ''}.md`);
+      const file = join(ROOT, 'bench', 'results', `streams-${date.slice(0, 10)}${count !== 10_000 ? `-${count}` : ''}-${UPSTREAM_KIND === 'sim' ? 'sim' : 'raw-upstream'}.md`);
       writeFileSync(file, `${text}\n`);
       log(`written: ${file}`);
     }

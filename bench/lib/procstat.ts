@@ -101,3 +101,22 @@ export function machineFacts(): Record<string, string> {
     'fd limit (soft/hard)': `${lim.soft}/${lim.hard}`,
   };
 }
+
+/** tcpCounters reads the kernel's TcpExt counters that show accept-queue trouble (system-wide). */
+export function tcpCounters(): Record<string, number> {
+  const want = ['ListenOverflows', 'ListenDrops', 'TCPReqQFullDoCookies', 'SyncookiesSent', 'TCPSynRetrans', 'TCPTimeouts'];
+  const out: Record<string, number> = {};
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+    const names = lines[i]!.split(/\s+/);
+    const values = lines[i + 1]!.split(/\s+/);
+    for (const w of want) {
+      const k = names.indexOf(w);
+      if (k !== -1) out[w] = Number(values[k]);
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
