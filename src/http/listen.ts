@@ -6,7 +6,8 @@ export function listen(server: Server, addr: ListenAddress): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
-    server.listen(addr.port, addr.host, () => {
+    // A deep accept queue: Node's default 511 overflows when thousands of clients connect at once.
+    server.listen({ port: addr.port, host: addr.host, backlog: 4096 }, () => {
       server.off('error', onError);
       const a = server.address();
       resolve(typeof a === 'object' && a !== null ? a.port : addr.port);

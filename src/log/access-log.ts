@@ -2,8 +2,8 @@
  * The access log: exactly one line per request on stdout, errors included, as JSON or plain text.
  * The entry never holds a key: only its fingerprint (first 8 hex digits of its hash).
  * Lines are built by hand from a fixed field list (no generic serializer walks the object) and
- * written through a buffered asynchronous destination flushed every second and on stop, so a
- * busy gateway makes a few large writes instead of one per request.
+ * written through a buffered asynchronous destination (64 KiB) flushed every second and on stop,
+ * so a busy gateway makes a few large writes instead of one per request.
  */
 import { destination, type DestinationStream } from 'pino';
 
@@ -32,7 +32,21 @@ export type AccessLogFormat = 'json' | 'text';
 
 type Flushable = DestinationStream & { flush?: (cb?: (err?: Error) => void) => void; flushSync?: () => void };
 
-const str = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
+// Most values never need escaping (ids, names from config, fingerprints): test before paying for JSON.stringify.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
+const str = (v: string | null): string => (v === null ? 'null' : NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`);
+
+/** isoNow is the current time as ISO 8601, recomputed at most once per millisecond. */
+let lastMs = 0;
+let lastIso = '';
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
+}
 
 /** toJsonLine renders an entry as one JSON line. */
 export function toJsonLine(e: AccessEntry, time: string): string {
@@ -66,14 +80,14 @@ export class AccessLog {
       this.#timer = null;
       return;
     }
-    this.#dest = opts.dest ?? destination({ dest: 1, sync: false, minLength: 8192 });
+    this.#dest = opts.dest ?? destination({ dest: 1, sync: false, minLength: 65536 });
     const dest = this.#dest;
     this.#timer = opts.dest === undefined ? setInterval(() => dest.flush?.(), 1000).unref() : null;
   }
 
   /** write logs one request. */
   write(e: AccessEntry): void {
-    if (this.#dest !== null) this.#dest.write(this.#format(e, new Date().toISOString()));
+    if (this.#dest !== null) this.#dest.write(this.#format(e, isoNow()));
   }
 
   /** close flushes what is buffered (on stop). */

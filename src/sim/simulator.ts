@@ -271,7 +271,7 @@ export class Simulator {
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       this.server.once('error', onError);
-      this.server.listen(port, host, () => {
+      this.server.listen({ port, host, backlog: 4096 }, () => {
         this.server.off('error', onError);
         const bound = this.port;
         if (!this.idGiven) {
