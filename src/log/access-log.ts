@@ -2,7 +2,7 @@
  * The access log: exactly one line per request on stdout, errors included, as JSON or plain text.
  * The entry never holds a key: only its fingerprint (first 8 hex digits of its hash).
  * Lines are built by hand from a fixed field list (no generic serializer walks the object) and
- * written through a buffered asynchronous destination (64 KiB) flushed every second and on stop,
+ * written through a buffered asynchronous destination (8 KiB) flushed every second and on stop,
  * so a busy gateway makes a few large writes instead of one per request.
  */
 import { destination, type DestinationStream } from 'pino';
@@ -80,7 +80,7 @@ export class AccessLog {
       this.#timer = null;
       return;
     }
-    this.#dest = opts.dest ?? destination({ dest: 1, sync: false, minLength: 65536 });
+    this.#dest = opts.dest ?? destination({ dest: 1, sync: false, minLength: 8192 });
     const dest = this.#dest;
     this.#timer = opts.dest === undefined ? setInterval(() => dest.flush?.(), 1000).unref() : null;
   }

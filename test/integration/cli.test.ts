@@ -86,7 +86,11 @@ describe('inference-gateway command', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] });
     const exited = new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
     const ready = `http://127.0.0.1:${ports[1]}/status/ready`;
-    while ((await fetch(ready).then((r) => r.status, () => 0)) !== 200) await new Promise((r) => setTimeout(r, 20));
+    const deadline = Date.now() + 15_000;
+    while ((await fetch(ready).then((r) => r.status, () => 0)) !== 200) {
+      assert.ok(child.exitCode === null && Date.now() < deadline, 'the gateway process became ready');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const res = await post(`http://127.0.0.1:${ports[0]}/v1/chat/completions`, JSON.stringify({ model: 'm', messages: [], max_tokens: 30, stream: true }), { 'x-sim-itl-ms': '30' });
     assert.equal(res.status, 200);
     const body = res.text();
