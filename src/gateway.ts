@@ -354,9 +354,13 @@ export class Gateway {
     }
     const result = this.#store.swap(loaded);
     this.#metrics.configReloads.labels(result).inc();
-    const staticOf = (c: LoadedConfig): string => JSON.stringify([c.config.proxy?.listen, c.config.admin, c.config.status, c.config.log]);
-    // Listeners, the admin token and logging are static: they change only with a restart, and we say so.
-    if (staticOf(loaded) !== staticOf(this.#loaded)) this.#log.warn('listen addresses, admin token or log settings changed: they take effect after a restart');
+    const staticOf = (c: LoadedConfig): string => {
+      const { max_body_size: _body, max_url_length: _url, ...proxyStatic } = c.config.proxy ?? {};
+      return JSON.stringify([proxyStatic, c.config.admin, c.config.status, c.config.log, c.config.limits_store]);
+    };
+    // Listeners, TLS settings, the admin token, logging and the limits store are static: they
+    // change only with a restart, and we say so instead of silently ignoring them.
+    if (staticOf(loaded) !== staticOf(this.#loaded)) this.#log.warn('listener, admin, log or limits_store settings changed: they take effect after a restart');
     if (result === 'applied') this.#loaded = loaded;
     if (!isCheckHash || result === 'applied') this.#log.info({ result, hash: this.#store.current.hash }, 'config reload');
     return result;

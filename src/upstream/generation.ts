@@ -3,6 +3,7 @@
  * load polling) and stops it when a reload retires the snapshot. Health checks and load polls
  * are per target URL: a URL shared by several models is probed once.
  */
+import { setMaxListeners } from 'node:events';
 import type { Snapshot } from '../config/snapshot.js';
 import { runDnsDiscovery, runHealthChecks, runLoadPolling } from './checkers.js';
 import type { UpstreamTarget } from './model-upstream.js';
@@ -25,6 +26,8 @@ export class Generation {
     this.#snapshot = snapshot;
     this.#pools = pools;
     const signal = this.#abort.signal;
+    // Every probe, poll and DNS loop of the generation listens on this one signal.
+    setMaxListeners(0, signal);
     for (const model of snapshot.models) {
       for (const t of model.targets) this.#watchTarget(model.health, model.loadMetrics, t);
       model.dnsTargets.forEach((dns, i) => {

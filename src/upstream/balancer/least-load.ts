@@ -95,8 +95,13 @@ export class LeastLoadBalancer implements Balancer {
         sampleAtMs[i] = load.atMs;
         inflightAtSample[i] = c.state.inflight;
       }
-      const queue = load.waiting + this.#runningWeight * load.running + (c.state.inflight - inflightAtSample[i]!);
-      let score = (queue < 0 ? 0 : queue) / c.weight + kvPenalty(load.kvCacheUsage);
+      const delta = c.state.inflight - inflightAtSample[i]!;
+      const queue = load.waiting + this.#runningWeight * load.running + delta;
+      // The KV-cache reading is as old as the sample: scale it by how the running batch changed
+      // since, or a replica that just freed slots keeps its "full cache" penalty until the next poll.
+      const running = load.running + delta;
+      const kv = load.running > 0 ? Math.min(1, (load.kvCacheUsage * (running < 0 ? 0 : running)) / load.running) : load.kvCacheUsage;
+      let score = (queue < 0 ? 0 : queue) / c.weight + kvPenalty(kv);
       // A NaN score (garbage in a sample) must lose to any real one without leaving the pick empty.
       if (score !== score) score = Infinity;
       if (best === undefined || score < bestScore) {
