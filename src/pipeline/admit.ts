@@ -40,9 +40,47 @@ function estimateTokens(ctx: RequestContext, limits: ModelLimits): number {
   if (ctx.upgradeHead !== null) return 0;
   const prompt = ctx.body === null ? 0 : Math.ceil(ctx.body.length / 4);
   if (ctx.upstreamPath.endsWith('/embeddings')) return prompt;
-  const body = parsedBody(ctx) as { max_tokens?: unknown; max_completion_tokens?: unknown } | null;
-  const max = body?.max_completion_tokens ?? body?.max_tokens;
+  // Already parsed (body routing, translation): read it; otherwise scan the bytes rather than
+  // parse a whole prompt for one number. The reservation is settled with real usage anyway.
+  let max: unknown;
+  if (ctx.parsedBody !== undefined) {
+    const body = ctx.parsedBody as { max_tokens?: unknown; max_completion_tokens?: unknown } | null;
+    max = body?.max_completion_tokens ?? body?.max_tokens;
+  } else if (ctx.body !== null) max = numberAfter(ctx.body, MAX_COMPLETION_TOKENS) ?? numberAfter(ctx.body, MAX_TOKENS);
   return prompt + (typeof max === 'number' && max > 0 ? max : limits.defaultMaxTokens);
+}
+
+const MAX_COMPLETION_TOKENS = Buffer.from('"max_completion_tokens"');
+const MAX_TOKENS = Buffer.from('"max_tokens"');
+const STREAM = Buffer.from('"stream"');
+
+/** valueStart is the index of the first value byte after a JSON key's colon, or -1. */
+function valueStart(body: Buffer, key: Buffer): number {
+  const at = body.indexOf(key);
+  if (at === -1) return -1;
+  let i = at + key.length;
+  while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i++;
+  if (body[i] !== 0x3a /* : */) return -1;
+  i++;
+  while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i++;
+  return i;
+}
+
+/** numberAfter reads the non-negative integer value of a top-level-looking JSON key, or undefined. */
+function numberAfter(body: Buffer, key: Buffer): number | undefined {
+  let i = valueStart(body, key);
+  if (i === -1) return undefined;
+  let n = 0;
+  const start = i;
+  while (i < body.length && body[i]! >= 0x30 && body[i]! <= 0x39 && i - start < 9) n = n * 10 + body[i++]! - 0x30;
+  return i > start ? n : undefined;
+}
+
+/** saysStreamTrue tells whether the body has "stream": true (the only case that needs a parse). */
+function saysStreamTrue(body: Buffer | null): boolean {
+  if (body === null) return false;
+  const i = valueStart(body, STREAM);
+  return i !== -1 && body[i] === 0x74 /* t */;
 }
 
 /**
@@ -51,6 +89,7 @@ function estimateTokens(ctx: RequestContext, limits: ModelLimits): number {
  */
 function requestUsage(ctx: RequestContext): void {
   if (ctx.transformer !== null || !INFERENCE_PATHS.test(ctx.upstreamPath)) return;
+  if (ctx.parsedBody === undefined && !saysStreamTrue(ctx.body)) return;
   const body = parsedBody(ctx) as { stream?: unknown; stream_options?: { include_usage?: unknown } | null } | null;
   if (body === null || typeof body !== 'object' || body.stream !== true) return;
   if (body.stream_options?.include_usage === true) return;
@@ -170,27 +209,58 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
   return (ctx) => {
     const limits = ctx.model!.limits;
     if (limits === null) return;
-    const keyScope = ctx.keyHash === null ? undefined : limits.keyScopes.get(ctx.keyHash);
-    const scopes = keyScope === undefined ? limits.scopes : [...limits.scopes, keyScope];
-    const rules: Rule[] = [];
-    for (const s of scopes) for (const r of s.rules) rules.push(r);
+    const plan = planOf(limits, ctx.keyHash === null ? undefined : limits.keyScopes.get(ctx.keyHash));
+    const { scopes, rules } = plan;
     if (rules.length === 0) return acquireSlots(ctx, scopes, 0);
     let reservation = 0;
+    let adds = plan.requestAdds;
     if (limits.hasTokenRules) {
       reservation = estimateTokens(ctx, limits);
       requestUsage(ctx);
+      adds = plan.isTokenRule.map((isToken) => (isToken ? reservation : 1));
     }
-    const req: TakeRequest = {
-      keys: rules.map((r) => r.counter),
-      windowMs: rules.map((r) => r.windowMs),
-      adds: rules.map((r) => (r.kind === 'requests' ? 1 : reservation)),
-      limits: rules.map((r) => r.limit),
-    };
+    const req: TakeRequest = { keys: plan.keys, windowMs: plan.windowMs, adds, limits: plan.limits };
     // Which store answered (the shared one, or the local fallback) is where the tokens settle.
     const taken = take(req);
     if (taken instanceof Promise) return taken.then((t) => admitted(ctx, scopes, rules, reservation, t.res, t.store));
     return admitted(ctx, scopes, rules, reservation, taken.res, taken.store);
   };
+}
+
+/** Plan is everything about a (model, key) pair's limits that does not change per request. */
+interface Plan {
+  readonly scopes: readonly LimitScope[];
+  readonly rules: readonly Rule[];
+  readonly keys: readonly string[];
+  readonly windowMs: readonly number[];
+  readonly limits: readonly number[];
+  readonly isTokenRule: readonly boolean[];
+  /** requestAdds are the adds when no rule counts tokens (all 1), shared by every request. */
+  readonly requestAdds: readonly number[];
+}
+
+// Built on first use per model limits and key scope, then reused: a request allocates no rule lists.
+const plans = new WeakMap<ModelLimits, Map<LimitScope | undefined, Plan>>();
+
+function planOf(limits: ModelLimits, keyScope: LimitScope | undefined): Plan {
+  let byKey = plans.get(limits);
+  if (byKey === undefined) plans.set(limits, (byKey = new Map()));
+  let plan = byKey.get(keyScope);
+  if (plan === undefined) {
+    const scopes = keyScope === undefined ? limits.scopes : [...limits.scopes, keyScope];
+    const rules = scopes.flatMap((s) => s.rules);
+    plan = {
+      scopes,
+      rules,
+      keys: rules.map((r) => r.counter),
+      windowMs: rules.map((r) => r.windowMs),
+      limits: rules.map((r) => r.limit),
+      isTokenRule: rules.map((r) => r.kind === 'tokens'),
+      requestAdds: rules.map(() => 1),
+    };
+    byKey.set(keyScope, plan);
+  }
+  return plan;
 }
 
 /** releaseSlots frees the concurrency slots a request holds. */

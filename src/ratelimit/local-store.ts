@@ -1,19 +1,24 @@
 /**
  * LocalStore: the `local` policy, counters in this process (nothing to install). Atomic by
- * construction: Node runs one take at a time. Expired windows are swept every 10 s.
+ * construction: Node runs one take at a time. Each counter keeps only its current window (a new
+ * window replaces the old one), so a take builds no strings and does one Map lookup per rule.
+ * A settlement for a window that has already ended is dropped: that window no longer limits anyone.
  */
 import type { CounterStore, TakeRequest, TakeResult } from './counter-store.js';
 
-interface Counter {
+interface Window {
+  id: number;
   count: number;
   expiresAtMs: number;
 }
 
 /** LocalStore keeps counters in a Map. */
 export class LocalStore implements CounterStore {
-  readonly #counters = new Map<string, Counter>();
+  readonly #windows = new Map<string, Window>();
   readonly #now: () => number;
   readonly #sweeper: NodeJS.Timeout;
+  /** #found is scratch space for the windows a take looked up (reused, never shared across takes). */
+  #found: Array<Window | undefined> = [];
 
   constructor(opts: { now?: () => number } = {}) {
     this.#now = opts.now ?? Date.now;
@@ -26,46 +31,46 @@ export class LocalStore implements CounterStore {
     const counts = new Array<number>(n);
     const windowIds = new Array<number>(n);
     const resetMs = new Array<number>(n);
+    const found = this.#found;
     let failed = -1;
     for (let i = 0; i < n; i++) {
       const win = req.windowMs[i]!;
       const id = Math.floor(now / win);
       windowIds[i] = id;
       resetMs[i] = (id + 1) * win - now;
-      const c = this.#counters.get(`${req.keys[i]}:${id}`);
-      counts[i] = c === undefined ? 0 : c.count;
+      const w = this.#windows.get(req.keys[i]!);
+      const current = w !== undefined && w.id === id ? w : undefined;
+      found[i] = current;
+      counts[i] = current === undefined ? 0 : current.count;
       if (failed === -1 && counts[i]! + req.adds[i]! > req.limits[i]!) failed = i;
     }
     if (failed !== -1) return { isAllowed: false, failed, counts, windowIds, resetMs };
-    for (let i = 0; i < n; i++) counts[i] = this.#add(`${req.keys[i]}:${windowIds[i]}`, req.adds[i]!, (windowIds[i]! + 1) * req.windowMs[i]!);
+    for (let i = 0; i < n; i++) {
+      const w = found[i];
+      if (w !== undefined) counts[i] = w.count += req.adds[i]!;
+      else {
+        counts[i] = req.adds[i]!;
+        this.#windows.set(req.keys[i]!, { id: windowIds[i]!, count: req.adds[i]!, expiresAtMs: (windowIds[i]! + 1) * req.windowMs[i]! });
+      }
+      found[i] = undefined;
+    }
     return { isAllowed: true, failed: -1, counts, windowIds, resetMs };
   }
 
-  settle(keys: readonly string[], windowIds: readonly number[], windowMs: readonly number[], deltas: readonly number[]): void {
+  settle(keys: readonly string[], windowIds: readonly number[], _windowMs: readonly number[], deltas: readonly number[]): void {
     for (let i = 0; i < keys.length; i++) {
-      if (deltas[i] === 0) continue;
-      this.#add(`${keys[i]}:${windowIds[i]}`, deltas[i]!, (windowIds[i]! + 1) * windowMs[i]!);
+      const w = this.#windows.get(keys[i]!);
+      if (w !== undefined && w.id === windowIds[i]) w.count = Math.max(0, w.count + deltas[i]!);
     }
-  }
-
-  #add(key: string, delta: number, expiresAtMs: number): number {
-    const c = this.#counters.get(key);
-    if (c === undefined) {
-      const count = Math.max(0, delta);
-      this.#counters.set(key, { count, expiresAtMs });
-      return count;
-    }
-    c.count = Math.max(0, c.count + delta);
-    return c.count;
   }
 
   #sweep(): void {
     const now = this.#now();
-    for (const [k, c] of this.#counters) if (c.expiresAtMs <= now) this.#counters.delete(k);
+    for (const [k, w] of this.#windows) if (w.expiresAtMs <= now) this.#windows.delete(k);
   }
 
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
-    this.#counters.clear();
+    this.#windows.clear();
   }
 }

@@ -1,8 +1,9 @@
 /**
- * RedisStore: the `redis` policy, counters shared by every gateway replica. One take is one
- * Lua script call (one round trip, atomic in Redis): it reads the clock from Redis itself (so
- * replicas with skewed clocks agree on windows), checks every counter, and adds to all only when
- * all fit. Commands are never queued while Redis is unreachable (enableOfflineQueue: false), so
+ * RedisStore: the `redis` policy, counters shared by every gateway replica. The takes of one
+ * event-loop turn go out as one Lua script call (one round trip, atomic in Redis): it reads the
+ * clock from Redis itself (so replicas with skewed clocks agree on windows) and, request by
+ * request in arrival order, checks every counter and adds to all only when all fit. Token
+ * settlements gather for 20 ms and go out as one pipeline. Commands are never queued while Redis is unreachable (enableOfflineQueue: false), so
  * a check fails within `timeout_ms`; the caller then counts locally (fault_tolerant) or refuses.
  * ioredis reconnects by itself. Keys are built inside the script, so this targets a single Redis
  * (or a primary with replicas), not Redis Cluster.
@@ -10,40 +11,65 @@
 import { Redis } from 'ioredis';
 import type { CounterStore, TakeRequest, TakeResult } from './counter-store.js';
 
-const TAKE_SCRIPT = `
+// One call checks and takes for a whole batch of requests, in arrival order, each one all or
+// nothing: request j is admitted only if every one of its counters fits after requests 1..j-1.
+// ARGV: request count, then per request its rule count and (window ms, add, limit) per rule;
+// KEYS: every rule's counter name, in the same order. Returns per request: allowed (1/0), the
+// failing rule (1-based, 0 when allowed), then per rule the count, the window id and the ms to reset.
+const TAKE_BATCH_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = #KEYS
-local out = {1, 0}
-local ids, resets, names, counts = {}, {}, {}, {}
-for i = 1, n do
-  local win = tonumber(ARGV[i * 3 - 2])
-  local id = math.floor(now / win)
-  ids[i] = id
-  resets[i] = (id + 1) * win - now
-  names[i] = KEYS[i] .. ':' .. id
-  counts[i] = tonumber(redis.call('GET', names[i]) or '0')
-  if out[1] == 1 and counts[i] + tonumber(ARGV[i * 3 - 1]) > tonumber(ARGV[i * 3]) then
-    out[1] = 0
-    out[2] = i
-  end
-end
-if out[1] == 1 then
+local out = {}
+local a = 2
+local k = 0
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local names, counts, ids, resets, wins, adds = {}, {}, {}, {}, {}, {}
+  local failed = 0
   for i = 1, n do
-    counts[i] = redis.call('INCRBY', names[i], ARGV[i * 3 - 1])
-    redis.call('PEXPIRE', names[i], tonumber(ARGV[i * 3 - 2]) + 5000)
+    local win = tonumber(ARGV[a]); local add = tonumber(ARGV[a + 1]); local limit = tonumber(ARGV[a + 2])
+    a = a + 3
+    local id = math.floor(now / win)
+    wins[i] = win; adds[i] = add; ids[i] = id
+    resets[i] = (id + 1) * win - now
+    names[i] = KEYS[k + i] .. ':' .. id
+    counts[i] = tonumber(redis.call('GET', names[i]) or '0')
+    if failed == 0 and counts[i] + add > limit then failed = i end
+  end
+  k = k + n
+  if failed == 0 then
+    for i = 1, n do
+      counts[i] = redis.call('INCRBY', names[i], adds[i])
+      redis.call('PEXPIRE', names[i], wins[i] + 5000)
+    end
+  end
+  out[#out + 1] = failed == 0 and 1 or 0
+  out[#out + 1] = failed
+  for i = 1, n do
+    out[#out + 1] = counts[i]; out[#out + 1] = ids[i]; out[#out + 1] = resets[i]
   end
 end
-for i = 1, n do out[#out + 1] = counts[i] end
-for i = 1, n do out[#out + 1] = ids[i] end
-for i = 1, n do out[#out + 1] = resets[i] end
 return out
 `;
+
+/** Pending is one take waiting for the next batch call. */
+interface Pending {
+  req: TakeRequest;
+  resolve: (r: TakeResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/** SETTLE_FLUSH_MS is how long settlements gather before one pipelined write (they are fire-and-forget). */
+const SETTLE_FLUSH_MS = 20;
 
 /** RedisStore keeps counters in Redis. */
 export class RedisStore implements CounterStore {
   readonly #redis: Redis;
   readonly #prefix: string;
+  #pending: Pending[] = [];
+  #settlements = new Map<string, [delta: number, windowMs: number]>();
+  #settleTimer: NodeJS.Timeout | null = null;
 
   constructor(url: string, opts: { timeoutMs: number; prefix?: string; onError?: (err: Error) => void }) {
     this.#prefix = opts.prefix ?? 'igw:rl:';
@@ -57,7 +83,7 @@ export class RedisStore implements CounterStore {
     });
     // ioredis emits 'error' on every failed reconnect; the caller logs them (rate-limited).
     this.#redis.on('error', (err: Error) => opts.onError?.(err));
-    this.#redis.defineCommand('igwTake', { lua: TAKE_SCRIPT });
+    this.#redis.defineCommand('igwTakeBatch', { lua: TAKE_BATCH_SCRIPT });
   }
 
   /** isReady tells whether the connection is up. */
@@ -80,34 +106,90 @@ export class RedisStore implements CounterStore {
     });
   }
 
-  async take(req: TakeRequest): Promise<TakeResult> {
-    const n = req.keys.length;
-    const args: Array<string | number> = [n];
-    for (let i = 0; i < n; i++) args.push(this.#prefix + req.keys[i]!);
-    for (let i = 0; i < n; i++) args.push(req.windowMs[i]!, req.adds[i]!, req.limits[i]!);
-    const out = (await (this.#redis as unknown as { igwTake(...a: Array<string | number>): Promise<number[]> }).igwTake(...args)) as number[];
-    return {
-      isAllowed: out[0] === 1,
-      failed: out[0] === 1 ? -1 : out[1]! - 1,
-      counts: out.slice(2, 2 + n),
-      windowIds: out.slice(2 + n, 2 + 2 * n),
-      resetMs: out.slice(2 + 2 * n, 2 + 3 * n),
-    };
+  /**
+   * take queues the check and sends every take of this event-loop turn in one script call: under
+   * load that is one Redis round trip for many requests instead of one each, with the same
+   * all-or-nothing, zero-overshoot semantics.
+   */
+  take(req: TakeRequest): Promise<TakeResult> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ req, resolve, reject });
+      if (this.#pending.length === 1) setImmediate(this.#flushTakes);
+    });
   }
 
+  readonly #flushTakes = (): void => {
+    const batch = this.#pending;
+    this.#pending = [];
+    const args: Array<string | number> = [0];
+    const keys: string[] = [];
+    for (const p of batch) for (const k of p.req.keys) keys.push(this.#prefix + k);
+    args[0] = keys.length;
+    for (const k of keys) args.push(k);
+    args.push(batch.length);
+    for (const p of batch) {
+      const r = p.req;
+      args.push(r.keys.length);
+      for (let i = 0; i < r.keys.length; i++) args.push(r.windowMs[i]!, r.adds[i]!, r.limits[i]!);
+    }
+    (this.#redis as unknown as { igwTakeBatch(...a: Array<string | number>): Promise<number[]> }).igwTakeBatch(...args).then(
+      (out) => {
+        let o = 0;
+        for (const p of batch) {
+          const n = p.req.keys.length;
+          const isAllowed = out[o] === 1;
+          const failed = isAllowed ? -1 : out[o + 1]! - 1;
+          o += 2;
+          const counts = new Array<number>(n);
+          const windowIds = new Array<number>(n);
+          const resetMs = new Array<number>(n);
+          for (let i = 0; i < n; i++, o += 3) {
+            counts[i] = out[o]!;
+            windowIds[i] = out[o + 1]!;
+            resetMs[i] = out[o + 2]!;
+          }
+          p.resolve({ isAllowed, failed, counts, windowIds, resetMs });
+        }
+      },
+      (err: unknown) => {
+        for (const p of batch) p.reject(err);
+      },
+    );
+  };
+
+  /** settle adds deltas; they gather for SETTLE_FLUSH_MS and go out as one pipeline (fire-and-forget). */
   settle(keys: readonly string[], windowIds: readonly number[], windowMs: readonly number[], deltas: readonly number[]): void {
-    if (!this.isReady) return;
-    const pipe = this.#redis.pipeline();
     for (let i = 0; i < keys.length; i++) {
       if (deltas[i] === 0) continue;
       const name = `${this.#prefix}${keys[i]}:${windowIds[i]}`;
-      pipe.incrby(name, deltas[i]!);
-      pipe.pexpire(name, windowMs[i]! + 5000);
+      const prev = this.#settlements.get(name);
+      if (prev === undefined) this.#settlements.set(name, [deltas[i]!, windowMs[i]!]);
+      else prev[0] += deltas[i]!;
     }
-    pipe.exec().catch(() => {});
+    if (this.#settleTimer === null && this.#settlements.size > 0) this.#settleTimer = setTimeout(this.#flushSettlements, SETTLE_FLUSH_MS);
   }
 
+  readonly #flushSettlements = (): void => {
+    this.#settleTimer = null;
+    const batch = this.#settlements;
+    this.#settlements = new Map();
+    if (!this.isReady) return;
+    const pipe = this.#redis.pipeline();
+    for (const [name, [delta, windowMs]] of batch) {
+      if (delta === 0) continue;
+      pipe.incrby(name, delta);
+      pipe.pexpire(name, windowMs + 5000);
+    }
+    pipe.exec().catch(() => {});
+  };
+
   async close(): Promise<void> {
+    if (this.#settleTimer !== null) {
+      clearTimeout(this.#settleTimer);
+      this.#flushSettlements();
+    }
+    // quit sends what is queued (the last settlements) before closing; a dead link just closes.
+    await Promise.race([this.#redis.quit().catch(() => {}), new Promise((r) => setTimeout(r, 500).unref())]);
     this.#redis.disconnect();
   }
 }
