@@ -3,20 +3,12 @@
  * current snapshot once and uses only it, so a reload mid-request cannot mix two configs.
  */
 import type { ModelLimits } from '../ratelimit/index.js';
-import type { BalancerKind, HealthPolicy, ModelUpstream, UpstreamTarget } from '../upstream/index.js';
+import type { BalancerKind, DnsTarget, HealthPolicy, ModelUpstream, UpstreamTarget } from '../upstream/index.js';
+
+export type { DnsTarget };
 
 /** Target is one upstream server of a model (with its live state), split for fast path building. */
 export type Target = UpstreamTarget;
-
-/** DnsTarget is a compiled `{dns: host:port}` target entry. */
-export interface DnsTarget {
-  readonly host: string;
-  readonly port: number;
-  readonly scheme: 'http' | 'https';
-  readonly weight: number;
-  readonly minTtlMs: number;
-  readonly maxTtlMs: number;
-}
 
 /** HashOn is what the consistent-hash balancer hashes. */
 export type HashOn = { readonly kind: 'header'; readonly header: string } | { readonly kind: 'api_key' } | { readonly kind: 'prompt_prefix'; readonly chars: number };

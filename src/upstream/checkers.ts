@@ -6,7 +6,7 @@
  */
 import { lookup, Resolver } from 'node:dns/promises';
 import { isIPv6 } from 'node:net';
-import type { DnsTarget } from '../config/snapshot.js';
+import type { DnsTarget } from './dns-target.js';
 import type { HealthPolicy } from './health-policy.js';
 import type { ModelUpstream, UpstreamTarget } from './model-upstream.js';
 import type { PoolRegistry } from './pool-registry.js';

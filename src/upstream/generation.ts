@@ -4,10 +4,28 @@
  * are per target URL: a URL shared by several models is probed once.
  */
 import { setMaxListeners } from 'node:events';
-import type { Snapshot } from '../config/snapshot.js';
+import type { DnsTarget } from './dns-target.js';
+import type { HealthPolicy } from './health-policy.js';
+import type { ModelUpstream } from './model-upstream.js';
 import { runDnsDiscovery, runHealthChecks, runLoadPolling } from './checkers.js';
 import type { UpstreamTarget } from './model-upstream.js';
 import type { PoolRegistry } from './pool-registry.js';
+
+/** GenerationModel is what a generation needs of a compiled model. */
+export interface GenerationModel {
+  readonly name: string;
+  readonly targets: readonly UpstreamTarget[];
+  readonly dnsTargets: readonly DnsTarget[];
+  readonly health: HealthPolicy;
+  readonly loadMetrics: { readonly path: string; readonly intervalMs: number } | null;
+  readonly upstream: ModelUpstream;
+}
+
+/** GenerationSnapshot is what a generation needs of a compiled snapshot (a config Snapshot fits it). */
+export interface GenerationSnapshot {
+  readonly models: readonly GenerationModel[];
+  readonly settings: { readonly dnsServers: readonly string[] };
+}
 
 /** GenerationEvents tell the gateway what background work found (for logs). */
 export interface GenerationEvents {
@@ -19,10 +37,10 @@ export class Generation {
   readonly #abort = new AbortController();
   readonly #probed = new Set<string>();
   readonly #polled = new Set<string>();
-  readonly #snapshot: Snapshot;
+  readonly #snapshot: GenerationSnapshot;
   readonly #pools: PoolRegistry;
 
-  constructor(snapshot: Snapshot, pools: PoolRegistry, events: GenerationEvents = {}) {
+  constructor(snapshot: GenerationSnapshot, pools: PoolRegistry, events: GenerationEvents = {}) {
     this.#snapshot = snapshot;
     this.#pools = pools;
     const signal = this.#abort.signal;
@@ -39,7 +57,7 @@ export class Generation {
     }
   }
 
-  #watchTarget(health: Snapshot['models'][number]['health'], load: Snapshot['models'][number]['loadMetrics'], t: UpstreamTarget): void {
+  #watchTarget(health: HealthPolicy, load: GenerationModel['loadMetrics'], t: UpstreamTarget): void {
     const signal = this.#abort.signal;
     if (health.isActive && !this.#probed.has(t.url)) {
       this.#probed.add(t.url);
@@ -52,7 +70,7 @@ export class Generation {
   }
 
   /** snapshot is the snapshot this generation serves. */
-  get snapshot(): Snapshot {
+  get snapshot(): GenerationSnapshot {
     return this.#snapshot;
   }
 

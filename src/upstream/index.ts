@@ -23,4 +23,5 @@ export { PoolRegistry, type PoolOptions } from './pool-registry.js';
 export { HEALTH_DEFAULTS, type HealthPolicy, type PassivePolicy } from './health-policy.js';
 export { ModelUpstream, toUpstreamTarget, type UpstreamTarget } from './model-upstream.js';
 export { TargetRecord, TargetRegistry, type Outcome } from './target-record.js';
-export { Generation, type GenerationEvents } from './generation.js';
+export { Generation, type GenerationEvents, type GenerationModel, type GenerationSnapshot } from './generation.js';
+export type { DnsTarget } from './dns-target.js';
