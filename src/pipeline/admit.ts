@@ -133,23 +133,34 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
   let lastStoreErrorLogMs = 0;
 
   type Taken = { res: TakeResult; store: CounterStore };
-  const take = (req: TakeRequest): Taken | Promise<Taken> => {
-    const onError = (err: unknown): Taken => {
-      const now = Date.now();
-      if (now - lastStoreErrorLogMs > 10_000) {
-        lastStoreErrorLogMs = now;
-        deps.log.error({ err: String(err), fault_tolerant: deps.isFaultTolerant }, 'rate-limit store unreachable');
-      }
-      deps.metrics.limitStoreErrors.labels(deps.isFaultTolerant ? 'allowed_locally' : 'refused').inc();
-      if (!deps.isFaultTolerant) throw new GatewayError('limits_unavailable', { retryAfterSec: 1, cause: err });
-      return { res: fallback.take(req), store: fallback };
-    };
-    try {
-      const r = deps.store.take(req);
-      return r instanceof Promise ? r.then((res) => ({ res, store: deps.store }), onError) : { res: r, store: deps.store };
-    } catch (err) {
-      return onError(err);
+  // On a store failure: count locally (fault tolerant) or refuse; log at most every 10 s.
+  const takeFallback = (err: unknown, req: TakeRequest): Taken => {
+    const now = Date.now();
+    if (now - lastStoreErrorLogMs > 10_000) {
+      lastStoreErrorLogMs = now;
+      deps.log.error({ err: String(err), fault_tolerant: deps.isFaultTolerant }, 'rate-limit store unreachable');
     }
+    deps.metrics.limitStoreErrors.labels(deps.isFaultTolerant ? 'allowed_locally' : 'refused').inc();
+    if (!deps.isFaultTolerant) throw new GatewayError('limits_unavailable', { retryAfterSec: 1, cause: err });
+    return { res: fallback.take(req), store: fallback };
+  };
+  /** takeThen runs `then` with the store's answer, adding no promise when the store answers at once. */
+  const takeThen = (req: TakeRequest, then: (res: TakeResult, store: CounterStore) => void | Promise<void>): void | Promise<void> => {
+    let r: TakeResult | Promise<TakeResult>;
+    try {
+      r = deps.store.take(req);
+    } catch (err) {
+      const t = takeFallback(err, req);
+      return then(t.res, t.store);
+    }
+    if (!(r instanceof Promise)) return then(r, deps.store);
+    return r.then(
+      (res) => then(res, deps.store),
+      (err: unknown) => {
+        const t = takeFallback(err, req);
+        return then(t.res, t.store);
+      },
+    );
   };
 
   const admitted = (ctx: RequestContext, scopes: readonly LimitScope[], rules: readonly Rule[], reservation: number, res: TakeResult, store: CounterStore): void | Promise<void> => {
@@ -221,9 +232,7 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
     }
     const req: TakeRequest = { keys: plan.keys, windowMs: plan.windowMs, adds, limits: plan.limits };
     // Which store answered (the shared one, or the local fallback) is where the tokens settle.
-    const taken = take(req);
-    if (taken instanceof Promise) return taken.then((t) => admitted(ctx, scopes, rules, reservation, t.res, t.store));
-    return admitted(ctx, scopes, rules, reservation, taken.res, taken.store);
+    return takeThen(req, (res, store) => admitted(ctx, scopes, rules, reservation, res, store));
   };
 }
 

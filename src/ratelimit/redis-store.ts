@@ -14,26 +14,25 @@ import type { CounterStore, TakeRequest, TakeResult } from './counter-store.js';
 // One call checks and takes for a whole batch of requests, in arrival order, each one all or
 // nothing: request j is admitted only if every one of its counters fits after requests 1..j-1.
 // ARGV: request count, then per request its rule count and (window ms, add, limit) per rule;
-// KEYS: every rule's counter name, in the same order. Returns per request: allowed (1/0), the
-// failing rule (1-based, 0 when allowed), then per rule the count, the window id and the ms to reset.
+// KEYS: every rule's counter name, in the same order. Returns Redis's clock (ms), then per request
+// the failing rule (1-based, 0 when allowed) and per rule its count; window ids and resets follow
+// from the clock, so they are computed here rather than sent back.
 const TAKE_BATCH_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local out = {}
+local out = {now}
 local a = 2
 local k = 0
 for r = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[a])
   a = a + 1
-  local names, counts, ids, resets, wins, adds = {}, {}, {}, {}, {}, {}
+  local names, counts, wins, adds = {}, {}, {}, {}
   local failed = 0
   for i = 1, n do
     local win = tonumber(ARGV[a]); local add = tonumber(ARGV[a + 1]); local limit = tonumber(ARGV[a + 2])
     a = a + 3
-    local id = math.floor(now / win)
-    wins[i] = win; adds[i] = add; ids[i] = id
-    resets[i] = (id + 1) * win - now
-    names[i] = KEYS[k + i] .. ':' .. id
+    wins[i] = win; adds[i] = add
+    names[i] = KEYS[k + i] .. ':' .. math.floor(now / win)
     counts[i] = tonumber(redis.call('GET', names[i]) or '0')
     if failed == 0 and counts[i] + add > limit then failed = i end
   end
@@ -44,11 +43,8 @@ for r = 1, tonumber(ARGV[1]) do
       redis.call('PEXPIRE', names[i], wins[i] + 5000)
     end
   end
-  out[#out + 1] = failed == 0 and 1 or 0
   out[#out + 1] = failed
-  for i = 1, n do
-    out[#out + 1] = counts[i]; out[#out + 1] = ids[i]; out[#out + 1] = resets[i]
-  end
+  for i = 1, n do out[#out + 1] = counts[i] end
 end
 return out
 `;
@@ -134,21 +130,23 @@ export class RedisStore implements CounterStore {
     }
     (this.#redis as unknown as { igwTakeBatch(...a: Array<string | number>): Promise<number[]> }).igwTakeBatch(...args).then(
       (out) => {
-        let o = 0;
+        const now = out[0]!;
+        let o = 1;
         for (const p of batch) {
-          const n = p.req.keys.length;
-          const isAllowed = out[o] === 1;
-          const failed = isAllowed ? -1 : out[o + 1]! - 1;
-          o += 2;
+          const r = p.req;
+          const n = r.keys.length;
+          const failed = out[o++]! - 1;
           const counts = new Array<number>(n);
           const windowIds = new Array<number>(n);
           const resetMs = new Array<number>(n);
-          for (let i = 0; i < n; i++, o += 3) {
-            counts[i] = out[o]!;
-            windowIds[i] = out[o + 1]!;
-            resetMs[i] = out[o + 2]!;
+          for (let i = 0; i < n; i++) {
+            counts[i] = out[o++]!;
+            const win = r.windowMs[i]!;
+            const id = Math.floor(now / win);
+            windowIds[i] = id;
+            resetMs[i] = (id + 1) * win - now;
           }
-          p.resolve({ isAllowed, failed, counts, windowIds, resetMs });
+          p.resolve({ isAllowed: failed === -1, failed, counts, windowIds, resetMs });
         }
       },
       (err: unknown) => {
