@@ -54,6 +54,7 @@ import { cliEntry, pinLayout, type CliEntry, type Layout } from './lib/layout.js
 import { Samples, percentile } from './lib/loadgen.js';
 import { FAILED, OK, UNFINISHED, mulberry32, openLoop, poissonArrivals, type OpenLoopResult } from './lib/openloop.js';
 import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, type CpuTimes } from './lib/procs.js';
+import { runBench } from './lib/report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DOC_PATH = join(ROOT, 'docs', 'balancing-bench.md');
@@ -776,10 +777,4 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    stopAll().finally(() => process.exit(1));
-  },
-);
+runBench('bench:balance', main, stopAll);

@@ -36,6 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { Failures, closedLoop, makeEndpoint, percentile, sequential, streams, type Endpoint, type LoadResult } from './lib/loadgen.js';
 import { Child, allowedCpus, cpuShare, freePorts, hasTaskset, pinSelf, readCpuTimes, stopAll, waitUntilReady, type CpuShare } from './lib/procs.js';
+import { runBench } from './lib/report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
@@ -442,10 +443,4 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    stopAll().finally(() => process.exit(1));
-  },
-);
+runBench('bench', main, stopAll);

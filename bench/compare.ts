@@ -47,6 +47,7 @@ import { nginxBinary, writeNginxConfig } from './lib/nginx.js';
 import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady } from './lib/procs.js';
 import { cpuSecondsOf, hwmMiB, machineFacts, rssMiB } from './lib/procstat.js';
 import { runWrk, writeWrkScript, type WrkResult } from './lib/wrk.js';
+import { publishReport, runBench } from './lib/report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
@@ -542,12 +543,7 @@ async function main(): Promise<void> {
     }
 
     const text = md.join('\n');
-    process.stdout.write(`\n${text}\n`);
-    if (process.env.BENCH_NO_WRITE !== '1') {
-      const file = join(ROOT, 'bench', 'results', `compare-${date.slice(0, 10)}${PROFILE ? '-profile' : ''}${ACCESS_LOG ? '' : '-no-access-log'}.md`);
-      writeFileSync(file, `${text}\n`);
-      log(`written: ${file}`);
-    }
+    publishReport(text, `compare-${date.slice(0, 10)}${PROFILE ? '-profile' : ''}${ACCESS_LOG ? '' : '-no-access-log'}.md`);
   } finally {
     await stopAll();
   }
@@ -557,10 +553,4 @@ function readCmdline(pid: number): string {
   return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench:compare failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench('bench:compare', main);

@@ -50,6 +50,7 @@ import { monotonicMicros, summarizeProfile, type ProfileSummary, type Window } f
 import { cliEntry, pinLayout, type CliEntry } from './lib/layout.js';
 import { Failures, closedLoop, makeEndpoint, percentile, type Endpoint } from './lib/loadgen.js';
 import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, type CpuTimes } from './lib/procs.js';
+import { runBench } from './lib/report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
@@ -577,10 +578,4 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (err: unknown) => {
-    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    stopAll().finally(() => process.exit(1));
-  },
-);
+runBench('bench:limits', main, stopAll);

@@ -30,6 +30,7 @@ import { pinLayout } from './lib/layout.js';
 import { Child, freePorts, stopAll, waitUntilReady } from './lib/procs.js';
 import { cpuSecondsOf, machineFacts, rssMiB } from './lib/procstat.js';
 import { runWrk, writeWrkRotatingScript, type WrkRequest } from './lib/wrk.js';
+import { publishReport, runBench } from './lib/report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const envNum = (name: string, fallback: number): number => {
@@ -233,21 +234,10 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(machineFacts())) md.push(`- ${k}: ${v}`);
     md.push('');
     const text = md.join('\n');
-    process.stdout.write(`\n${text}\n`);
-    if (process.env.BENCH_NO_WRITE !== '1') {
-      const file = join(ROOT, 'bench', 'results', `routes-${date.slice(0, 10)}.md`);
-      writeFileSync(file, `${text}\n`);
-      log(`written: ${file}`);
-    }
+    publishReport(text, `routes-${date.slice(0, 10)}.md`);
   } finally {
     await stopAll();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench:routes failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench('bench:routes', main);

@@ -30,6 +30,7 @@ import { benchEntry } from './lib/build.js';
 import { pinLayout } from './lib/layout.js';
 import { Child, freePorts, stopAll, waitUntilReady } from './lib/procs.js';
 import { cpuSecondsOf, fdLimit, hwmMiB, machineFacts, openFds, rssMiB, tcpCounters } from './lib/procstat.js';
+import { publishReport, runBench } from './lib/report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
@@ -242,21 +243,10 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(machineFacts())) md.push(`- ${k}: ${v}`);
     md.push('');
     const text = md.join('\n');
-    process.stdout.write(`\n${text}\n`);
-    if (process.env.BENCH_NO_WRITE !== '1') {
-      const file = join(ROOT, 'bench', 'results', `streams-${date.slice(0, 10)}${count !== 10_000 ? `-${count}` : ''}-${UPSTREAM_KIND === 'sim' ? 'sim' : 'raw-upstream'}.md`);
-      writeFileSync(file, `${text}\n`);
-      log(`written: ${file}`);
-    }
+    publishReport(text, `streams-${date.slice(0, 10)}${count !== 10_000 ? `-${count}` : ''}-${UPSTREAM_KIND === 'sim' ? 'sim' : 'raw-upstream'}.md`);
   } finally {
     await stopAll();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench:streams failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench('bench:streams', main);
