@@ -28,14 +28,15 @@
  * (stderr, kept for error reports); its stdout (access log, if enabled) goes to /dev/null.
  * Per-CPU accounting from /proc/stat flags runs disturbed by other processes or hypervisor steal.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { Failures, closedLoop, makeEndpoint, percentile, sequential, streams, type Endpoint, type LoadResult } from './lib/loadgen.js';
-import { Child, allowedCpus, cpuShare, freePorts, hasTaskset, pinSelf, readCpuTimes, stopAll, waitUntilReady, type CpuShare } from './lib/procs.js';
+import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, type CpuShare } from './lib/procs.js';
+import { cliEntry, pinLayout, type CliEntry } from './lib/layout.js';
 import { runBench } from './lib/report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -66,52 +67,9 @@ const SEQ_MAX_SECONDS = Math.min(5, SECONDS);
 // ---------------------------------------------------------------------------------------------
 // Layout: which command starts the children, which CPUs they get
 
-/** newestMtime is the latest modification time of any file under dir. */
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
 /** cliArgs are the node arguments that run the inference-gateway CLI (dist if fresh, else tsx). */
-function cliArgs(): { args: string[]; label: string } {
-  const dist = join(ROOT, 'dist', 'main.js');
-  const forced = process.env.BENCH_ENTRY;
-  if (forced !== undefined && forced !== '' && forced !== 'tsx' && forced !== 'dist') throw new Error(`BENCH_ENTRY must be "tsx" or "dist", got "${forced}"`);
-  const isDistFresh = existsSync(dist) && statSync(dist).mtimeMs > newestMtime(join(ROOT, 'src'));
-  if (forced === 'dist' || (forced !== 'tsx' && isDistFresh)) {
-    if (!existsSync(dist)) throw new Error('BENCH_ENTRY=dist but dist/main.js does not exist (npm run build)');
-    return { args: [dist], label: `node dist/main.js${isDistFresh ? '' : ' (STALE: older than src/)'}` };
-  }
-  return { args: ['--import', 'tsx', join(ROOT, 'src', 'main.ts')], label: 'node --import tsx src/main.ts' };
-}
-
-interface Layout {
-  gatewayCpu: number | null;
-  loadCpu: number | null;
-  note: string;
-}
-
-/** pinLayout pins this process to the load core and says where the children go. */
-function pinLayout(): Layout {
-  const cpus = allowedCpus();
-  if (!hasTaskset()) {
-    return { gatewayCpu: null, loadCpu: null, note: 'WARNING: taskset not found; gateway, simulator and load generator run UNPINNED (figures are noisier)' };
-  }
-  if (cpus === null || cpus.length < 2) {
-    return { gatewayCpu: null, loadCpu: null, note: `WARNING: fewer than 2 CPUs allowed (${cpus?.join(',') ?? '?'}); running UNPINNED` };
-  }
-  const [gatewayCpu, loadCpu] = [cpus[0]!, cpus[1]!];
-  try {
-    pinSelf(loadCpu);
-  } catch (err) {
-    return { gatewayCpu: null, loadCpu: null, note: `WARNING: taskset failed (${err instanceof Error ? err.message : String(err)}); running UNPINNED` };
-  }
-  const extra = cpus.length > 2 ? ` (CPUs ${cpus.slice(2).join(',')} unused)` : '';
-  return { gatewayCpu, loadCpu, note: `pinned: gateway on CPU ${gatewayCpu}; simulator + load generator on CPU ${loadCpu}${extra}` };
+function cliArgs(): CliEntry {
+  return cliEntry(ROOT);
 }
 
 // ---------------------------------------------------------------------------------------------
