@@ -13,38 +13,56 @@ import type { CounterStore, TakeRequest, TakeResult } from './counter-store.js';
 
 // One call checks and takes for a whole batch of requests, in arrival order, each one all or
 // nothing: request j is admitted only if every one of its counters fits after requests 1..j-1.
-// ARGV: request count, then per request its rule count and (window ms, add, limit) per rule;
-// KEYS: every rule's counter name, in the same order. Returns Redis's clock (ms), then per request
-// the failing rule (1-based, 0 when allowed) and per rule its count; window ids and resets follow
-// from the clock, so they are computed here rather than sent back.
+// KEYS: the batch's distinct counter names (requests of one route share them). ARGV: request
+// count, then per request its rule count and (key index, window ms, add, limit) per rule. Each
+// counter is read once and written once per batch (the running totals live in Lua tables), so
+// Redis does O(distinct counters) commands, not O(requests x rules). Returns Redis's clock (ms),
+// then per request the failing rule (1-based, 0 when allowed) and per rule its count; window ids
+// and resets follow from the clock, so they are computed here rather than sent back.
 const TAKE_BATCH_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {now}
+local seen, added, ttl, order = {}, {}, {}, {}
 local a = 2
-local k = 0
 for r = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[a])
   a = a + 1
-  local names, counts, wins, adds = {}, {}, {}, {}
+  local first = a
   local failed = 0
+  local counts = {}
   for i = 1, n do
-    local win = tonumber(ARGV[a]); local add = tonumber(ARGV[a + 1]); local limit = tonumber(ARGV[a + 2])
-    a = a + 3
-    wins[i] = win; adds[i] = add
-    names[i] = KEYS[k + i] .. ':' .. math.floor(now / win)
-    counts[i] = tonumber(redis.call('GET', names[i]) or '0')
-    if failed == 0 and counts[i] + add > limit then failed = i end
+    local win = tonumber(ARGV[a + 1])
+    local name = KEYS[tonumber(ARGV[a])] .. ':' .. math.floor(now / win)
+    local c = seen[name]
+    if c == nil then
+      c = tonumber(redis.call('GET', name) or '0')
+      seen[name] = c; added[name] = 0; ttl[name] = win + 5000; order[#order + 1] = name
+    end
+    counts[i] = c
+    if failed == 0 and c + tonumber(ARGV[a + 2]) > tonumber(ARGV[a + 3]) then failed = i end
+    a = a + 4
   end
-  k = k + n
   if failed == 0 then
+    local b = first
     for i = 1, n do
-      counts[i] = redis.call('INCRBY', names[i], adds[i])
-      redis.call('PEXPIRE', names[i], wins[i] + 5000)
+      local win = tonumber(ARGV[b + 1])
+      local name = KEYS[tonumber(ARGV[b])] .. ':' .. math.floor(now / win)
+      local add = tonumber(ARGV[b + 2])
+      seen[name] = seen[name] + add
+      added[name] = added[name] + add
+      counts[i] = seen[name]
+      b = b + 4
     end
   end
   out[#out + 1] = failed
   for i = 1, n do out[#out + 1] = counts[i] end
+end
+for _, name in ipairs(order) do
+  if added[name] ~= 0 then
+    redis.call('INCRBY', name, added[name])
+    redis.call('PEXPIRE', name, ttl[name])
+  end
 end
 return out
 `;
@@ -66,6 +84,8 @@ export class RedisStore implements CounterStore {
   #pending: Pending[] = [];
   #settlements = new Map<string, [delta: number, windowMs: number]>();
   #settleTimer: NodeJS.Timeout | null = null;
+  /** keyIndex maps a counter name to its KEYS position while one batch is built (reused, cleared after). */
+  readonly #keyIndex = new Map<string, number>();
 
   constructor(url: string, opts: { timeoutMs: number; prefix?: string; onError?: (err: Error) => void }) {
     this.#prefix = opts.prefix ?? 'igw:rl:';
@@ -117,17 +137,27 @@ export class RedisStore implements CounterStore {
   readonly #flushTakes = (): void => {
     const batch = this.#pending;
     this.#pending = [];
-    const args: Array<string | number> = [0];
+    // Distinct names first (KEYS), then each rule refers to its name by 1-based index.
+    const index = this.#keyIndex;
     const keys: string[] = [];
-    for (const p of batch) for (const k of p.req.keys) keys.push(this.#prefix + k);
-    args[0] = keys.length;
-    for (const k of keys) args.push(k);
-    args.push(batch.length);
+    const args: Array<string | number> = [0, batch.length];
     for (const p of batch) {
       const r = p.req;
       args.push(r.keys.length);
-      for (let i = 0; i < r.keys.length; i++) args.push(r.windowMs[i]!, r.adds[i]!, r.limits[i]!);
+      for (let i = 0; i < r.keys.length; i++) {
+        const k = r.keys[i]!;
+        let at = index.get(k);
+        if (at === undefined) {
+          keys.push(this.#prefix + k);
+          at = keys.length;
+          index.set(k, at);
+        }
+        args.push(at, r.windowMs[i]!, r.adds[i]!, r.limits[i]!);
+      }
     }
+    index.clear();
+    args[0] = keys.length;
+    args.splice(1, 0, ...keys);
     (this.#redis as unknown as { igwTakeBatch(...a: Array<string | number>): Promise<number[]> }).igwTakeBatch(...args).then(
       (out) => {
         const now = out[0]!;
