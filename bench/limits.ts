@@ -64,8 +64,6 @@ const TARGET_REDIS_PCT = 20;
 const SATURATED_PCT = 90;
 /** DISTURBED_SLICE_PCT: a slice where other processes (or steal) took this much of one of our CPUs is marked with '*'. */
 const DISTURBED_SLICE_PCT = 5;
-/** RULES_PER_REQUEST: gateway requests/s, model requests/min + tokens/min, key requests/min. */
-const RULES_PER_REQUEST = 4;
 
 function positiveEnv(name: string, fallback: number, isInteger = false): number {
   const v = process.env[name];
