@@ -40,8 +40,10 @@ for r = 1, v[1] do
     local name = KEYS[v[a]] .. ':' .. math.floor(now / win)
     local c = seen[name]
     if c == nil then
-      c = tonumber(redis.call('GET', name) or '0')
-      seen[name] = c; added[name] = 0; ttl[name] = win + 5000; order[#order + 1] = name
+      local got = redis.call('GET', name)
+      c = tonumber(got or '0')
+      -- A counter that exists already got its expiry from whoever created it.
+      seen[name] = c; added[name] = 0; ttl[name] = got and 0 or win + 5000; order[#order + 1] = name
     end
     counts[i] = c
     if failed == 0 and c + v[a + 2] > v[a + 3] then failed = i end
@@ -65,7 +67,7 @@ end
 for _, name in ipairs(order) do
   if added[name] ~= 0 then
     redis.call('INCRBY', name, added[name])
-    redis.call('PEXPIRE', name, ttl[name])
+    if ttl[name] > 0 then redis.call('PEXPIRE', name, ttl[name]) end
   end
 end
 return out

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { LocalStore, RedisStore, type CounterStore, type TakeRequest } from '../../src/ratelimit/index.js';
 import { RedisServer } from '../helpers/redis.js';
@@ -63,6 +64,27 @@ for (const impl of implementations) {
       assert.equal(r2.counts[0], 70);
     });
 
+    it('counts a burst over different counters per counter, in arrival order', async () => {
+      // Requests alternate between two own counters and share a third: the answer must be what
+      // taking them one by one gives, whatever the store batches together.
+      const limits: Record<string, number> = { mx: 10, my: 20, mz: 25 };
+      const reqs: TakeRequest[] = Array.from({ length: 60 }, (_, i) => {
+        const own = i % 3 === 0 ? 'mx' : 'my';
+        return { keys: [own, 'mz'], windowMs: [3_600_000, 3_600_000], adds: [1, 1], limits: [limits[own]!, limits.mz!] };
+      });
+      const used: Record<string, number> = { mx: 0, my: 0, mz: 0 };
+      const expected = reqs.map((r) => {
+        const fits = r.keys.every((k, i) => used[k]! + r.adds[i]! <= r.limits[i]!);
+        if (fits) r.keys.forEach((k, i) => (used[k]! += r.adds[i]!));
+        return fits;
+      });
+      const results = await Promise.all(reqs.map((r) => store.take(r)));
+      assert.deepEqual(results.map((r) => r.isAllowed), expected);
+      assert.equal(results.filter((r) => r.isAllowed).length, 25);
+      const after = await store.take({ keys: ['mx', 'my', 'mz'], windowMs: [3_600_000, 3_600_000, 3_600_000], adds: [0, 0, 0], limits: [100, 100, 100] });
+      assert.deepEqual(after.counts, [used.mx, used.my, used.mz]);
+    });
+
     it('reports window ids and the time left in the window', async () => {
       const r = await store.take({ keys: ['w'], windowMs: [60_000], adds: [1], limits: [5] });
       assert.equal(r.windowIds[0], Math.floor(Date.now() / 60_000));
@@ -70,3 +92,24 @@ for (const impl of implementations) {
     });
   });
 }
+
+describe('redis store counters expire', () => {
+  it('gives every counter it creates an expiry of its window plus 5 s', async () => {
+    const server = await RedisServer.launch();
+    const store = new RedisStore(server.url, { timeoutMs: 500, prefix: 'exp:' });
+    try {
+      await store.waitReady(2000);
+      await Promise.all([1, 2, 3].map(() => store.take({ keys: ['a', 'b'], windowMs: [60_000, 1_000], adds: [1, 5], limits: [10, 100] })));
+      const r = await store.take({ keys: ['a', 'b'], windowMs: [60_000, 1_000], adds: [1, 5], limits: [10, 100] });
+      assert.equal(r.isAllowed, true);
+      const ttl = (key: string, id: number): number => Number(spawnSync('redis-cli', ['-p', String(server.port), 'pttl', `exp:${key}:${id}`], { encoding: 'utf8' }).stdout.trim());
+      const ta = ttl('a', r.windowIds[0]!);
+      const tb = ttl('b', r.windowIds[1]!);
+      assert.ok(ta > 60_000 && ta <= 65_000, `a: pttl ${ta}`);
+      assert.ok(tb > 0 && tb <= 6_000, `b: pttl ${tb}`);
+    } finally {
+      await store.close();
+      await server.kill();
+    }
+  });
+});
