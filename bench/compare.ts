@@ -1,6 +1,7 @@
 /**
- * `npm run bench:compare` — the gateway against nginx and against the least a Node proxy can do
- * (issue #7, part 1), in one run, on one upstream.
+ * `npm run bench:compare` — the gateway against nginx, against the least a Node proxy can do
+ * (issue #7, part 1) and against a raw-socket prototype below that (part 3), in one run, on one
+ * upstream.
  *
  * Targets (all in front of the same zero-delay upstream):
  *   direct   the upstream itself;
@@ -10,7 +11,11 @@
  *   nginx    the same routing (bench/lib/nginx.ts: `map $http_x_model` → 404, `map $http_apikey`
  *            + `if` → 401, `location /ai/models/ { proxy_pass http://up/; }`, keep-alive upstream,
  *            `proxy_buffering off`, access log to /dev/null buffered); skipped if nginx is missing;
- *   floor    bench/node-floor.ts: node:http + keep-alive Agent + pipe, no features.
+ *   floor    bench/node-floor.ts: node:http + keep-alive Agent + pipe, no features;
+ *   raw      bench/raw-proxy.ts: the "below the floor" prototype (#7 part 3): nginx's routing, key
+ *            check and prefix strip on raw node:net sockets with a strict hand-written HTTP/1.1
+ *            parser, pooled keep-alive upstreams, response bytes relayed as they arrive; no
+ *            metrics, no log. Answers the question: what does a Node proxy cost without node:http?
  * Upstream: `inference-gateway simulate` with no delays (default), or bench/raw-upstream.ts with
  * BENCH_UPSTREAM=raw. The simulator writes a stream as 22 separate writes (role event, 20 tokens,
  * [DONE]), as an engine would; the raw upstream writes it at once.
@@ -82,7 +87,7 @@ const T_TTFB_ADDED_US = 200;
 const T_RSS_MIB = 128;
 
 interface Target {
-  name: 'direct' | 'gateway' | 'nginx' | 'floor';
+  name: 'direct' | 'gateway' | 'nginx' | 'floor' | 'raw';
   origin: string;
   path: string;
   /** pid is the process whose CPU is charged to the target (the upstream for direct). */
@@ -212,7 +217,7 @@ async function sanity(t: Target, headers: Record<string, string>, json: Buffer, 
     throw new Error(`${t.name}: stream sanity failed: status ${r2.statusCode}, ${events.length} events (want ${STREAM_EVENTS} + [DONE])`);
   }
   // A wrong key must be refused by the proxies that check keys.
-  if (t.name === 'gateway' || t.name === 'nginx') {
+  if (t.name === 'gateway' || t.name === 'nginx' || t.name === 'raw') {
     const r3 = await request(t.origin + t.path, { method: 'POST', headers: { ...headers, apikey: 'wrong' }, body: json });
     await r3.body.dump();
     if (r3.statusCode !== 401) throw new Error(`${t.name}: a wrong key got ${r3.statusCode}, not 401`);
@@ -228,10 +233,10 @@ async function waitHttp(child: Child, url: string): Promise<void> {
 
 async function main(): Promise<void> {
   const layout = pinLayout('upstream + wrk + paired client');
-  const build = benchEntry(ROOT, ['node-floor', 'raw-upstream']);
+  const build = benchEntry(ROOT, ['node-floor', 'raw-upstream', 'raw-proxy']);
   const cli = build.cli;
   const nginxBin = nginxBinary();
-  const [upPort, gwPort, gwStatus, gwAdmin, nxPort, floorPort] = await freePorts(6);
+  const [upPort, gwPort, gwStatus, gwAdmin, nxPort, floorPort, rawPort] = await freePorts(7);
   const dir = mkdtempSync(join(tmpdir(), 'igw-compare-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const facts = machineFacts();
@@ -248,7 +253,7 @@ async function main(): Promise<void> {
       try {
         const cmd = readCmdline(Number(pid));
         const m = /bench\/[\w-]+\.ts/.exec(cmd);
-        if (m !== null && !/bench\/(compare|node-floor|raw-upstream)\.ts/.test(m[0]) && !found.includes(m[0])) found.push(m[0]);
+        if (m !== null && !/bench\/(compare|node-floor|raw-upstream|raw-proxy)\.ts/.test(m[0]) && !found.includes(m[0])) found.push(m[0]);
       } catch {
         // gone
       }
@@ -315,11 +320,21 @@ async function main(): Promise<void> {
     });
     await waitHttp(floor, `http://127.0.0.1:${floorPort}/health`);
 
+    // Below the floor: raw sockets, same routing as nginx.
+    const raw = new Child(
+      'raw proxy',
+      process.execPath,
+      [...build.helper('raw-proxy'), '--port', String(rawPort), '--upstream', `http://127.0.0.1:${upPort}`, '--model', MODEL, '--key', API_KEY, '--prefix', PREFIX],
+      { cpu: layout.gatewayCpu, cwd: ROOT },
+    );
+    await waitHttp(raw, `http://127.0.0.1:${rawPort}/__ready`);
+
     const targets: Target[] = [
       { name: 'direct', origin: `http://127.0.0.1:${upPort}`, path: CHAT, pid: upstream.pid, child: upstream },
       { name: 'gateway', origin: `http://127.0.0.1:${gwPort}`, path: PREFIX + CHAT, pid: gateway.pid, child: gateway },
       ...(nginx === null ? [] : [{ name: 'nginx' as const, origin: `http://127.0.0.1:${nxPort}`, path: PREFIX + CHAT, pid: nginx.pid, child: nginx }]),
       { name: 'floor', origin: `http://127.0.0.1:${floorPort}`, path: CHAT, pid: floor.pid, child: floor },
+      { name: 'raw', origin: `http://127.0.0.1:${rawPort}`, path: PREFIX + CHAT, pid: raw.pid, child: raw },
     ];
     const proxies = targets.filter((t) => t.name !== 'direct');
 
@@ -444,6 +459,7 @@ async function main(): Promise<void> {
     const row = (n: string) => rows.find((r) => r.name === n);
     const gw = row('gateway')!;
     const fl = row('floor')!;
+    const rw = row('raw')!;
     const nx = row('nginx');
 
     const md: string[] = [];
@@ -468,9 +484,12 @@ async function main(): Promise<void> {
     md.push('CPU per request, ratios (lower is better):', '');
     md.push('| | JSON | SSE |', '| --- | ---: | ---: |');
     md.push(`| gateway ÷ Node floor | ${f2(gw.cpuJson / fl.cpuJson)}× | ${f2(gw.cpuSse / fl.cpuSse)}× |`);
+    md.push(`| gateway ÷ raw prototype | ${f2(gw.cpuJson / rw.cpuJson)}× | ${f2(gw.cpuSse / rw.cpuSse)}× |`);
+    md.push(`| raw prototype ÷ Node floor | ${f2(rw.cpuJson / fl.cpuJson)}× | ${f2(rw.cpuSse / fl.cpuSse)}× |`);
     if (nx !== undefined) {
       md.push(`| gateway ÷ nginx | ${f2(gw.cpuJson / nx.cpuJson)}× | ${f2(gw.cpuSse / nx.cpuSse)}× |`);
       md.push(`| Node floor ÷ nginx | ${f2(fl.cpuJson / nx.cpuJson)}× | ${f2(fl.cpuSse / nx.cpuSse)}× |`);
+      md.push(`| raw prototype ÷ nginx | ${f2(rw.cpuJson / nx.cpuJson)}× | ${f2(rw.cpuSse / nx.cpuSse)}× |`);
     }
     md.push('');
     md.push('Saturation (medians): proxy CPU busy in % of its core, and how idle the load CPU (wrk + upstream) was:', '');
@@ -485,8 +504,8 @@ async function main(): Promise<void> {
     const checks: Array<[string, string, boolean]> = [
       ['gateway CPU per JSON request ≤ 1.4× Node floor', `${f2(gw.cpuJson / fl.cpuJson)}×`, gw.cpuJson / fl.cpuJson <= T_CPU_JSON],
       ['gateway CPU per SSE response ≤ 1.25× Node floor', `${f2(gw.cpuSse / fl.cpuSse)}×`, gw.cpuSse / fl.cpuSse <= T_CPU_SSE],
-      ['added latency p50 < +150 µs (paired)', `${signed(gw.added50)} µs (floor ${signed(fl.added50)}${nx ? `, nginx ${signed(nx.added50)}` : ''})`, gw.added50 < T_ADDED_P50_US],
-      ['TTFB added p50 < +200 µs (paired)', `${signed(gw.ttfb50)} µs (floor ${signed(fl.ttfb50)}${nx ? `, nginx ${signed(nx.ttfb50)}` : ''})`, gw.ttfb50 < T_TTFB_ADDED_US],
+      ['added latency p50 < +150 µs (paired)', `${signed(gw.added50)} µs (floor ${signed(fl.added50)}, raw ${signed(rw.added50)}${nx ? `, nginx ${signed(nx.added50)}` : ''})`, gw.added50 < T_ADDED_P50_US],
+      ['TTFB added p50 < +200 µs (paired)', `${signed(gw.ttfb50)} µs (floor ${signed(fl.ttfb50)}, raw ${signed(rw.ttfb50)}${nx ? `, nginx ${signed(nx.ttfb50)}` : ''})`, gw.ttfb50 < T_TTFB_ADDED_US],
       ['gateway RSS after load < 128 MiB', `${f1(gw.rssAfter)} MiB (peak ${f1(gw.rssPeak)})`, gw.rssAfter < T_RSS_MIB],
       ['zero errors (gateway)', `${gw.errors}`, gw.errors === 0],
     ];
