@@ -216,6 +216,7 @@ export class Gateway {
       headerTimeoutMs: toMs(p.header_timeout, DEFAULTS.headerTimeoutMs),
       keepaliveTimeoutMs: toMs(p.keepalive_timeout, DEFAULTS.keepaliveTimeoutMs),
       maxConnections: p.max_connections ?? DEFAULTS.maxConnections,
+      http2MaxConcurrentStreams: p.http2_max_concurrent_streams ?? DEFAULTS.http2MaxConcurrentStreams,
     };
     const plain = createPipeline({ ...pipelineDeps, isTls: false });
     const proxy = createServer(
@@ -252,7 +253,7 @@ export class Gateway {
         this.#tlsFiles = { cert: resolve(base, p.tls.cert), key: resolve(base, p.tls.key) };
       }
       const secure = createPipeline({ ...pipelineDeps, isTls: true });
-      const tls = createTlsServer({ files: this.#tlsFiles, maxHeaderBytes: limits.maxHeaderBytes, idleTimeoutMs: limits.keepaliveTimeoutMs }, guard(secure.onRequest) as never);
+      const tls = createTlsServer({ files: this.#tlsFiles, maxHeaderBytes: limits.maxHeaderBytes, idleTimeoutMs: limits.keepaliveTimeoutMs, maxConcurrentStreams: limits.http2MaxConcurrentStreams }, guard(secure.onRequest) as never);
       // HTTP/1.1 clients of the TLS listener (ALPN http/1.1) upgrade like plain ones; HTTP/2 has no Upgrade.
       tls.on('upgrade', guardUpgrade(secure.onUpgrade));
       tls.maxConnections = limits.maxConnections;

@@ -20,6 +20,7 @@ export const DEFAULTS = Object.freeze({
   headerTimeoutMs: 10_000,
   keepaliveTimeoutMs: 65_000,
   maxConnections: 16_384,
+  http2MaxConcurrentStreams: 128,
   connectMs: 5_000,
   firstByteMs: 600_000,
   idleMs: 120_000,

@@ -60,6 +60,8 @@ export interface TlsServerOptions {
   files: TlsFiles;
   maxHeaderBytes: number;
   idleTimeoutMs: number;
+  /** maxConcurrentStreams per HTTP/2 connection: without it Node allows 2^32-1, so one connection could open unbounded upstream requests. */
+  maxConcurrentStreams: number;
 }
 
 /** createTlsServer builds the HTTPS listener around the same request handler as the HTTP one. */
@@ -76,7 +78,7 @@ export function createTlsServer(
       minVersion: 'TLSv1.2',
       ciphers: MODERN_CIPHERS,
       honorCipherOrder: true,
-      settings: { maxHeaderListSize: opts.maxHeaderBytes },
+      settings: { maxHeaderListSize: opts.maxHeaderBytes, maxConcurrentStreams: opts.maxConcurrentStreams },
     },
     handler,
   );

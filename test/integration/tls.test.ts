@@ -89,6 +89,17 @@ describe('TLS and HTTP/2', () => {
     await sim.waitFor((st) => st.aborted === 1, 200);
   });
 
+  it('bounds the streams of one HTTP/2 connection (default 128, configurable)', async () => {
+    const settingsOf = async (port: number): Promise<number | undefined> => {
+      const session = h2connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+      cleanup.add(() => void session.destroy());
+      await new Promise((r) => session.once('remoteSettings', r));
+      return session.remoteSettings.maxConcurrentStreams;
+    };
+    assert.equal(await settingsOf((await setup()).port), 128);
+    assert.equal(await settingsOf((await setup({ http2_max_concurrent_streams: 3 })).port), 3);
+  });
+
   it('reloads the certificate when its files change, without dropping open connections', async () => {
     const { port, dir } = await setup();
     const session = h2connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
