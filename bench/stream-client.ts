@@ -1,6 +1,8 @@
 /**
- * The load generator of `npm run bench:streams`: opens N streaming requests over raw `net` sockets
- * (HTTP/1.1, `Connection: close`, one socket per stream; no HTTP library in the way) and checks
+ * The load generator of `npm run bench:streams`: opens N streaming requests, either over raw `net`
+ * sockets (HTTP/1.1, `Connection: close`, one socket per stream; no HTTP library in the way) or,
+ * with `--h2`, as HTTP/2 streams over TLS, `--streams-per-conn` (default 100) per connection
+ * (node:http2; the gateway then holds one socket per stream, upstream, instead of two), and checks
  * every stream: status 200, exactly `--expect` `data: ` events, the last one `data: [DONE]`, and
  * the gap between consecutive events (a gap over `--stall-ms` is a stall). Runs as its own
  * process (pinned by the parent); prints one `PROGRESS {json}` line every 500 ms and one
@@ -9,7 +11,8 @@
  *   node stream-client.js --port P --path /v1/chat/completions --headers '{"x-model":"m"}'
  *     --body '{"stream":true,...}' --streams 10000 --batch 500 --batch-ms 100 --expect 32 --stall-ms 1000
  */
-import { connect, type Socket } from 'node:net';
+import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
+import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 const argv = process.argv;
@@ -29,6 +32,8 @@ const batchMs = Number(arg('--batch-ms', '100'));
 const expect = Number(arg('--expect'));
 const stallMs = Number(arg('--stall-ms', '1000'));
 const timeoutMs = Number(arg('--timeout-ms', '120000'));
+const isH2 = argv.includes('--h2');
+const perConn = Number(arg('--streams-per-conn', '100'));
 
 const head = Buffer.from(
   `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n` +
@@ -42,7 +47,8 @@ const State = { Connecting: 0, Headers: 1, Body: 2, Done: 3 } as const;
 type StateValue = (typeof State)[keyof typeof State];
 
 interface Stream {
-  sock: Socket;
+  /** close drops the stream's transport (its socket, or its HTTP/2 stream). */
+  close: () => void;
   state: StateValue;
   sentAt: number;
   lastAt: number;
@@ -75,7 +81,7 @@ function fail(s: Stream, reason: string): void {
   s.state = State.Done;
   finished++;
   failures.set(reason, (failures.get(reason) ?? 0) + 1);
-  s.sock.destroy();
+  s.close();
 }
 
 function complete(s: Stream): void {
@@ -88,7 +94,7 @@ function complete(s: Stream): void {
   maxGaps.push(s.maxGap);
   if (s.stalls > 0) streamsWithStall++;
   totalStalls += s.stalls;
-  s.sock.destroy();
+  s.close();
 }
 
 function countEvents(s: Stream, text: string): number {
@@ -107,6 +113,29 @@ function countEvents(s: Stream, text: string): number {
   return n;
 }
 
+function startBody(s: Stream, now: number): void {
+  s.state = State.Body;
+  active++;
+  if (active > peakActive) peakActive = active;
+  s.lastAt = now;
+}
+
+function onBody(s: Stream, text: string, now: number): void {
+  const n = countEvents(s, text);
+  if (n === 0) return;
+  if (s.events === 0) {
+    s.firstEventAt = now;
+    firstEvent.push(now - s.sentAt);
+  } else {
+    const gap = now - s.lastAt;
+    if (gap > s.maxGap) s.maxGap = gap;
+    if (gap > stallMs) s.stalls++;
+  }
+  s.events += n;
+  totalEvents += n;
+  s.lastAt = now;
+}
+
 function onData(s: Stream, chunk: Buffer): void {
   const now = performance.now();
   let text = chunk.toString('latin1');
@@ -120,55 +149,69 @@ function onData(s: Stream, chunk: Buffer): void {
     }
     text = s.headBuf.slice(end + 4);
     s.headBuf = '';
-    s.state = State.Body;
-    active++;
-    if (active > peakActive) peakActive = active;
-    s.lastAt = now;
+    startBody(s, now);
   }
   if (s.state !== State.Body) return;
-  const n = countEvents(s, text);
-  if (n > 0) {
-    if (s.events === 0) {
-      s.firstEventAt = now;
-      firstEvent.push(now - s.sentAt);
-    } else {
-      const gap = now - s.lastAt;
-      if (gap > s.maxGap) s.maxGap = gap;
-      if (gap > stallMs) s.stalls++;
-    }
-    s.events += n;
-    totalEvents += n;
-    s.lastAt = now;
-  }
+  onBody(s, text, now);
   // The chunked body ends with a zero-size chunk after [DONE].
   if (s.sawDone && text.endsWith('0\r\n\r\n')) complete(s);
 }
 
-function open(): void {
-  const s: Stream = {
-    sock: connect({ port, host: '127.0.0.1', noDelay: true }),
-    state: State.Connecting,
-    sentAt: performance.now(),
-    lastAt: 0,
-    firstEventAt: 0,
-    events: 0,
-    maxGap: 0,
-    stalls: 0,
-    tail: '',
-    headBuf: '',
-    sawDone: false,
-  };
+function newStream(): Stream {
   opened++;
-  s.sock.once('connect', () => {
+  return { close: () => {}, state: State.Connecting, sentAt: performance.now(), lastAt: 0, firstEventAt: 0, events: 0, maxGap: 0, stalls: 0, tail: '', headBuf: '', sawDone: false };
+}
+
+function openH1(): void {
+  const s = newStream();
+  const sock = connect({ port, host: '127.0.0.1', noDelay: true });
+  s.close = () => sock.destroy();
+  sock.once('connect', () => {
     s.state = State.Headers;
     s.sentAt = performance.now();
-    s.sock.write(head);
+    sock.write(head);
   });
-  s.sock.on('data', (c: Buffer) => onData(s, c));
-  s.sock.on('end', () => (s.sawDone ? complete(s) : fail(s, s.state === State.Body ? `closed after ${s.events} events` : 'closed before headers')));
-  s.sock.on('error', (err: Error & { code?: string }) => fail(s, `socket error ${err.code ?? err.message}`));
-  s.sock.setTimeout(timeoutMs, () => fail(s, 'timeout'));
+  sock.on('data', (c: Buffer) => onData(s, c));
+  sock.on('end', () => (s.sawDone ? complete(s) : fail(s, s.state === State.Body ? `closed after ${s.events} events` : 'closed before headers')));
+  sock.on('error', (err: Error & { code?: string }) => fail(s, `socket error ${err.code ?? err.message}`));
+  sock.setTimeout(timeoutMs, () => fail(s, 'timeout'));
 }
+
+// HTTP/2: a new TLS connection every `perConn` streams (the gateway's certificate is self-signed).
+const sessions: ClientHttp2Session[] = [];
+const h2Headers = { ':method': 'POST', ':path': path, 'content-type': 'application/json', ...headers };
+function openH2(): void {
+  if ((opened % perConn) === 0) {
+    const session = h2connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    session.on('error', () => {}); // each stream reports its own error
+    sessions.push(session);
+  }
+  const session = sessions[sessions.length - 1]!;
+  const s = newStream();
+  s.state = State.Headers;
+  const req = session.request(h2Headers);
+  s.close = () => req.close();
+  req.setEncoding('latin1');
+  // node:http2 can emit a stream's first 'data' before its 'response' (seen with thousands of
+  // streams per process): keep such bytes and count them once the status is known.
+  let early = '';
+  req.on('response', (h) => {
+    if (h[':status'] !== 200) return fail(s, `status ${String(h[':status'])}`);
+    const now = performance.now();
+    startBody(s, now);
+    if (early !== '') onBody(s, early, now);
+  });
+  req.on('data', (text: string) => {
+    if (s.state === State.Body) onBody(s, text, performance.now());
+    else if (s.state === State.Headers) early += text;
+  });
+  req.on('end', () => (s.sawDone ? complete(s) : fail(s, s.state === State.Body ? `closed after ${s.events} events` : 'closed before headers')));
+  req.on('error', (err: Error & { code?: string }) => fail(s, `stream error ${err.code ?? err.message}`));
+  req.setTimeout(timeoutMs, () => fail(s, 'timeout'));
+  req.end(body);
+}
+
+const open = isH2 ? openH2 : openH1;
 
 const sorted = (xs: number[]): number[] => xs.slice().sort((a, b) => a - b);
 const q = (xs: number[], p: number): number => (xs.length === 0 ? Number.NaN : xs[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!);
@@ -189,6 +232,7 @@ const done = setInterval(() => {
   if (finished < total) return;
   clearInterval(done);
   clearInterval(progress);
+  for (const session of sessions) session.close();
   const gaps = sorted(maxGaps);
   const fe = sorted(firstEvent);
   process.stdout.write(

@@ -2,21 +2,31 @@
  * `npm run bench:streams` — many concurrent slow SSE streams through one gateway process (issue
  * #7, part 4): every stream delivered intact, no stalls, gateway memory bounded.
  *
- * Processes: the upstream (`inference-gateway simulate --itl-ms 100`: one token event every
- * 100 ms) and the load generator (bench/stream-client.ts: raw `net` sockets, one per stream) on
- * CPU 1; the gateway (`inference-gateway start`, one model + key, access log to /dev/null) alone
- * on CPU 0. Every child is started through `sh -c 'ulimit -n …; exec …'` with the highest fd
- * limit allowed (a stream holds two gateway sockets: client and upstream).
+ * Processes: the upstream (`inference-gateway simulate --itl-ms 1000`: one token event a second)
+ * and the load generator (bench/stream-client.ts) on CPU 1; the gateway (`inference-gateway
+ * start`, one model + key, access log to /dev/null) alone on CPU 0. Every child is started through
+ * `sh -c 'ulimit -n …; exec …'` with the highest fd limit allowed.
  *
- * The client opens BENCH_STREAMS streams (default 10,000, capped by the fd limit with a warning)
- * in batches (BENCH_BATCH every BENCH_BATCH_MS: 100 every 25 ms, 4,000/s, so a batch never
- * overflows the gateway's accept backlog of 511), each `stream: true` with max_tokens BENCH_CHUNKS
- * (default 100): role event + 100 tokens + [DONE] = 102 events per stream, ~10 s each, so all
- * streams are open at once for several seconds after the 2.5 s ramp. A stream is intact when it answered 200 with exactly those events; a stall is
- * a gap of more than 1 s between two consecutive events of a stream (BENCH_STALL_MS). The gateway's
- * RSS, CPU and open fds are sampled every 500 ms from /proc.
+ * Client protocol (BENCH_PROTOCOL): `h1` opens one raw HTTP/1.1 socket per stream, so the gateway
+ * holds two sockets per stream (client + upstream): 10,000 streams need 20,064 fds, over this
+ * machine's hard limit of 20,000 (raising it needs CAP_SYS_RESOURCE). `h2` sends the streams as
+ * HTTP/2 over TLS to the gateway's tls_listen (self-signed development certificate),
+ * BENCH_STREAMS_PER_CONN (100) per connection, as an ingress or a multiplexing client does: one
+ * gateway socket per stream (upstream) plus one per 100. Default: h1 when its fds fit, else h2.
  *
- * Env: BENCH_STREAMS, BENCH_CHUNKS, BENCH_ITL_MS (100), BENCH_STALL_MS (1000), BENCH_UPSTREAM
+ * The client opens BENCH_STREAMS streams (default 10,000) in batches (BENCH_BATCH every
+ * BENCH_BATCH_MS: 100 every 25 ms, 4,000/s, so a batch never overflows the accept backlog), each
+ * `stream: true` with max_tokens BENCH_CHUNKS (default 30): role event + 30 tokens + [DONE] = 32
+ * events per stream, ~31 s each, so all streams are open at once for ~28 s after the 2.5 s ramp.
+ * Why one event per second (BENCH_ITL_MS, 1000) and not per 100 ms: 10,000 streams at 10 events/s
+ * are 100,000 events/s, and one core relays ~40,000/s (~23 µs per event, measured here), so at
+ * 100 ms the run measures CPU starvation, not memory or stalls; at 1000 ms it is 10,000 events/s.
+ * A stream is intact when it answered 200 with exactly those events; a stall is a gap of more
+ * than BENCH_STALL_MS (default 2 × BENCH_ITL_MS) between two consecutive events of a stream. The
+ * gateway's RSS, CPU and open fds are sampled every 500 ms from /proc.
+ *
+ * Env: BENCH_STREAMS, BENCH_CHUNKS, BENCH_ITL_MS, BENCH_STALL_MS, BENCH_PROTOCOL (h1|h2),
+ * BENCH_STREAMS_PER_CONN, BENCH_UPSTREAM
  * (sim | raw: bench/raw-upstream.ts with one interval timer per stream), BENCH_ENTRY (tsx),
  * BENCH_NO_WRITE=1. Result: bench/results/streams-<date>.md.
  */
@@ -43,11 +53,12 @@ const envNum = (name: string, fallback: number): number => {
   return n;
 };
 const WANTED = Math.round(envNum('BENCH_STREAMS', 10_000));
-const CHUNKS = Math.round(envNum('BENCH_CHUNKS', 100));
+const CHUNKS = Math.round(envNum('BENCH_CHUNKS', 30));
 const BATCH = Math.round(envNum('BENCH_BATCH', 100));
 const BATCH_MS = Math.round(envNum('BENCH_BATCH_MS', 25));
-const ITL_MS = Math.round(envNum('BENCH_ITL_MS', 100));
-const STALL_MS = envNum('BENCH_STALL_MS', 1000);
+const ITL_MS = Math.round(envNum('BENCH_ITL_MS', 1000));
+const STALL_MS = envNum('BENCH_STALL_MS', 2 * ITL_MS);
+const PER_CONN = Math.round(envNum('BENCH_STREAMS_PER_CONN', 100));
 const UPSTREAM_KIND = process.env.BENCH_UPSTREAM === 'raw' ? 'raw' : 'sim';
 const EXPECT = CHUNKS + 2; // role event + CHUNKS tokens + [DONE]
 const T_RSS_MIB = 512;
@@ -84,25 +95,33 @@ async function main(): Promise<void> {
   const layout = pinLayout('upstream + stream client');
   const build = benchEntry(ROOT, ['stream-client', 'raw-upstream']);
   const lim = fdLimit();
-  const fdWanted = 2 * WANTED + FD_SLACK;
   const fdAvail = Math.min(65_535, lim.hard);
-  const streams = fdWanted <= fdAvail ? WANTED : Math.floor((fdAvail - FD_SLACK) / 2);
+  const fdNeed = (protocol: 'h1' | 'h2', n: number): number => (protocol === 'h1' ? 2 * n : n + Math.ceil(n / PER_CONN)) + FD_SLACK;
+  const wantedProtocol = process.env.BENCH_PROTOCOL;
+  if (wantedProtocol !== undefined && wantedProtocol !== 'h1' && wantedProtocol !== 'h2') throw new Error(`BENCH_PROTOCOL must be h1 or h2, got "${wantedProtocol}"`);
+  const protocol: 'h1' | 'h2' = wantedProtocol ?? (fdNeed('h1', WANTED) <= fdAvail ? 'h1' : 'h2');
   const notes: string[] = [];
+  if (wantedProtocol === undefined && protocol === 'h2') {
+    notes.push(
+      `client protocol h2: over HTTP/1.1 the gateway would need 2 sockets per stream, ${fdNeed('h1', WANTED)} fds for ${WANTED} streams, over the hard limit of ${lim.hard} here ` +
+        `(raising it needs CAP_SYS_RESOURCE); over HTTP/2 it needs ${fdNeed('h2', WANTED)} (one upstream socket per stream, one client connection per ${PER_CONN} streams).`,
+    );
+  }
+  const fdWanted = fdNeed(protocol, WANTED);
+  const streams = fdWanted <= fdAvail ? WANTED : protocol === 'h1' ? Math.floor((fdAvail - FD_SLACK) / 2) : Math.floor(((fdAvail - FD_SLACK) * PER_CONN) / (PER_CONN + 1));
   if (streams < WANTED) {
-    const msg =
-      `fd limit: the gateway needs 2 sockets per stream (client + upstream), ${fdWanted} for ${WANTED} streams, but the hard limit here is ${lim.hard} ` +
-      `(raising it needs CAP_SYS_RESOURCE): running ${streams} streams instead. BENCH_STREAMS=${WANTED} with BENCH_FORCE=1 runs the full count anyway.`;
+    const msg = `fd limit: ${protocol} needs ${fdWanted} gateway fds for ${WANTED} streams, the hard limit here is ${lim.hard}: running ${streams} streams instead. BENCH_FORCE=1 runs the full count anyway.`;
     if (process.env.BENCH_FORCE === '1') notes.push(`forced ${WANTED} streams past the fd limit (${lim.hard}): failures below are EMFILE in the gateway`);
     else notes.push(msg);
     process.stdout.write(`WARNING: ${msg}\n`);
   }
   const count = process.env.BENCH_FORCE === '1' ? WANTED : streams;
 
-  const [upPort, gwPort, gwStatus, gwAdmin] = await freePorts(4);
+  const [upPort, gwPort, gwStatus, gwAdmin, gwTls] = await freePorts(5);
   const dir = mkdtempSync(join(tmpdir(), 'igw-streams-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const log = (s: string): void => void process.stdout.write(`${s}\n`);
-  log(`bench:streams — ${count} streams × ${EXPECT} events (one per ${ITL_MS} ms), stall = gap > ${STALL_MS} ms; ${layout.note}; children: ${build.cli.label}`);
+  log(`bench:streams — ${count} streams × ${EXPECT} events (one per ${ITL_MS} ms) over ${protocol === 'h1' ? 'HTTP/1.1' : `HTTP/2 (TLS, ${PER_CONN} per connection)`}, stall = gap > ${STALL_MS} ms; ${layout.note}; children: ${build.cli.label}`);
 
   try {
     const [ucmd, uargs] = limited(
@@ -119,7 +138,11 @@ async function main(): Promise<void> {
     writeFileSync(
       configPath,
       stringify({
-        proxy: { listen: `127.0.0.1:${gwPort}`, max_connections: 65_535 },
+        proxy: {
+          listen: `127.0.0.1:${gwPort}`,
+          max_connections: 65_535,
+          ...(protocol === 'h2' ? { tls_listen: `127.0.0.1:${gwTls}`, http2_max_concurrent_streams: Math.max(128, PER_CONN) } : {}),
+        },
         status: { listen: `127.0.0.1:${gwStatus}` },
         admin: { listen: `127.0.0.1:${gwAdmin}` },
         models: [{ name: MODEL, api_keys: [API_KEY], targets: [{ url: `http://127.0.0.1:${upPort}` }] }],
@@ -137,7 +160,8 @@ async function main(): Promise<void> {
     const [ccmd, cargs] = limited(fdAvail, layout.loadCpu, [
       process.execPath,
       ...build.helper('stream-client'),
-      '--port', String(gwPort),
+      '--port', String(protocol === 'h1' ? gwPort : gwTls),
+      ...(protocol === 'h2' ? ['--h2', '--streams-per-conn', String(PER_CONN)] : []),
       '--path', '/v1/chat/completions',
       '--headers', JSON.stringify({ 'x-model': MODEL, apikey: API_KEY }),
       '--body', body,
@@ -209,7 +233,7 @@ async function main(): Promise<void> {
     md.push(`## bench:streams — ${date}`, '');
     md.push(
       `${count} concurrent SSE streams through one gateway process; upstream ${UPSTREAM_KIND === 'sim' ? `\`inference-gateway simulate --itl-ms ${ITL_MS}\`` : `bench/raw-upstream.ts --itl-ms ${ITL_MS}`}, ` +
-        `max_tokens ${CHUNKS} → ${EXPECT} events per stream (one per ${ITL_MS} ms). Client: bench/stream-client.ts (raw net sockets), opened ${BATCH} every ${BATCH_MS} ms. ${layout.note}. Children: ${build.cli.label}.`,
+        `max_tokens ${CHUNKS} → ${EXPECT} events per stream (one per ${ITL_MS} ms). Client: bench/stream-client.ts, ${protocol === 'h1' ? 'HTTP/1.1 over raw net sockets, one per stream' : `HTTP/2 over TLS, ${PER_CONN} streams per connection`}, opened ${BATCH} every ${BATCH_MS} ms. ${layout.note}. Children: ${build.cli.label}.`,
       '',
     );
     md.push('| measure | value | target |', '| --- | --- | --- |');
@@ -243,7 +267,7 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(machineFacts())) md.push(`- ${k}: ${v}`);
     md.push('');
     const text = md.join('\n');
-    publishReport(text, `streams-${date.slice(0, 10)}${count !== 10_000 ? `-${count}` : ''}-${UPSTREAM_KIND === 'sim' ? 'sim' : 'raw-upstream'}.md`);
+    publishReport(text, `streams-${date.slice(0, 10)}${count !== 10_000 ? `-${count}` : ''}-${protocol}-${UPSTREAM_KIND === 'sim' ? 'sim' : 'raw-upstream'}.md`);
   } finally {
     await stopAll();
   }
