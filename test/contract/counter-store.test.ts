@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { LocalStore, RedisStore, type CounterStore, type TakeRequest } from '../../src/ratelimit/index.js';
+import { LocalStore, type CounterStore, type TakeRequest } from '../../src/ratelimit/index.js';
+import { RedisStore } from '../../src/ratelimit/redis-store.js';
 import { RedisServer } from '../helpers/redis.js';
 
 /** The same suite runs against every counter store (STYLE 2.7: one contract, every implementation). */
