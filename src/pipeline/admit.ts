@@ -26,7 +26,7 @@ export interface AdmitDeps {
 /** LimitTake is what a request took from the counters, for settling tokens and refunds. */
 export interface LimitTake {
   readonly store: CounterStore;
-  readonly rules: readonly Rule[];
+  readonly plan: Plan;
   readonly windowIds: readonly number[];
   readonly reservation: number;
 }
@@ -98,31 +98,42 @@ function requestUsage(ctx: RequestContext): void {
   ctx.transformer = new UsageChunkHider();
 }
 
-/** toHeaders builds RateLimit-* (most restrictive request limit) and Kong's X-RateLimit-*-<Window> headers. */
-function toHeaders(rules: readonly Rule[], counts: readonly number[], resetMs: readonly number[], deniedAt: number): string[] {
-  const out: string[] = [];
+/** remainingOf is what rule i leaves after this request (0 for the rule that refused it). */
+function remainingOf(rules: readonly Rule[], counts: readonly number[], deniedAt: number, i: number): number {
+  return i === deniedAt ? 0 : Math.max(0, rules[i]!.limit - counts[i]!);
+}
+
+/**
+ * toHeaders builds RateLimit-* (the most restrictive request limit; token limits only when there
+ * is no request limit) and Kong's X-RateLimit-*-<Window> (per request window, its most restrictive
+ * rule). Header names and the grouping come precomputed with the plan: a request only formats numbers.
+ */
+function toHeaders(plan: Plan, counts: readonly number[], resetMs: readonly number[], deniedAt: number): string[] {
+  const rules = plan.rules;
   let best = -1;
   let bestRemaining = Infinity;
-  const perWindow = new Map<string, [limit: number, remaining: number]>();
-  const hasRequestRules = rules.some((r) => r.kind === 'requests');
-  for (let i = 0; i < rules.length; i++) {
-    const r = rules[i]!;
-    const remaining = i === deniedAt ? 0 : Math.max(0, r.limit - counts[i]!);
-    if (r.kind === 'requests') {
-      const w = perWindow.get(r.window);
-      if (w === undefined || remaining < w[1]) perWindow.set(r.window, [r.limit, remaining]);
-    }
-    if ((r.kind === 'requests' || !hasRequestRules) && remaining < bestRemaining) {
-      bestRemaining = remaining;
+  for (const i of plan.headlineRules) {
+    const left = remainingOf(rules, counts, deniedAt, i);
+    if (left < bestRemaining) {
+      bestRemaining = left;
       best = i;
     }
   }
+  const out: string[] = [];
   if (best !== -1) {
     out.push('ratelimit-limit', String(rules[best]!.limit), 'ratelimit-remaining', String(bestRemaining), 'ratelimit-reset', String(Math.ceil(resetMs[best]! / 1000)));
   }
-  for (const [window, [limit, remaining]] of perWindow) {
-    const title = WINDOW_TITLE[window as keyof typeof WINDOW_TITLE];
-    out.push(`x-ratelimit-limit-${title}`, String(limit), `x-ratelimit-remaining-${title}`, String(remaining));
+  for (const w of plan.windows) {
+    let limit = 0;
+    let left = Infinity;
+    for (const i of w.rules) {
+      const l = remainingOf(rules, counts, deniedAt, i);
+      if (l < left) {
+        left = l;
+        limit = rules[i]!.limit;
+      }
+    }
+    out.push(w.limitName, String(limit), w.remainingName, String(left));
   }
   return out;
 }
@@ -163,19 +174,20 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
     );
   };
 
-  const admitted = (ctx: RequestContext, scopes: readonly LimitScope[], rules: readonly Rule[], reservation: number, res: TakeResult, store: CounterStore): void | Promise<void> => {
+  const admitted = (ctx: RequestContext, plan: Plan, reservation: number, res: TakeResult, store: CounterStore): void | Promise<void> => {
+    const { scopes, rules } = plan;
     if (!res.isAllowed) {
       const rule = rules[res.failed]!;
       deps.metrics.rateLimited.labels(ctx.model!.name, rule.metricLabel).inc();
       throw new GatewayError('rate_limit_exceeded', {
         message: `Rate limit exceeded: ${rule.description}.`,
         retryAfterSec: Math.max(1, Math.ceil(res.resetMs[res.failed]! / 1000)),
-        headerList: toHeaders(rules, res.counts, res.resetMs, res.failed),
+        headerList: toHeaders(plan, res.counts, res.resetMs, res.failed),
       });
     }
     if (rules.length > 0) {
-      ctx.limitTake = { store, rules, windowIds: res.windowIds, reservation };
-      ctx.limitHeaders = toHeaders(rules, res.counts, res.resetMs, -1);
+      ctx.limitTake = { store, plan, windowIds: res.windowIds, reservation };
+      ctx.limitHeaders = toHeaders(plan, res.counts, res.resetMs, -1);
     }
     return acquireSlots(ctx, scopes, 0);
   };
@@ -221,8 +233,7 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
     const limits = ctx.model!.limits;
     if (limits === null) return;
     const plan = planOf(limits, ctx.keyHash === null ? undefined : limits.keyScopes.get(ctx.keyHash));
-    const { scopes, rules } = plan;
-    if (rules.length === 0) return acquireSlots(ctx, scopes, 0);
+    if (plan.rules.length === 0) return acquireSlots(ctx, plan.scopes, 0);
     let reservation = 0;
     let adds = plan.requestAdds;
     if (limits.hasTokenRules) {
@@ -232,12 +243,12 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
     }
     const req: TakeRequest = { keys: plan.keys, windowMs: plan.windowMs, adds, limits: plan.limits };
     // Which store answered (the shared one, or the local fallback) is where the tokens settle.
-    return takeThen(req, (res, store) => admitted(ctx, scopes, rules, reservation, res, store));
+    return takeThen(req, (res, store) => admitted(ctx, plan, reservation, res, store));
   };
 }
 
 /** Plan is everything about a (model, key) pair's limits that does not change per request. */
-interface Plan {
+export interface Plan {
   readonly scopes: readonly LimitScope[];
   readonly rules: readonly Rule[];
   readonly keys: readonly string[];
@@ -246,6 +257,12 @@ interface Plan {
   readonly isTokenRule: readonly boolean[];
   /** requestAdds are the adds when no rule counts tokens (all 1), shared by every request. */
   readonly requestAdds: readonly number[];
+  /** headlineRules may give RateLimit-*: the request rules, or every rule when there are none. */
+  readonly headlineRules: readonly number[];
+  /** windows are the request windows in rule order, each with its Kong header names and rules. */
+  readonly windows: ReadonlyArray<{ readonly limitName: string; readonly remainingName: string; readonly rules: readonly number[] }>;
+  /** tokenRules index the token rules (settled when usage is known). */
+  readonly tokenRules: readonly number[];
 }
 
 // Built on first use per model limits and key scope, then reused: a request allocates no rule lists.
@@ -258,6 +275,13 @@ function planOf(limits: ModelLimits, keyScope: LimitScope | undefined): Plan {
   if (plan === undefined) {
     const scopes = keyScope === undefined ? limits.scopes : [...limits.scopes, keyScope];
     const rules = scopes.flatMap((s) => s.rules);
+    const indices = rules.map((_, i) => i);
+    const requestRules = indices.filter((i) => rules[i]!.kind === 'requests');
+    const windows = new Map<string, number[]>();
+    for (const i of requestRules) {
+      const w = rules[i]!.window;
+      windows.set(w, [...(windows.get(w) ?? []), i]);
+    }
     plan = {
       scopes,
       rules,
@@ -266,6 +290,12 @@ function planOf(limits: ModelLimits, keyScope: LimitScope | undefined): Plan {
       limits: rules.map((r) => r.limit),
       isTokenRule: rules.map((r) => r.kind === 'tokens'),
       requestAdds: rules.map(() => 1),
+      headlineRules: requestRules.length > 0 ? requestRules : indices,
+      windows: [...windows].map(([w, ruleIdx]) => {
+        const title = WINDOW_TITLE[w as keyof typeof WINDOW_TITLE];
+        return { limitName: `x-ratelimit-limit-${title}`, remainingName: `x-ratelimit-remaining-${title}`, rules: ruleIdx };
+      }),
+      tokenRules: indices.filter((i) => rules[i]!.kind === 'tokens'),
     };
     byKey.set(keyScope, plan);
   }
@@ -295,16 +325,18 @@ export function settleLimits(ctx: RequestContext): void {
   else return;
   const delta = used - take.reservation;
   if (delta === 0) return;
-  const keys: string[] = [];
-  const ids: number[] = [];
-  const windows: number[] = [];
-  const deltas: number[] = [];
-  take.rules.forEach((r, i) => {
-    if (r.kind !== 'tokens') return;
-    keys.push(r.counter);
-    ids.push(take.windowIds[i]!);
-    windows.push(r.windowMs);
-    deltas.push(delta);
-  });
+  const { plan } = take;
+  const n = plan.tokenRules.length;
+  const keys = new Array<string>(n);
+  const ids = new Array<number>(n);
+  const windows = new Array<number>(n);
+  const deltas = new Array<number>(n);
+  for (let j = 0; j < n; j++) {
+    const i = plan.tokenRules[j]!;
+    keys[j] = plan.keys[i]!;
+    ids[j] = take.windowIds[i]!;
+    windows[j] = plan.windowMs[i]!;
+    deltas[j] = delta;
+  }
   take.store.settle(keys, ids, windows, deltas);
 }

@@ -86,6 +86,9 @@ describe('limits', () => {
     await untilMinuteHasSeconds(redis, 5);
     let reported = 0;
     const j = await post(`${gw.url}/v1/chat/completions`, chat('m', { max_tokens: 9 }), { 'x-model': 'm', apikey: KEY });
+    // Only a token limit: RateLimit-* tells about it; Kong's per-window headers are for request limits.
+    assert.equal(j.headers.get('ratelimit-limit'), '100000');
+    assert.equal([...j.headers.keys()].filter((k) => k.startsWith('x-ratelimit-')).length, 0);
     reported += ((await j.json()) as { usage: { total_tokens: number } }).usage.total_tokens;
     const s = await post(`${gw.url}/v1/chat/completions`, chat('m', { max_tokens: 5, stream: true, stream_options: { include_usage: true } }), { 'x-model': 'm', apikey: KEY });
     const text = await s.text();
