@@ -1,0 +1,235 @@
+/**
+ * The request and response objects of the fast HTTP/1.1 listener. They carry the part of
+ * node:http's IncomingMessage / ServerResponse surface the pipeline uses (src/pipeline,
+ * src/proxy, src/errors: headers, method, url, body events; writeHead with a flat list or an
+ * object, write, end, flushHeaders, destroy, headersSent, destroyed, writableFinished,
+ * 'close' / 'finish' / 'drain') and nothing else. What they write is what node:http would
+ * write for the same calls (Date, keep-alive, chunked framing when no length is given), with
+ * the same header checks, so a pipeline cannot tell which listener served it.
+ */
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Head } from './parse-head.js';
+
+/** FastRequest is one request head plus its body, delivered as 'data' and 'end' events. */
+export class FastRequest extends EventEmitter {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  readonly httpVersion = '1.1';
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor = 1;
+  readonly socket: Socket;
+
+  constructor(head: Head, socket: Socket) {
+    super();
+    this.method = head.method;
+    this.url = head.url;
+    this.headers = head.headers;
+    this.socket = socket;
+  }
+}
+
+// Header checks as node:http's (validateHeaderName / validateHeaderValue): a token name, and a
+// value without CR, LF, NUL or other controls, so an upstream's header can never split a response.
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** InvalidHeaderError is thrown by writeHead for a header node:http would refuse too. */
+export class InvalidHeaderError extends TypeError {
+  readonly code: string;
+  constructor(code: 'ERR_INVALID_HTTP_TOKEN' | 'ERR_INVALID_CHAR', name: string) {
+    super(code === 'ERR_INVALID_HTTP_TOKEN' ? 'Header name must be a valid HTTP token' : `Invalid character in header content ["${name}"]`);
+    this.code = code;
+  }
+}
+
+const STATUS_LINES = new Map<number, string>();
+/** statusLine is "HTTP/1.1 <code> <reason>\r\n", built once per code. */
+function statusLine(status: number): string {
+  let line = STATUS_LINES.get(status);
+  if (line === undefined) {
+    line = `HTTP/1.1 ${status} ${REASONS[status] ?? 'unknown'}\r\n`;
+    if (STATUS_LINES.size < 1000) STATUS_LINES.set(status, line);
+  }
+  return line;
+}
+const REASONS: Record<number, string> = {
+  200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 206: 'Partial Content', 301: 'Moved Permanently', 302: 'Found',
+  304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
+  404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 414: 'URI Too Long',
+  415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 529: 'Site Overloaded',
+};
+
+// One Date value per second, as node:http caches its own.
+let dateSecond = -1;
+let dateValue = '';
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
+const CRLF = Buffer.from('\r\n');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n');
+
+/** ResponseOwner is the connection a response belongs to. */
+export interface ResponseOwner {
+  readonly keepAliveHeader: string;
+  /** isClosing tells whether this response must be the connection's last (drain, `Connection: close`). */
+  isClosing(): boolean;
+  /** done is called once the response is fully handed to the socket. */
+  done(res: FastResponse, isLast: boolean): void;
+}
+
+type HeaderInput = readonly string[] | Readonly<Record<string, string | number | readonly string[] | undefined>>;
+
+/** FastResponse writes one response on the connection's socket. */
+export class FastResponse extends EventEmitter {
+  statusCode = 200;
+  headersSent = false;
+  destroyed = false;
+  writableEnded = false;
+  writableFinished = false;
+  readonly socket: Socket;
+  readonly #owner: ResponseOwner;
+  #head = '';
+  #isChunked = false;
+  #hasBody = true;
+  #isLast = false;
+
+  constructor(socket: Socket, owner: ResponseOwner) {
+    super();
+    this.socket = socket;
+    this.#owner = owner;
+  }
+
+  writeHead(status: number, headers?: HeaderInput): this {
+    if (this.headersSent || this.#head !== '') throw new Error('Cannot write headers after they are sent to the client');
+    this.statusCode = status;
+    let head = statusLine(status);
+    let hasLength = false;
+    let hasDate = false;
+    let isClose = this.#owner.isClosing();
+    const add = (name: string, value: string): void => {
+      if (!TOKEN.test(name)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', name);
+      if (INVALID_VALUE.test(value)) throw new InvalidHeaderError('ERR_INVALID_CHAR', name);
+      const lower = name.length === 14 || name.length === 10 || name.length === 4 ? name.toLowerCase() : name;
+      if (lower === 'content-length') hasLength = true;
+      else if (lower === 'date') hasDate = true;
+      else if (lower === 'connection') {
+        if (value.toLowerCase() === 'close') isClose = true;
+        return; // written below, once
+      }
+      head += `${name}: ${value}\r\n`;
+    };
+    if (headers !== undefined) {
+      if (Array.isArray(headers)) {
+        const list = headers as readonly string[];
+        for (let i = 0; i < list.length; i += 2) add(list[i]!, list[i + 1]!);
+      } else {
+        const obj = headers as Readonly<Record<string, string | number | readonly string[] | undefined>>;
+        for (const name in obj) {
+          const v = obj[name];
+          if (v === undefined) continue;
+          if (typeof v === 'string') add(name, v);
+          else if (typeof v === 'number') add(name, String(v));
+          else for (const one of v) add(name, one);
+        }
+      }
+    }
+    // HEAD requests never reach this listener (parse-head hands them to node:http).
+    this.#hasBody = status !== 204 && status !== 304 && !(status >= 100 && status < 200);
+    this.#isChunked = this.#hasBody && !hasLength;
+    if (!hasDate) head += `Date: ${httpDate()}\r\n`;
+    head += isClose ? 'Connection: close\r\n' : this.#owner.keepAliveHeader;
+    if (this.#isChunked) head += 'Transfer-Encoding: chunked\r\n';
+    this.#isLast = isClose;
+    this.#head = `${head}\r\n`;
+    return this;
+  }
+
+  /** flushHeaders sends the head now (a stream's head should not wait for its first event). */
+  flushHeaders(): void {
+    if (this.headersSent || this.destroyed) return;
+    if (this.#head === '') this.writeHead(this.statusCode);
+    this.headersSent = true;
+    this.socket.write(this.#head, 'latin1');
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.destroyed || this.writableEnded) return false;
+    if (this.#head === '') this.writeHead(this.statusCode);
+    const sock = this.socket;
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (!this.#hasBody || data.length === 0) {
+      if (!this.headersSent) this.flushHeaders();
+      return !sock.writableNeedDrain;
+    }
+    sock.cork();
+    if (!this.headersSent) {
+      this.headersSent = true;
+      sock.write(this.#head, 'latin1');
+    }
+    if (this.#isChunked) {
+      sock.write(`${data.length.toString(16)}\r\n`, 'latin1');
+      sock.write(data);
+      const ok = sock.write(CRLF);
+      sock.uncork();
+      return ok;
+    }
+    const ok = sock.write(data);
+    sock.uncork();
+    return ok;
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.destroyed || this.writableEnded) return this;
+    if (this.#head === '') this.writeHead(this.statusCode);
+    const sock = this.socket;
+    const data = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.writableEnded = true;
+    sock.cork();
+    if (!this.headersSent) {
+      this.headersSent = true;
+      sock.write(this.#head, 'latin1');
+    }
+    if (this.#hasBody && data !== null && data.length > 0) {
+      if (this.#isChunked) {
+        sock.write(`${data.length.toString(16)}\r\n`, 'latin1');
+        sock.write(data);
+        sock.write(CRLF);
+      } else sock.write(data);
+    }
+    if (this.#isChunked) sock.write(LAST_CHUNK, this.#onFlushed);
+    else sock.write('', this.#onFlushed);
+    sock.uncork();
+    return this;
+  }
+
+  readonly #onFlushed = (err?: Error | null): void => {
+    if (err || this.destroyed) return;
+    this.writableFinished = true;
+    this.emit('finish');
+    this.#owner.done(this, this.#isLast);
+    this.emit('close');
+  };
+
+  /** destroy drops the connection (what node:http's res.destroy() does too). */
+  destroy(err?: Error): this {
+    this.socket.destroy(err);
+    return this;
+  }
+
+  /** socketClosed is called by the connection when its socket closes under this response. */
+  socketClosed(): void {
+    if (this.destroyed || this.writableFinished) return;
+    this.destroyed = true;
+    this.emit('close');
+  }
+}
