@@ -102,6 +102,7 @@ export class FastResponse extends EventEmitter {
   #isChunked = false;
   #hasBody = true;
   #isLast = false;
+  #isCorked = false;
 
   constructor(socket: Socket, owner: ResponseOwner) {
     super();
@@ -162,6 +163,22 @@ export class FastResponse extends EventEmitter {
     this.socket.write(this.#head, 'latin1');
   }
 
+  /**
+   * #cork holds this tick's writes and sends them as one writev on the next tick, as node:http
+   * does: an upstream read often carries many SSE events, each its own write() here.
+   */
+  #cork(): void {
+    if (this.#isCorked) return;
+    this.#isCorked = true;
+    this.socket.cork();
+    process.nextTick(FastResponse.#uncork, this);
+  }
+
+  static #uncork(res: FastResponse): void {
+    res.#isCorked = false;
+    res.socket.uncork();
+  }
+
   write(chunk: Buffer | string): boolean {
     if (this.destroyed || this.writableEnded) return false;
     if (this.#head === '') this.writeHead(this.statusCode);
@@ -171,21 +188,15 @@ export class FastResponse extends EventEmitter {
       if (!this.headersSent) this.flushHeaders();
       return !sock.writableNeedDrain;
     }
-    sock.cork();
+    this.#cork();
     if (!this.headersSent) {
       this.headersSent = true;
       sock.write(this.#head, 'latin1');
     }
-    if (this.#isChunked) {
-      sock.write(`${data.length.toString(16)}\r\n`, 'latin1');
-      sock.write(data);
-      const ok = sock.write(CRLF);
-      sock.uncork();
-      return ok;
-    }
-    const ok = sock.write(data);
-    sock.uncork();
-    return ok;
+    if (!this.#isChunked) return sock.write(data);
+    sock.write(`${data.length.toString(16)}\r\n`, 'latin1');
+    sock.write(data);
+    return sock.write(CRLF);
   }
 
   end(chunk?: Buffer | string): this {
@@ -194,7 +205,9 @@ export class FastResponse extends EventEmitter {
     const sock = this.socket;
     const data = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.writableEnded = true;
-    sock.cork();
+    // Writes of this tick are corked already and go out with these; otherwise head and body leave now, in one writev.
+    const isCorkedHere = !this.#isCorked;
+    if (isCorkedHere) sock.cork();
     if (!this.headersSent) {
       this.headersSent = true;
       sock.write(this.#head, 'latin1');
@@ -208,7 +221,7 @@ export class FastResponse extends EventEmitter {
     }
     if (this.#isChunked) sock.write(LAST_CHUNK, this.#onFlushed);
     else sock.write('', this.#onFlushed);
-    sock.uncork();
+    if (isCorkedHere) sock.uncork();
     return this;
   }
 

@@ -94,6 +94,7 @@ class Connection implements ResponseOwner {
   constructor(sock: Socket, server: FastServer) {
     this.#sock = sock;
     this.#server = server;
+    sock.setNoDelay(true);
     sock.on('data', this.#onData);
     sock.on('end', this.#onEnd);
     sock.on('close', this.#onClose);
