@@ -78,6 +78,29 @@ function httpDate(): string {
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 
+/** HeadState is a response head being built. */
+interface HeadState {
+  text: string;
+  hasLength: boolean;
+  hasDate: boolean;
+  isClose: boolean;
+}
+
+/** addHeader validates one header and appends it; Connection is noted, not copied (written once, last). */
+function addHeader(h: HeadState, name: string, value: string): void {
+  if (!TOKEN.test(name)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', name);
+  if (INVALID_VALUE.test(value)) throw new InvalidHeaderError('ERR_INVALID_CHAR', name);
+  // Only these names matter to framing; lower-case just the candidates by length.
+  const lower = name.length === 14 || name.length === 10 || name.length === 4 ? name.toLowerCase() : name;
+  if (lower === 'content-length') h.hasLength = true;
+  else if (lower === 'date') h.hasDate = true;
+  else if (lower === 'connection') {
+    if (value.toLowerCase() === 'close') h.isClose = true;
+    return;
+  }
+  h.text += `${name}: ${value}\r\n`;
+}
+
 /** ResponseOwner is the connection a response belongs to. */
 export interface ResponseOwner {
   readonly keepAliveHeader: string;
@@ -113,45 +136,31 @@ export class FastResponse extends EventEmitter {
   writeHead(status: number, headers?: HeaderInput): this {
     if (this.headersSent || this.#head !== '') throw new Error('Cannot write headers after they are sent to the client');
     this.statusCode = status;
-    let head = statusLine(status);
-    let hasLength = false;
-    let hasDate = false;
-    let isClose = this.#owner.isClosing();
-    const add = (name: string, value: string): void => {
-      if (!TOKEN.test(name)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', name);
-      if (INVALID_VALUE.test(value)) throw new InvalidHeaderError('ERR_INVALID_CHAR', name);
-      const lower = name.length === 14 || name.length === 10 || name.length === 4 ? name.toLowerCase() : name;
-      if (lower === 'content-length') hasLength = true;
-      else if (lower === 'date') hasDate = true;
-      else if (lower === 'connection') {
-        if (value.toLowerCase() === 'close') isClose = true;
-        return; // written below, once
-      }
-      head += `${name}: ${value}\r\n`;
-    };
+    const h: HeadState = { text: statusLine(status), hasLength: false, hasDate: false, isClose: this.#owner.isClosing() };
     if (headers !== undefined) {
       if (Array.isArray(headers)) {
         const list = headers as readonly string[];
-        for (let i = 0; i < list.length; i += 2) add(list[i]!, list[i + 1]!);
+        for (let i = 0; i < list.length; i += 2) addHeader(h, list[i]!, list[i + 1]!);
       } else {
         const obj = headers as Readonly<Record<string, string | number | readonly string[] | undefined>>;
         for (const name in obj) {
           const v = obj[name];
           if (v === undefined) continue;
-          if (typeof v === 'string') add(name, v);
-          else if (typeof v === 'number') add(name, String(v));
-          else for (const one of v) add(name, one);
+          if (typeof v === 'string') addHeader(h, name, v);
+          else if (typeof v === 'number') addHeader(h, name, String(v));
+          else for (const one of v) addHeader(h, name, one);
         }
       }
     }
     // HEAD requests never reach this listener (parse-head hands them to node:http).
     this.#hasBody = status !== 204 && status !== 304 && !(status >= 100 && status < 200);
-    this.#isChunked = this.#hasBody && !hasLength;
-    if (!hasDate) head += `Date: ${httpDate()}\r\n`;
-    head += isClose ? 'Connection: close\r\n' : this.#owner.keepAliveHeader;
-    if (this.#isChunked) head += 'Transfer-Encoding: chunked\r\n';
-    this.#isLast = isClose;
-    this.#head = `${head}\r\n`;
+    this.#isChunked = this.#hasBody && !h.hasLength;
+    let text = h.text;
+    if (!h.hasDate) text += `Date: ${httpDate()}\r\n`;
+    text += h.isClose ? 'Connection: close\r\n' : this.#owner.keepAliveHeader;
+    if (this.#isChunked) text += 'Transfer-Encoding: chunked\r\n';
+    this.#isLast = h.isClose;
+    this.#head = `${text}\r\n`;
     return this;
   }
 

@@ -186,10 +186,8 @@ class Connection implements ResponseOwner {
     sock.off('drain', this.#onDrain);
     sock.pause();
     this.#server.forget(this);
-    // node:http reads a new connection straight from its C++ handle, which would skip the bytes
-    // put back below; marked consumed, it reads through the socket's stream, unshifted bytes first.
-    const handle = (sock as unknown as { _handle?: { _consumed?: boolean } | null })._handle;
-    if (handle) handle._consumed = true;
+    // The bytes read so far go back into the socket's stream; resume() hands them to node:http's
+    // parser on the next tick, before anything the network delivers later.
     if (this.#buf !== null) sock.unshift(this.#buf);
     this.#buf = null;
     this.#server.opts.fallback.emit('connection', sock);

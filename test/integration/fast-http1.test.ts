@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Cleanup, chat, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
+import { rawExchange } from '../helpers/raw-socket.js';
+import type { Simulator } from '../../src/sim/index.js';
+
+const KEY = 'fast-front-key-0123';
+
+/** req builds one raw HTTP/1.1 request with a chat body. */
+function req(id: string, opts: { chunked?: boolean; close?: boolean; stream?: boolean; path?: string; key?: string } = {}): string {
+  const body = chat('m', { max_tokens: 2, ...(opts.stream ? { stream: true } : {}) });
+  const framing = opts.chunked ? `transfer-encoding: chunked\r\n\r\n${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n` : `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  return `POST ${opts.path ?? '/v1/chat/completions'} HTTP/1.1\r\nhost: gw\r\nx-model: m\r\napikey: ${opts.key ?? KEY}\r\ncontent-type: application/json\r\nx-request-id: ${id}\r\n${opts.close ? 'connection: close\r\n' : ''}${framing}`;
+}
+
+/** responses splits raw response text into status and x-request-id per response, in order. */
+function responses(text: string): Array<{ status: number; id: string | undefined }> {
+  return [...text.matchAll(/HTTP\/1\.1 (\d{3})[^]*?x-request-id: ([^\r]+)/gi)].map((m) => ({ status: Number(m[1]), id: m[2] }));
+}
+
+/** normalized drops what differs between two runs of the same request (ids, times, dates). */
+function normalized(r: { status: number; headers: Headers; body: string }): unknown {
+  const volatile = new Set(['date', 'x-request-id', 'x-gateway-latency', 'x-upstream-latency', 'keep-alive', 'connection']);
+  const headers = [...r.headers.keys()].filter((k) => !volatile.has(k)).sort();
+  const body = r.body.replace(/"(id|created|request_id)":("[^"]*"|\d+)/g, '"$1":_');
+  return { status: r.status, headers, body };
+}
+
+describe('fast HTTP/1.1 front', () => {
+  const cleanup = new Cleanup();
+  let sim: Simulator;
+  let fast: RunningGateway;
+  let plain: RunningGateway;
+
+  before(async () => {
+    sim = await startSim(cleanup, { model: 'm' });
+    const models = [{ name: 'm', api_keys: [KEY], targets: [{ url: sim.url }] }];
+    fast = await startGateway(cleanup, { proxy: { keepalive_timeout: '1s', header_timeout: '1s', max_body_size: '4KiB' }, models });
+    plain = await startGateway(cleanup, { proxy: { fast_http1: false, keepalive_timeout: '1s', max_body_size: '4KiB' }, models });
+  });
+  after(() => cleanup.run());
+
+  it('answers pipelined requests in order, also across a hand-over to node:http mid-connection', async () => {
+    const port = fast.gateway.ports.proxy;
+    // A chunked body is node:http's to read: the connection is handed over after r1, bytes and order intact.
+    const a = await rawExchange(port, [req('r1') + req('r2', { chunked: true }) + req('r3', { stream: true }) + req('r4', { close: true })], 3000);
+    assert.deepEqual(responses(a.text), ['r1', 'r2', 'r3', 'r4'].map((id) => ({ status: 200, id })));
+    assert.ok(a.closed, 'closed after Connection: close');
+    // Handed over from the first request on, with part of its body still to come: node:http
+    // must read the bytes already taken from the socket before the ones that arrive later.
+    const s1 = req('s1', { chunked: true });
+    const cut = s1.indexOf('\r\n\r\n') + 10;
+    const b = await rawExchange(port, [s1.slice(0, cut), { waitMs: 100 }, s1.slice(cut) + req('s2', { close: true })], 3000);
+    assert.deepEqual(responses(b.text), ['s1', 's2'].map((id) => ({ status: 200, id })));
+    // Errors answered by the gateway itself keep the connection in step too.
+    const c = await rawExchange(port, [req('t1', { key: 'wrong' }) + req('t2', { path: '/nowhere/v1/chat/completions' }) + req('t3', { close: true })], 3000);
+    assert.deepEqual(responses(c.text), [{ status: 401, id: 't1' }, { status: 404, id: 't2' }, { status: 200, id: 't3' }]);
+  });
+
+  it('answers as node:http does: same statuses, headers and bodies with fast_http1 on and off', async () => {
+    const cases: Array<[string, RequestInit & { path?: string }]> = [
+      ['json', { method: 'POST', headers: { 'x-model': 'm', apikey: KEY, 'content-type': 'application/json' }, body: chat('m') }],
+      ['stream', { method: 'POST', headers: { 'x-model': 'm', apikey: KEY, 'content-type': 'application/json' }, body: chat('m', { stream: true }) }],
+      ['models', { method: 'GET', path: '/v1/models', headers: { apikey: KEY } }],
+      ['no key', { method: 'POST', headers: { 'x-model': 'm', 'content-type': 'application/json' }, body: chat('m') }],
+      ['unknown model', { method: 'POST', headers: { 'x-model': 'nope', apikey: KEY, 'content-type': 'application/json' }, body: chat('nope') }],
+      ['too large', { method: 'POST', headers: { 'x-model': 'm', apikey: KEY, 'content-type': 'application/json' }, body: chat('m', { pad: 'x'.repeat(5000) }) }],
+      ['upstream 503', { method: 'POST', headers: { 'x-model': 'm', apikey: KEY, 'content-type': 'application/json', 'x-sim-status': '503' }, body: chat('m') }],
+    ];
+    for (const [name, init] of cases) {
+      const run = async (gw: RunningGateway) => {
+        const r = await fetch(`${gw.url}${init.path ?? '/v1/chat/completions'}`, init);
+        return normalized({ status: r.status, headers: r.headers, body: await r.text() });
+      };
+      assert.deepEqual(await run(fast), await run(plain), name);
+    }
+  });
+
+  it('a head arriving in many small pieces goes to node:http, whose header timeout still applies', async () => {
+    const pieces: Array<string | { waitMs: number }> = [];
+    for (const ch of 'POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nx-model: m\r\n') pieces.push(ch, { waitMs: 1 });
+    pieces.push({ waitMs: 4000 });
+    const slow = await rawExchange(fast.gateway.ports.proxy, pieces, 5000);
+    assert.ok(slow.closed, 'closed');
+    assert.match(slow.text, /^HTTP\/1\.1 408 /);
+    assert.ok(slow.ms < 4000, `closed after ${slow.ms.toFixed(0)} ms`);
+  });
+
+  it('closes an idle keep-alive connection after keepalive_timeout', async () => {
+    const idle = await rawExchange(fast.gateway.ports.proxy, [req('k1')], 4000);
+    assert.equal(responses(idle.text)[0]?.status, 200);
+    assert.ok(idle.closed && idle.ms > 900 && idle.ms < 3500, `closed after ${idle.ms.toFixed(0)} ms`);
+  });
+});
