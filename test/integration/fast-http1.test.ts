@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Cleanup, chat, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
 import { rawExchange } from '../helpers/raw-socket.js';
 import type { Simulator } from '../../src/sim/index.js';
 
 const KEY = 'fast-front-key-0123';
+const BROKEN_KEY = 'fast-front-broken-key-0123';
 
 /** req builds one raw HTTP/1.1 request with a chat body. */
 function req(id: string, opts: { chunked?: boolean; close?: boolean; stream?: boolean; path?: string; key?: string } = {}): string {
@@ -34,7 +37,16 @@ describe('fast HTTP/1.1 front', () => {
 
   before(async () => {
     sim = await startSim(cleanup, { model: 'm' });
-    const models = [{ name: 'm', api_keys: [KEY], targets: [{ url: sim.url }] }];
+    // An upstream that sends a head promising 100 bytes, 10 of them, and hangs up.
+    const broken = createServer((s: Socket) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"partial"')));
+    broken.listen(0, '127.0.0.1');
+    await once(broken, 'listening');
+    cleanup.add(() => void broken.close());
+    const brokenUrl = `http://127.0.0.1:${(broken.address() as { port: number }).port}`;
+    const models = [
+      { name: 'm', api_keys: [KEY], targets: [{ url: sim.url }] },
+      { name: 'broken', api_keys: [BROKEN_KEY], targets: [{ url: brokenUrl }], retries: 0, health_check: { passive: { enabled: false } } },
+    ];
     fast = await startGateway(cleanup, { proxy: { keepalive_timeout: '1s', header_timeout: '1s', max_body_size: '4KiB' }, models });
     plain = await startGateway(cleanup, { proxy: { fast_http1: false, keepalive_timeout: '1s', max_body_size: '4KiB' }, models });
   });
@@ -84,6 +96,32 @@ describe('fast HTTP/1.1 front', () => {
     assert.ok(slow.closed, 'closed');
     assert.match(slow.text, /^HTTP\/1\.1 408 /);
     assert.ok(slow.ms < 4000, `closed after ${slow.ms.toFixed(0)} ms`);
+  });
+
+  it('an upstream that hangs up mid-body cuts the client connection and nothing else', async () => {
+    const cut = await rawExchange(fast.gateway.ports.proxy, [req('b1', { key: BROKEN_KEY }).replace('x-model: m', 'x-model: broken')], 3000);
+    assert.ok(cut.closed, 'the client connection is cut');
+    assert.match(cut.text, /^HTTP\/1\.1 200 /);
+    assert.ok(!cut.text.includes('upstream_error'), 'no second answer after the head');
+    const ok = await rawExchange(fast.gateway.ports.proxy, [req('b2', { close: true })], 3000);
+    assert.equal(responses(ok.text)[0]?.status, 200, 'the gateway still serves');
+  });
+
+  it('after a last response (Connection: close, or 413 before the body) nothing more is read as a request', async () => {
+    const before = sim.received.length;
+    const closed = await rawExchange(fast.gateway.ports.proxy, [req('c1', { close: true }) + req('c2')], 3000);
+    assert.deepEqual(responses(closed.text), [{ status: 200, id: 'c1' }]);
+    const big = `POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nx-model: m\r\napikey: ${KEY}\r\nx-request-id: c3\r\ncontent-length: 5000\r\n\r\n`;
+    const refused = await rawExchange(fast.gateway.ports.proxy, [big, { waitMs: 100 }, 'x'.repeat(5000) + req('c4')], 3000);
+    assert.deepEqual(responses(refused.text), [{ status: 413, id: 'c3' }]);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(sim.received.length, before + 1, 'only c1 reached the upstream');
+  });
+
+  it('a connection that never sends a byte gets 408 after header_timeout', async () => {
+    const silent = await rawExchange(fast.gateway.ports.proxy, [{ waitMs: 4000 }], 5000);
+    assert.ok(silent.closed && silent.ms < 3000, `closed after ${silent.ms.toFixed(0)} ms`);
+    assert.match(silent.text, /^HTTP\/1\.1 408 /);
   });
 
   it('closes an idle keep-alive connection after keepalive_timeout', async () => {

@@ -24,10 +24,7 @@ describe('fast HTTP/1.1 head parser', () => {
     assert.equal(h.end, text.length - 12);
     assert.deepEqual({ ...h.headers }, { host: 'gw', 'content-type': 'application/json', 'x-model': 'm', apikey: 'k', 'content-length': '12' });
     assert.equal(head('GET / HTTP/1.1\r\nhost: x\r\nConnection: Close\r\n\r\n').isClose, true);
-    // A header named __proto__ is a header, not the object's prototype.
-    const odd = head('GET / HTTP/1.1\r\nhost: x\r\n__proto__: y\r\n\r\n');
-    assert.equal(odd.headers.__proto__, 'y');
-    assert.equal(Object.getPrototypeOf(odd.headers), null);
+    assert.equal(Object.getPrototypeOf(head('GET / HTTP/1.1\r\nhost: x\r\n\r\n').headers), null);
   });
 
   it('waits for the rest of a head, and hands an oversized one to node:http (which answers 431)', () => {
@@ -54,6 +51,9 @@ describe('fast HTTP/1.1 head parser', () => {
       'signed content-length': 'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: +3\r\n\r\n',
       'content-length list': 'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3, 3\r\n\r\n',
       'empty content-length': 'POST / HTTP/1.1\r\nhost: x\r\ncontent-length:\r\n\r\n',
+      'content-length with trailing tab': 'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\t\r\n\r\n',
+      'content-length with trailing space': 'POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5 \r\n\r\n',
+      '__proto__ header': 'GET / HTTP/1.1\r\nhost: x\r\n__proto__: y\r\n\r\n',
       'expect': 'POST / HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 1\r\n\r\n',
       'upgrade': 'GET / HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n',
       'connection: upgrade': 'GET / HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\n\r\n',

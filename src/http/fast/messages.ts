@@ -8,6 +8,7 @@
  * the same header checks, so a pipeline cannot tell which listener served it.
  */
 import { EventEmitter } from 'node:events';
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Head } from './parse-head.js';
 
@@ -45,22 +46,16 @@ export class InvalidHeaderError extends TypeError {
 }
 
 const STATUS_LINES = new Map<number, string>();
-/** statusLine is "HTTP/1.1 <code> <reason>\r\n", built once per code. */
+/** statusLine is "HTTP/1.1 <code> <reason>\r\n", built once per code, with node:http's reasons. */
 function statusLine(status: number): string {
   let line = STATUS_LINES.get(status);
   if (line === undefined) {
-    line = `HTTP/1.1 ${status} ${REASONS[status] ?? 'unknown'}\r\n`;
-    if (STATUS_LINES.size < 1000) STATUS_LINES.set(status, line);
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`Invalid status code: ${status}`);
+    line = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+    STATUS_LINES.set(status, line);
   }
   return line;
 }
-const REASONS: Record<number, string> = {
-  200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 206: 'Partial Content', 301: 'Moved Permanently', 302: 'Found',
-  304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
-  404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 414: 'URI Too Long',
-  415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 529: 'Site Overloaded',
-};
 
 // One Date value per second, as node:http caches its own.
 let dateSecond = -1;
@@ -121,7 +116,10 @@ export class FastResponse extends EventEmitter {
   writableFinished = false;
   readonly socket: Socket;
   readonly #owner: ResponseOwner;
+  /** #head is the response head once writeHead ran (headersSent, as node:http means it); #isHeadWritten once it is on the socket. */
   #head = '';
+  #isHeadWritten = false;
+  #isCloseEmitted = false;
   #isChunked = false;
   #hasBody = true;
   #isLast = false;
@@ -134,7 +132,7 @@ export class FastResponse extends EventEmitter {
   }
 
   writeHead(status: number, headers?: HeaderInput): this {
-    if (this.headersSent || this.#head !== '') throw new Error('Cannot write headers after they are sent to the client');
+    if (this.headersSent) throw new Error('Cannot write headers after they are sent to the client');
     this.statusCode = status;
     const h: HeadState = { text: statusLine(status), hasLength: false, hasDate: false, isClose: this.#owner.isClosing() };
     if (headers !== undefined) {
@@ -161,14 +159,15 @@ export class FastResponse extends EventEmitter {
     if (this.#isChunked) text += 'Transfer-Encoding: chunked\r\n';
     this.#isLast = h.isClose;
     this.#head = `${text}\r\n`;
+    this.headersSent = true;
     return this;
   }
 
   /** flushHeaders sends the head now (a stream's head should not wait for its first event). */
   flushHeaders(): void {
-    if (this.headersSent || this.destroyed) return;
-    if (this.#head === '') this.writeHead(this.statusCode);
-    this.headersSent = true;
+    if (this.#isHeadWritten || this.destroyed) return;
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    this.#isHeadWritten = true;
     this.socket.write(this.#head, 'latin1');
   }
 
@@ -190,16 +189,16 @@ export class FastResponse extends EventEmitter {
 
   write(chunk: Buffer | string): boolean {
     if (this.destroyed || this.writableEnded) return false;
-    if (this.#head === '') this.writeHead(this.statusCode);
+    if (!this.headersSent) this.writeHead(this.statusCode);
     const sock = this.socket;
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (!this.#hasBody || data.length === 0) {
-      if (!this.headersSent) this.flushHeaders();
+      this.flushHeaders();
       return !sock.writableNeedDrain;
     }
     this.#cork();
-    if (!this.headersSent) {
-      this.headersSent = true;
+    if (!this.#isHeadWritten) {
+      this.#isHeadWritten = true;
       sock.write(this.#head, 'latin1');
     }
     if (!this.#isChunked) return sock.write(data);
@@ -210,15 +209,15 @@ export class FastResponse extends EventEmitter {
 
   end(chunk?: Buffer | string): this {
     if (this.destroyed || this.writableEnded) return this;
-    if (this.#head === '') this.writeHead(this.statusCode);
+    if (!this.headersSent) this.writeHead(this.statusCode);
     const sock = this.socket;
     const data = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.writableEnded = true;
     // Writes of this tick are corked already and go out with these; otherwise head and body leave now, in one writev.
     const isCorkedHere = !this.#isCorked;
     if (isCorkedHere) sock.cork();
-    if (!this.headersSent) {
-      this.headersSent = true;
+    if (!this.#isHeadWritten) {
+      this.#isHeadWritten = true;
       sock.write(this.#head, 'latin1');
     }
     if (this.#hasBody && data !== null && data.length > 0) {
@@ -238,20 +237,28 @@ export class FastResponse extends EventEmitter {
     if (err || this.destroyed) return;
     this.writableFinished = true;
     this.emit('finish');
+    this.#emitClose();
+    // After 'close' (accounting, access log), so the next pipelined request starts after it.
     this.#owner.done(this, this.#isLast);
-    this.emit('close');
   };
 
-  /** destroy drops the connection (what node:http's res.destroy() does too). */
+  #emitClose(): void {
+    if (this.#isCloseEmitted) return;
+    this.#isCloseEmitted = true;
+    this.emit('close');
+  }
+
+  /** destroy drops the connection (what node:http's res.destroy() does too); 'close' follows. */
   destroy(err?: Error): this {
+    this.destroyed = true;
     this.socket.destroy(err);
     return this;
   }
 
   /** socketClosed is called by the connection when its socket closes under this response. */
   socketClosed(): void {
-    if (this.destroyed || this.writableFinished) return;
+    if (this.writableFinished) return;
     this.destroyed = true;
-    this.emit('close');
+    this.#emitClose();
   }
 }

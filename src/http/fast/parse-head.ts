@@ -53,9 +53,10 @@ TARGET[0x23 /* # */] = 0;
 const METHODS = new Map<string, string>(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].map((m) => [m, m]));
 
 // Header names whose presence means node:http semantics this listener does not implement.
-const HAND_OVER_NAMES = new Set(['transfer-encoding', 'upgrade', 'expect', 'http2-settings', 'te', 'trailer']);
+// (`__proto__`: node:http drops it; handing it over keeps the two listeners' answers the same.)
+const HAND_OVER_NAMES = new Set(['transfer-encoding', 'upgrade', 'expect', 'http2-settings', 'te', 'trailer', '__proto__']);
 
-// Common names, lower-cased once: most heads then allocate no name strings.
+// Common names in their usual spelling map to themselves: no toLowerCase() for those.
 const KNOWN_NAMES = new Map<string, string>();
 for (const n of ['host', 'content-type', 'content-length', 'accept', 'user-agent', 'connection', 'authorization', 'apikey', 'x-model', 'x-request-id', 'traceparent', 'tracestate', 'accept-encoding', 'x-api-key', 'anthropic-version', 'openai-organization', 'openai-project']) {
   KNOWN_NAMES.set(n, n);
@@ -102,6 +103,7 @@ export function parseHead(buf: Buffer, start: number, maxHeadBytes: number): Hea
     const valueStart = i;
     while (VCHAR[buf[i]!] === 1) i++;
     if (buf[i] !== CR || buf[i + 1] !== LF) return HAND_OVER;
+    const lineEnd = i;
     let valueEnd = i;
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
     i += 2;
@@ -109,7 +111,8 @@ export function parseHead(buf: Buffer, start: number, maxHeadBytes: number): Hea
     const value = buf.toString('latin1', valueStart, valueEnd);
     headers[name] = value;
     if (name === 'content-length') {
-      if (value.length === 0 || value.length > 15) return HAND_OVER;
+      // Digits right up to the line end: llhttp refuses trailing whitespace here, so must we.
+      if (value.length === 0 || value.length > 15 || valueEnd !== lineEnd) return HAND_OVER;
       for (let k = 0; k < value.length; k++) {
         const c = value.charCodeAt(k);
         if (c < 0x30 || c > 0x39) return HAND_OVER;

@@ -30,9 +30,8 @@ export interface FastServerOptions {
 
 // Bytes of pipelined requests buffered while a response is in progress before reading pauses.
 const PIPELINE_BUFFER_BYTES = 64 * 1024;
-// A head still incomplete after this many reads goes to node:http, whose parser is incremental:
-// re-joining and re-scanning a head arriving a byte at a time would cost quadratic work here.
-const MAX_HEAD_READS = 32;
+const HEAD_END = Buffer.from('\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
 
 /** FastServer is the listener. */
 export class FastServer extends Server {
@@ -77,24 +76,35 @@ export class FastServer extends Server {
 class Connection implements ResponseOwner {
   readonly #sock: Socket;
   readonly #server: FastServer;
-  /** #buf holds received bytes not yet parsed (a partial head, or pipelined requests). */
+  /** #buf holds received bytes not yet parsed (a head, or pipelined requests). */
   #buf: Buffer | null = null;
+  /**
+   * #parts collects the reads of a head that arrived incomplete, joined only once its blank line
+   * shows up (found by scanning each new read plus the 3 bytes before it), so a head sent a byte
+   * at a time costs linear work, never a re-join and re-parse per byte.
+   */
+  #parts: Buffer[] | null = null;
+  #partsLength = 0;
+  #tail: Buffer = EMPTY;
   #req: FastRequest | null = null;
   #res: FastResponse | null = null;
   /** #bodyLeft is how many bytes of the current request body are still to come. */
   #bodyLeft = 0;
-  /** #headSince is when the first byte of the head being received arrived (0: none pending). */
-  #headSince = 0;
-  /** #headReads counts the reads the pending head arrived in. */
-  #headReads = 0;
+  /**
+   * #headSince is when the wait for the current head began: the accept for the first request
+   * (a connection that never sends a byte gets the header timeout, as with node:http), the
+   * first byte for later ones; 0 while a request is served or the connection idles between requests.
+   */
+  #headSince = Date.now();
   #idleSince = Date.now();
   #isCloseRequested = false;
   #isReadEnded = false;
+  /** #isDone: the last response went out (or a 408); what still arrives is not read as requests. */
+  #isDone = false;
 
   constructor(sock: Socket, server: FastServer) {
     this.#sock = sock;
     this.#server = server;
-    sock.setNoDelay(true);
     sock.on('data', this.#onData);
     sock.on('end', this.#onEnd);
     sock.on('close', this.#onClose);
@@ -111,6 +121,7 @@ class Connection implements ResponseOwner {
   }
 
   readonly #onData = (chunk: Buffer): void => {
+    if (this.#isDone) return;
     if (this.#bodyLeft > 0) {
       const part = chunk.length <= this.#bodyLeft ? chunk : chunk.subarray(0, this.#bodyLeft);
       this.#bodyLeft -= part.length;
@@ -123,9 +134,26 @@ class Connection implements ResponseOwner {
       if (part.length === chunk.length) return;
       chunk = chunk.subarray(part.length);
     }
-    this.#buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
-    if (this.#res === null) this.#next();
-    else if (this.#buf.length > PIPELINE_BUFFER_BYTES) this.#sock.pause();
+    if (this.#res !== null) {
+      this.#buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
+      if (this.#buf.length > PIPELINE_BUFFER_BYTES) this.#sock.pause();
+      return;
+    }
+    const parts = this.#parts;
+    if (parts !== null) {
+      parts.push(chunk);
+      this.#partsLength += chunk.length;
+      const seam = Buffer.concat([this.#tail, chunk.subarray(0, 3)]);
+      const isComplete = seam.indexOf(HEAD_END) !== -1 || chunk.indexOf(HEAD_END) !== -1;
+      if (!isComplete && this.#partsLength <= this.#server.opts.maxHeadBytes) {
+        this.#tail = Buffer.concat([this.#tail, chunk]).subarray(-3);
+        return;
+      }
+      this.#buf = Buffer.concat(parts, this.#partsLength);
+      this.#parts = null;
+      this.#tail = EMPTY;
+    } else this.#buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
+    this.#next();
   };
 
   /** #next starts the next buffered request, if its head is complete. */
@@ -135,12 +163,14 @@ class Connection implements ResponseOwner {
     if (this.#headSince === 0) this.#headSince = Date.now();
     const head = parseHead(buf, 0, this.#server.opts.maxHeadBytes);
     if (head === INCOMPLETE) {
-      if (++this.#headReads > MAX_HEAD_READS) this.#handOver();
+      this.#parts = [buf];
+      this.#partsLength = buf.length;
+      this.#tail = buf.subarray(-3);
+      this.#buf = null;
       return;
     }
     if (head === HAND_OVER) return this.#handOver();
     this.#headSince = 0;
-    this.#headReads = 0;
     let rest: Buffer | null = buf.length > head.end ? buf.subarray(head.end) : null;
     const req = new FastRequest(head, this.#sock);
     const res = new FastResponse(this.#sock, this);
@@ -168,12 +198,18 @@ class Connection implements ResponseOwner {
     this.#req = null;
     this.#idleSince = Date.now();
     // A response sent before its request body was read leaves the stream out of step: close.
-    if (isLast || this.#bodyLeft > 0 || this.isClosing()) {
-      this.#sock.end();
-      return;
-    }
+    if (isLast || this.#bodyLeft > 0 || this.isClosing()) return this.#finish();
     if (this.#sock.isPaused()) this.#sock.resume();
     this.#next();
+  }
+
+  /** #finish ends the connection after its last response; nothing read later becomes a request. */
+  #finish(): void {
+    this.#isDone = true;
+    this.#buf = null;
+    this.#parts = null;
+    this.#bodyLeft = 0;
+    this.#sock.destroySoon();
   }
 
   /** #handOver gives the connection, with the bytes read so far, to node:http. */
@@ -219,19 +255,19 @@ class Connection implements ResponseOwner {
     this.#res?.emit('drain');
   };
 
+  /** closeIfIdle closes the connection when it is between requests (a fresh one may be sending its first). */
   closeIfIdle(): void {
-    if (this.#res === null && this.#buf === null) this.#sock.destroy();
+    if (this.#res === null && this.#headSince === 0 && this.#buf === null && this.#parts === null) this.#sock.destroy();
   }
 
   /** checkTimers answers 408 to a head that is too slow and closes an idle keep-alive connection. */
   checkTimers(now: number): void {
-    if (this.#res !== null) return;
+    if (this.#res !== null || this.#isDone) return;
     const { headerTimeoutMs, keepAliveTimeoutMs, timeoutAnswer } = this.#server.opts;
-    if (this.#buf !== null && this.#headSince > 0) {
+    if (this.#headSince > 0) {
       if (now - this.#headSince > headerTimeoutMs) {
-        this.#sock.off('data', this.#onData);
-        this.#buf = null;
-        this.#sock.end(timeoutAnswer);
+        this.#sock.write(timeoutAnswer);
+        this.#finish();
       }
     } else if (now - this.#idleSince > keepAliveTimeoutMs) this.#sock.destroy();
   }
