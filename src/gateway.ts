@@ -8,7 +8,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { dirname, resolve } from 'node:path';
 import { createAdminServer, isLoopbackHost, type AdminHost } from './admin/index.js';
@@ -27,6 +27,7 @@ import {
   type SwapResult,
 } from './config/index.js';
 import { close, createTlsServer, generateDevCertificate, listen, reloadTls, type TlsFiles } from './http/index.js';
+import { FastServer, type FastRequest, type FastResponse } from './http/fast/index.js';
 import type { GatewayError } from './errors/index.js';
 import type { RequestContext } from './pipeline/index.js';
 import { AccessLog, createLogger, type Logger } from './log/index.js';
@@ -91,7 +92,10 @@ export class Gateway {
   readonly #startedAt = Date.now();
   #loaded: LoadedConfig;
   #store: ConfigStore;
-  #proxy: Server | null = null;
+  /** #proxy is the plain listener: the fast HTTP/1.1 front (or node:http itself when proxy.fast_http1 is false). */
+  #proxy: NetServer | null = null;
+  /** #http is the node:http server of the plain listener (the fast front's fallback). */
+  #http: Server | null = null;
   #status: Server | null = null;
   #admin: Server | null = null;
   #watcher: FSWatcher | null = null;
@@ -239,13 +243,32 @@ export class Gateway {
     // WebSocket passthrough (HTTP/1.1 Upgrade); without this listener Node would serve upgrades as plain requests.
     proxy.on('upgrade', guardUpgrade(plain.onUpgrade));
     proxy.maxConnections = limits.maxConnections;
-    this.#trackConnections(proxy);
     // A malformed request never reaches the pipeline: answer with the status Node's parser implies, then close.
     proxy.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
       socket.end(toClientErrorResponse(err.code));
     });
-    this.#proxy = proxy;
+    this.#http = proxy;
+    if (p.fast_http1 ?? true) {
+      const front = new FastServer({
+        maxHeadBytes: limits.maxHeaderBytes,
+        headerTimeoutMs: limits.headerTimeoutMs,
+        keepAliveTimeoutMs: limits.keepaliveTimeoutMs,
+        fallback: proxy,
+        // The pipeline uses only the part of IncomingMessage/ServerResponse the fast messages carry (src/http/fast/messages.ts).
+        onRequest: guard(plain.onRequest) as unknown as (req: FastRequest, res: FastResponse) => void,
+        timeoutAnswer: toClientErrorResponse('ERR_HTTP_REQUEST_TIMEOUT'),
+      });
+      front.maxConnections = limits.maxConnections;
+      // The fallback never listens itself; 'listening' starts its connection tracking and its
+      // header-timeout checks for the connections it is handed.
+      proxy.emit('listening');
+      this.#trackConnections(front);
+      this.#proxy = front;
+    } else {
+      this.#trackConnections(proxy);
+      this.#proxy = proxy;
+    }
     const tlsAddr = p.tls_listen === undefined ? null : parseListen(p.tls_listen);
     if (tlsAddr !== null) {
       if (p.tls === undefined) {
@@ -279,7 +302,7 @@ export class Gateway {
     // Status first, so readiness can answer "starting" while the proxy binds.
     const status = await listen(this.#status, statusAddr);
     const admin = await listen(this.#admin, adminAddr);
-    const proxyPort = await listen(proxy, proxyAddr);
+    const proxyPort = await listen(this.#proxy, proxyAddr);
     const tlsPort = this.#tls !== null && tlsAddr !== null ? await listen(this.#tls as unknown as Server, tlsAddr) : 0;
     this.#ports = { proxy: proxyPort, status, admin, tls: tlsPort };
     this.#startGeneration(this.#store.current);
@@ -420,7 +443,7 @@ export class Gateway {
     // HTTP/2: GOAWAY to every session; their open streams may finish within the grace period.
     for (const session of this.#sessions) session.close();
     const tlsClosed = this.#tls === null ? Promise.resolve() : new Promise<void>((r) => this.#tls!.close(() => r()));
-    const proxy = this.#proxy;
+    const proxy = this.#proxy as (NetServer & { closeIdleConnections(): void }) | null;
     if (proxy !== null) {
       const closed = close(proxy);
       // Keep-alive sockets between requests are closed as they go idle; busy ones finish first.
@@ -430,6 +453,8 @@ export class Gateway {
       }
       for (const s of this.#sockets) s.destroy();
       await closed;
+      // The fast front's fallback never listened: this only stops its timers.
+      if (this.#http !== proxy) this.#http?.close(() => {});
     }
     for (const session of this.#sessions) session.destroy();
     await tlsClosed;

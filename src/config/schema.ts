@@ -193,6 +193,7 @@ export const proxyConfig = z.strictObject({
   header_timeout: duration.optional().describe('header_timeout is how long a client may take to send a request\'s headers (slow-loris guard; default 10s). It does not limit bodies or streams.'),
   keepalive_timeout: duration.optional().describe('keepalive_timeout closes an idle client connection (default 65s).'),
   max_connections: z.number().int().min(1).optional().describe('max_connections per listener; further connections are closed at once (default 16384).'),
+  fast_http1: z.boolean().optional().describe('fast_http1 serves plain HTTP/1.1 API calls with the gateway\'s own strict parser and writer (default true); anything else on the connection goes to node:http. false: node:http serves everything.'),
   http2_max_concurrent_streams: z.number().int().min(1).max(1_000_000).optional().describe('http2_max_concurrent_streams bounds the streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS; default 128, as nginx).'),
 });
 

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { Server } from 'node:net';
 import type { ListenAddress } from '../config/index.js';
 
 /** listen binds a server and resolves with the port it got (useful with port 0). */
@@ -16,7 +16,7 @@ export function listen(server: Server, addr: ListenAddress): Promise<number> {
 }
 
 /** close stops accepting, ends idle keep-alive sockets and resolves when the server is closed. */
-export function close(server: Server): Promise<void> {
+export function close(server: Server & { closeIdleConnections(): void }): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) return resolve();
     server.close(() => resolve());

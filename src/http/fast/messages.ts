@@ -1,0 +1,264 @@
+/**
+ * The request and response objects of the fast HTTP/1.1 listener. They carry the part of
+ * node:http's IncomingMessage / ServerResponse surface the pipeline uses (src/pipeline,
+ * src/proxy, src/errors: headers, method, url, body events; writeHead with a flat list or an
+ * object, write, end, flushHeaders, destroy, headersSent, destroyed, writableFinished,
+ * 'close' / 'finish' / 'drain') and nothing else. What they write is what node:http would
+ * write for the same calls (Date, keep-alive, chunked framing when no length is given), with
+ * the same header checks, so a pipeline cannot tell which listener served it.
+ */
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Head } from './parse-head.js';
+
+/** FastRequest is one request head plus its body, delivered as 'data' and 'end' events. */
+export class FastRequest extends EventEmitter {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  readonly httpVersion = '1.1';
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor = 1;
+  readonly socket: Socket;
+
+  constructor(head: Head, socket: Socket) {
+    super();
+    this.method = head.method;
+    this.url = head.url;
+    this.headers = head.headers;
+    this.socket = socket;
+  }
+}
+
+// Header checks as node:http's (validateHeaderName / validateHeaderValue): a token name, and a
+// value without CR, LF, NUL or other controls, so an upstream's header can never split a response.
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** InvalidHeaderError is thrown by writeHead for a header node:http would refuse too. */
+export class InvalidHeaderError extends TypeError {
+  readonly code: string;
+  constructor(code: 'ERR_INVALID_HTTP_TOKEN' | 'ERR_INVALID_CHAR', name: string) {
+    super(code === 'ERR_INVALID_HTTP_TOKEN' ? 'Header name must be a valid HTTP token' : `Invalid character in header content ["${name}"]`);
+    this.code = code;
+  }
+}
+
+const STATUS_LINES = new Map<number, string>();
+/** statusLine is "HTTP/1.1 <code> <reason>\r\n", built once per code, with node:http's reasons. */
+function statusLine(status: number): string {
+  let line = STATUS_LINES.get(status);
+  if (line === undefined) {
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`Invalid status code: ${status}`);
+    line = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+    STATUS_LINES.set(status, line);
+  }
+  return line;
+}
+
+// One Date value per second, as node:http caches its own.
+let dateSecond = -1;
+let dateValue = '';
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
+const CRLF = Buffer.from('\r\n');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n');
+
+/** HeadState is a response head being built. */
+interface HeadState {
+  text: string;
+  hasLength: boolean;
+  hasDate: boolean;
+  isClose: boolean;
+}
+
+/** addHeader validates one header and appends it; Connection is noted, not copied (written once, last). */
+function addHeader(h: HeadState, name: string, value: string): void {
+  if (!TOKEN.test(name)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', name);
+  if (INVALID_VALUE.test(value)) throw new InvalidHeaderError('ERR_INVALID_CHAR', name);
+  // Only these names matter to framing; lower-case just the candidates by length.
+  const lower = name.length === 14 || name.length === 10 || name.length === 4 ? name.toLowerCase() : name;
+  if (lower === 'content-length') h.hasLength = true;
+  else if (lower === 'date') h.hasDate = true;
+  else if (lower === 'connection') {
+    if (value.toLowerCase() === 'close') h.isClose = true;
+    return;
+  }
+  h.text += `${name}: ${value}\r\n`;
+}
+
+/** ResponseOwner is the connection a response belongs to. */
+export interface ResponseOwner {
+  readonly keepAliveHeader: string;
+  /** isClosing tells whether this response must be the connection's last (drain, `Connection: close`). */
+  isClosing(): boolean;
+  /** done is called once the response is fully handed to the socket. */
+  done(res: FastResponse, isLast: boolean): void;
+}
+
+type HeaderInput = readonly string[] | Readonly<Record<string, string | number | readonly string[] | undefined>>;
+
+/** FastResponse writes one response on the connection's socket. */
+export class FastResponse extends EventEmitter {
+  statusCode = 200;
+  headersSent = false;
+  destroyed = false;
+  writableEnded = false;
+  writableFinished = false;
+  readonly socket: Socket;
+  readonly #owner: ResponseOwner;
+  /** #head is the response head once writeHead ran (headersSent, as node:http means it); #isHeadWritten once it is on the socket. */
+  #head = '';
+  #isHeadWritten = false;
+  #isCloseEmitted = false;
+  #isChunked = false;
+  #hasBody = true;
+  #isLast = false;
+  #isCorked = false;
+
+  constructor(socket: Socket, owner: ResponseOwner) {
+    super();
+    this.socket = socket;
+    this.#owner = owner;
+  }
+
+  writeHead(status: number, headers?: HeaderInput): this {
+    if (this.headersSent) throw new Error('Cannot write headers after they are sent to the client');
+    this.statusCode = status;
+    const h: HeadState = { text: statusLine(status), hasLength: false, hasDate: false, isClose: this.#owner.isClosing() };
+    if (headers !== undefined) {
+      if (Array.isArray(headers)) {
+        const list = headers as readonly string[];
+        for (let i = 0; i < list.length; i += 2) addHeader(h, list[i]!, list[i + 1]!);
+      } else {
+        const obj = headers as Readonly<Record<string, string | number | readonly string[] | undefined>>;
+        for (const name in obj) {
+          const v = obj[name];
+          if (v === undefined) continue;
+          if (typeof v === 'string') addHeader(h, name, v);
+          else if (typeof v === 'number') addHeader(h, name, String(v));
+          else for (const one of v) addHeader(h, name, one);
+        }
+      }
+    }
+    // HEAD requests never reach this listener (parse-head hands them to node:http).
+    this.#hasBody = status !== 204 && status !== 304 && !(status >= 100 && status < 200);
+    this.#isChunked = this.#hasBody && !h.hasLength;
+    let text = h.text;
+    if (!h.hasDate) text += `Date: ${httpDate()}\r\n`;
+    text += h.isClose ? 'Connection: close\r\n' : this.#owner.keepAliveHeader;
+    if (this.#isChunked) text += 'Transfer-Encoding: chunked\r\n';
+    this.#isLast = h.isClose;
+    this.#head = `${text}\r\n`;
+    this.headersSent = true;
+    return this;
+  }
+
+  /** flushHeaders sends the head now (a stream's head should not wait for its first event). */
+  flushHeaders(): void {
+    if (this.#isHeadWritten || this.destroyed) return;
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    this.#isHeadWritten = true;
+    this.socket.write(this.#head, 'latin1');
+  }
+
+  /**
+   * #cork holds this tick's writes and sends them as one writev on the next tick, as node:http
+   * does: an upstream read often carries many SSE events, each its own write() here.
+   */
+  #cork(): void {
+    if (this.#isCorked) return;
+    this.#isCorked = true;
+    this.socket.cork();
+    process.nextTick(FastResponse.#uncork, this);
+  }
+
+  static #uncork(res: FastResponse): void {
+    res.#isCorked = false;
+    res.socket.uncork();
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.destroyed || this.writableEnded) return false;
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    const sock = this.socket;
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (!this.#hasBody || data.length === 0) {
+      this.flushHeaders();
+      return !sock.writableNeedDrain;
+    }
+    this.#cork();
+    if (!this.#isHeadWritten) {
+      this.#isHeadWritten = true;
+      sock.write(this.#head, 'latin1');
+    }
+    if (!this.#isChunked) return sock.write(data);
+    sock.write(`${data.length.toString(16)}\r\n`, 'latin1');
+    sock.write(data);
+    return sock.write(CRLF);
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.destroyed || this.writableEnded) return this;
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    const sock = this.socket;
+    const data = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.writableEnded = true;
+    // Writes of this tick are corked already and go out with these; otherwise head and body leave now, in one writev.
+    const isCorkedHere = !this.#isCorked;
+    if (isCorkedHere) sock.cork();
+    if (!this.#isHeadWritten) {
+      this.#isHeadWritten = true;
+      sock.write(this.#head, 'latin1');
+    }
+    if (this.#hasBody && data !== null && data.length > 0) {
+      if (this.#isChunked) {
+        sock.write(`${data.length.toString(16)}\r\n`, 'latin1');
+        sock.write(data);
+        sock.write(CRLF);
+      } else sock.write(data);
+    }
+    if (this.#isChunked) sock.write(LAST_CHUNK, this.#onFlushed);
+    else sock.write('', this.#onFlushed);
+    if (isCorkedHere) sock.uncork();
+    return this;
+  }
+
+  readonly #onFlushed = (err?: Error | null): void => {
+    if (err || this.destroyed) return;
+    this.writableFinished = true;
+    this.emit('finish');
+    this.#emitClose();
+    // After 'close' (accounting, access log), so the next pipelined request starts after it.
+    this.#owner.done(this, this.#isLast);
+  };
+
+  #emitClose(): void {
+    if (this.#isCloseEmitted) return;
+    this.#isCloseEmitted = true;
+    this.emit('close');
+  }
+
+  /** destroy drops the connection (what node:http's res.destroy() does too); 'close' follows. */
+  destroy(err?: Error): this {
+    this.destroyed = true;
+    this.socket.destroy(err);
+    return this;
+  }
+
+  /** socketClosed is called by the connection when its socket closes under this response. */
+  socketClosed(): void {
+    if (this.writableFinished) return;
+    this.destroyed = true;
+    this.#emitClose();
+  }
+}
