@@ -8,7 +8,7 @@
  *   1. none:  one model, one API key, no `limits`;
  *   2. local: limits that never trigger but are all checked, request and token rules at three
  *             scopes (gateway `requests.per_second`, model `requests.per_minute` + `tokens.per_minute`,
- *             key `requests.per_minute`), counted in the gateway process (tokens: reserve + settle);
+ *             key `requests.per_hour`), counted in the gateway process (tokens: reserve + settle);
  *   3. redis: the same limits with `limits_store: { policy: redis }` on the redis-server above.
  * Each gateway gets a warm-up (WARMUP_SECONDS of the same load), then non-streaming chat
  * completions (max_tokens 16), 50 in flight, BENCH_SECONDS (default 10) per configuration. The
@@ -112,7 +112,8 @@ function gatewayConfig(kind: Kind, ports: Ports, simPort: number, redisUrl: stri
     cfg.limits_store = kind === 'redis' ? { policy: 'redis', redis_url: redisUrl } : { policy: 'local' };
     cfg.limits = { requests: { per_second: 1_000_000 } };
     model.limits = { requests: { per_minute: 100_000_000 }, tokens: { per_minute: 1_000_000_000 } };
-    model.api_keys = [{ key: API_KEY, name: 'bench', limits: { requests: { per_minute: 100_000_000 } } }];
+    // The key's rule is hourly so its Redis counters outlive any run (the check below sums them).
+    model.api_keys = [{ key: API_KEY, name: 'bench', limits: { requests: { per_hour: 100_000_000 } } }];
   }
   cfg.models = [model];
   return stringify(cfg);
@@ -447,9 +448,9 @@ async function main(): Promise<void> {
     const keys = redisCli(redisPort, '--scan', '--pattern', 'igw:rl:*').split('\n').filter((k) => k !== '');
     // The store sends the takes of one event-loop turn as one script call, so calls <= requests,
     // and writes each distinct counter once per call. Proof that every request was counted in
-    // Redis (not locally after a store error): the key's request counters (minute windows, kept
-    // 65 s after their last write, longer than this run) add up to the requests answered.
-    const keyCounters = keys.filter((k) => k.startsWith('igw:rl:key:bench:requests:minute:'));
+    // Redis (not locally after a store error): the key's request counters (hour windows, kept an
+    // hour and 5 s after their last write) add up to the requests answered.
+    const keyCounters = keys.filter((k) => k.startsWith('igw:rl:key:bench:requests:hour:'));
     const counted = keyCounters.length === 0 ? 0 : redisCli(redisPort, 'mget', ...keyCounters).split('\n').reduce((sum, v) => sum + Number(v), 0);
     const redisLine =
       `redis used: ${scripts} EVALSHA/EVAL (batched take) calls for ${answered(redisRun)} requests ` +
