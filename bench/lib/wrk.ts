@@ -9,6 +9,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { cpuSecondsOf } from './procstat.js';
 
 /** WrkRequest is one request shape: path, headers and body. */
 export interface WrkRequest {
@@ -29,6 +30,8 @@ export interface WrkResult {
   /** errorTotal is every socket error plus every status > 399. */
   errorTotal: number;
   bytes: number;
+  /** cpuSeconds is wrk's own CPU time (polled from /proc every 100 ms; the last ≤ 100 ms are missing). */
+  cpuSeconds: number;
 }
 
 const luaString = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
@@ -127,11 +130,18 @@ export function runWrk(o: WrkOptions): Promise<WrkResult> {
   const [cmd, argv] = o.cpu === null ? ['wrk', args] : ['taskset', ['-c', String(o.cpu), 'wrk', ...args]];
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // taskset execs wrk, so the pid is wrk's.
+    let cpuSeconds = 0;
+    const poll = setInterval(() => {
+      const v = p.pid === undefined ? Number.NaN : cpuSecondsOf(p.pid);
+      if (Number.isFinite(v)) cpuSeconds = v;
+    }, 100);
     let out = '';
     p.stdout.on('data', (c: Buffer) => (out += c.toString()));
     p.stderr.on('data', (c: Buffer) => (out += c.toString()));
     p.once('error', reject);
     p.once('exit', () => {
+      clearInterval(poll);
       const line = out.split('\n').find((l) => l.startsWith('WRKJSON '));
       if (line === undefined) {
         reject(new Error(`wrk gave no result line; its output:\n${out}`));
@@ -150,6 +160,7 @@ export function runWrk(o: WrkOptions): Promise<WrkResult> {
         errors,
         errorTotal: errors.connect + errors.read + errors.write + errors.timeout + errors.status,
         bytes: j.bytes!,
+        cpuSeconds,
       });
     });
   });
