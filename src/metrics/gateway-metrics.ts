@@ -3,10 +3,13 @@
  * only from configuration (model names, configured paths, target URLs) or from small fixed sets
  * (HTTP status, error reason), never from what a client sent: a request for an unknown model or
  * path is counted as model="unmatched" so no client can grow the series count.
- * Children are bound once per model and cached, so a request does no label hashing.
+ * The per-request metrics are families of our own (families.ts) whose children are bound once per
+ * model and cached, so a request does no label hashing whatever the number of models; the rarer
+ * ones (errors, reloads, refusals) are plain prom-client metrics.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { Model } from '../config/index.js';
+import { CounterFamily, GaugeFamily, HistogramFamily, type CounterSeries, type GaugeSeries, type HistogramSeries } from './families.js';
 
 /** UNMATCHED is the label value for requests that matched no configured model or path. */
 export const UNMATCHED = 'unmatched';
@@ -14,36 +17,32 @@ export const UNMATCHED = 'unmatched';
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const TTFB_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-type CounterChild = ReturnType<Counter<string>['labels']>;
-type GaugeChild = ReturnType<Gauge<string>['labels']>;
-type HistogramChild = ReturnType<Histogram<string>['labels']>;
-
 /** ModelMetrics are the metric children of one (model, path) pair. */
 export class ModelMetrics {
-  readonly #requests: Counter<string>;
+  readonly #requests: CounterFamily;
   readonly #labels: [string, string];
-  readonly #byStatus = new Map<number, CounterChild>();
-  readonly duration: HistogramChild;
-  readonly ttfb: HistogramChild;
-  readonly inflight: GaugeChild;
-  readonly promptTokens: CounterChild;
-  readonly completionTokens: CounterChild;
+  readonly #byStatus = new Map<number, CounterSeries>();
+  readonly duration: HistogramSeries;
+  readonly ttfb: HistogramSeries;
+  readonly inflight: GaugeSeries;
+  readonly promptTokens: CounterSeries;
+  readonly completionTokens: CounterSeries;
 
-  constructor(m: GatewayMetrics, model: string, path: string, requests: Counter<string>) {
-    this.#requests = requests;
+  constructor(m: GatewayMetrics, model: string, path: string) {
+    this.#requests = m.requests;
     this.#labels = [model, path];
-    this.duration = m.requestDuration.labels(model);
-    this.ttfb = m.upstreamTtfb.labels(model);
-    this.inflight = m.inflight.labels(model);
-    this.promptTokens = m.tokens.labels(model, 'prompt');
-    this.completionTokens = m.tokens.labels(model, 'completion');
+    this.duration = m.requestDuration.child(model);
+    this.ttfb = m.upstreamTtfb.child(model);
+    this.inflight = m.inflight.child(model);
+    this.promptTokens = m.tokens.child(model, 'prompt');
+    this.completionTokens = m.tokens.child(model, 'completion');
   }
 
-  /** requests is the request counter child for one status code. */
-  requests(status: number): CounterChild {
+  /** requests is the request counter series for one status code. */
+  requests(status: number): CounterSeries {
     let child = this.#byStatus.get(status);
     if (child === undefined) {
-      child = this.#requests.labels(this.#labels[0], this.#labels[1], String(status));
+      child = this.#requests.child(this.#labels[0], this.#labels[1], String(status));
       this.#byStatus.set(status, child);
     }
     return child;
@@ -53,11 +52,11 @@ export class ModelMetrics {
 /** GatewayMetrics owns the Prometheus registry; it outlives config snapshots. */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly requests: Counter<string>;
-  readonly requestDuration: Histogram<string>;
-  readonly upstreamTtfb: Histogram<string>;
-  readonly tokens: Counter<string>;
-  readonly inflight: Gauge<string>;
+  readonly requests: CounterFamily;
+  readonly requestDuration: HistogramFamily;
+  readonly upstreamTtfb: HistogramFamily;
+  readonly tokens: CounterFamily;
+  readonly inflight: GaugeFamily;
   readonly targetUp: Gauge<string>;
   readonly upstreamErrors: Counter<string>;
   readonly configReloads: Counter<string>;
@@ -68,11 +67,13 @@ export class GatewayMetrics {
 
   constructor() {
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'igw_requests_total', help: 'Requests answered, by model, configured path and HTTP status.', labelNames: ['model', 'path', 'status'], registers });
-    this.requestDuration = new Histogram({ name: 'igw_request_duration_seconds', help: 'Time from request arrival to the last byte of the response.', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers });
-    this.upstreamTtfb = new Histogram({ name: 'igw_upstream_ttfb_seconds', help: "Time from dispatch to the upstream's first response body byte (time to first token for streams).", labelNames: ['model'], buckets: TTFB_BUCKETS, registers });
-    this.tokens = new Counter({ name: 'igw_tokens_total', help: 'Tokens reported by upstream usage objects, by kind (prompt or completion).', labelNames: ['model', 'kind'], registers });
-    this.inflight = new Gauge({ name: 'igw_inflight_requests', help: 'Requests currently sent upstream and not yet finished.', labelNames: ['model'], registers });
+    this.requests = new CounterFamily('igw_requests_total', 'Requests answered, by model, configured path and HTTP status.', ['model', 'path', 'status']);
+    this.requestDuration = new HistogramFamily('igw_request_duration_seconds', 'Time from request arrival to the last byte of the response.', ['model'], LATENCY_BUCKETS);
+    this.upstreamTtfb = new HistogramFamily('igw_upstream_ttfb_seconds', "Time from dispatch to the upstream's first response body byte (time to first token for streams).", ['model'], TTFB_BUCKETS);
+    this.tokens = new CounterFamily('igw_tokens_total', 'Tokens reported by upstream usage objects, by kind (prompt or completion).', ['model', 'kind']);
+    this.inflight = new GaugeFamily('igw_inflight_requests', 'Requests currently sent upstream and not yet finished.', ['model']);
+    // The Registry reads any collector with name, help, type and get(): these are formatted like its own.
+    for (const f of [this.requests, this.requestDuration, this.upstreamTtfb, this.tokens, this.inflight]) this.registry.registerMetric(f as unknown as Metric);
     this.targetUp = new Gauge({ name: 'igw_target_up', help: 'Whether the last attempt to reach a target connected (1) or failed to (0).', labelNames: ['model', 'target'], registers });
     this.upstreamErrors = new Counter({ name: 'igw_upstream_errors_total', help: 'Failed upstream attempts, by target and reason.', labelNames: ['model', 'target', 'reason'], registers });
     this.configReloads = new Counter({ name: 'igw_config_reloads_total', help: 'Configuration reloads, by result (applied, unchanged, failed).', labelNames: ['result'], registers });
@@ -100,7 +101,7 @@ export class GatewayMetrics {
     const key = `${model}\u0000${path}`;
     let mm = this.#byKey.get(key);
     if (mm === undefined) {
-      mm = new ModelMetrics(this, model, path, this.requests);
+      mm = new ModelMetrics(this, model, path);
       this.#byKey.set(key, mm);
     }
     return mm;
