@@ -33,7 +33,7 @@ export class FastRequest extends EventEmitter {
 
 // Header checks as node:http's (validateHeaderName / validateHeaderValue): a token name, and a
 // value without CR, LF, NUL or other controls, so an upstream's header can never split a response.
-const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const TOKEN = /^[\^_\x60a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** InvalidHeaderError is thrown by writeHead for a header node:http would refuse too. */
