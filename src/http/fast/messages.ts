@@ -237,10 +237,18 @@ export class FastResponse extends EventEmitter {
     if (err || this.destroyed) return;
     this.writableFinished = true;
     this.emit('finish');
-    this.#emitClose();
-    // After 'close' (accounting, access log), so the next pipelined request starts after it.
-    this.#owner.done(this, this.#isLast);
+    // 'close' after this turn's ticks and microtasks: what runs on 'close' (accounting, releasing
+    // a concurrency slot to the next queued request) must see the upstream connection of this
+    // response back in undici's pool (freed in a microtask), or the next request opens a new one
+    // and can overtake an earlier one on the way to the engine.
+    setImmediate(FastResponse.#closeAfterFinish, this);
   };
+
+  static #closeAfterFinish(res: FastResponse): void {
+    res.#emitClose();
+    // After 'close' (accounting, access log), so the next pipelined request starts after it.
+    res.#owner.done(res, res.#isLast);
+  }
 
   #emitClose(): void {
     if (this.#isCloseEmitted) return;
