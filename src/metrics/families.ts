@@ -56,44 +56,43 @@ abstract class Family<C> {
   }
 }
 
-/** CounterSeries is one counter series. */
-export class CounterSeries {
+/** ValueSeries is one counter or gauge series (a counter only ever calls inc). */
+export class ValueSeries {
   value = 0;
   inc(by = 1): void {
     this.value += by;
-  }
-}
-
-/** CounterFamily is a counter with cheap children. */
-export class CounterFamily extends Family<CounterSeries> {
-  readonly type = 'counter';
-  protected create(): CounterSeries {
-    return new CounterSeries();
-  }
-  protected samples(labels: Labels, c: CounterSeries, out: MetricValue[]): void {
-    out.push({ labels, value: c.value });
-  }
-}
-
-/** GaugeSeries is one gauge series. */
-export class GaugeSeries {
-  value = 0;
-  inc(): void {
-    this.value++;
   }
   dec(): void {
     this.value--;
   }
 }
 
-/** GaugeFamily is a gauge with cheap children. */
-export class GaugeFamily extends Family<GaugeSeries> {
-  readonly type = 'gauge';
-  protected create(): GaugeSeries {
-    return new GaugeSeries();
+/** ValueFamily is a counter or gauge with cheap children. */
+class ValueFamily extends Family<ValueSeries> {
+  readonly type: 'counter' | 'gauge';
+  constructor(type: 'counter' | 'gauge', name: string, help: string, labelNames: readonly string[]) {
+    super(name, help, labelNames);
+    this.type = type;
   }
-  protected samples(labels: Labels, g: GaugeSeries, out: MetricValue[]): void {
-    out.push({ labels, value: g.value });
+  protected create(): ValueSeries {
+    return new ValueSeries();
+  }
+  protected samples(labels: Labels, v: ValueSeries, out: MetricValue[]): void {
+    out.push({ labels, value: v.value });
+  }
+}
+
+/** CounterFamily is a counter with cheap children. */
+export class CounterFamily extends ValueFamily {
+  constructor(name: string, help: string, labelNames: readonly string[]) {
+    super('counter', name, help, labelNames);
+  }
+}
+
+/** GaugeFamily is a gauge with cheap children. */
+export class GaugeFamily extends ValueFamily {
+  constructor(name: string, help: string, labelNames: readonly string[]) {
+    super('gauge', name, help, labelNames);
   }
 }
 

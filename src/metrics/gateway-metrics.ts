@@ -9,7 +9,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { Model } from '../config/index.js';
-import { CounterFamily, GaugeFamily, HistogramFamily, type CounterSeries, type GaugeSeries, type HistogramSeries } from './families.js';
+import { CounterFamily, GaugeFamily, HistogramFamily, type HistogramSeries, type ValueSeries } from './families.js';
 
 /** UNMATCHED is the label value for requests that matched no configured model or path. */
 export const UNMATCHED = 'unmatched';
@@ -21,12 +21,12 @@ const TTFB_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
 export class ModelMetrics {
   readonly #requests: CounterFamily;
   readonly #labels: [string, string];
-  readonly #byStatus = new Map<number, CounterSeries>();
+  readonly #byStatus = new Map<number, ValueSeries>();
   readonly duration: HistogramSeries;
   readonly ttfb: HistogramSeries;
-  readonly inflight: GaugeSeries;
-  readonly promptTokens: CounterSeries;
-  readonly completionTokens: CounterSeries;
+  readonly inflight: ValueSeries;
+  readonly promptTokens: ValueSeries;
+  readonly completionTokens: ValueSeries;
 
   constructor(m: GatewayMetrics, model: string, path: string) {
     this.#requests = m.requests;
@@ -39,7 +39,7 @@ export class ModelMetrics {
   }
 
   /** requests is the request counter series for one status code. */
-  requests(status: number): CounterSeries {
+  requests(status: number): ValueSeries {
     let child = this.#byStatus.get(status);
     if (child === undefined) {
       child = this.#requests.child(this.#labels[0], this.#labels[1], String(status));
