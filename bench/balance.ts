@@ -53,8 +53,9 @@ import { ConsistentHashBalancer, toPromptPrefixKey, type Candidate } from '../sr
 import { cliEntry, pinLayout, type CliEntry, type Layout } from './lib/layout.js';
 import { Samples, percentile } from './lib/loadgen.js';
 import { FAILED, OK, UNFINISHED, mulberry32, openLoop, poissonArrivals, type OpenLoopResult } from './lib/openloop.js';
-import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, type CpuTimes } from './lib/procs.js';
+import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, withChildOutput, type CpuTimes } from './lib/procs.js';
 import { runBench } from './lib/report.js';
+import { positiveEnv } from './lib/env.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DOC_PATH = join(ROOT, 'docs', 'balancing-bench.md');
@@ -102,13 +103,6 @@ function nonNegativeEnv(name: string, fallback: number): number {
   return n;
 }
 
-function positiveEnv(name: string, fallback: number, integer = false): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
-  return n;
-}
 
 const SECONDS = positiveEnv('BENCH_SECONDS', 20);
 const WARMUP_SECONDS = Math.min(3, Math.max(1, SECONDS / 4));
@@ -351,12 +345,7 @@ async function runOne(spec: RunSpec, cli: CliEntry, layout: Layout, dir: string)
       gatewayLog: gateway.output.trim(),
     };
   } catch (err) {
-    const tails = children
-      .map((c) => ({ name: c.name, lines: c.output.split('\n').filter((l) => l.trim() !== '' && !/^simulator .* listening on /.test(l)) }))
-      .filter((t) => t.lines.length > 0)
-      .map((t) => `--- last output of ${t.name}:\n${t.lines.slice(-15).join('\n')}`);
-    if (tails.length > 0 && err instanceof Error) err.message += `\n${tails.join('\n')}`;
-    throw err;
+    throw withChildOutput(err, children);
   } finally {
     await Promise.all(children.map((c) => c.stop()));
   }
@@ -764,17 +753,6 @@ async function main(): Promise<void> {
     writeDoc(sections, machine, startedAt, elapsed);
     process.stdout.write(`\nwrote ${DOC_PATH}\n`);
   } else process.stdout.write(`\n(BENCH_SCENARIO=${SCENARIO}: ${DOC_PATH} not written)\n`);
-}
-
-let isInterrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (isInterrupted) process.exit(130);
-    isInterrupted = true;
-    process.stderr.write(`\n${signal}: stopping the gateway and simulators ...\n`);
-    // The 'exit' handler in procs.ts SIGKILLs whatever is still running.
-    stopAll().finally(() => process.exit(130));
-  });
 }
 
 runBench('bench:balance', main, stopAll);

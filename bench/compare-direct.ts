@@ -35,7 +35,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { Failures, closedLoop, makeEndpoint, percentile, sequential, streams, type Endpoint, type LoadResult } from './lib/loadgen.js';
-import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, type CpuShare } from './lib/procs.js';
+import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, withChildOutput, type CpuShare } from './lib/procs.js';
 import { cliEntry, pinLayout, type CliEntry } from './lib/layout.js';
 import { runBench } from './lib/report.js';
 
@@ -375,30 +375,12 @@ async function main(): Promise<void> {
         ` => ${isThroughputMet && isLatencyMet && !anyFailed ? 'ALL TARGETS MET' : anyFailed ? 'TARGETS NOT MET (requests failed)' : 'TARGETS NOT MET'}\n`,
     );
   } catch (err) {
-    // Whatever failed, the children's last words (e.g. the gateway's error log) usually say why.
-    const tails = started
-      .map((c) => ({ name: c.name, lines: c.output.split('\n').filter((l) => l.trim() !== '' && !/^simulator .* listening on /.test(l)) }))
-      .filter((t) => t.lines.length > 0)
-      .map((t) => `--- last output of ${t.name}:\n${t.lines.slice(-15).join('\n')}`);
-    if (tails.length === 0 || !(err instanceof Error)) throw err;
-    err.message += `\n${tails.join('\n')}`;
-    throw err;
+    throw withChildOutput(err, started);
   } finally {
     await Promise.allSettled(allEndpoints.map((ep) => ep.pool.destroy()));
     await stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-let isInterrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (isInterrupted) process.exit(130);
-    isInterrupted = true;
-    process.stderr.write(`\n${signal}: stopping the gateway and simulator ...\n`);
-    // The 'exit' handler in procs.ts SIGKILLs whatever is still running.
-    stopAll().finally(() => process.exit(130));
-  });
 }
 
 runBench('bench', main, stopAll);

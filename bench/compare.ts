@@ -45,7 +45,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import { stringify } from 'yaml';
-import { monotonicMicros, summarize, type Window } from './lib/profile-summary.js';
+import { monotonicMicros, summarizeProfile, type Window } from './lib/cpuprofile.js';
 import { benchEntry } from './lib/build.js';
 import { pinLayout } from './lib/layout.js';
 import { nginxBinary, writeNginxConfig } from './lib/nginx.js';
@@ -53,6 +53,7 @@ import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady } fro
 import { cpuSecondsOf, hwmMiB, machineFacts, rssMiB } from './lib/procstat.js';
 import { runWrk, writeWrkScript, type WrkResult } from './lib/wrk.js';
 import { publishReport, runBench } from './lib/report.js';
+import { positiveEnv } from './lib/env.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
@@ -62,17 +63,10 @@ const CHAT = '/v1/chat/completions';
 const CONNECTIONS = 50;
 const STREAM_EVENTS = 21;
 
-const envNum = (name: string, fallback: number): number => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
-  return n;
-};
-const SECONDS = envNum('BENCH_SECONDS', 5);
-const ROUNDS = Math.round(envNum('BENCH_ROUNDS', 3));
-const PAIRS = Math.round(envNum('BENCH_PAIRS', 1000));
-const TTFB_PAIRS = Math.round(envNum('BENCH_TTFB_PAIRS', 300));
+const SECONDS = positiveEnv('BENCH_SECONDS', 5);
+const ROUNDS = Math.round(positiveEnv('BENCH_ROUNDS', 3));
+const PAIRS = Math.round(positiveEnv('BENCH_PAIRS', 1000));
+const TTFB_PAIRS = Math.round(positiveEnv('BENCH_TTFB_PAIRS', 300));
 const WARMUP_SECONDS = Math.min(3, Math.max(1, SECONDS));
 const UPSTREAM_KIND = process.env.BENCH_UPSTREAM === 'raw' ? 'raw' : 'sim';
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
@@ -526,7 +520,7 @@ async function main(): Promise<void> {
       const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
       if (files.length === 0) md.push('(no CPU profile was written)');
       else {
-        const s = summarize(join(profDir, files[0]!), windows);
+        const s = summarizeProfile(join(profDir, files[0]!), windows);
         const total = s.sampledUs;
         const share = (us: number): string => `${((us / total) * 100).toFixed(1)} %`;
         const groups = new Map<string, number>();

@@ -53,8 +53,9 @@ import { monotonicMicros, summarizeProfile, type ProfileSummary, type Window } f
 import { cliEntry, pinLayout, type CliEntry } from './lib/layout.js';
 import { Failures, makeEndpoint, type Endpoint } from './lib/loadgen.js';
 import { runWrk, writeWrkScript, type WrkResult } from './lib/wrk.js';
-import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, type CpuTimes } from './lib/procs.js';
+import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, withChildOutput, type CpuTimes } from './lib/procs.js';
 import { runBench } from './lib/report.js';
+import { positiveEnv } from './lib/env.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
@@ -68,13 +69,6 @@ const SATURATED_PCT = 90;
 /** DISTURBED_SLICE_PCT: a slice where other processes (or steal) took this much of one of our CPUs is marked with '*'. */
 const DISTURBED_SLICE_PCT = 5;
 
-function positiveEnv(name: string, fallback: number, isInteger = false): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || (isInteger && !Number.isInteger(n))) throw new Error(`${name} must be a positive ${isInteger ? 'integer' : 'number'}, got "${v}"`);
-  return n;
-}
 
 const SECONDS = positiveEnv('BENCH_SECONDS', 10);
 const ROUNDS = positiveEnv('BENCH_ROUNDS', SECONDS >= 6 ? 3 : 1, true);
@@ -563,28 +557,12 @@ async function main(): Promise<void> {
     );
     if (problems.length > 0) process.exitCode = 1;
   } catch (err) {
-    const tails = started
-      .map((c) => ({ name: c.name, lines: c.output.split('\n').filter((l) => l.trim() !== '') }))
-      .filter((t) => t.lines.length > 0)
-      .map((t) => `--- last output of ${t.name}:\n${t.lines.slice(-15).join('\n')}`);
-    if (tails.length > 0 && err instanceof Error) err.message += `\n${tails.join('\n')}`;
-    throw err;
+    throw withChildOutput(err, started);
   } finally {
     await Promise.allSettled(runs.map((r) => r.ep.pool.destroy()));
     await stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-let isInterrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (isInterrupted) process.exit(130);
-    isInterrupted = true;
-    process.stderr.write(`\n${signal}: stopping the gateways, simulator and redis-server ...\n`);
-    // The 'exit' handler in procs.ts SIGKILLs whatever is still running.
-    stopAll().finally(() => process.exit(130));
-  });
 }
 
 runBench('bench:limits', main, stopAll);

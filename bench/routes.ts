@@ -31,18 +31,12 @@ import { Child, freePorts, stopAll, waitUntilReady } from './lib/procs.js';
 import { cpuSecondsOf, machineFacts, rssMiB } from './lib/procstat.js';
 import { runWrk, writeWrkRotatingScript, type WrkRequest } from './lib/wrk.js';
 import { publishReport, runBench } from './lib/report.js';
+import { positiveEnv } from './lib/env.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const envNum = (name: string, fallback: number): number => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
-  return n;
-};
-const MODELS = Math.round(envNum('BENCH_MODELS', 10_000));
-const SECONDS = envNum('BENCH_SECONDS', 5);
-const ROUNDS = Math.round(envNum('BENCH_ROUNDS', 3));
+const MODELS = Math.round(positiveEnv('BENCH_MODELS', 10_000));
+const SECONDS = positiveEnv('BENCH_SECONDS', 5);
+const ROUNDS = Math.round(positiveEnv('BENCH_ROUNDS', 3));
 const CONNECTIONS = 50;
 const T_VALIDATE_S = 2;
 const T_PCT = 5;

@@ -41,24 +41,18 @@ import { pinLayout } from './lib/layout.js';
 import { Child, freePorts, stopAll, waitUntilReady } from './lib/procs.js';
 import { cpuSecondsOf, fdLimit, hwmMiB, machineFacts, openFds, rssMiB, tcpCounters } from './lib/procstat.js';
 import { publishReport, runBench } from './lib/report.js';
+import { positiveEnv } from './lib/env.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
 const API_KEY = 'bench-key-0123456789abcdef';
-const envNum = (name: string, fallback: number): number => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
-  return n;
-};
-const WANTED = Math.round(envNum('BENCH_STREAMS', 10_000));
-const CHUNKS = Math.round(envNum('BENCH_CHUNKS', 30));
-const BATCH = Math.round(envNum('BENCH_BATCH', 100));
-const BATCH_MS = Math.round(envNum('BENCH_BATCH_MS', 25));
-const ITL_MS = Math.round(envNum('BENCH_ITL_MS', 1000));
-const STALL_MS = envNum('BENCH_STALL_MS', 2 * ITL_MS);
-const PER_CONN = Math.round(envNum('BENCH_STREAMS_PER_CONN', 100));
+const WANTED = Math.round(positiveEnv('BENCH_STREAMS', 10_000));
+const CHUNKS = Math.round(positiveEnv('BENCH_CHUNKS', 30));
+const BATCH = Math.round(positiveEnv('BENCH_BATCH', 100));
+const BATCH_MS = Math.round(positiveEnv('BENCH_BATCH_MS', 25));
+const ITL_MS = Math.round(positiveEnv('BENCH_ITL_MS', 1000));
+const STALL_MS = positiveEnv('BENCH_STALL_MS', 2 * ITL_MS);
+const PER_CONN = Math.round(positiveEnv('BENCH_STREAMS_PER_CONN', 100));
 const UPSTREAM_KIND = process.env.BENCH_UPSTREAM === 'raw' ? 'raw' : 'sim';
 const EXPECT = CHUNKS + 2; // role event + CHUNKS tokens + [DONE]
 const T_RSS_MIB = 512;

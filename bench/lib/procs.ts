@@ -253,3 +253,16 @@ export function cpuShare(before: Map<number, CpuTimes>, after: Map<number, CpuTi
   const pct = (x: number, y: number): number => ((y - x) / (b.total - a.total)) * 100;
   return { process: pct(a.process, b.process), idle: pct(a.idle, b.idle), interrupts: pct(a.interrupts, b.interrupts), steal: pct(a.steal, b.steal) };
 }
+
+/**
+ * withChildOutput adds the last lines each child printed to err's message (a gateway's error log
+ * usually says why a benchmark failed) and returns err.
+ */
+export function withChildOutput(err: unknown, children: readonly Child[]): unknown {
+  const tails = children
+    .map((c) => ({ name: c.name, lines: c.output.split('\n').filter((l) => l.trim() !== '' && !/^simulator .* listening on /.test(l)) }))
+    .filter((t) => t.lines.length > 0)
+    .map((t) => `--- last output of ${t.name}:\n${t.lines.slice(-15).join('\n')}`);
+  if (tails.length > 0 && err instanceof Error) err.message += `\n${tails.join('\n')}`;
+  return err;
+}

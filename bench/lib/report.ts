@@ -17,8 +17,21 @@ export function publishReport(text: string, fileName: string): void {
   process.stdout.write(`written: ${file}\n`);
 }
 
-/** runBench runs a benchmark's main: exit 0 (or process.exitCode) on success, 1 after cleanup on failure. */
+/**
+ * runBench runs a benchmark's main: exit 0 (or process.exitCode) on success, 1 after cleanup on
+ * failure. SIGINT/SIGTERM run the cleanup and exit 130; a second signal exits at once.
+ */
 export function runBench(name: string, main: () => Promise<void>, cleanup: () => Promise<void> = async () => {}): void {
+  let isInterrupted = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (isInterrupted) process.exit(130);
+      isInterrupted = true;
+      process.stderr.write(`\n${signal}: stopping ${name}'s child processes ...\n`);
+      // The 'exit' handler in procs.ts SIGKILLs whatever is still running.
+      cleanup().finally(() => process.exit(130));
+    });
+  }
   main().then(
     () => process.exit(process.exitCode ?? 0),
     (err: unknown) => {
