@@ -21,7 +21,7 @@
  * Points are hashed with FNV-1a plus murmur3's finalizer: fast, and well spread for such names.
  */
 import { LeastRequestBalancer, isLessLoaded } from './least-request.js';
-import { isEligible } from './types.js';
+import { isEligible, pickOnly } from './types.js';
 import type { Balancer, Candidate, PickInput } from './types.js';
 
 /** ConsistentHashOptions tune a ConsistentHashBalancer. */
@@ -99,10 +99,7 @@ export class ConsistentHashBalancer implements Balancer {
     if (key === null) return this.#fallback.pick(input);
     const candidates = this.#candidates;
     const n = candidates.length;
-    if (n <= 1) {
-      const only = candidates[0];
-      return only !== undefined && isEligible(only, input.excluded) ? only : undefined;
-    }
+    if (n <= 1) return pickOnly(candidates, input.excluded);
 
     let totalInflight = 0;
     let totalWeight = 0;

@@ -28,7 +28,7 @@
  * sees load from other gateways and clients, at the cost of polling and trusting a stale-ish view.
  */
 import { LeastRequestBalancer } from './least-request.js';
-import { isEligible } from './types.js';
+import { isEligible, pickOnly } from './types.js';
 import type { Balancer, Candidate, PickInput } from './types.js';
 
 /** LeastLoadOptions tune a LeastLoadBalancer. */
@@ -74,10 +74,7 @@ export class LeastLoadBalancer implements Balancer {
   pick(input: PickInput): Candidate | undefined {
     const candidates = this.#candidates;
     const n = candidates.length;
-    if (n <= 1) {
-      const only = candidates[0];
-      return only !== undefined && isEligible(only, input.excluded) ? only : undefined;
-    }
+    if (n <= 1) return pickOnly(candidates, input.excluded);
     const sampleAtMs = this.#sampleAtMs;
     const inflightAtSample = this.#inflightAtSample;
     // A random start makes ties (an idle fleet) go to a random target instead of always the first.

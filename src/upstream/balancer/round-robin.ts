@@ -6,7 +6,7 @@
  * tried by this request) sit the pick out with their scores untouched, as nginx does for down
  * peers. Trade-off: it ignores load entirely, so a slow replica gets its full share anyway.
  */
-import { isEligible } from './types.js';
+import { isEligible, pickOnly } from './types.js';
 import type { Balancer, Candidate, PickInput } from './types.js';
 
 /** RoundRobinBalancer picks candidates in smooth weighted order, skipping ineligible ones. */
@@ -23,11 +23,7 @@ export class RoundRobinBalancer implements Balancer {
   pick(input: PickInput): Candidate | undefined {
     const candidates = this.#candidates;
     const n = candidates.length;
-    // One target needs no arithmetic: the common case of a model with one server.
-    if (n <= 1) {
-      const only = candidates[0];
-      return only !== undefined && isEligible(only, input.excluded) ? only : undefined;
-    }
+    if (n <= 1) return pickOnly(candidates, input.excluded);
     const scores = this.#scores;
     let best = -1;
     let total = 0;

@@ -52,3 +52,9 @@ export interface Balancer {
 export function isEligible(c: Candidate, excluded: ReadonlySet<Candidate> | null): boolean {
   return c.state.isHealthy && (excluded === null || !excluded.has(c));
 }
+
+/** pickOnly answers for a pool of at most one candidate (a model with one server, the common case): it, when eligible. */
+export function pickOnly(candidates: readonly Candidate[], excluded: ReadonlySet<Candidate> | null): Candidate | undefined {
+  const only = candidates[0];
+  return only !== undefined && isEligible(only, excluded) ? only : undefined;
+}
