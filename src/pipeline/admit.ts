@@ -261,8 +261,10 @@ export interface Plan {
   readonly headlineRules: readonly number[];
   /** windows are the request windows in rule order, each with its Kong header names and rules. */
   readonly windows: ReadonlyArray<{ readonly limitName: string; readonly remainingName: string; readonly rules: readonly number[] }>;
-  /** tokenRules index the token rules (settled when usage is known). */
+  /** tokenRules index the token rules (settled when usage is known), with their counters and windows. */
   readonly tokenRules: readonly number[];
+  readonly tokenKeys: readonly string[];
+  readonly tokenWindowMs: readonly number[];
 }
 
 // Built on first use per model limits and key scope, then reused: a request allocates no rule lists.
@@ -277,6 +279,7 @@ function planOf(limits: ModelLimits, keyScope: LimitScope | undefined): Plan {
     const rules = scopes.flatMap((s) => s.rules);
     const indices = rules.map((_, i) => i);
     const requestRules = indices.filter((i) => rules[i]!.kind === 'requests');
+    const tokenRules = indices.filter((i) => rules[i]!.kind === 'tokens');
     const windows = new Map<string, number[]>();
     for (const i of requestRules) {
       const w = rules[i]!.window;
@@ -295,7 +298,9 @@ function planOf(limits: ModelLimits, keyScope: LimitScope | undefined): Plan {
         const title = WINDOW_TITLE[w as keyof typeof WINDOW_TITLE];
         return { limitName: `x-ratelimit-limit-${title}`, remainingName: `x-ratelimit-remaining-${title}`, rules: ruleIdx };
       }),
-      tokenRules: indices.filter((i) => rules[i]!.kind === 'tokens'),
+      tokenRules,
+      tokenKeys: tokenRules.map((i) => rules[i]!.counter),
+      tokenWindowMs: tokenRules.map((i) => rules[i]!.windowMs),
     };
     byKey.set(keyScope, plan);
   }
@@ -327,16 +332,11 @@ export function settleLimits(ctx: RequestContext): void {
   if (delta === 0) return;
   const { plan } = take;
   const n = plan.tokenRules.length;
-  const keys = new Array<string>(n);
   const ids = new Array<number>(n);
-  const windows = new Array<number>(n);
   const deltas = new Array<number>(n);
   for (let j = 0; j < n; j++) {
-    const i = plan.tokenRules[j]!;
-    keys[j] = plan.keys[i]!;
-    ids[j] = take.windowIds[i]!;
-    windows[j] = plan.windowMs[i]!;
+    ids[j] = take.windowIds[plan.tokenRules[j]!]!;
     deltas[j] = delta;
   }
-  take.store.settle(keys, ids, windows, deltas);
+  take.store.settle(plan.tokenKeys, ids, plan.tokenWindowMs, deltas);
 }
