@@ -146,7 +146,7 @@ class Connection implements ResponseOwner {
       const seam = Buffer.concat([this.#tail, chunk.subarray(0, 3)]);
       const isComplete = seam.indexOf(HEAD_END) !== -1 || chunk.indexOf(HEAD_END) !== -1;
       if (!isComplete && this.#partsLength <= this.#server.opts.maxHeadBytes) {
-        this.#tail = Buffer.concat([this.#tail, chunk]).subarray(-3);
+        this.#tail = Buffer.concat([this.#tail, chunk.subarray(-3)]).subarray(-3);
         return;
       }
       this.#buf = Buffer.concat(parts, this.#partsLength);
