@@ -183,6 +183,8 @@ export class FastResponse extends EventEmitter {
   }
 
   static #uncork(res: FastResponse): void {
+    // end() may have sent this tick's writes already.
+    if (!res.#isCorked) return;
     res.#isCorked = false;
     res.socket.uncork();
   }
@@ -213,9 +215,10 @@ export class FastResponse extends EventEmitter {
     const sock = this.socket;
     const data = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.writableEnded = true;
-    // Writes of this tick are corked already and go out with these; otherwise head and body leave now, in one writev.
-    const isCorkedHere = !this.#isCorked;
-    if (isCorkedHere) sock.cork();
+    // Head, this tick's corked writes and the end leave now, in one writev: a response's last
+    // bytes do not wait for the next tick (what undici does after its onResponseEnd would delay them).
+    if (!this.#isCorked) sock.cork();
+    this.#isCorked = false;
     if (!this.#isHeadWritten) {
       this.#isHeadWritten = true;
       sock.write(this.#head, 'latin1');
@@ -229,7 +232,7 @@ export class FastResponse extends EventEmitter {
     }
     if (this.#isChunked) sock.write(LAST_CHUNK, this.#onFlushed);
     else sock.write('', this.#onFlushed);
-    if (isCorkedHere) sock.uncork();
+    sock.uncork();
     return this;
   }
 
