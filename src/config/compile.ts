@@ -200,6 +200,7 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
     maxBodyBytes: toBytes(loaded.config.proxy?.max_body_size, DEFAULTS.maxBodyBytes),
     maxUrlLength: loaded.config.proxy?.max_url_length ?? DEFAULTS.maxUrlLength,
     dnsServers: Object.freeze(loaded.config.dns?.servers ?? []),
+    isFastUpstream: loaded.config.proxy?.fast_upstream ?? true,
   });
   return Object.freeze({
     hash: hashOf(settings, models),

@@ -117,7 +117,7 @@ const modelFieldShape = {
     .optional()
     .describe('api_keys are the keys that may call this model (header "apikey" or "Authorization: Bearer"); a "sha256:<64 hex>" entry holds a key by its hash. Empty or absent: no key needed.'),
   served_model: z.string().min(1).optional().describe("served_model is the upstream's own model id (vLLM --served-model-name); body routing also matches it."),
-  upstream_api_key: z.string().min(1).optional().describe('upstream_api_key is sent to the targets as "Authorization: Bearer <key>" (for engines started with --api-key).'),
+  upstream_api_key: z.string().min(1).regex(/^[\x21-\x7e]+$/, 'must be visible ASCII without spaces: it is sent in a header').optional().describe('upstream_api_key is sent to the targets as "Authorization: Bearer <key>" (for engines started with --api-key).'),
   key_in_query: z.boolean().optional().describe('key_in_query also accepts the key from an "apikey" query parameter, as Kong allowed (default false).'),
   targets: z.array(targetConfig).optional().describe('targets are the upstream servers of the model: {url, weight} entries and/or {dns: "host:port"} discovery entries.'),
   timeouts: timeoutsConfig.optional(),
@@ -194,6 +194,7 @@ export const proxyConfig = z.strictObject({
   keepalive_timeout: duration.optional().describe('keepalive_timeout closes an idle client connection (default 65s).'),
   max_connections: z.number().int().min(1).optional().describe('max_connections per listener; further connections are closed at once (default 16384).'),
   fast_http1: z.boolean().optional().describe('fast_http1 serves plain HTTP/1.1 API calls with the gateway\'s own strict parser and writer (default true); anything else on the connection goes to node:http. false: node:http serves everything.'),
+  fast_upstream: z.boolean().optional().describe('fast_upstream sends requests to plain-HTTP targets over the gateway\'s own HTTP/1.1 client (default true); HTTPS targets always use undici. false: undici for every target.'),
   http2_max_concurrent_streams: z.number().int().min(1).max(1_000_000).optional().describe('http2_max_concurrent_streams bounds the streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS; default 128, as nginx).'),
 });
 

@@ -84,6 +84,8 @@ export interface Settings {
   readonly maxUrlLength: number;
   /** dnsServers are the resolvers of DNS targets (empty: the system's). */
   readonly dnsServers: readonly string[];
+  /** isFastUpstream sends plain-HTTP targets' requests through the built-in HTTP/1.1 client. */
+  readonly isFastUpstream: boolean;
 }
 
 /** Snapshot is a compiled configuration. */

@@ -6,12 +6,11 @@
  * A client that goes away aborts the upstream request at once, which makes vLLM stop generating.
  */
 import { performance } from 'node:perf_hooks';
-import type { Dispatcher } from 'undici';
 import { GatewayError, sendError, toSseErrorEvent, type ErrorCode } from '../errors/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { Target } from '../config/index.js';
 import type { RequestContext } from '../pipeline/context.js';
-import type { Outcome, PoolRegistry } from '../upstream/index.js';
+import { TRANSPORT_CODES, type Outcome, type PoolRegistry, type UpstreamController, type UpstreamHandler, type UpstreamHeaders } from '../upstream/index.js';
 import { toClientHeaders, toUpstreamHeaders } from './headers.js';
 import { UsageTap } from './usage-tap.js';
 
@@ -52,17 +51,16 @@ function dispatchAttempt(ctx: RequestContext, deps: ForwardDeps): void {
   const handler = new ForwardHandler(ctx, deps);
   ctx.onClientGone = handler.onClientGone;
   target.state.begin();
-  deps.pools.get(target.origin, { connectTimeoutMs: serving.timeouts.connectMs }).dispatch(
+  // Inference requests are not idempotent: the transport never retries them; our own retry
+  // (below) only resends requests that provably never reached the engine.
+  deps.pools.forwarder(target.origin, { connectTimeoutMs: serving.timeouts.connectMs }, ctx.snapshot.settings.isFastUpstream).dispatch(
     {
       path: target.basePath + ctx.upstreamPath + query,
-      method: req.method as Dispatcher.HttpMethod,
+      method: req.method!,
       headers,
       body: ctx.body !== null && ctx.body.length > 0 ? ctx.body : null,
       headersTimeout: serving.timeouts.firstByteMs,
       bodyTimeout: serving.timeouts.idleMs,
-      // Inference requests are not idempotent: undici itself never retries them; our own retry
-      // (below) only resends requests that provably never reached the engine.
-      idempotent: false,
     },
     handler,
   );
@@ -79,13 +77,13 @@ function isRetryable(ctx: RequestContext, code: ErrorCode): boolean {
 }
 
 /** ForwardHandler relays one upstream response to the client. */
-class ForwardHandler implements Dispatcher.DispatchHandler {
+class ForwardHandler implements UpstreamHandler {
   readonly #ctx: RequestContext;
   readonly #deps: ForwardDeps;
   readonly #metrics: GatewayMetrics;
   readonly #target: Target;
   readonly #tap = new UsageTap();
-  #controller: Dispatcher.DispatchController | null = null;
+  #controller: UpstreamController | null = null;
   #status = 0;
   /** #head is the client's response head while a buffered transformer builds the body (null otherwise). */
   #head: string[] | null = null;
@@ -114,12 +112,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#controller?.abort(new ClientGoneError());
   };
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: UpstreamController): void {
     this.#controller = controller;
     if (this.#isClientGone) controller.abort(new ClientGoneError());
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(controller: UpstreamController, statusCode: number, headers: UpstreamHeaders): void {
     const ctx = this.#ctx;
     const res = ctx.res;
     const now = performance.now();
@@ -162,7 +160,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     res.on('drain', () => controller.resume());
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: UpstreamController, chunk: Buffer): void {
     const ctx = this.#ctx;
     if (ctx.firstByteAt === 0) ctx.firstByteAt = performance.now();
     this.#tap.feed(chunk);
@@ -209,7 +207,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     else res.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(_controller: UpstreamController, err: Error): void {
     if (this.#isDone || this.#isClientGone || err instanceof ClientGoneError) return;
     this.#settle('failure');
     this.#settleUsage();
@@ -257,11 +255,19 @@ class ClientGoneError extends Error {
   }
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  TRANSPORT_CODES.connectTimeout,
+  TRANSPORT_CODES.headersTimeout,
+  TRANSPORT_CODES.bodyTimeout,
+  'ETIMEDOUT',
+]);
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 const REASONS: Partial<Record<ErrorCode, string>> = { upstream_timeout: 'timeout', upstream_connect_failed: 'connect_failed', upstream_error: 'reset' };
 
-/** toUpstreamErrorCode maps an undici/socket error to the gateway error code the client sees. */
+/** toUpstreamErrorCode maps a transport (built-in or undici) or socket error to the gateway error code the client sees. */
 export function toUpstreamErrorCode(err: Error): ErrorCode {
   const code = (err as { code?: string }).code ?? '';
   if (TIMEOUT_CODES.has(code)) return 'upstream_timeout';

@@ -1,18 +1,55 @@
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
+import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from './dispatch.js';
+import { H1Pool } from './h1/index.js';
 
 /** PoolOptions are what distinguishes two pools to the same origin. */
 export interface PoolOptions {
   connectTimeoutMs: number;
 }
 
+/** UndiciForwarder puts an undici Pool behind the UpstreamDispatcher interface (HTTPS targets). */
+class UndiciForwarder implements UpstreamDispatcher {
+  readonly #pool: Pool;
+  constructor(pool: Pool) {
+    this.#pool = pool;
+  }
+
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): void {
+    this.#pool.dispatch(
+      {
+        path: request.path,
+        method: request.method as Dispatcher.HttpMethod,
+        headers: request.headers,
+        body: request.body,
+        headersTimeout: request.headersTimeout,
+        bodyTimeout: request.bodyTimeout,
+        // Inference requests are not idempotent: undici must never retry or pipeline them.
+        idempotent: false,
+      },
+      handler as Dispatcher.DispatchHandler,
+    );
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.#pool.destroy();
+  }
+}
+
 /**
- * PoolRegistry holds one keep-alive undici Pool per upstream origin. Pools are state that outlives
- * a config snapshot: keyed by origin (and connect timeout), they are reused across reloads.
+ * PoolRegistry holds the keep-alive connection pools per upstream origin. Pools are state that
+ * outlives a config snapshot: keyed by origin (and connect timeout), they are reused across
+ * reloads. Requests to plain-HTTP targets go through the built-in HTTP/1.1 client (H1Pool) unless
+ * `proxy.fast_upstream` is false; HTTPS targets, and health and load probes, use undici.
  */
 export class PoolRegistry {
   readonly #pools = new Map<string, Pool>();
+  readonly #forwarders = new Map<string, UpstreamDispatcher>();
 
-  /** get returns the pool for an origin, creating it on first use. */
+  /** get returns the undici pool for an origin (health checks, load polling), creating it on first use. */
   get(origin: string, opts: PoolOptions): Pool {
     const key = `${origin}|${opts.connectTimeoutMs}`;
     let pool = this.#pools.get(key);
@@ -29,17 +66,39 @@ export class PoolRegistry {
     return pool;
   }
 
+  /** forwarder returns the dispatcher that carries proxied requests to an origin. */
+  forwarder(origin: string, opts: PoolOptions, isBuiltin: boolean): UpstreamDispatcher {
+    const key = `${isBuiltin ? 'h1' : 'undici'}|${origin}|${opts.connectTimeoutMs}`;
+    let f = this.#forwarders.get(key);
+    if (f === undefined) {
+      f = isBuiltin && origin.startsWith('http:')
+        ? new H1Pool(origin, opts)
+        : new UndiciForwarder(
+            new Pool(origin, {
+              connect: { timeout: opts.connectTimeoutMs },
+              keepAliveTimeout: 30_000,
+              keepAliveMaxTimeout: 600_000,
+              pipelining: 1,
+            }),
+          );
+      this.#forwarders.set(key, f);
+    }
+    return f;
+  }
+
   /** close closes every pool, letting in-flight requests finish. */
   async close(): Promise<void> {
-    const pools = [...this.#pools.values()];
+    const all: Array<Pool | UpstreamDispatcher> = [...this.#pools.values(), ...this.#forwarders.values()];
     this.#pools.clear();
-    await Promise.allSettled(pools.map((p) => p.close()));
+    this.#forwarders.clear();
+    await Promise.allSettled(all.map((p) => p.close()));
   }
 
   /** destroy tears every pool down at once, aborting in-flight requests. */
   async destroy(): Promise<void> {
-    const pools = [...this.#pools.values()];
+    const all: Array<Pool | UpstreamDispatcher> = [...this.#pools.values(), ...this.#forwarders.values()];
     this.#pools.clear();
-    await Promise.allSettled(pools.map((p) => p.destroy()));
+    this.#forwarders.clear();
+    await Promise.allSettled(all.map((p) => p.destroy()));
   }
 }

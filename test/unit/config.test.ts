@@ -115,6 +115,12 @@ describe('configuration rules', () => {
     assert.match(issues.find((i) => i.field === 'models[4].api_keys[0]')!.message, /MISSING_KEY/);
   });
 
+  it('rejects an upstream_api_key that could not travel in a header (e.g. a newline from the environment)', () => {
+    const issues = issuesOf({ models: [{ name: 'a', upstream_api_key: '${UP_KEY}', targets: [{ url: 'http://h:1' }] }] }, undefined, { UP_KEY: 'abc\r\nX-Injected: 1' });
+    assert.deepEqual(issues.map((i) => i.field), ['models[0].upstream_api_key']);
+    assert.doesNotMatch(issues[0]!.message, /Injected/);
+  });
+
   it('reports schema errors, unknown keys included, all together', () => {
     const issues = issuesOf({ proxy: { listen: 'nope', extra: 1 }, models: [{ name: 'a', targets: [{ url: 'ftp://x' }], balancr: 'x' }] });
     const fields = issues.map((i) => i.field).sort();

@@ -1,0 +1,465 @@
+/**
+ * H1Pool: the gateway's own HTTP/1.1 client for plain-HTTP targets, one pool of keep-alive
+ * connections per origin, one exchange per connection at a time (no pipelining: inference
+ * requests are not idempotent).
+ *
+ * Why not undici: undici writes a request on a reused keep-alive connection only after a full
+ * event-loop turn (a setImmediate, so a FIN or stray bytes already queued on the idle socket are
+ * seen first). One request at a time, that turn and its parser's copies were ~40 µs of the
+ * gateway's added latency. Here a connection that was idle for under VALIDATE_AFTER_MS is
+ * written at once; one idle for longer (when an engine's own idle timeout may have closed it)
+ * gets the same one-turn check as undici. Stray bytes on an idle connection, or bytes after the
+ * end of a response, close it.
+ *
+ *   dispatch --idle conn (hot)------------------> write --head--> body... --end--> back to idle
+ *       |    --idle conn (idle >= 1 s)--turn--/        \--error/timeout/abort--> closed
+ *       \--none idle--connect--------------------/
+ *
+ * Timeouts (connect, response head, silence between body chunks) are checked by one shared
+ * ticker while any exchange is in flight; a paused exchange (slow client) has no body timeout.
+ */
+import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { UpstreamController, UpstreamDispatcher, UpstreamHandler, UpstreamHeaders, UpstreamRequest } from '../dispatch.js';
+import { ResponseParser, type ResponseEvents, type ResponseHeaders } from './response-parser.js';
+
+/** A connection idle for this long is checked for a pending close before it is written to. */
+export const VALIDATE_AFTER_MS = 1000;
+/** DEFAULT_KEEP_ALIVE_MS closes connections idle for this long when the server gave no hint. */
+export const DEFAULT_KEEP_ALIVE_MS = 30_000;
+const MAX_KEEP_ALIVE_MS = 600_000;
+/** A server's Keep-Alive timeout hint is trusted minus this margin (as undici). */
+const KEEP_ALIVE_MARGIN_MS = 2000;
+const TICK_MS = 50;
+const SWEEP_MS = 1000;
+
+const NO_TRAILERS: UpstreamHeaders = Object.freeze(Object.create(null) as UpstreamHeaders);
+// Visible ASCII and obs-text: what a request target may hold (no spaces, no controls).
+const SAFE_TARGET = /^\/[\x21-\x7e\x80-\xff]*$/;
+const PAYLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/** UpstreamTransportError is a failure of the HTTP/1.1 client; code says which. */
+export class UpstreamTransportError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'UpstreamTransportError';
+    this.code = code;
+  }
+}
+
+/** The codes UpstreamTransportError carries (forward.ts maps them to gateway errors). */
+export const TRANSPORT_CODES = {
+  connectTimeout: 'UPSTREAM_CONNECT_TIMEOUT',
+  headersTimeout: 'UPSTREAM_HEADERS_TIMEOUT',
+  bodyTimeout: 'UPSTREAM_BODY_TIMEOUT',
+  badResponse: 'UPSTREAM_BAD_RESPONSE',
+  closed: 'UPSTREAM_CLOSED',
+  poolClosed: 'UPSTREAM_POOL_CLOSED',
+  badRequest: 'UPSTREAM_BAD_REQUEST',
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Timers shared by all pools: in-flight deadlines (fine) and idle expiry (coarse).
+
+const inFlight = new Set<H1Connection>();
+let ticker: NodeJS.Timeout | null = null;
+const pools = new Set<H1Pool>();
+let sweeper: NodeJS.Timeout | null = null;
+
+function track(conn: H1Connection): void {
+  inFlight.add(conn);
+  if (ticker === null) {
+    ticker = setInterval(tick, TICK_MS);
+    ticker.unref();
+  }
+}
+
+function tick(): void {
+  if (inFlight.size === 0) {
+    clearInterval(ticker!);
+    ticker = null;
+    return;
+  }
+  const now = performance.now();
+  for (const conn of inFlight) conn.checkDeadline(now);
+}
+
+function sweep(): void {
+  const now = performance.now();
+  let idle = 0;
+  for (const pool of pools) idle += pool.closeExpired(now);
+  if (idle === 0) {
+    clearInterval(sweeper!);
+    sweeper = null;
+  }
+}
+
+function ensureSweeper(): void {
+  if (sweeper !== null) return;
+  sweeper = setInterval(sweep, SWEEP_MS);
+  sweeper.unref();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Exchange is one request/response; it is the handler's controller too. */
+class Exchange implements UpstreamController {
+  readonly request: UpstreamRequest;
+  readonly handler: UpstreamHandler;
+  conn: H1Connection | null = null;
+  hasHead = false;
+  isPaused = false;
+  isDone = false;
+
+  constructor(request: UpstreamRequest, handler: UpstreamHandler) {
+    this.request = request;
+    this.handler = handler;
+  }
+
+  abort(reason: Error): void {
+    if (this.isDone) return;
+    this.isDone = true;
+    this.conn?.abandon(this);
+    this.handler.onResponseError?.(this, reason);
+  }
+
+  pause(): void {
+    if (this.isDone || this.isPaused || this.conn === null) return;
+    this.isPaused = true;
+    this.conn.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.isPaused) return;
+    this.isPaused = false;
+    if (this.isDone || this.conn === null) return;
+    this.conn.refreshBodyDeadline(this);
+    this.conn.socket.resume();
+  }
+
+  /** fail ends the exchange with an error (no connection involved yet, or already released). */
+  fail(err: Error): void {
+    if (this.isDone) return;
+    this.isDone = true;
+    this.handler.onResponseError?.(this, err);
+  }
+}
+
+/** H1Connection is one keep-alive connection to the pool's origin. */
+class H1Connection implements ResponseEvents {
+  readonly socket: Socket;
+  readonly #pool: H1Pool;
+  readonly #parser: ResponseParser;
+  #ex: Exchange | null = null;
+  #isConnected = false;
+  isClosed = false;
+  #isComplete = false;
+  #error: Error | null = null;
+  /** deadline is when the current phase times out (performance.now() ms; 0 = none). */
+  #deadline = 0;
+  #deadlineCode: string = TRANSPORT_CODES.connectTimeout;
+  idleSince = 0;
+  keepAliveMs = DEFAULT_KEEP_ALIVE_MS;
+
+  constructor(pool: H1Pool) {
+    this.#pool = pool;
+    this.#parser = new ResponseParser(this);
+    // Keep-alive probes find an engine that vanished without a FIN (node or network gone).
+    this.socket = connect({ host: pool.host, port: pool.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+    this.socket.on('connect', this.#onConnect);
+    this.socket.on('data', this.#onData);
+    this.socket.on('end', this.#onEnd);
+    this.socket.on('error', this.#onError);
+    this.socket.on('close', this.#onClose);
+  }
+
+  /** start runs ex on this connection: now if connected, else once the connection is up. */
+  start(ex: Exchange): void {
+    this.#ex = ex;
+    ex.conn = this;
+    this.#parser.start(ex.request.method === 'HEAD');
+    track(this);
+    if (this.#isConnected) this.#write(ex);
+    else this.#setDeadline(this.#pool.connectTimeoutMs, TRANSPORT_CODES.connectTimeout);
+  }
+
+  #setDeadline(ms: number, code: string): void {
+    this.#deadline = ms > 0 ? performance.now() + ms : 0;
+    this.#deadlineCode = code;
+  }
+
+  #write(ex: Exchange): void {
+    const req = ex.request;
+    let head = `${req.method} ${req.path} HTTP/1.1\r\nhost: ${this.#pool.hostHeader}\r\nconnection: keep-alive\r\n`;
+    const h = req.headers;
+    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+    const body = req.body;
+    if (body !== null) head += `content-length: ${body.length}\r\n\r\n`;
+    else head += PAYLOAD_METHODS.has(req.method) ? 'content-length: 0\r\n\r\n' : '\r\n';
+    this.#setDeadline(req.headersTimeout, TRANSPORT_CODES.headersTimeout);
+    const sock = this.socket;
+    if (body === null || body.length === 0) {
+      sock.write(head, 'latin1');
+      return;
+    }
+    // Head and body in one writev.
+    sock.cork();
+    sock.write(head, 'latin1');
+    sock.write(body);
+    sock.uncork();
+  }
+
+  readonly #onConnect = (): void => {
+    this.#isConnected = true;
+    const ex = this.#ex;
+    if (ex !== null) this.#write(ex);
+  };
+
+  readonly #onData = (chunk: Buffer): void => {
+    const ex = this.#ex;
+    if (ex === null) {
+      // Bytes nobody asked for: this connection's framing can no longer be trusted.
+      this.destroy();
+      return;
+    }
+    if (ex.hasHead && ex.request.bodyTimeout > 0) this.#deadline = performance.now() + ex.request.bodyTimeout;
+    this.#isComplete = false;
+    const ok = this.#parser.feed(chunk);
+    if (this.#ex !== ex) return; // aborted by the handler meanwhile
+    if (!ok) this.#fail(ex, new UpstreamTransportError(TRANSPORT_CODES.badResponse, `invalid response from the upstream: ${this.#parser.error}`));
+    else if (this.#isComplete) this.#complete(ex);
+  };
+
+  readonly #onEnd = (): void => {
+    const ex = this.#ex;
+    if (ex === null) {
+      this.destroy();
+      return;
+    }
+    this.#isComplete = false;
+    const ok = this.#parser.end();
+    if (this.#ex !== ex) return;
+    if (ok && this.#isComplete) this.#complete(ex);
+    else this.#fail(ex, new UpstreamTransportError(TRANSPORT_CODES.closed, this.#parser.error));
+  };
+
+  readonly #onError = (err: Error): void => {
+    this.#error = err;
+    const ex = this.#ex;
+    if (ex !== null) this.#fail(ex, err);
+    else this.destroy();
+  };
+
+  readonly #onClose = (): void => {
+    this.isClosed = true;
+    inFlight.delete(this);
+    this.#pool.forget(this);
+    const ex = this.#ex;
+    if (ex !== null) this.#fail(ex, this.#error ?? new UpstreamTransportError(TRANSPORT_CODES.closed, 'the upstream closed the connection'));
+  };
+
+  // ResponseEvents: called by the parser during feed()/end().
+
+  onHead(status: number, headers: ResponseHeaders): void {
+    const ex = this.#ex!;
+    ex.hasHead = true;
+    this.#setDeadline(ex.request.bodyTimeout, TRANSPORT_CODES.bodyTimeout);
+    ex.handler.onResponseStart?.(ex, status, headers, '');
+  }
+
+  onBody(chunk: Buffer): void {
+    const ex = this.#ex!;
+    ex.handler.onResponseData?.(ex, chunk);
+  }
+
+  onEnd(): void {
+    this.#isComplete = true;
+  }
+
+  /** #complete ends a fully read exchange: the connection goes back to the pool first, then End. */
+  #complete(ex: Exchange): void {
+    this.#ex = null;
+    ex.conn = null;
+    inFlight.delete(this);
+    const p = this.#parser;
+    if (p.isReusable && !this.isClosed && this.socket.writable && !this.#pool.isClosed) {
+      this.keepAliveMs = p.keepAliveMs > 0 ? Math.min(Math.max(p.keepAliveMs - KEEP_ALIVE_MARGIN_MS, 0), MAX_KEEP_ALIVE_MS) : DEFAULT_KEEP_ALIVE_MS;
+      if (ex.isPaused) this.socket.resume();
+      if (this.keepAliveMs > 0) this.#pool.release(this);
+      else this.destroy();
+    } else this.destroy();
+    if (ex.isDone) return;
+    ex.isDone = true;
+    ex.handler.onResponseEnd?.(ex, NO_TRAILERS);
+  }
+
+  #fail(ex: Exchange, err: Error): void {
+    this.#ex = null;
+    ex.conn = null;
+    inFlight.delete(this);
+    this.#parser.stop();
+    this.destroy();
+    ex.fail(err);
+  }
+
+  /** abandon is the exchange's abort: the response is not read to its end, so the connection closes. */
+  abandon(ex: Exchange): void {
+    if (this.#ex !== ex) return;
+    this.#ex = null;
+    ex.conn = null;
+    inFlight.delete(this);
+    this.#parser.stop();
+    this.destroy();
+  }
+
+  refreshBodyDeadline(ex: Exchange): void {
+    if (this.#ex === ex && ex.hasHead) this.#setDeadline(ex.request.bodyTimeout, TRANSPORT_CODES.bodyTimeout);
+  }
+
+  /** checkDeadline fails the exchange whose current phase ran out of time. */
+  checkDeadline(now: number): void {
+    const ex = this.#ex;
+    if (ex === null || this.#deadline === 0 || now < this.#deadline) return;
+    if (ex.isPaused && ex.hasHead) return; // a slow client, not a slow upstream
+    const code = this.#deadlineCode;
+    const what = code === TRANSPORT_CODES.connectTimeout ? 'connecting to' : code === TRANSPORT_CODES.headersTimeout ? 'the response head from' : 'the next response chunk from';
+    this.#fail(ex, new UpstreamTransportError(code, `timed out waiting for ${what} the upstream`));
+  }
+
+  destroy(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.#pool.forget(this);
+    this.socket.destroy();
+  }
+}
+
+/** H1PoolOptions configure one pool. */
+export interface H1PoolOptions {
+  connectTimeoutMs: number;
+}
+
+/** H1Pool sends requests to one http: origin over pooled keep-alive connections. */
+export class H1Pool implements UpstreamDispatcher {
+  readonly host: string;
+  readonly port: number;
+  readonly hostHeader: string;
+  readonly connectTimeoutMs: number;
+  /** #idle is a stack: the most recently used connection goes out first, the rest can expire. */
+  readonly #idle: H1Connection[] = [];
+  readonly #all = new Set<H1Connection>();
+  isClosed = false;
+  #onDrained: (() => void) | null = null;
+
+  constructor(origin: string, opts: H1PoolOptions) {
+    const url = new URL(origin);
+    if (url.protocol !== 'http:') throw new Error(`H1Pool serves http: origins only, not ${url.protocol}`);
+    // URL keeps IPv6 literals bracketed; net.connect wants them bare.
+    this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.port = url.port === '' ? 80 : Number(url.port);
+    this.hostHeader = url.host;
+    this.connectTimeoutMs = opts.connectTimeoutMs;
+    pools.add(this);
+  }
+
+  /** size is the number of open connections (idle and busy). */
+  get size(): number {
+    return this.#all.size;
+  }
+
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): void {
+    const ex = new Exchange(request, handler);
+    handler.onRequestStart?.(ex, null);
+    if (ex.isDone) return;
+    if (this.isClosed) {
+      ex.fail(new UpstreamTransportError(TRANSPORT_CODES.poolClosed, 'the upstream pool is closed'));
+      return;
+    }
+    if (!SAFE_TARGET.test(request.path)) {
+      ex.fail(new UpstreamTransportError(TRANSPORT_CODES.badRequest, 'invalid characters in the upstream request path'));
+      return;
+    }
+    this.#assign(ex);
+  }
+
+  #assign(ex: Exchange): void {
+    const idle = this.#idle;
+    while (idle.length > 0) {
+      const conn = idle.pop()!;
+      if (conn.isClosed) continue;
+      const idleFor = performance.now() - conn.idleSince;
+      if (idleFor > conn.keepAliveMs) {
+        conn.destroy();
+        continue;
+      }
+      if (idleFor >= VALIDATE_AFTER_MS) {
+        // Let the event loop deliver a FIN or stray bytes that may be waiting on it first.
+        setImmediate(this.#validated, conn, ex);
+        return;
+      }
+      conn.start(ex);
+      return;
+    }
+    const conn = new H1Connection(this);
+    this.#all.add(conn);
+    conn.start(ex);
+  }
+
+  readonly #validated = (conn: H1Connection, ex: Exchange): void => {
+    if (ex.isDone) {
+      if (!conn.isClosed) this.release(conn);
+      return;
+    }
+    if (conn.isClosed || this.isClosed) this.#assign(ex);
+    else conn.start(ex);
+  };
+
+  /** release takes back a connection whose exchange ended cleanly. */
+  release(conn: H1Connection): void {
+    if (this.isClosed) {
+      conn.destroy();
+      return;
+    }
+    conn.idleSince = performance.now();
+    this.#idle.push(conn);
+    ensureSweeper();
+  }
+
+  /** forget drops a closed connection. */
+  forget(conn: H1Connection): void {
+    if (!this.#all.delete(conn)) return;
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
+    if (this.#all.size === 0 && this.#onDrained !== null) this.#onDrained();
+  }
+
+  /** closeExpired closes idle connections past their keep-alive; returns how many stay idle. */
+  closeExpired(now: number): number {
+    const idle = this.#idle;
+    for (let i = idle.length - 1; i >= 0; i--) {
+      const conn = idle[i]!;
+      if (now - conn.idleSince > conn.keepAliveMs) conn.destroy();
+    }
+    return idle.length;
+  }
+
+  /** close lets in-flight exchanges finish, closes idle connections and refuses new requests. */
+  close(): Promise<void> {
+    this.isClosed = true;
+    pools.delete(this);
+    for (const conn of [...this.#idle]) conn.destroy();
+    if (this.#all.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#onDrained = resolve;
+    });
+  }
+
+  /** destroy closes every connection now; in-flight exchanges fail. */
+  destroy(): Promise<void> {
+    this.isClosed = true;
+    pools.delete(this);
+    for (const conn of [...this.#all]) conn.destroy();
+    return Promise.resolve();
+  }
+}
