@@ -130,7 +130,6 @@ describe('built-in HTTP/1.1 upstream client', () => {
       const res = await ask();
       assert.equal(res.status, 200, `request ${i}`);
       await res.text();
-      await sleep(20);
     }
     assert.equal(engine.connections, 5);
   });

@@ -95,6 +95,27 @@ function sweep(): void {
   }
 }
 
+/**
+ * turn counts event-loop turns (bumped by a setImmediate after a release). A connection released
+ * in the current turn may have a FIN behind its response that the loop has not read yet (an
+ * engine that closes without saying so); it gets the one-turn check before it is written to.
+ */
+let turn = 0;
+let isTurnPending = false;
+
+function bumpTurn(): void {
+  turn++;
+  isTurnPending = false;
+}
+
+function currentTurn(): number {
+  if (!isTurnPending) {
+    isTurnPending = true;
+    setImmediate(bumpTurn);
+  }
+  return turn;
+}
+
 function ensureSweeper(): void {
   if (sweeper !== null) return;
   sweeper = setInterval(sweep, SWEEP_MS);
@@ -142,7 +163,11 @@ class Exchange implements UpstreamController {
   fail(err: Error): void {
     if (this.isDone) return;
     this.isDone = true;
-    this.handler.onResponseError?.(this, err);
+    try {
+      this.handler.onResponseError?.(this, err);
+    } catch {
+      // The handler failed while reporting a failure: there is nobody left to tell.
+    }
   }
 }
 
@@ -160,6 +185,8 @@ class H1Connection implements ResponseEvents {
   #deadline = 0;
   #deadlineCode: string = TRANSPORT_CODES.connectTimeout;
   idleSince = 0;
+  /** releasedTurn is the loop turn in which the connection last went idle. */
+  releasedTurn = -1;
   keepAliveMs = DEFAULT_KEEP_ALIVE_MS;
 
   constructor(pool: H1Pool) {
@@ -225,7 +252,14 @@ class H1Connection implements ResponseEvents {
     }
     if (ex.hasHead && ex.request.bodyTimeout > 0) this.#deadline = performance.now() + ex.request.bodyTimeout;
     this.#isComplete = false;
-    const ok = this.#parser.feed(chunk);
+    let ok: boolean;
+    try {
+      ok = this.#parser.feed(chunk);
+    } catch (err) {
+      // A handler threw inside an event: that exchange ends with the error, the process goes on.
+      if (this.#ex === ex) this.#fail(ex, err as Error);
+      return;
+    }
     if (this.#ex !== ex) return; // aborted by the handler meanwhile
     if (!ok) this.#fail(ex, new UpstreamTransportError(TRANSPORT_CODES.badResponse, `invalid response from the upstream: ${this.#parser.error}`));
     else if (this.#isComplete) this.#complete(ex);
@@ -238,7 +272,13 @@ class H1Connection implements ResponseEvents {
       return;
     }
     this.#isComplete = false;
-    const ok = this.#parser.end();
+    let ok: boolean;
+    try {
+      ok = this.#parser.end();
+    } catch (err) {
+      if (this.#ex === ex) this.#fail(ex, err as Error);
+      return;
+    }
     if (this.#ex !== ex) return;
     if (ok && this.#isComplete) this.#complete(ex);
     else this.#fail(ex, new UpstreamTransportError(TRANSPORT_CODES.closed, this.#parser.error));
@@ -283,15 +323,21 @@ class H1Connection implements ResponseEvents {
     ex.conn = null;
     inFlight.delete(this);
     const p = this.#parser;
-    if (p.isReusable && !this.isClosed && this.socket.writable && !this.#pool.isClosed) {
-      this.keepAliveMs = p.keepAliveMs > 0 ? Math.min(Math.max(p.keepAliveMs - KEEP_ALIVE_MARGIN_MS, 0), MAX_KEEP_ALIVE_MS) : DEFAULT_KEEP_ALIVE_MS;
+    // Not reused while part of the request is still unsent (an early answer, e.g. 413): the
+    // engine may read those bytes as the next request.
+    if (p.isReusable && !this.isClosed && this.socket.writable && this.socket.writableLength === 0 && !this.#pool.isClosed) {
+      this.keepAliveMs = p.keepAliveMs < 0 ? DEFAULT_KEEP_ALIVE_MS : Math.min(Math.max(p.keepAliveMs - KEEP_ALIVE_MARGIN_MS, 0), MAX_KEEP_ALIVE_MS);
       if (ex.isPaused) this.socket.resume();
       if (this.keepAliveMs > 0) this.#pool.release(this);
       else this.destroy();
     } else this.destroy();
     if (ex.isDone) return;
     ex.isDone = true;
-    ex.handler.onResponseEnd?.(ex, NO_TRAILERS);
+    try {
+      ex.handler.onResponseEnd?.(ex, NO_TRAILERS);
+    } catch {
+      // Nothing is left to fail: the response was complete and the connection is released.
+    }
   }
 
   #fail(ex: Exchange, err: Error): void {
@@ -393,7 +439,7 @@ export class H1Pool implements UpstreamDispatcher {
         conn.destroy();
         continue;
       }
-      if (idleFor >= VALIDATE_AFTER_MS) {
+      if (idleFor >= VALIDATE_AFTER_MS || conn.releasedTurn === turn) {
         // Let the event loop deliver a FIN or stray bytes that may be waiting on it first.
         setImmediate(this.#validated, conn, ex);
         return;
@@ -411,7 +457,10 @@ export class H1Pool implements UpstreamDispatcher {
       if (!conn.isClosed) this.release(conn);
       return;
     }
-    if (conn.isClosed || this.isClosed) this.#assign(ex);
+    if (this.isClosed) {
+      conn.destroy();
+      ex.fail(new UpstreamTransportError(TRANSPORT_CODES.poolClosed, 'the upstream pool is closed'));
+    } else if (conn.isClosed) this.#assign(ex);
     else conn.start(ex);
   };
 
@@ -422,6 +471,7 @@ export class H1Pool implements UpstreamDispatcher {
       return;
     }
     conn.idleSince = performance.now();
+    conn.releasedTurn = currentTurn();
     this.#idle.push(conn);
     ensureSweeper();
   }

@@ -39,6 +39,7 @@ const S_ERROR = 4;
 // Chunked framing states.
 const C_SIZE = 0;
 const C_EXT = 1;
+const C_BWS = 10;
 const C_SIZE_LF = 2;
 const C_DATA = 3;
 const C_DATA_CR = 4;
@@ -80,8 +81,8 @@ export class ResponseParser {
   error = '';
   /** isReusable tells whether the connection may carry another exchange after this response. */
   isReusable = false;
-  /** keepAliveMs is the server's Keep-Alive timeout hint in ms (0 = none). */
-  keepAliveMs = 0;
+  /** keepAliveMs is the server's Keep-Alive timeout hint in ms (-1 = none). */
+  keepAliveMs = -1;
   /** hasExtraBytes is set when bytes followed the end of the response in the same read. */
   hasExtraBytes = false;
 
@@ -111,7 +112,7 @@ export class ResponseParser {
     this.#trailerBytes = 0;
     this.error = '';
     this.isReusable = false;
-    this.keepAliveMs = 0;
+    this.keepAliveMs = -1;
     this.hasExtraBytes = false;
   }
 
@@ -238,18 +239,11 @@ export class ResponseParser {
       const name = rawName.toLowerCase();
       switch (name) {
         case 'content-length': {
-          // Repeated or listed values must all agree (RFC 9110 8.6).
-          if (length === -1 && DIGITS.test(value)) {
-            length = Number(value);
-            break;
-          }
-          for (const part of value.split(',')) {
-            const v = part.trim();
-            if (!DIGITS.test(v)) return this.#fail('malformed Content-Length');
-            const n = Number(v);
-            if (length !== -1 && length !== n) return this.#fail('conflicting Content-Length values');
-            length = n;
-          }
+          // Exactly one plain number: the header is passed on to the client, so a list or a
+          // second copy (even an equal one) is refused rather than forwarded.
+          if (length !== -1) return this.#fail('more than one Content-Length');
+          if (!DIGITS.test(value)) return this.#fail('malformed Content-Length');
+          length = Number(value);
           break;
         }
         case 'transfer-encoding':
@@ -277,11 +271,13 @@ export class ResponseParser {
     }
 
     let isReusable = !isClose;
+    // Both framings at once is how responses are smuggled; llhttp refuses it too. (The
+    // Content-Length would also reach the client, next to a body of another length.)
+    if (te !== null && length !== -1) return this.#fail('both Transfer-Encoding and Content-Length');
     if (this.#isHeadRequest || status === 204 || status === 304) {
       this.#body = B_NONE;
     } else if (te === 'chunked') {
       this.#body = B_CHUNKED;
-      if (length !== -1) isReusable = false;
     } else if (te !== null) {
       const codings = te.toLowerCase().split(',');
       const last = codings[codings.length - 1]!.trim();
@@ -289,8 +285,6 @@ export class ResponseParser {
         for (let i = 0; i < codings.length - 1; i++) if (codings[i]!.trim() === 'chunked') return this.#fail('chunked applied twice');
         this.#body = B_CHUNKED;
       } else this.#body = B_CLOSE;
-      // Transfer-Encoding overrides a Content-Length; such a message must not leave state behind.
-      if (length !== -1) isReusable = false;
     } else if (length !== -1) {
       this.#body = B_LENGTH;
       this.#remaining = length;
@@ -341,11 +335,26 @@ export class ResponseParser {
             this.#remaining = this.#remaining * 16 + h;
           } else if (this.#lineBytes === 0) { this.#fail('malformed chunk size'); return i; }
           else if (c === CR) this.#chunkState = C_SIZE_LF;
-          else if (c === 59 /* ; */ || c === 32 || c === 9) this.#chunkState = C_EXT;
+          else if (c === 59 /* ; */) this.#chunkState = C_EXT;
+          else if (c === 32 || c === 9) this.#chunkState = C_BWS;
           else { this.#fail('malformed chunk size'); return i; }
           i++;
           break;
         }
+        case C_BWS:
+          // Only whitespace may sit between a chunk size and its extensions.
+          if (c === 59) this.#chunkState = C_EXT;
+          else if (c === CR) this.#chunkState = C_SIZE_LF;
+          else if (c !== 32 && c !== 9) {
+            this.#fail('malformed chunk size');
+            return i;
+          }
+          if (++this.#lineBytes > MAX_CHUNK_LINE) {
+            this.#fail('chunk extension too long');
+            return i;
+          }
+          i++;
+          break;
         case C_EXT:
           if (c === CR) this.#chunkState = C_SIZE_LF;
           else if ((c < 32 && c !== 9) || c === 127) { this.#fail('malformed chunk extension'); return i; }
@@ -378,13 +387,16 @@ export class ResponseParser {
           break;
         case C_TRAILER_START:
           if (c === CR) this.#chunkState = C_END_LF;
-          else this.#chunkState = C_TRAILER_LINE;
+          else if (c === LF || c === 32 || c === 9) {
+            this.#fail('malformed trailer line');
+            return i;
+          } else this.#chunkState = C_TRAILER_LINE;
           if (++this.#trailerBytes > MAX_HEAD_BYTES) { this.#fail('trailer section too large'); return i; }
           i++;
           break;
         case C_TRAILER_LINE:
           if (c === CR) this.#chunkState = C_TRAILER_LF;
-          else if (c === LF) { this.#fail('bare LF in a trailer'); return i; }
+          else if ((c < 32 && c !== 9) || c === 127) { this.#fail('control character in a trailer'); return i; }
           if (++this.#trailerBytes > MAX_HEAD_BYTES) { this.#fail('trailer section too large'); return i; }
           i++;
           break;
