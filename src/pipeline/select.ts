@@ -6,7 +6,7 @@
  */
 import type { Model, Target } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import { toPromptPrefixKey } from '../upstream/index.js';
+import { isEligible, toPromptPrefixKey } from '../upstream/index.js';
 import { parsedBody, rewriteBody } from './body.js';
 import type { RequestContext } from './context.js';
 
@@ -22,8 +22,10 @@ function hashKeyOf(ctx: RequestContext, model: Model): string | null {
   return toPromptPrefixKey(parsedBody(ctx), on.chars);
 }
 
-/** pickFrom asks one model's balancer for a target. */
+/** pickFrom asks one model's balancer for a target (a one-target model needs no balancer). */
 function pickFrom(ctx: RequestContext, model: Model, nowMs: number): Target | undefined {
+  const only = model.upstream.only;
+  if (only !== null) return isEligible(only, ctx.tried) ? only : undefined;
   return model.upstream.pick({ excluded: ctx.tried, hashKey: hashKeyOf(ctx, model), nowMs });
 }
 

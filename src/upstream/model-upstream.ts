@@ -36,6 +36,8 @@ export class ModelUpstream {
   readonly #discovered = new Map<number, readonly UpstreamTarget[]>();
   #targets: readonly UpstreamTarget[];
   #balancer: Balancer;
+  /** only is the target of a one-target model (the common case), picked without a balancer call. */
+  #only: UpstreamTarget | null;
 
   constructor(kind: BalancerKind, options: BalancerOptions, staticTargets: readonly UpstreamTarget[], registry: TargetRegistry) {
     this.#kind = kind;
@@ -44,6 +46,12 @@ export class ModelUpstream {
     this.#static = staticTargets;
     this.#targets = staticTargets;
     this.#balancer = createBalancer(kind, staticTargets, options);
+    this.#only = staticTargets.length === 1 ? staticTargets[0]! : null;
+  }
+
+  /** only is the single target when the model has exactly one, else null: the caller may skip pick(). */
+  get only(): UpstreamTarget | null {
+    return this.#only;
   }
 
   /** targets is the current list (configured plus discovered). */
@@ -67,6 +75,7 @@ export class ModelUpstream {
     for (const list of this.#discovered.values()) for (const t of list) if (!seen.has(t.url)) (seen.add(t.url), all.push(t));
     this.#targets = all;
     this.#balancer = createBalancer(this.#kind, all, this.#options);
+    this.#only = all.length === 1 ? all[0]! : null;
     return true;
   }
 }

@@ -47,7 +47,8 @@ class UndiciForwarder implements UpstreamDispatcher {
  */
 export class PoolRegistry {
   readonly #pools = new Map<string, Pool>();
-  readonly #forwarders = new Map<string, UpstreamDispatcher>();
+  /** #forwarders: builtin flag → origin → connect timeout → dispatcher (no key string built per request). */
+  readonly #forwarders = [new Map<string, Map<number, UpstreamDispatcher>>(), new Map<string, Map<number, UpstreamDispatcher>>()] as const;
 
   /** get returns the undici pool for an origin (health checks, load polling), creating it on first use. */
   get(origin: string, opts: PoolOptions): Pool {
@@ -68,8 +69,13 @@ export class PoolRegistry {
 
   /** forwarder returns the dispatcher that carries proxied requests to an origin. */
   forwarder(origin: string, opts: PoolOptions, isBuiltin: boolean): UpstreamDispatcher {
-    const key = `${isBuiltin ? 'h1' : 'undici'}|${origin}|${opts.connectTimeoutMs}`;
-    let f = this.#forwarders.get(key);
+    const byOrigin = this.#forwarders[isBuiltin ? 1 : 0];
+    let byTimeout = byOrigin.get(origin);
+    if (byTimeout === undefined) {
+      byTimeout = new Map();
+      byOrigin.set(origin, byTimeout);
+    }
+    let f = byTimeout.get(opts.connectTimeoutMs);
     if (f === undefined) {
       f = isBuiltin && origin.startsWith('http:')
         ? new H1Pool(origin, opts)
@@ -81,24 +87,31 @@ export class PoolRegistry {
               pipelining: 1,
             }),
           );
-      this.#forwarders.set(key, f);
+      byTimeout.set(opts.connectTimeoutMs, f);
     }
     return f;
   }
 
+  /** #takeAll empties the registry and returns every pool it held. */
+  #takeAll(): Array<Pool | UpstreamDispatcher> {
+    const all: Array<Pool | UpstreamDispatcher> = [...this.#pools.values()];
+    for (const byOrigin of this.#forwarders) {
+      for (const byTimeout of byOrigin.values()) all.push(...byTimeout.values());
+      byOrigin.clear();
+    }
+    this.#pools.clear();
+    return all;
+  }
+
   /** close closes every pool, letting in-flight requests finish. */
   async close(): Promise<void> {
-    const all: Array<Pool | UpstreamDispatcher> = [...this.#pools.values(), ...this.#forwarders.values()];
-    this.#pools.clear();
-    this.#forwarders.clear();
+    const all = this.#takeAll();
     await Promise.allSettled(all.map((p) => p.close()));
   }
 
   /** destroy tears every pool down at once, aborting in-flight requests. */
   async destroy(): Promise<void> {
-    const all: Array<Pool | UpstreamDispatcher> = [...this.#pools.values(), ...this.#forwarders.values()];
-    this.#pools.clear();
-    this.#forwarders.clear();
+    const all = this.#takeAll();
     await Promise.allSettled(all.map((p) => p.destroy()));
   }
 }
