@@ -22,6 +22,9 @@ export class ModelMetrics {
   readonly #requests: CounterFamily;
   readonly #labels: [string, string];
   readonly #byStatus = new Map<number, ValueSeries>();
+  /** The last status counted and its series: most requests of a model end the same way. */
+  #lastStatus = 0;
+  #lastSeries: ValueSeries | null = null;
   readonly duration: HistogramSeries;
   readonly ttfb: HistogramSeries;
   readonly inflight: ValueSeries;
@@ -40,11 +43,14 @@ export class ModelMetrics {
 
   /** requests is the request counter series for one status code. */
   requests(status: number): ValueSeries {
+    if (status === this.#lastStatus) return this.#lastSeries!;
     let child = this.#byStatus.get(status);
     if (child === undefined) {
       child = this.#requests.child(this.#labels[0], this.#labels[1], String(status));
       this.#byStatus.set(status, child);
     }
+    this.#lastStatus = status;
+    this.#lastSeries = child;
     return child;
   }
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Model, PathRoute, Snapshot, Target } from '../config/index.js';
 import type { ErrorCode, ErrorFormat } from '../errors/index.js';
+import type { ModelMetrics } from '../metrics/index.js';
 import type { ResponseTransformer } from '../proxy/index.js';
 import type { Semaphore } from '../ratelimit/index.js';
 import type { LimitTake } from './admit.js';
@@ -76,6 +77,8 @@ export class RequestContext {
   relayBytesIn: number;
   /** keyName is the configured name of the key used, or null. */
   keyName: string | null;
+  /** modelMetrics are the model's metric series, found once when the request is dispatched. */
+  modelMetrics: ModelMetrics | null;
 
   constructor(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
     this.req = req;
@@ -121,5 +124,6 @@ export class RequestContext {
     this.relayStatus = 0;
     this.relayBytesIn = 0;
     this.keyName = null;
+    this.modelMetrics = null;
   }
 }

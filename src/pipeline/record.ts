@@ -33,7 +33,7 @@ export class Recorder {
       // A relayed upgrade (WebSocket) is logged once, when it closes, with the upstream's status.
       const status = ctx.relayStatus !== 0 ? ctx.relayStatus : isResponseComplete(res) ? res.statusCode : CLIENT_CLOSED;
       const model = ctx.model;
-      const mm = model !== null ? this.#metrics.of(model) : this.#metrics.unmatched(ctx.route === null ? null : ctx.route.path);
+      const mm = ctx.modelMetrics ?? (model !== null ? this.#metrics.of(model) : this.#metrics.unmatched(ctx.route === null ? null : ctx.route.path));
       mm.requests(status).inc();
       mm.duration.observe((end - ctx.startedAt) / 1000);
       if (ctx.dispatchedAt > 0) {

@@ -78,11 +78,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const tunnelDeps: TunnelDeps = { metrics: deps.metrics, isTls: deps.isTls, nextTarget };
   const recorder = new Recorder(deps.metrics, deps.accessLog);
   const dispatch: Stage = (ctx) => {
-    deps.metrics.of(ctx.model!).inflight.inc();
+    const mm = deps.metrics.of(ctx.model!);
+    ctx.modelMetrics = mm;
+    mm.inflight.inc();
     forward(ctx, forwardDeps);
   };
   const relay: Stage = (ctx) => {
-    deps.metrics.of(ctx.model!).inflight.inc();
+    const mm = deps.metrics.of(ctx.model!);
+    ctx.modelMetrics = mm;
+    mm.inflight.inc();
     tunnel(ctx, tunnelDeps);
   };
   const admit = createAdmit({ ...deps.limits, metrics: deps.metrics });
