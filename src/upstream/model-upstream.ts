@@ -6,7 +6,7 @@
  * requests; requests already on it finish, since they hold their own reference.
  */
 import type { Balancer, PickInput } from './balancer/index.js';
-import { createBalancer, type BalancerKind, type BalancerOptions } from './balancer/index.js';
+import { createBalancer, isEligible, type BalancerKind, type BalancerOptions } from './balancer/index.js';
 import type { TargetRecord, TargetRegistry } from './target-record.js';
 
 /** UpstreamTarget is one target of a model, ready for forwarding and balancing. */
@@ -32,10 +32,11 @@ export class ModelUpstream {
   readonly #options: BalancerOptions;
   readonly #registry: TargetRegistry;
   readonly #static: readonly UpstreamTarget[];
-  /** discovered target lists, one per DNS entry (by its index). */
-  readonly #discovered = new Map<number, readonly UpstreamTarget[]>();
+  /** discovered target lists, one per DNS entry (by its index); made on the first discovery. */
+  #discovered: Map<number, readonly UpstreamTarget[]> | null = null;
   #targets: readonly UpstreamTarget[];
-  #balancer: Balancer;
+  /** #balancer is made for lists of two or more targets; one target needs none (see only). */
+  #balancer: Balancer | null;
   /** only is the target of a one-target model (the common case), picked without a balancer call. */
   #only: UpstreamTarget | null;
 
@@ -45,7 +46,7 @@ export class ModelUpstream {
     this.#registry = registry;
     this.#static = staticTargets;
     this.#targets = staticTargets;
-    this.#balancer = createBalancer(kind, staticTargets, options);
+    this.#balancer = staticTargets.length > 1 ? createBalancer(kind, staticTargets, options) : null;
     this.#only = staticTargets.length === 1 ? staticTargets[0]! : null;
   }
 
@@ -62,19 +63,25 @@ export class ModelUpstream {
   /** pick returns a healthy target not in input.excluded, or undefined. */
   pick(input: PickInput): UpstreamTarget | undefined {
     // Balancers return one of the candidates they were built over: our own UpstreamTargets.
-    return this.#balancer.pick(input) as UpstreamTarget | undefined;
+    const balancer = this.#balancer;
+    if (balancer === null) {
+      const only = this.#only;
+      return only !== null && isEligible(only, input.excluded) ? only : undefined;
+    }
+    return balancer.pick(input) as UpstreamTarget | undefined;
   }
 
   /** setDiscovered replaces the targets found by one DNS entry; returns true when the list changed. */
   setDiscovered(entry: number, urls: readonly string[], weight: number): boolean {
-    const before = this.#discovered.get(entry) ?? [];
+    const discovered = (this.#discovered ??= new Map<number, readonly UpstreamTarget[]>());
+    const before = discovered.get(entry) ?? [];
     if (before.length === urls.length && before.every((t, i) => t.url === urls[i])) return false;
-    this.#discovered.set(entry, urls.map((u) => toUpstreamTarget(u, weight, this.#registry)));
+    discovered.set(entry, urls.map((u) => toUpstreamTarget(u, weight, this.#registry)));
     const all: UpstreamTarget[] = [...this.#static];
     const seen = new Set(all.map((t) => t.url));
-    for (const list of this.#discovered.values()) for (const t of list) if (!seen.has(t.url)) (seen.add(t.url), all.push(t));
+    for (const list of discovered.values()) for (const t of list) if (!seen.has(t.url)) (seen.add(t.url), all.push(t));
     this.#targets = all;
-    this.#balancer = createBalancer(this.#kind, all, this.#options);
+    this.#balancer = all.length > 1 ? createBalancer(this.#kind, all, this.#options) : null;
     this.#only = all.length === 1 ? all[0]! : null;
     return true;
   }
