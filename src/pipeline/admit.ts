@@ -46,19 +46,44 @@ function estimateTokens(ctx: RequestContext, limits: ModelLimits): number {
   if (ctx.parsedBody !== undefined) {
     const body = ctx.parsedBody as { max_tokens?: unknown; max_completion_tokens?: unknown } | null;
     max = body?.max_completion_tokens ?? body?.max_tokens;
-  } else if (ctx.body !== null) max = numberAfter(ctx.body, MAX_COMPLETION_TOKENS) ?? numberAfter(ctx.body, MAX_TOKENS);
+  } else if (ctx.body !== null) max = maxTokensIn(ctx.body);
   return prompt + (typeof max === 'number' && max > 0 ? max : limits.defaultMaxTokens);
 }
 
-const MAX_COMPLETION_TOKENS = Buffer.from('"max_completion_tokens"');
-const MAX_TOKENS = Buffer.from('"max_tokens"');
+const MAX_PREFIX = Buffer.from('"max_');
+const COMPLETION_TOKENS = Buffer.from('completion_tokens"');
+const TOKENS = Buffer.from('tokens"');
+
+/**
+ * maxTokensIn reads max_completion_tokens, else max_tokens, from JSON bytes with one scan for
+ * `"max_` (a body usually has one of the two, and a failed search for the other costs a full
+ * scan of the prompt).
+ */
+function maxTokensIn(body: Buffer): number | undefined {
+  let maxTokens: number | undefined;
+  for (let at = body.indexOf(MAX_PREFIX); at !== -1; at = body.indexOf(MAX_PREFIX, at + 1)) {
+    const rest = at + MAX_PREFIX.length;
+    // (compare() throws past the end of the body: check the room first.)
+    if (rest + COMPLETION_TOKENS.length <= body.length && body.compare(COMPLETION_TOKENS, 0, COMPLETION_TOKENS.length, rest, rest + COMPLETION_TOKENS.length) === 0) {
+      const n = numberAt(body, rest + COMPLETION_TOKENS.length);
+      if (n !== undefined) return n;
+    } else if (maxTokens === undefined && rest + TOKENS.length <= body.length && body.compare(TOKENS, 0, TOKENS.length, rest, rest + TOKENS.length) === 0) {
+      maxTokens = numberAt(body, rest + TOKENS.length);
+    }
+  }
+  return maxTokens;
+}
 const STREAM = Buffer.from('"stream"');
 
 /** valueStart is the index of the first value byte after a JSON key's colon, or -1. */
 function valueStart(body: Buffer, key: Buffer): number {
   const at = body.indexOf(key);
-  if (at === -1) return -1;
-  let i = at + key.length;
+  return at === -1 ? -1 : afterColon(body, at + key.length);
+}
+
+/** afterColon skips whitespace, a colon and whitespace from i: the first value byte, or -1. */
+function afterColon(body: Buffer, from: number): number {
+  let i = from;
   while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i++;
   if (body[i] !== 0x3a /* : */) return -1;
   i++;
@@ -66,9 +91,9 @@ function valueStart(body: Buffer, key: Buffer): number {
   return i;
 }
 
-/** numberAfter reads the non-negative integer value of a top-level-looking JSON key, or undefined. */
-function numberAfter(body: Buffer, key: Buffer): number | undefined {
-  let i = valueStart(body, key);
+/** numberAt reads the non-negative integer value after a JSON key that ends at `from`, or undefined. */
+function numberAt(body: Buffer, from: number): number | undefined {
+  let i = afterColon(body, from);
   if (i === -1) return undefined;
   let n = 0;
   const start = i;
@@ -121,19 +146,19 @@ function toHeaders(plan: Plan, counts: readonly number[], resetMs: readonly numb
   }
   const out: string[] = [];
   if (best !== -1) {
-    out.push('ratelimit-limit', String(rules[best]!.limit), 'ratelimit-remaining', String(bestRemaining), 'ratelimit-reset', String(Math.ceil(resetMs[best]! / 1000)));
+    out.push('ratelimit-limit', plan.limitTexts[best]!, 'ratelimit-remaining', String(bestRemaining), 'ratelimit-reset', String(Math.ceil(resetMs[best]! / 1000)));
   }
   for (const w of plan.windows) {
-    let limit = 0;
+    let limit = -1;
     let left = Infinity;
     for (const i of w.rules) {
       const l = remainingOf(rules, counts, deniedAt, i);
       if (l < left) {
         left = l;
-        limit = rules[i]!.limit;
+        limit = i;
       }
     }
-    out.push(w.limitName, String(limit), w.remainingName, String(left));
+    out.push(w.limitName, plan.limitTexts[limit]!, w.remainingName, String(left));
   }
   return out;
 }
@@ -155,25 +180,6 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
     if (!deps.isFaultTolerant) throw new GatewayError('limits_unavailable', { retryAfterSec: 1, cause: err });
     return { res: fallback.take(req), store: fallback };
   };
-  /** takeThen runs `then` with the store's answer, adding no promise when the store answers at once. */
-  const takeThen = (req: TakeRequest, then: (res: TakeResult, store: CounterStore) => void | Promise<void>): void | Promise<void> => {
-    let r: TakeResult | Promise<TakeResult>;
-    try {
-      r = deps.store.take(req);
-    } catch (err) {
-      const t = takeFallback(err, req);
-      return then(t.res, t.store);
-    }
-    if (!(r instanceof Promise)) return then(r, deps.store);
-    return r.then(
-      (res) => then(res, deps.store),
-      (err: unknown) => {
-        const t = takeFallback(err, req);
-        return then(t.res, t.store);
-      },
-    );
-  };
-
   const admitted = (ctx: RequestContext, plan: Plan, reservation: number, res: TakeResult, store: CounterStore): void | Promise<void> => {
     const { scopes, rules } = plan;
     if (!res.isAllowed) {
@@ -243,7 +249,22 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
     }
     const req: TakeRequest = { keys: plan.keys, windowMs: plan.windowMs, adds, limits: plan.limits };
     // Which store answered (the shared one, or the local fallback) is where the tokens settle.
-    return takeThen(req, (res, store) => admitted(ctx, plan, reservation, res, store));
+    // A store that answers at once (local) costs no promise and no closure.
+    let r: TakeResult | Promise<TakeResult>;
+    try {
+      r = deps.store.take(req);
+    } catch (err) {
+      const t = takeFallback(err, req);
+      return admitted(ctx, plan, reservation, t.res, t.store);
+    }
+    if (!(r instanceof Promise)) return admitted(ctx, plan, reservation, r, deps.store);
+    return r.then(
+      (res) => admitted(ctx, plan, reservation, res, deps.store),
+      (err: unknown) => {
+        const t = takeFallback(err, req);
+        return admitted(ctx, plan, reservation, t.res, t.store);
+      },
+    );
   };
 }
 
@@ -254,6 +275,8 @@ export interface Plan {
   readonly keys: readonly string[];
   readonly windowMs: readonly number[];
   readonly limits: readonly number[];
+  /** limitTexts are the limits as header values, formatted once. */
+  readonly limitTexts: readonly string[];
   readonly isTokenRule: readonly boolean[];
   /** requestAdds are the adds when no rule counts tokens (all 1), shared by every request. */
   readonly requestAdds: readonly number[];
@@ -291,6 +314,7 @@ function planOf(limits: ModelLimits, keyScope: LimitScope | undefined): Plan {
       keys: rules.map((r) => r.counter),
       windowMs: rules.map((r) => r.windowMs),
       limits: rules.map((r) => r.limit),
+      limitTexts: rules.map((r) => String(r.limit)),
       isTokenRule: rules.map((r) => r.kind === 'tokens'),
       requestAdds: rules.map(() => 1),
       headlineRules: requestRules.length > 0 ? requestRules : indices,

@@ -223,4 +223,23 @@ describe('limits', () => {
     }
     assert.deepEqual(statuses, [200, 200, 200, 429]);
   });
+
+  it('reserves max_completion_tokens, else max_tokens, against a token limit before forwarding', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }], limits: { tokens: { per_hour: 1000 } } }] });
+    const ask = async (body: string): Promise<number> => {
+      const r = await post(`${gw.url}/v1/chat/completions`, body, { 'x-model': 'm' });
+      await r.arrayBuffer();
+      return r.status;
+    };
+    // Over the hour's budget on its own: refused before it reaches the engine.
+    assert.equal(await ask(chat('m', { max_tokens: 5000 })), 429);
+    assert.equal(await ask(chat('m', { max_tokens: 4, max_completion_tokens: 5000 })), 429);
+    // max_completion_tokens wins over max_tokens, whichever comes first in the body.
+    assert.equal(await ask(chat('m', { max_completion_tokens: 4, max_tokens: 5000 })), 200);
+    assert.equal(await ask(chat('m', { max_tokens: 4 })), 200);
+    assert.equal(sim.stats.completed, 2);
+    // Bytes that end inside a key are no problem for the estimate (the engine judges the JSON).
+    assert.notEqual(await ask('{"model":"m","max_'), 500);
+  });
 });

@@ -81,9 +81,17 @@ interface HeadState {
   isClose: boolean;
 }
 
+// Names that passed the token check: a response repeats the same few dozen, so most skip the
+// regex. Bounded, so odd names from an upstream cannot grow it.
+const CHECKED_NAMES = new Set<string>();
+const MAX_CHECKED_NAMES = 512;
+
 /** addHeader validates one header and appends it; Connection is noted, not copied (written once, last). */
 function addHeader(h: HeadState, name: string, value: string): void {
-  if (!TOKEN.test(name)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', name);
+  if (!CHECKED_NAMES.has(name)) {
+    if (!TOKEN.test(name)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', name);
+    if (CHECKED_NAMES.size < MAX_CHECKED_NAMES) CHECKED_NAMES.add(name);
+  }
   if (INVALID_VALUE.test(value)) throw new InvalidHeaderError('ERR_INVALID_CHAR', name);
   // Only these names matter to framing; lower-case just the candidates by length.
   const lower = name.length === 14 || name.length === 10 || name.length === 4 ? name.toLowerCase() : name;
