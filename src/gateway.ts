@@ -25,6 +25,7 @@ import {
   type LoadedConfig,
   type Snapshot,
   type SwapResult,
+  type GatewayConfig,
 } from './config/index.js';
 import { close, createTlsServer, generateDevCertificate, listen, reloadTls, type TlsFiles } from './http/index.js';
 import { FastServer, type FastRequest, type FastResponse } from './http/fast/index.js';
@@ -90,7 +91,8 @@ export class Gateway {
   readonly #accessLog: AccessLog;
   readonly #sockets = new Set<Socket>();
   readonly #startedAt = Date.now();
-  #loaded: LoadedConfig;
+  /** #settings are the loaded config's gateway-level sections (models are compiled, not kept twice). */
+  #settings: GatewaySettings;
   #store: ConfigStore;
   /** #proxy is the plain listener: the fast HTTP/1.1 front (or node:http itself when proxy.fast_http1 is false). */
   #proxy: NetServer | null = null;
@@ -114,13 +116,14 @@ export class Gateway {
   /** Gateway loads and compiles the config at once: a bad file throws ConfigError before anything listens. */
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
-    this.#loaded = loadConfigFile(opts.configPath, { env: opts.env, cwd: opts.cwd });
-    const logCfg = this.#loaded.config.log;
+    const loaded = loadConfigFile(opts.configPath, { env: opts.env, cwd: opts.cwd });
+    this.#settings = settingsOf(loaded);
+    const logCfg = this.#settings.log;
     this.#log = opts.logger ?? createLogger(process.env.IGW_LOG_LEVEL ?? logCfg?.level ?? 'info');
     this.#accessLog = new AccessLog({ enabled: logCfg?.access_log ?? true, format: logCfg?.format ?? 'json', ...(opts.accessLogDest ? { dest: opts.accessLogDest } : {}) });
     const compileOptions = { registry: this.#registry, semaphores: this.#semaphores };
-    this.#store = new ConfigStore(compileSnapshot(this.#loaded, compileOptions), compileOptions);
-    for (const note of this.#loaded.notes) this.#log.info(note);
+    this.#store = new ConfigStore(compileSnapshot(loaded, compileOptions), compileOptions);
+    for (const note of loaded.notes) this.#log.info(note);
     this.#store.onSwap = (next) => this.#startGeneration(next);
     this.#registry.onChange = (record) => this.#onHealthChange(record);
   }
@@ -153,7 +156,7 @@ export class Gateway {
 
   /** start opens the listeners; it refuses an admin listener beyond loopback without a token. */
   async start(): Promise<GatewayPorts> {
-    const cfg = this.#loaded.config;
+    const cfg = this.#settings;
     const proxyAddr = parseListen(cfg.proxy?.listen ?? '0.0.0.0:8000');
     const statusAddr = parseListen(cfg.status?.listen ?? '0.0.0.0:8100');
     const adminAddr = parseListen(cfg.admin?.listen ?? '127.0.0.1:8001');
@@ -381,14 +384,15 @@ export class Gateway {
     }
     const result = this.#store.swap(loaded);
     this.#metrics.configReloads.labels(result).inc();
-    const staticOf = (c: LoadedConfig): string => {
-      const { max_body_size: _body, max_url_length: _url, ...proxyStatic } = c.config.proxy ?? {};
-      return JSON.stringify([proxyStatic, c.config.admin, c.config.status, c.config.log, c.config.limits_store]);
+    const staticOf = (c: GatewaySettings): string => {
+      const { max_body_size: _body, max_url_length: _url, ...proxyStatic } = c.proxy ?? {};
+      return JSON.stringify([proxyStatic, c.admin, c.status, c.log, c.limits_store]);
     };
     // Listeners, TLS settings, the admin token, logging and the limits store are static: they
     // change only with a restart, and we say so instead of silently ignoring them.
-    if (staticOf(loaded) !== staticOf(this.#loaded)) this.#log.warn('listener, admin, log or limits_store settings changed: they take effect after a restart');
-    if (result === 'applied') this.#loaded = loaded;
+    const next = settingsOf(loaded);
+    if (staticOf(next) !== staticOf(this.#settings)) this.#log.warn('listener, admin, log or limits_store settings changed: they take effect after a restart');
+    if (result === 'applied') this.#settings = next;
     if (!isCheckHash || result === 'applied') this.#log.info({ result, hash: this.#store.current.hash }, 'config reload');
     return result;
   }
@@ -437,7 +441,7 @@ export class Gateway {
     this.#isDraining = true;
     this.#watcher?.close();
     this.#generation?.retire();
-    const graceMs = this.#opts.shutdownGraceMs ?? (this.#loaded.config.shutdown_grace_s ?? DEFAULT_GRACE_S) * 1000;
+    const graceMs = this.#opts.shutdownGraceMs ?? (this.#settings.shutdown_grace_s ?? DEFAULT_GRACE_S) * 1000;
     const deadline = Date.now() + graceMs;
     this.#tlsWatcher?.close();
     // HTTP/2: GOAWAY to every session; their open streams may finish within the grace period.
@@ -469,4 +473,13 @@ export class Gateway {
     await this.#limitStore?.close();
     this.#accessLog.close();
   }
+}
+
+/** GatewaySettings are a config's sections other than its models. */
+type GatewaySettings = Omit<GatewayConfig, 'models' | 'blueprints' | 'defaults'>;
+
+/** settingsOf keeps what the gateway reads after compiling: not the model list (10,000 models are ~15 MB). */
+function settingsOf(loaded: LoadedConfig): GatewaySettings {
+  const { models: _models, blueprints: _blueprints, defaults: _defaults, ...settings } = loaded.config;
+  return settings;
 }

@@ -143,7 +143,9 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
       );
     }
   }
-  const targets = Object.freeze(urlTargets.map((t) => interner.get('target', `${t.weight} ${t.url}`, () => toUpstreamTarget(t.url, t.weight, registry))));
+  const targets = interner.get('targets', JSON.stringify(urlTargets), () =>
+    Object.freeze(urlTargets.map((t) => interner.get('target', `${t.weight} ${t.url}`, () => toUpstreamTarget(t.url, t.weight, registry)))),
+  );
   const hashOn = toHashOn(spec);
   const loadMetrics = toLoadMetrics(spec);
   const balancerKind = spec.balancer ?? 'round-robin';
@@ -177,7 +179,9 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
     anthropicMode: spec.protocols?.anthropic ?? 'translate',
     upstream: new ModelUpstream(
       balancerKind,
-      { loadFactor: spec.hash_load_factor ?? DEFAULTS.hashLoadFactor, staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs },
+      interner.get('balancer options', `${spec.hash_load_factor ?? ''} ${loadMetrics?.staleMs ?? ''}`, () =>
+        Object.freeze({ loadFactor: spec.hash_load_factor ?? DEFAULTS.hashLoadFactor, staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs }),
+      ),
       targets,
       registry,
     ),
