@@ -34,87 +34,83 @@ export interface LimitTake {
 const WINDOW_TITLE = { second: 'Second', minute: 'Minute', hour: 'Hour', day: 'Day' } as const;
 const INFERENCE_PATHS = /\/(chat\/)?completions$/;
 
-/** estimateTokens reserves prompt bytes / 4 plus the completion budget (none for embeddings). */
-function estimateTokens(ctx: RequestContext, limits: ModelLimits): number {
+/**
+ * estimateTokens reserves prompt bytes / 4 plus the completion budget (none for embeddings).
+ * `text` is the body decoded as latin1 (one byte, one char), or null without a body.
+ */
+function estimateTokens(ctx: RequestContext, limits: ModelLimits, text: string | null): number {
   // A WebSocket session's usage never passes by as an OpenAI `usage` object: nothing could settle it.
   if (ctx.upgradeHead !== null) return 0;
   const prompt = ctx.body === null ? 0 : Math.ceil(ctx.body.length / 4);
   if (ctx.upstreamPath.endsWith('/embeddings')) return prompt;
-  // Already parsed (body routing, translation): read it; otherwise scan the bytes rather than
+  // Already parsed (body routing, translation): read it; otherwise scan the text rather than
   // parse a whole prompt for one number. The reservation is settled with real usage anyway.
   let max: unknown;
   if (ctx.parsedBody !== undefined) {
     const body = ctx.parsedBody as { max_tokens?: unknown; max_completion_tokens?: unknown } | null;
     max = body?.max_completion_tokens ?? body?.max_tokens;
-  } else if (ctx.body !== null) max = maxTokensIn(ctx.body);
+  } else if (text !== null) max = maxTokensIn(text);
   return prompt + (typeof max === 'number' && max > 0 ? max : limits.defaultMaxTokens);
 }
 
-const MAX_PREFIX = Buffer.from('"max_');
-const COMPLETION_TOKENS = Buffer.from('completion_tokens"');
-const TOKENS = Buffer.from('tokens"');
-
 /**
- * maxTokensIn reads max_completion_tokens, else max_tokens, from JSON bytes with one scan for
+ * maxTokensIn reads max_completion_tokens, else max_tokens, from JSON text with one search for
  * `"max_` (a body usually has one of the two, and a failed search for the other costs a full
- * scan of the prompt).
+ * pass over the prompt).
  */
-function maxTokensIn(body: Buffer): number | undefined {
+function maxTokensIn(text: string): number | undefined {
   let maxTokens: number | undefined;
-  for (let at = body.indexOf(MAX_PREFIX); at !== -1; at = body.indexOf(MAX_PREFIX, at + 1)) {
-    const rest = at + MAX_PREFIX.length;
-    // (compare() throws past the end of the body: check the room first.)
-    if (rest + COMPLETION_TOKENS.length <= body.length && body.compare(COMPLETION_TOKENS, 0, COMPLETION_TOKENS.length, rest, rest + COMPLETION_TOKENS.length) === 0) {
-      const n = numberAt(body, rest + COMPLETION_TOKENS.length);
+  for (let at = text.indexOf('"max_'); at !== -1; at = text.indexOf('"max_', at + 1)) {
+    const rest = at + 5;
+    if (text.startsWith('completion_tokens"', rest)) {
+      const n = numberAt(text, rest + 18);
       if (n !== undefined) return n;
-    } else if (maxTokens === undefined && rest + TOKENS.length <= body.length && body.compare(TOKENS, 0, TOKENS.length, rest, rest + TOKENS.length) === 0) {
-      maxTokens = numberAt(body, rest + TOKENS.length);
-    }
+    } else if (maxTokens === undefined && text.startsWith('tokens"', rest)) maxTokens = numberAt(text, rest + 7);
   }
   return maxTokens;
 }
-const STREAM = Buffer.from('"stream"');
 
-/** valueStart is the index of the first value byte after a JSON key's colon, or -1. */
-function valueStart(body: Buffer, key: Buffer): number {
-  const at = body.indexOf(key);
-  return at === -1 ? -1 : afterColon(body, at + key.length);
+/** isJsonSpace tells whether a char code is JSON whitespace. */
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }
 
-/** afterColon skips whitespace, a colon and whitespace from i: the first value byte, or -1. */
-function afterColon(body: Buffer, from: number): number {
+/** afterColon skips whitespace, a colon and whitespace from `from`: the first value char, or -1. */
+function afterColon(text: string, from: number): number {
   let i = from;
-  while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i++;
-  if (body[i] !== 0x3a /* : */) return -1;
+  while (isJsonSpace(text.charCodeAt(i))) i++;
+  if (text.charCodeAt(i) !== 0x3a /* : */) return -1;
   i++;
-  while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i++;
+  while (isJsonSpace(text.charCodeAt(i))) i++;
   return i;
 }
 
 /** numberAt reads the non-negative integer value after a JSON key that ends at `from`, or undefined. */
-function numberAt(body: Buffer, from: number): number | undefined {
-  let i = afterColon(body, from);
+function numberAt(text: string, from: number): number | undefined {
+  let i = afterColon(text, from);
   if (i === -1) return undefined;
   let n = 0;
   const start = i;
-  while (i < body.length && body[i]! >= 0x30 && body[i]! <= 0x39 && i - start < 9) n = n * 10 + body[i++]! - 0x30;
+  for (let c = text.charCodeAt(i); c >= 0x30 && c <= 0x39 && i - start < 9; c = text.charCodeAt(++i)) n = n * 10 + c - 0x30;
   return i > start ? n : undefined;
 }
 
-/** saysStreamTrue tells whether the body has "stream": true (the only case that needs a parse). */
-function saysStreamTrue(body: Buffer | null): boolean {
-  if (body === null) return false;
-  const i = valueStart(body, STREAM);
-  return i !== -1 && body[i] === 0x74 /* t */;
+/** saysStreamTrue tells whether the text has "stream": true (the only case that needs a parse). */
+function saysStreamTrue(text: string | null): boolean {
+  if (text === null) return false;
+  const at = text.indexOf('"stream"');
+  if (at === -1) return false;
+  const i = afterColon(text, at + 8);
+  return i !== -1 && text.charCodeAt(i) === 0x74 /* t */;
 }
 
 /**
  * requestUsage asks the upstream to report usage on a stream the client did not ask it for, and
  * marks the extra usage chunk to be removed from what the client receives.
  */
-function requestUsage(ctx: RequestContext): void {
+function requestUsage(ctx: RequestContext, text: string | null): void {
   if (ctx.transformer !== null || !INFERENCE_PATHS.test(ctx.upstreamPath)) return;
-  if (ctx.parsedBody === undefined && !saysStreamTrue(ctx.body)) return;
+  if (ctx.parsedBody === undefined && !saysStreamTrue(text)) return;
   const body = parsedBody(ctx) as { stream?: unknown; stream_options?: { include_usage?: unknown } | null } | null;
   if (body === null || typeof body !== 'object' || body.stream !== true) return;
   if (body.stream_options?.include_usage === true) return;
@@ -243,8 +239,10 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
     let reservation = 0;
     let adds = plan.requestAdds;
     if (limits.hasTokenRules) {
-      reservation = estimateTokens(ctx, limits);
-      requestUsage(ctx);
+      // One decode of the body, then string searches: a Buffer search per key is a native call each.
+      const text = ctx.body === null || ctx.parsedBody !== undefined ? null : ctx.body.toString('latin1');
+      reservation = estimateTokens(ctx, limits, text);
+      requestUsage(ctx, text);
       adds = plan.isTokenRule.map((isToken) => (isToken ? reservation : 1));
     }
     const req: TakeRequest = { keys: plan.keys, windowMs: plan.windowMs, adds, limits: plan.limits };
