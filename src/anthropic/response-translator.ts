@@ -9,7 +9,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { toAnthropicErrorBody, type GatewayError } from '../errors/index.js';
-import type { ResponseHeaders, ResponseTransformer } from '../proxy/index.js';
+import type { ResponseHeaders, ResponseTransformer } from '../transform/index.js';
 import { toAnthropicError } from './errors.js';
 import { StreamTranslator } from './stream-translator.js';
 import { TranslationError, toAnthropicMessage, type AnswerContext } from './translate-response.js';

@@ -8,9 +8,9 @@
 import { GatewayError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
-import type { CounterStore, LimitScope, ModelLimits, Rule, TakeRequest, TakeResult } from '../ratelimit/index.js';
+import type { CounterStore, LimitScope, LimitTake, ModelLimits, Plan, Rule, TakeRequest, TakeResult } from '../ratelimit/index.js';
 import { LocalStore } from '../ratelimit/index.js';
-import { UsageChunkHider } from '../proxy/index.js';
+import { UsageChunkHider } from '../transform/index.js';
 import { parsedBody, rewriteBody } from './body.js';
 import type { RequestContext } from './context.js';
 
@@ -21,14 +21,6 @@ export interface AdmitDeps {
   isFaultTolerant: boolean;
   metrics: GatewayMetrics;
   log: Logger;
-}
-
-/** LimitTake is what a request took from the counters, for settling tokens and refunds. */
-export interface LimitTake {
-  readonly store: CounterStore;
-  readonly plan: Plan;
-  readonly windowIds: readonly number[];
-  readonly reservation: number;
 }
 
 const WINDOW_TITLE = { second: 'Second', minute: 'Minute', hour: 'Hour', day: 'Day' } as const;
@@ -264,28 +256,6 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
       },
     );
   };
-}
-
-/** Plan is everything about a (model, key) pair's limits that does not change per request. */
-export interface Plan {
-  readonly scopes: readonly LimitScope[];
-  readonly rules: readonly Rule[];
-  readonly keys: readonly string[];
-  readonly windowMs: readonly number[];
-  readonly limits: readonly number[];
-  /** limitTexts are the limits as header values, formatted once. */
-  readonly limitTexts: readonly string[];
-  readonly isTokenRule: readonly boolean[];
-  /** requestAdds are the adds when no rule counts tokens (all 1), shared by every request. */
-  readonly requestAdds: readonly number[];
-  /** headlineRules may give RateLimit-*: the request rules, or every rule when there are none. */
-  readonly headlineRules: readonly number[];
-  /** windows are the request windows in rule order, each with its Kong header names and rules. */
-  readonly windows: ReadonlyArray<{ readonly limitName: string; readonly remainingName: string; readonly rules: readonly number[] }>;
-  /** tokenRules index the token rules (settled when usage is known), with their counters and windows. */
-  readonly tokenRules: readonly number[];
-  readonly tokenKeys: readonly string[];
-  readonly tokenWindowMs: readonly number[];
 }
 
 // Built on first use per model limits and key scope, then reused: a request allocates no rule lists.

@@ -2,9 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Model, PathRoute, Snapshot, Target } from '../config/index.js';
 import type { ErrorCode, ErrorFormat } from '../errors/index.js';
 import type { ModelMetrics } from '../metrics/index.js';
-import type { ResponseTransformer } from '../proxy/index.js';
-import type { Semaphore } from '../ratelimit/index.js';
-import type { LimitTake } from './admit.js';
+import type { ResponseTransformer } from '../transform/index.js';
+import type { LimitTake, Semaphore } from '../ratelimit/index.js';
 
 /**
  * RequestContext carries one request through the pipeline. Every field is set in the constructor

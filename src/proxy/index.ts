@@ -2,6 +2,4 @@ export { forward, toUpstreamErrorCode, type ForwardDeps } from './forward.js';
 export { UsageTap } from './usage-tap.js';
 export { toTraceContext, type TraceContext } from './trace-context.js';
 export { toUpstreamHeaders, toClientHeaders, type UpstreamHeaderInput } from './headers.js';
-export { UsageChunkHider } from './usage-chunk-hider.js';
-export type { ResponseHeaders, ResponseTransformer } from './response-transformer.js';
 export { tunnel, type TunnelDeps } from './tunnel.js';

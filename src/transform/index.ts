@@ -1,0 +1,2 @@
+export type { ResponseHeaders, ResponseTransformer } from './response-transformer.js';
+export { UsageChunkHider } from './usage-chunk-hider.js';
