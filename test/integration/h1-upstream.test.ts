@@ -141,6 +141,38 @@ describe('built-in HTTP/1.1 upstream client', () => {
     assert.equal(engine.connections, 2);
   });
 
+  it('does not reuse a connection whose request body was still being sent when the answer came', async () => {
+    // The engine answers from the head alone and stops reading: the rest of the body stays
+    // queued on the gateway's side and must never be read as the start of the next request.
+    let first = true;
+    engine.server.removeAllListeners('connection');
+    engine.server.on('connection', (sock: Socket) => {
+      engine.connections++;
+      sock.on('error', () => {});
+      if (first) {
+        first = false;
+        sock.once('data', () => {
+          sock.pause();
+          sock.write('HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
+        });
+        return;
+      }
+      let buf = '';
+      sock.on('data', (c: Buffer) => {
+        buf += c.toString('latin1');
+        if (buf.includes('\r\n\r\n')) sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}');
+      });
+    });
+    const big = chat('m', { padding: 'x'.repeat(24 * 1024 * 1024) });
+    const res = await post(url, big, { 'x-model': 'm' });
+    assert.equal(res.status, 413);
+    await res.text();
+    const next = await post(url, '{}', { 'x-model': 'm' });
+    assert.equal(next.status, 200);
+    assert.equal(await next.text(), '{}');
+    assert.equal(engine.connections, 2);
+  });
+
   it('answers 502 upstream_error for a malformed response head', async () => {
     engine.script = (sock) => sock.write('HTTP/1.1 200 OK\nContent-Length: 2\n\n{}\r\n\r\n');
     const res = await ask();
