@@ -183,6 +183,36 @@ describe('upstream response parser', () => {
     assert.equal(bodies, 1);
   });
 
+  it('never throws on mangled responses, and ends each at most once (seeded fuzz)', () => {
+    let seed = 0x2545f491;
+    const rand = (n: number): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const bases = VALID.map((c) => Buffer.from(c.text, 'latin1'));
+    const alphabet = Buffer.from('\r\n:; \t0123456789abcdefHTTP/1.chunkedContent-Length\x00\x7f\xff');
+    for (let round = 0; round < 3000; round++) {
+      const bytes = Buffer.from(bases[rand(bases.length)]!);
+      for (let m = rand(4) + 1; m > 0; m--) bytes[rand(bytes.length)] = alphabet[rand(alphabet.length)]!;
+      let ends = 0;
+      let bodyBytes = 0;
+      const p = new ResponseParser({ onHead: () => {}, onBody: (c) => (bodyBytes += c.length), onEnd: () => ends++ });
+      p.start(rand(8) === 0);
+      let at = 0;
+      let ok = true;
+      while (ok && at < bytes.length) {
+        const n = rand(bytes.length - at) + 1;
+        ok = p.feed(bytes.subarray(at, at + n));
+        at += n;
+      }
+      if (ok) p.end();
+      assert.ok(ends <= 1, `round ${round}: ended ${ends} times`);
+      assert.ok(bodyBytes <= bytes.length, `round ${round}: more body than bytes`);
+    }
+  });
+
   it('reads one response after another on the same connection', () => {
     const bodies: string[] = [];
     const p = new ResponseParser({ onHead: () => {}, onBody: (c) => bodies.push(c.toString()), onEnd: () => {} });
