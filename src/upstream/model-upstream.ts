@@ -50,11 +50,6 @@ export class ModelUpstream {
     this.#only = staticTargets.length === 1 ? staticTargets[0]! : null;
   }
 
-  /** only is the single target when the model has exactly one, else null: the caller may skip pick(). */
-  get only(): UpstreamTarget | null {
-    return this.#only;
-  }
-
   /** targets is the current list (configured plus discovered). */
   get targets(): readonly UpstreamTarget[] {
     return this.#targets;
