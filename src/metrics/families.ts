@@ -96,16 +96,21 @@ export class GaugeFamily extends ValueFamily {
   }
 }
 
-/** HistogramSeries is one histogram series: a count per bucket (not cumulative), sum and count. */
+/**
+ * HistogramSeries is one histogram series: a count per bucket (not cumulative), sum and count.
+ * The counts are a plain array: its elements sit on the JS heap, one read away, where a typed
+ * array of this size keeps them in a separate buffer (one more cache miss per observe with
+ * thousands of models).
+ */
 export class HistogramSeries {
   readonly #bounds: readonly number[];
-  readonly counts: Float64Array;
+  readonly counts: number[];
   sum = 0;
   count = 0;
 
   constructor(bounds: readonly number[]) {
     this.#bounds = bounds;
-    this.counts = new Float64Array(bounds.length);
+    this.counts = new Array<number>(bounds.length).fill(0);
   }
 
   observe(v: number): void {
