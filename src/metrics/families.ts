@@ -2,16 +2,17 @@
  * Metric families for the per-request metrics. A prom-client child hashes its label object on
  * every inc() and observe() and looks the result up in one object holding every series, so its
  * cost grows with the number of models (10,000 models: ~1/5 more CPU per request, most of it in
- * that hashing and the garbage it leaves). Here a child is a plain object the caller keeps:
- * inc() is an addition, observe() a bucket search. Label values are joined into a key once,
- * when the child is created. The families register with the prom-client Registry like any
- * collector (name, help, type, get()), so /metrics output and its format are prom-client's.
+ * that hashing and the garbage it leaves). Here a series is a plain object the caller keeps (or,
+ * for the per-model series, fields of the model's own record: see gateway-metrics.ts), and
+ * exposition happens only on a scrape. Collectors register with the prom-client Registry like
+ * any metric (name, help, type, get()), so /metrics output and its format are prom-client's.
  */
 
-type Labels = Readonly<Record<string, string>>;
+/** Labels are one series' label values by name. */
+export type Labels = Readonly<Record<string, string>>;
 
 /** MetricValue is one exposition sample, in the shape prom-client's Registry formats. */
-interface MetricValue {
+export interface MetricValue {
   labels: Labels;
   value: number;
   metricName?: string;
@@ -49,31 +50,24 @@ abstract class Family<C> {
   protected abstract samples(labels: Labels, child: C, out: MetricValue[]): void;
 
   /** get is what the Registry calls on a scrape. */
-  get(): { name: string; help: string; type: string; aggregator: string; values: MetricValue[] } {
+  get(): Collected {
     const values: MetricValue[] = [];
     for (const { labels, child } of this.children.values()) this.samples(labels, child, values);
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 }
 
-/** ValueSeries is one counter or gauge series (a counter only ever calls inc). */
+/** ValueSeries is one counter series. */
 export class ValueSeries {
   value = 0;
   inc(by = 1): void {
     this.value += by;
   }
-  dec(): void {
-    this.value--;
-  }
 }
 
-/** ValueFamily is a counter or gauge with cheap children. */
-class ValueFamily extends Family<ValueSeries> {
-  readonly type: 'counter' | 'gauge';
-  constructor(type: 'counter' | 'gauge', name: string, help: string, labelNames: readonly string[]) {
-    super(name, help, labelNames);
-    this.type = type;
-  }
+/** CounterFamily is a counter with cheap children. */
+export class CounterFamily extends Family<ValueSeries> {
+  readonly type = 'counter';
   protected create(): ValueSeries {
     return new ValueSeries();
   }
@@ -82,71 +76,34 @@ class ValueFamily extends Family<ValueSeries> {
   }
 }
 
-/** CounterFamily is a counter with cheap children. */
-export class CounterFamily extends ValueFamily {
-  constructor(name: string, help: string, labelNames: readonly string[]) {
-    super('counter', name, help, labelNames);
-  }
-}
-
-/** GaugeFamily is a gauge with cheap children. */
-export class GaugeFamily extends ValueFamily {
-  constructor(name: string, help: string, labelNames: readonly string[]) {
-    super('gauge', name, help, labelNames);
-  }
+/** Collected is what a collector hands the Registry on a scrape. */
+export interface Collected {
+  name: string;
+  help: string;
+  type: string;
+  aggregator: string;
+  values: MetricValue[];
 }
 
 /**
- * HistogramSeries is one histogram series: a count per bucket (not cumulative), sum and count.
- * The counts are a plain array: its elements sit on the JS heap, one read away, where a typed
- * array of this size keeps them in a separate buffer (one more cache miss per observe with
- * thousands of models).
+ * histogramSamples appends a histogram's exposition as prom-client writes it: cumulative
+ * `_bucket` samples (a value on a bound counts in it), `+Inf`, `_sum` and `_count`.
+ * `counts[offset + i]` is the (non-cumulative) count of bucket i.
  */
-export class HistogramSeries {
-  readonly #bounds: readonly number[];
-  readonly counts: number[];
-  sum = 0;
-  count = 0;
-
-  constructor(bounds: readonly number[]) {
-    this.#bounds = bounds;
-    this.counts = new Array<number>(bounds.length).fill(0);
+export function histogramSamples(name: string, labels: Labels, le: readonly string[], counts: readonly number[], offset: number, sum: number, count: number, out: MetricValue[]): void {
+  let cumulative = 0;
+  for (let i = 0; i < le.length; i++) {
+    cumulative += counts[offset + i]!;
+    out.push({ labels: { ...labels, le: le[i]! }, value: cumulative, metricName: `${name}_bucket` });
   }
-
-  observe(v: number): void {
-    const b = this.#bounds;
-    let i = 0;
-    while (i < b.length && v > b[i]!) i++;
-    if (i < b.length) this.counts[i]!++;
-    this.sum += v;
-    this.count++;
-  }
+  out.push({ labels: { ...labels, le: '+Inf' }, value: count, metricName: `${name}_bucket` });
+  out.push({ labels, value: sum, metricName: `${name}_sum` });
+  out.push({ labels, value: count, metricName: `${name}_count` });
 }
 
-/** HistogramFamily is a histogram with cheap children, exposed as prom-client exposes one. */
-export class HistogramFamily extends Family<HistogramSeries> {
-  readonly type = 'histogram';
-  readonly #bounds: readonly number[];
-  readonly #le: readonly string[];
-
-  constructor(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]) {
-    super(name, help, labelNames);
-    this.#bounds = [...buckets].sort((a, b) => a - b);
-    this.#le = this.#bounds.map(String);
-  }
-
-  protected create(): HistogramSeries {
-    return new HistogramSeries(this.#bounds);
-  }
-
-  protected samples(labels: Labels, h: HistogramSeries, out: MetricValue[]): void {
-    let cumulative = 0;
-    for (let i = 0; i < this.#bounds.length; i++) {
-      cumulative += h.counts[i]!;
-      out.push({ labels: { ...labels, le: this.#le[i]! }, value: cumulative, metricName: `${this.name}_bucket` });
-    }
-    out.push({ labels: { ...labels, le: '+Inf' }, value: h.count, metricName: `${this.name}_bucket` });
-    out.push({ labels, value: h.sum, metricName: `${this.name}_sum` });
-    out.push({ labels, value: h.count, metricName: `${this.name}_count` });
-  }
+/** bucketOf is the index of the first bound >= v (bounds ascending), or bounds.length. */
+export function bucketOf(bounds: readonly number[], v: number): number {
+  let i = 0;
+  while (i < bounds.length && v > bounds[i]!) i++;
+  return i;
 }

@@ -35,13 +35,13 @@ export class Recorder {
       const model = ctx.model;
       const mm = ctx.modelMetrics ?? (model !== null ? this.#metrics.of(model) : this.#metrics.unmatched(ctx.route === null ? null : ctx.route.path));
       mm.requests(status).inc();
-      mm.duration.observe((end - ctx.startedAt) / 1000);
+      mm.observeDuration((end - ctx.startedAt) / 1000);
       if (ctx.dispatchedAt > 0) {
-        mm.inflight.dec();
-        if (ctx.firstByteAt > 0) mm.ttfb.observe((ctx.firstByteAt - ctx.dispatchedAt) / 1000);
+        mm.inflight--;
+        if (ctx.firstByteAt > 0) mm.observeTtfb((ctx.firstByteAt - ctx.dispatchedAt) / 1000);
       }
-      if (ctx.promptTokens > 0) mm.promptTokens.inc(ctx.promptTokens);
-      if (ctx.completionTokens > 0) mm.completionTokens.inc(ctx.completionTokens);
+      if (ctx.promptTokens > 0) mm.promptTokens += ctx.promptTokens;
+      if (ctx.completionTokens > 0) mm.completionTokens += ctx.completionTokens;
       this.#log.write({
         request_id: ctx.requestId,
         trace_id: ctx.traceId,

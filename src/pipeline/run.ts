@@ -80,13 +80,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const dispatch: Stage = (ctx) => {
     const mm = deps.metrics.of(ctx.model!);
     ctx.modelMetrics = mm;
-    mm.inflight.inc();
+    mm.inflight++;
     forward(ctx, forwardDeps);
   };
   const relay: Stage = (ctx) => {
     const mm = deps.metrics.of(ctx.model!);
     ctx.modelMetrics = mm;
-    mm.inflight.inc();
+    mm.inflight++;
     tunnel(ctx, tunnelDeps);
   };
   const admit = createAdmit({ ...deps.limits, metrics: deps.metrics });
