@@ -64,8 +64,6 @@ class Interner {
 }
 
 const EMPTY_NAMES: ReadonlyMap<string, string> = new Map();
-/** Up to this many keys a model's keys are also kept as a list: comparing a few strings beats a set lookup. */
-const MAX_KEY_LIST = 4;
 const EMPTY_LIST: readonly never[] = Object.freeze([]);
 
 function toHealth(spec: ModelSpec, interner: Interner): HealthPolicy {
@@ -156,7 +154,6 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
     path: spec.path ?? '',
     servedModel: spec.served_model ?? null,
     keyHashes: keys.length > 0 ? new Set(keys.map((k) => toKeyHash(k.key)!)) : null,
-    keyList: keys.length > 0 && keys.length <= MAX_KEY_LIST ? Object.freeze(keys.map((k) => toKeyHash(k.key)!)) : null,
     keyNames: keys.some((k) => k.name !== undefined) ? new Map(keys.flatMap((k) => (k.name === undefined ? [] : [[toKeyHash(k.key)!, k.name] as const]))) : EMPTY_NAMES,
     limits: toModelLimits([gatewayScope, modelScope], keyScopes),
     keyInQuery: spec.key_in_query ?? false,
@@ -180,7 +177,6 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
     fallback: [],
     source: `${spec.source.file} (${spec.source.field})`,
     anthropicMode: spec.protocols?.anthropic ?? 'translate',
-    soleTarget: dnsTargets.length === 0 && targets.length === 1 ? targets[0]! : null,
     upstream: new ModelUpstream(
       balancerKind,
       interner.get('balancer options', `${spec.hash_load_factor ?? ''} ${loadMetrics?.staleMs ?? ''}`, () =>

@@ -38,8 +38,6 @@ export interface Model {
   readonly servedModel: string | null;
   /** keyHashes are the SHA-256 hex of the model's keys; null when the model needs no key. */
   readonly keyHashes: ReadonlySet<string> | null;
-  /** keyList is keyHashes as a list when the model has at most a few keys (checked by comparing, not hashing into a set). */
-  readonly keyList: readonly string[] | null;
   readonly keyInQuery: boolean;
   /** keyNames are the configured names of keys (by key hash), shown instead of fingerprints. */
   readonly keyNames: ReadonlyMap<string, string>;
@@ -69,8 +67,6 @@ export interface Model {
   readonly anthropicMode: AnthropicMode;
   /** upstream is the live target list and balancer. */
   readonly upstream: ModelUpstream;
-  /** soleTarget is the only target of a model with one URL target and no DNS targets (it never changes), else null. */
-  readonly soleTarget: Target | null;
 }
 
 /** PathRoute is every model served under one path prefix. */

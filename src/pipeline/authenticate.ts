@@ -33,9 +33,14 @@ export function presentedKey(ctx: RequestContext, allowQuery: boolean): string |
 
 /** ownerOfKey is the model a key belongs to, or undefined for an unknown key; it records the key's hash on ctx for logs. */
 export function ownerOfKey(ctx: RequestContext, key: string): Model | undefined {
+  return ctx.snapshot.keyOwners.get(recordKeyHash(ctx, key));
+}
+
+/** recordKeyHash hashes the presented key and keeps the hash on ctx (logs and limits name keys by it). */
+function recordKeyHash(ctx: RequestContext, key: string): string {
   const hash = hashKey(key);
   ctx.keyHash = hash;
-  return ctx.snapshot.keyOwners.get(hash);
+  return hash;
 }
 
 /** authenticate lets the request on only with a key of the routed model (models without keys are open). */
@@ -44,14 +49,13 @@ export function authenticate(ctx: RequestContext): void {
   if (model === null || model.keyHashes === null) return;
   const key = presentedKey(ctx, model.keyInQuery);
   if (key === undefined) throw new GatewayError('missing_api_key', { headers: KEY_CHALLENGE });
-  // The routed model's own keys first (a short list on the model, no map lookup); the map of
-  // every key only tells an unknown key (401) from another model's key (403).
-  const hash = hashKey(key);
-  ctx.keyHash = hash;
-  if (!(model.keyList !== null ? model.keyList.includes(hash) : model.keyHashes.has(hash))) {
+  // The routed model's own keys first; the map of every key only tells an unknown key (401)
+  // from another model's key (403).
+  const hash = recordKeyHash(ctx, key);
+  if (!model.keyHashes.has(hash)) {
     const owner = ctx.snapshot.keyOwners.get(hash);
     if (owner === undefined) throw new GatewayError('invalid_api_key', { headers: KEY_CHALLENGE });
     if (owner !== model) throw new GatewayError('key_not_allowed');
   }
-  ctx.keyName = model.keyNames.get(ctx.keyHash!) ?? null;
+  ctx.keyName = model.keyNames.get(hash) ?? null;
 }

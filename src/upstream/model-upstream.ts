@@ -50,6 +50,11 @@ export class ModelUpstream {
     this.#only = staticTargets.length === 1 ? staticTargets[0]! : null;
   }
 
+  /** only is the target when the model has exactly one (the common case), else null: select needs no balancer input for it. */
+  get only(): UpstreamTarget | null {
+    return this.#only;
+  }
+
   /** targets is the current list (configured plus discovered). */
   get targets(): readonly UpstreamTarget[] {
     return this.#targets;
