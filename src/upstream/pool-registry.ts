@@ -7,6 +7,17 @@ export interface PoolOptions {
   connectTimeoutMs: number;
 }
 
+/** undiciPool is a keep-alive undici pool, one request per connection at a time. */
+function undiciPool(origin: string, opts: PoolOptions): Pool {
+  return new Pool(origin, {
+    connect: { timeout: opts.connectTimeoutMs },
+    // Timeouts are set per request (dispatch options); these only bound idle sockets.
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 600_000,
+    pipelining: 1,
+  });
+}
+
 /** UndiciForwarder puts an undici Pool behind the UpstreamDispatcher interface (HTTPS targets). */
 class UndiciForwarder implements UpstreamDispatcher {
   readonly #pool: Pool;
@@ -55,13 +66,7 @@ export class PoolRegistry {
     const key = `${origin}|${opts.connectTimeoutMs}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      pool = new Pool(origin, {
-        connect: { timeout: opts.connectTimeoutMs },
-        // Timeouts are set per request (dispatch options); these only bound idle sockets.
-        keepAliveTimeout: 30_000,
-        keepAliveMaxTimeout: 600_000,
-        pipelining: 1,
-      });
+      pool = undiciPool(origin, opts);
       this.#pools.set(key, pool);
     }
     return pool;
@@ -79,14 +84,7 @@ export class PoolRegistry {
     if (f === undefined) {
       f = isBuiltin && origin.startsWith('http:')
         ? new H1Pool(origin, opts)
-        : new UndiciForwarder(
-            new Pool(origin, {
-              connect: { timeout: opts.connectTimeoutMs },
-              keepAliveTimeout: 30_000,
-              keepAliveMaxTimeout: 600_000,
-              pipelining: 1,
-            }),
-          );
+        : new UndiciForwarder(undiciPool(origin, opts));
       byTimeout.set(opts.connectTimeoutMs, f);
     }
     return f;

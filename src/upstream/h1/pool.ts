@@ -317,11 +317,16 @@ class H1Connection implements ResponseEvents {
     this.#isComplete = true;
   }
 
-  /** #complete ends a fully read exchange: the connection goes back to the pool first, then End. */
-  #complete(ex: Exchange): void {
+  /** #detach unbinds the connection's exchange: no events, no deadline checks from here on. */
+  #detach(ex: Exchange): void {
     this.#ex = null;
     ex.conn = null;
     inFlight.delete(this);
+  }
+
+  /** #complete ends a fully read exchange: the connection goes back to the pool first, then End. */
+  #complete(ex: Exchange): void {
+    this.#detach(ex);
     const p = this.#parser;
     // Not reused while part of the request is still unsent (an early answer, e.g. 413): the
     // engine may read those bytes as the next request.
@@ -341,20 +346,18 @@ class H1Connection implements ResponseEvents {
   }
 
   #fail(ex: Exchange, err: Error): void {
-    this.#ex = null;
-    ex.conn = null;
-    inFlight.delete(this);
-    this.#parser.stop();
-    this.destroy();
+    this.#drop(ex);
     ex.fail(err);
   }
 
   /** abandon is the exchange's abort: the response is not read to its end, so the connection closes. */
   abandon(ex: Exchange): void {
-    if (this.#ex !== ex) return;
-    this.#ex = null;
-    ex.conn = null;
-    inFlight.delete(this);
+    if (this.#ex === ex) this.#drop(ex);
+  }
+
+  /** #drop ends an exchange before its response was read to the end: the connection cannot be reused. */
+  #drop(ex: Exchange): void {
+    this.#detach(ex);
     this.#parser.stop();
     this.destroy();
   }
