@@ -116,6 +116,20 @@ function remainingOf(rules: readonly Rule[], counts: readonly number[], deniedAt
   return i === deniedAt ? 0 : Math.max(0, rules[i]!.limit - counts[i]!);
 }
 
+/** tightest is the rule among `among` with the least left after this request (the first on a tie), or -1 for none. */
+function tightest(rules: readonly Rule[], counts: readonly number[], deniedAt: number, among: readonly number[]): number {
+  let best = -1;
+  let bestLeft = Infinity;
+  for (const i of among) {
+    const left = remainingOf(rules, counts, deniedAt, i);
+    if (left < bestLeft) {
+      bestLeft = left;
+      best = i;
+    }
+  }
+  return best;
+}
+
 /**
  * toHeaders builds RateLimit-* (the most restrictive request limit; token limits only when there
  * is no request limit) and Kong's X-RateLimit-*-<Window> (per request window, its most restrictive
@@ -123,30 +137,15 @@ function remainingOf(rules: readonly Rule[], counts: readonly number[], deniedAt
  */
 function toHeaders(plan: Plan, counts: readonly number[], resetMs: readonly number[], deniedAt: number): string[] {
   const rules = plan.rules;
-  let best = -1;
-  let bestRemaining = Infinity;
-  for (const i of plan.headlineRules) {
-    const left = remainingOf(rules, counts, deniedAt, i);
-    if (left < bestRemaining) {
-      bestRemaining = left;
-      best = i;
-    }
-  }
   const out: string[] = [];
+  const best = tightest(rules, counts, deniedAt, plan.headlineRules);
   if (best !== -1) {
-    out.push('ratelimit-limit', plan.limitTexts[best]!, 'ratelimit-remaining', String(bestRemaining), 'ratelimit-reset', String(Math.ceil(resetMs[best]! / 1000)));
+    const left = remainingOf(rules, counts, deniedAt, best);
+    out.push('ratelimit-limit', plan.limitTexts[best]!, 'ratelimit-remaining', String(left), 'ratelimit-reset', String(Math.ceil(resetMs[best]! / 1000)));
   }
   for (const w of plan.windows) {
-    let limit = -1;
-    let left = Infinity;
-    for (const i of w.rules) {
-      const l = remainingOf(rules, counts, deniedAt, i);
-      if (l < left) {
-        left = l;
-        limit = i;
-      }
-    }
-    out.push(w.limitName, plan.limitTexts[limit]!, w.remainingName, String(left));
+    const i = tightest(rules, counts, deniedAt, w.rules);
+    out.push(w.limitName, plan.limitTexts[i]!, w.remainingName, String(remainingOf(rules, counts, deniedAt, i)));
   }
   return out;
 }
