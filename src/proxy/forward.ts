@@ -53,7 +53,7 @@ function dispatchAttempt(ctx: RequestContext, deps: ForwardDeps): void {
   target.state.begin();
   // Inference requests are not idempotent: the transport never retries them; our own retry
   // (below) only resends requests that provably never reached the engine.
-  deps.pools.forwarder(target.origin, { connectTimeoutMs: serving.timeouts.connectMs }, ctx.snapshot.settings.isFastUpstream).dispatch(
+  deps.pools.forwarder(target.origin, serving.timeouts.connectMs, ctx.snapshot.settings.isFastUpstream).dispatch(
     {
       path: target.basePath + ctx.upstreamPath + query,
       method: req.method!,

@@ -73,19 +73,18 @@ export class PoolRegistry {
   }
 
   /** forwarder returns the dispatcher that carries proxied requests to an origin. */
-  forwarder(origin: string, opts: PoolOptions, isBuiltin: boolean): UpstreamDispatcher {
+  forwarder(origin: string, connectTimeoutMs: number, isBuiltin: boolean): UpstreamDispatcher {
     const byOrigin = this.#forwarders[isBuiltin ? 1 : 0];
     let byTimeout = byOrigin.get(origin);
     if (byTimeout === undefined) {
       byTimeout = new Map();
       byOrigin.set(origin, byTimeout);
     }
-    let f = byTimeout.get(opts.connectTimeoutMs);
+    let f = byTimeout.get(connectTimeoutMs);
     if (f === undefined) {
-      f = isBuiltin && origin.startsWith('http:')
-        ? new H1Pool(origin, opts)
-        : new UndiciForwarder(undiciPool(origin, opts));
-      byTimeout.set(opts.connectTimeoutMs, f);
+      const opts: PoolOptions = { connectTimeoutMs };
+      f = isBuiltin && origin.startsWith('http:') ? new H1Pool(origin, opts) : new UndiciForwarder(undiciPool(origin, opts));
+      byTimeout.set(connectTimeoutMs, f);
     }
     return f;
   }
