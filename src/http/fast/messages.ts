@@ -175,8 +175,23 @@ export class FastResponse extends EventEmitter {
   flushHeaders(): void {
     if (this.#isHeadWritten || this.destroyed) return;
     if (!this.headersSent) this.writeHead(this.statusCode);
+    this.#writeHeadOnce();
+  }
+
+  /** #writeHeadOnce puts the head on the socket if it is not there yet. */
+  #writeHeadOnce(): void {
+    if (this.#isHeadWritten) return;
     this.#isHeadWritten = true;
     this.socket.write(this.#head, 'latin1');
+  }
+
+  /** #writeData writes body bytes, framed as a chunk when the length was not given; false: the socket is full. */
+  #writeData(data: Buffer): boolean {
+    const sock = this.socket;
+    if (!this.#isChunked) return sock.write(data);
+    sock.write(`${data.length.toString(16)}\r\n`, 'latin1');
+    sock.write(data);
+    return sock.write(CRLF);
   }
 
   /**
@@ -207,14 +222,8 @@ export class FastResponse extends EventEmitter {
       return !sock.writableNeedDrain;
     }
     this.#cork();
-    if (!this.#isHeadWritten) {
-      this.#isHeadWritten = true;
-      sock.write(this.#head, 'latin1');
-    }
-    if (!this.#isChunked) return sock.write(data);
-    sock.write(`${data.length.toString(16)}\r\n`, 'latin1');
-    sock.write(data);
-    return sock.write(CRLF);
+    this.#writeHeadOnce();
+    return this.#writeData(data);
   }
 
   end(chunk?: Buffer | string): this {
@@ -224,20 +233,11 @@ export class FastResponse extends EventEmitter {
     const data = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.writableEnded = true;
     // Head, this tick's corked writes and the end leave now, in one writev: a response's last
-    // bytes do not wait for the next tick (what undici does after its onResponseEnd would delay them).
+    // bytes do not wait for the next tick (and whatever else the caller does in this one).
     if (!this.#isCorked) sock.cork();
     this.#isCorked = false;
-    if (!this.#isHeadWritten) {
-      this.#isHeadWritten = true;
-      sock.write(this.#head, 'latin1');
-    }
-    if (this.#hasBody && data !== null && data.length > 0) {
-      if (this.#isChunked) {
-        sock.write(`${data.length.toString(16)}\r\n`, 'latin1');
-        sock.write(data);
-        sock.write(CRLF);
-      } else sock.write(data);
-    }
+    this.#writeHeadOnce();
+    if (this.#hasBody && data !== null && data.length > 0) this.#writeData(data);
     if (this.#isChunked) sock.write(LAST_CHUNK, this.#onFlushed);
     else sock.write('', this.#onFlushed);
     sock.uncork();

@@ -24,9 +24,9 @@ import type { UpstreamController, UpstreamDispatcher, UpstreamHandler, UpstreamH
 import { ResponseParser, type ResponseEvents, type ResponseHeaders } from './response-parser.js';
 
 /** A connection idle for this long is checked for a pending close before it is written to. */
-export const VALIDATE_AFTER_MS = 1000;
+const VALIDATE_AFTER_MS = 1000;
 /** DEFAULT_KEEP_ALIVE_MS closes connections idle for this long when the server gave no hint. */
-export const DEFAULT_KEEP_ALIVE_MS = 30_000;
+const DEFAULT_KEEP_ALIVE_MS = 30_000;
 const MAX_KEEP_ALIVE_MS = 600_000;
 /** A server's Keep-Alive timeout hint is trusted minus this margin (as undici). */
 const KEEP_ALIVE_MARGIN_MS = 2000;
