@@ -121,7 +121,7 @@ export class Gateway {
     const logCfg = this.#settings.log;
     this.#log = opts.logger ?? createLogger(process.env.IGW_LOG_LEVEL ?? logCfg?.level ?? 'info');
     this.#accessLog = new AccessLog({ enabled: logCfg?.access_log ?? true, format: logCfg?.format ?? 'json', ...(opts.accessLogDest ? { dest: opts.accessLogDest } : {}) });
-    const compileOptions = { registry: this.#registry, semaphores: this.#semaphores };
+    const compileOptions = { registry: this.#registry, semaphores: this.#semaphores, rowOf: this.#metrics.rowOf };
     this.#store = new ConfigStore(compileSnapshot(loaded, compileOptions), compileOptions);
     for (const note of loaded.notes) this.#log.info(note);
     this.#store.onSwap = (next) => this.#startGeneration(next);

@@ -41,6 +41,11 @@ export interface CompileOptions {
   registry?: TargetRegistry;
   /** semaphores hold concurrency-limit state across snapshots. */
   semaphores?: SemaphoreRegistry;
+  /**
+   * rowOf gives a model's metrics row (GatewayMetrics.rowOf), stable per (name, path) across
+   * reloads; without it (validate, tests) models are numbered in order.
+   */
+  rowOf?: (name: string, path: string) => number;
   now?: Date;
 }
 
@@ -115,7 +120,7 @@ function keyLabel(name: string | undefined, hash: string): string {
   return name ?? `key#${hash.slice(0, 8)}`;
 }
 
-function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: SemaphoreRegistry, gatewayScope: LimitScope | null, interner: Interner): MutableModel {
+function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: SemaphoreRegistry, gatewayScope: LimitScope | null, interner: Interner, rowOf: (name: string, path: string) => number): MutableModel {
   const keys = (spec.api_keys ?? []).map((k) => (typeof k === 'string' ? { key: k, name: undefined, limits: undefined } : k));
   const keyScopes = new Map<string, LimitScope>();
   for (const k of keys) {
@@ -149,34 +154,17 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
   const hashOn = toHashOn(spec);
   const loadMetrics = toLoadMetrics(spec);
   const balancerKind = spec.balancer ?? 'round-robin';
+  const keyHashes = keys.map((k) => toKeyHash(k.key)!);
+  const path = spec.path ?? '';
+  // What every request reads comes first: the object's first cache lines (10,000 models are cold).
   return {
     name: spec.name,
-    path: spec.path ?? '',
-    servedModel: spec.served_model ?? null,
-    keyHashes: keys.length > 0 ? new Set(keys.map((k) => toKeyHash(k.key)!)) : null,
+    statsRow: rowOf(spec.name, path),
+    soleKeyHash: keyHashes.length === 1 ? keyHashes[0]! : null,
+    keyHashes: keyHashes.length > 0 ? new Set(keyHashes) : null,
+    keyInQuery: spec.key_in_query ?? false,
     keyNames: keys.some((k) => k.name !== undefined) ? new Map(keys.flatMap((k) => (k.name === undefined ? [] : [[toKeyHash(k.key)!, k.name] as const]))) : EMPTY_NAMES,
     limits: toModelLimits([gatewayScope, modelScope], keyScopes),
-    keyInQuery: spec.key_in_query ?? false,
-    upstreamAuthorization: spec.upstream_api_key ? `Bearer ${spec.upstream_api_key}` : null,
-    targets,
-    dnsTargets: dnsTargets.length === 0 ? EMPTY_LIST : Object.freeze(dnsTargets),
-    timeouts: interner.get('timeouts', JSON.stringify(spec.timeouts ?? null), () =>
-      Object.freeze({
-        connectMs: toMs(spec.timeouts?.connect, DEFAULTS.connectMs),
-        firstByteMs: toMs(spec.timeouts?.first_byte, DEFAULTS.firstByteMs),
-        idleMs: toMs(spec.timeouts?.idle, DEFAULTS.idleMs),
-      }),
-    ),
-    healthPath: spec.health_check?.path ?? null,
-    health: toHealth(spec, interner),
-    balancerKind,
-    hashOn,
-    loadMetrics,
-    retries: spec.retries ?? DEFAULTS.retries,
-    retryTimeoutMs: toMs(spec.retry_timeout, DEFAULTS.retryTimeoutMs),
-    fallback: [],
-    source: `${spec.source.file} (${spec.source.field})`,
-    anthropicMode: spec.protocols?.anthropic ?? 'translate',
     upstream: new ModelUpstream(
       balancerKind,
       interner.get('balancer options', `${spec.hash_load_factor ?? ''} ${loadMetrics?.staleMs ?? ''}`, () =>
@@ -185,6 +173,28 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
       targets,
       registry,
     ),
+    upstreamAuthorization: spec.upstream_api_key ? `Bearer ${spec.upstream_api_key}` : null,
+    timeouts: interner.get('timeouts', JSON.stringify(spec.timeouts ?? null), () =>
+      Object.freeze({
+        connectMs: toMs(spec.timeouts?.connect, DEFAULTS.connectMs),
+        firstByteMs: toMs(spec.timeouts?.first_byte, DEFAULTS.firstByteMs),
+        idleMs: toMs(spec.timeouts?.idle, DEFAULTS.idleMs),
+      }),
+    ),
+    retries: spec.retries ?? DEFAULTS.retries,
+    retryTimeoutMs: toMs(spec.retry_timeout, DEFAULTS.retryTimeoutMs),
+    health: toHealth(spec, interner),
+    servedModel: spec.served_model ?? null,
+    fallback: [],
+    anthropicMode: spec.protocols?.anthropic ?? 'translate',
+    hashOn,
+    path,
+    targets,
+    dnsTargets: dnsTargets.length === 0 ? EMPTY_LIST : Object.freeze(dnsTargets),
+    healthPath: spec.health_check?.path ?? null,
+    balancerKind,
+    loadMetrics,
+    source: `${spec.source.file} (${spec.source.field})`,
   };
 }
 
@@ -201,7 +211,9 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
   const semaphores = opts.semaphores ?? new SemaphoreRegistry();
   const gatewayScope = compileLimitScope(loaded.config.limits, 'gw', 'the gateway', 'gateway', semaphores);
   const interner = new Interner();
-  const mutable = loaded.models.map((m) => compileModel(m, registry, semaphores, gatewayScope, interner));
+  let rows = 0;
+  const rowOf = opts.rowOf ?? (() => rows++);
+  const mutable = loaded.models.map((m) => compileModel(m, registry, semaphores, gatewayScope, interner, rowOf));
   loaded.models.forEach((spec, i) => {
     // Fallbacks are not chained: a fallback's own fallbacks are never consulted.
     const refs = spec.fallback ?? [];
@@ -257,6 +269,8 @@ function hashOf(settings: object, models: readonly Model[]): string {
     settings,
     models: models.map((m) => ({
       ...m,
+      statsRow: undefined,
+      soleKeyHash: undefined,
       keyHashes: m.keyHashes ? [...m.keyHashes].sort() : null,
       keyNames: [...m.keyNames].sort(),
       limits: m.limits === null ? null : { scopes: m.limits.scopes.map(scopeView), keys: [...m.limits.keyScopes].sort().map(([h, sc]) => [h, scopeView(sc)]) },

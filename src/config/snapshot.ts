@@ -33,6 +33,10 @@ export type AnthropicMode = 'translate' | 'passthrough' | 'off';
 /** Model is one compiled, routable model. */
 export interface Model {
   readonly name: string;
+  /** statsRow is where the model's per-request metrics live (GatewayMetrics.rowOf). */
+  readonly statsRow: number;
+  /** soleKeyHash is the model's key hash when it has exactly one key (checked before the set). */
+  readonly soleKeyHash: string | null;
   /** path is the URL prefix ("" for the root). */
   readonly path: string;
   readonly servedModel: string | null;

@@ -1,1 +1,1 @@
-export { GatewayMetrics, ModelMetrics, UNMATCHED } from './gateway-metrics.js';
+export { GatewayMetrics, UNMATCHED } from './gateway-metrics.js';

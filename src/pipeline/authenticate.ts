@@ -49,10 +49,10 @@ export function authenticate(ctx: RequestContext): void {
   if (model === null || model.keyHashes === null) return;
   const key = presentedKey(ctx, model.keyInQuery);
   if (key === undefined) throw new GatewayError('missing_api_key', { headers: KEY_CHALLENGE });
-  // The routed model's own keys first; the map of every key only tells an unknown key (401)
-  // from another model's key (403).
+  // The routed model's own keys first (its only key, when it has one, without the set); the map
+  // of every key only tells an unknown key (401) from another model's key (403).
   const hash = recordKeyHash(ctx, key);
-  if (!model.keyHashes.has(hash)) {
+  if (hash !== model.soleKeyHash && !model.keyHashes.has(hash)) {
     const owner = ctx.snapshot.keyOwners.get(hash);
     if (owner === undefined) throw new GatewayError('invalid_api_key', { headers: KEY_CHALLENGE });
     if (owner !== model) throw new GatewayError('key_not_allowed');

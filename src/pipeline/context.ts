@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Model, PathRoute, Snapshot, Target } from '../config/index.js';
 import type { ErrorCode, ErrorFormat } from '../errors/index.js';
-import type { ModelMetrics } from '../metrics/index.js';
 import type { ResponseTransformer } from '../transform/index.js';
 import type { LimitTake, Semaphore } from '../ratelimit/index.js';
 
@@ -76,8 +75,6 @@ export class RequestContext {
   relayBytesIn: number;
   /** keyName is the configured name of the key used, or null. */
   keyName: string | null;
-  /** modelMetrics are the model's metric series, found once when the request is dispatched. */
-  modelMetrics: ModelMetrics | null;
 
   constructor(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
     this.req = req;
@@ -123,6 +120,5 @@ export class RequestContext {
     this.relayStatus = 0;
     this.relayBytesIn = 0;
     this.keyName = null;
-    this.modelMetrics = null;
   }
 }

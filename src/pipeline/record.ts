@@ -33,15 +33,15 @@ export class Recorder {
       // A relayed upgrade (WebSocket) is logged once, when it closes, with the upstream's status.
       const status = ctx.relayStatus !== 0 ? ctx.relayStatus : isResponseComplete(res) ? res.statusCode : CLIENT_CLOSED;
       const model = ctx.model;
-      const mm = ctx.modelMetrics ?? (model !== null ? this.#metrics.of(model) : this.#metrics.unmatched(ctx.route === null ? null : ctx.route.path));
-      mm.requests(status).inc();
-      mm.observeDuration((end - ctx.startedAt) / 1000);
+      const metrics = this.#metrics;
+      const row = model !== null ? model.statsRow : metrics.unmatchedRow(ctx.route === null ? null : ctx.route.path);
+      metrics.countRequest(row, status);
+      metrics.observeDuration(row, (end - ctx.startedAt) / 1000);
       if (ctx.dispatchedAt > 0) {
-        mm.inflight--;
-        if (ctx.firstByteAt > 0) mm.observeTtfb((ctx.firstByteAt - ctx.dispatchedAt) / 1000);
+        metrics.settled(row);
+        if (ctx.firstByteAt > 0) metrics.observeTtfb(row, (ctx.firstByteAt - ctx.dispatchedAt) / 1000);
       }
-      if (ctx.promptTokens > 0) mm.promptTokens += ctx.promptTokens;
-      if (ctx.completionTokens > 0) mm.completionTokens += ctx.completionTokens;
+      if (ctx.promptTokens > 0 || ctx.completionTokens > 0) metrics.addTokens(row, Math.max(0, ctx.promptTokens), Math.max(0, ctx.completionTokens));
       this.#log.write({
         request_id: ctx.requestId,
         trace_id: ctx.traceId,

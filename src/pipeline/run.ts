@@ -78,15 +78,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const tunnelDeps: TunnelDeps = { metrics: deps.metrics, isTls: deps.isTls, nextTarget };
   const recorder = new Recorder(deps.metrics, deps.accessLog);
   const dispatch: Stage = (ctx) => {
-    const mm = deps.metrics.of(ctx.model!);
-    ctx.modelMetrics = mm;
-    mm.inflight++;
+    deps.metrics.dispatched(ctx.model!.statsRow);
     forward(ctx, forwardDeps);
   };
   const relay: Stage = (ctx) => {
-    const mm = deps.metrics.of(ctx.model!);
-    ctx.modelMetrics = mm;
-    mm.inflight++;
+    deps.metrics.dispatched(ctx.model!.statsRow);
     tunnel(ctx, tunnelDeps);
   };
   const admit = createAdmit({ ...deps.limits, metrics: deps.metrics });

@@ -9,20 +9,21 @@ function normalized(lines: string[]): string[] {
   return lines.map((l) => l.replace(/\{([^}]*)\}/, (_m, body: string) => `{${body.split(',').sort().join(',')}}`));
 }
 
-/** models compiles a real snapshot: two models named "a" (on two paths) and one named "b". */
-function models() {
+/** rows compiles a real snapshot (two models named "a" on two paths, one named "b") and returns their metrics rows. */
+function rows(m: GatewayMetrics): number[] {
   const text = 'models:\n  - { name: a, targets: [{ url: "http://h:1" }] }\n  - { name: a, path: /p, targets: [{ url: "http://h:1" }] }\n  - { name: b, targets: [{ url: "http://h:1" }] }\n';
-  return compileSnapshot(loadConfigText(text, { file: 'gateway.yaml', baseDir: '/' })).models;
+  return compileSnapshot(loadConfigText(text, { file: 'gateway.yaml', baseDir: '/' }), { rowOf: m.rowOf }).models.map((x) => x.statsRow);
 }
 
 describe('per-request metrics', () => {
   it('expose what prom-client would: cumulative buckets (a value on a bound counts in it), sum, count', async () => {
     const m = new GatewayMetrics();
-    const [a] = models();
-    const mm = m.of(a!);
-    assert.equal(m.of(a!), mm, 'one record per model');
+    const first = rows(m);
+    assert.equal(new Set(first).size, 3, 'a row per (name, path)');
+    assert.deepEqual(rows(m), first, 'a recompile keeps each (name, path) on its row');
+    const a = first[0];
     const values = [0.005, 0.1, 0.3, 2, 400];
-    for (const v of values) mm.observeDuration(v);
+    for (const v of values) m.observeDuration(a!, v);
     // prom-client's own histogram with the same buckets, as the reference.
     const ref = new Registry();
     const h = new Histogram({ name: 'igw_request_duration_seconds', help: 'x', labelNames: ['model'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers: [ref] });
@@ -35,19 +36,18 @@ describe('per-request metrics', () => {
 
   it('sum the records of one model name, keep names apart, and count requests per path and status', async () => {
     const m = new GatewayMetrics();
-    const [a1, a2, b] = models();
-    m.of(a1!).inflight += 2;
-    m.of(a2!).inflight += 1;
-    m.of(b!).inflight += 5;
-    m.of(b!).inflight--;
-    m.of(a1!).promptTokens += 10;
-    m.of(a2!).promptTokens += 5;
-    m.of(a2!).completionTokens += 7;
-    m.of(a1!).observeTtfb(0.02);
-    m.of(a2!).observeTtfb(0.2);
-    m.of(a1!).requests(200).inc();
-    m.of(a1!).requests(200).inc(2);
-    m.of(a2!).requests(429).inc();
+    const [a1, a2, b] = rows(m) as [number, number, number];
+    m.dispatched(a1);
+    m.dispatched(a1);
+    m.dispatched(a2);
+    for (let i = 0; i < 5; i++) m.dispatched(b);
+    m.settled(b);
+    m.addTokens(a1, 10, 0);
+    m.addTokens(a2, 5, 7);
+    m.observeTtfb(a1, 0.02);
+    m.observeTtfb(a2, 0.2);
+    for (let i = 0; i < 3; i++) m.countRequest(a1, 200);
+    m.countRequest(a2, 429);
     const text = await m.registry.metrics();
     for (const line of [
       'igw_inflight_requests{model="a"} 3',
@@ -62,5 +62,22 @@ describe('per-request metrics', () => {
       'igw_requests_total{model="a",path="/p",status="429"} 1',
     ]) assert.ok(text.includes(`${line}\n`), `missing: ${line}\n${text}`);
     assert.equal(text.split('\n').filter((l) => l.startsWith('igw_inflight_requests{')).length, 2, 'one series per model name');
+  });
+});
+
+describe('metrics rows', () => {
+  it('keep their counts when the store grows past its first size', async () => {
+    const m = new GatewayMetrics();
+    const rowsMade = Array.from({ length: 40 }, (_, i) => m.rowOf(`m${i}`, i % 2 === 0 ? '' : '/p'));
+    rowsMade.forEach((row, i) => {
+      for (let k = 0; k <= i; k++) m.countRequest(row, 200);
+      m.countRequest(row, 503);
+    });
+    assert.equal(m.rowOf('m39', '/p'), rowsMade[39], 'the same pair, the same row');
+    const text = await m.registry.metrics();
+    assert.ok(text.includes('igw_requests_total{model="m0",path="/",status="200"} 1\n'));
+    assert.ok(text.includes('igw_requests_total{model="m39",path="/p",status="200"} 40\n'));
+    assert.ok(text.includes('igw_requests_total{model="m39",path="/p",status="503"} 1\n'));
+    assert.equal(text.split('\n').filter((l) => l.startsWith('igw_requests_total{')).length, 80);
   });
 });
