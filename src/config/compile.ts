@@ -165,6 +165,8 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
     keyInQuery: spec.key_in_query ?? false,
     keyNames: keys.some((k) => k.name !== undefined) ? new Map(keys.flatMap((k) => (k.name === undefined ? [] : [[toKeyHash(k.key)!, k.name] as const]))) : EMPTY_NAMES,
     limits: toModelLimits([gatewayScope, modelScope], keyScopes),
+    // Only a model whose targets are all URLs can keep its sole target: DNS ones change.
+    soleTarget: targets.length === 1 && dnsTargets.length === 0 ? targets[0]! : null,
     upstream: new ModelUpstream(
       balancerKind,
       interner.get('balancer options', `${spec.hash_load_factor ?? ''} ${loadMetrics?.staleMs ?? ''}`, () =>
@@ -271,6 +273,7 @@ function hashOf(settings: object, models: readonly Model[]): string {
       ...m,
       statsRow: undefined,
       soleKeyHash: undefined,
+      soleTarget: undefined,
       keyHashes: m.keyHashes ? [...m.keyHashes].sort() : null,
       keyNames: [...m.keyNames].sort(),
       limits: m.limits === null ? null : { scopes: m.limits.scopes.map(scopeView), keys: [...m.limits.keyScopes].sort().map(([h, sc]) => [h, scopeView(sc)]) },

@@ -69,6 +69,8 @@ export interface Model {
   readonly source: string;
   /** anthropicMode is how the Anthropic Messages API (`/v1/messages`) is served for this model. */
   readonly anthropicMode: AnthropicMode;
+  /** soleTarget is the target of a model with one URL target and no DNS ones (a list that never changes), else null. */
+  readonly soleTarget: Target | null;
   /** upstream is the live target list and balancer. */
   readonly upstream: ModelUpstream;
 }

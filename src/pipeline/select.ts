@@ -24,7 +24,8 @@ function hashKeyOf(ctx: RequestContext, model: Model): string | null {
 
 /** pickFrom asks one model's balancer for a target (a one-target model needs no balancer). */
 function pickFrom(ctx: RequestContext, model: Model, nowMs: number): Target | undefined {
-  const only = model.upstream.only;
+  // A fixed sole target is read off the model itself: its upstream object is one cold object fewer.
+  const only = model.soleTarget ?? model.upstream.only;
   if (only !== null) return isEligible(only, ctx.tried) ? only : undefined;
   return model.upstream.pick({ excluded: ctx.tried, hashKey: hashKeyOf(ctx, model), nowMs });
 }
