@@ -50,6 +50,11 @@ export interface GatewayOptions {
   accessLogDest?: DestinationStream;
   /** shutdownGraceMs overrides the config's shutdown_grace_s (tests). */
   shutdownGraceMs?: number;
+  /**
+   * afterCompile runs after the config is compiled: in start() before listening, and after each
+   * applied reload. The `start` command runs a full GC there (cli/full-gc.ts).
+   */
+  afterCompile?: () => void;
 }
 
 /** GatewayPorts are the ports the listeners got (useful when configured with port 0); tls is 0 when not configured. */
@@ -303,6 +308,8 @@ export class Gateway {
     this.#admin = createAdminServer({ host: this.#adminHost(), token: adminToken });
 
     // Status first, so readiness can answer "starting" while the proxy binds.
+    // Before the first request: the compile's garbage goes now, not mid-traffic.
+    this.#opts.afterCompile?.();
     const status = await listen(this.#status, statusAddr);
     const admin = await listen(this.#admin, adminAddr);
     const proxyPort = await listen(this.#proxy, proxyAddr);
@@ -392,7 +399,10 @@ export class Gateway {
     // change only with a restart, and we say so instead of silently ignoring them.
     const next = settingsOf(loaded);
     if (staticOf(next) !== staticOf(this.#settings)) this.#log.warn('listener, admin, log or limits_store settings changed: they take effect after a restart');
-    if (result === 'applied') this.#settings = next;
+    if (result === 'applied') {
+      this.#settings = next;
+      this.#opts.afterCompile?.();
+    }
     if (!isCheckHash || result === 'applied') this.#log.info({ result, hash: this.#store.current.hash }, 'config reload');
     return result;
   }

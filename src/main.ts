@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, describeSnapshot, compileSnapshot, formatIssues, loadConfigFile } from './config/index.js';
 import { Gateway } from './gateway.js';
 import { runDemo } from './cli/demo.js';
+import { fullGc } from './cli/full-gc.js';
 import { generateKey } from './cli/keygen.js';
 import { runSimulator } from './sim/index.js';
 
@@ -57,7 +58,7 @@ program
   .action(async (o: { config: string; watch?: boolean }) => {
     let gateway: Gateway;
     try {
-      gateway = new Gateway({ configPath: o.config });
+      gateway = new Gateway({ configPath: o.config, afterCompile: fullGc });
       await gateway.start();
     } catch (err) {
       process.exit(reportConfigError(err));

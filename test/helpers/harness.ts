@@ -62,7 +62,7 @@ export interface RunningGateway {
 }
 
 /** startGateway writes the config (listeners forced to 127.0.0.1:0) and starts a gateway. */
-export async function startGateway(cleanup: Cleanup, config: Record<string, unknown>, opts: { dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunningGateway> {
+export async function startGateway(cleanup: Cleanup, config: Record<string, unknown>, opts: { dir?: string; env?: NodeJS.ProcessEnv; afterCompile?: () => void } = {}): Promise<RunningGateway> {
   const full = {
     ...config,
     proxy: { ...(config.proxy as object | undefined), listen: '127.0.0.1:0' },
@@ -72,7 +72,7 @@ export async function startGateway(cleanup: Cleanup, config: Record<string, unkn
   const path = writeConfig(full, opts.dir);
   const accessLog = new LineCapture();
   const log = new LineCapture();
-  const gateway = new Gateway({ configPath: path, logger: pino({ level: 'info' }, log), accessLogDest: accessLog, shutdownGraceMs: 1000, ...(opts.env ? { env: opts.env } : {}) });
+  const gateway = new Gateway({ configPath: path, logger: pino({ level: 'info' }, log), accessLogDest: accessLog, shutdownGraceMs: 1000, ...(opts.env ? { env: opts.env } : {}), ...(opts.afterCompile ? { afterCompile: opts.afterCompile } : {}) });
   const ports = await gateway.start();
   cleanup.add(() => gateway.stop());
   return {

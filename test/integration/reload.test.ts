@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { stringify } from 'yaml';
+import { fullGc } from '../../src/cli/full-gc.js';
 import { ConfigError } from '../../src/config/index.js';
 import { Cleanup, chat, post, startGateway, startSim, tempDir } from '../helpers/harness.js';
 
@@ -52,5 +53,29 @@ describe('reload', () => {
     const gone = await post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-model': 'm' });
     assert.equal(gone.status, 404);
     await gone.arrayBuffer();
+  });
+
+  it('runs afterCompile before listening and after each applied reload (the start command collects garbage there)', async () => {
+    const a = await startSim(cleanup, { model: 'm', id: 'a' });
+    const dir = tempDir();
+    let calls = 0;
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: a.url }] }] }, { dir, afterCompile: () => void calls++ });
+    assert.equal(calls, 1);
+    const file = join(dir, 'gateway.yaml');
+    const listeners = { proxy: { listen: '127.0.0.1:0' }, status: { listen: '127.0.0.1:0' }, admin: { listen: '127.0.0.1:0' } };
+    writeFileSync(file, stringify({ ...listeners, models: [{ name: 'm', targets: [{ url: a.url }] }] }));
+    assert.equal(gw.gateway.reload(), 'unchanged');
+    assert.equal(calls, 1, 'nothing new was compiled in');
+    writeFileSync(file, stringify({ ...listeners, models: [{ name: 'm2', targets: [{ url: a.url }] }] }));
+    assert.equal(gw.gateway.reload(), 'applied');
+    assert.equal(calls, 2);
+  });
+
+  it('fullGc collects what is no longer reachable', async () => {
+    const ref = ((): WeakRef<object> => new WeakRef({ payload: new Array(10_000).fill(1) }))();
+    // A WeakRef keeps its target for the rest of the job that made it.
+    await new Promise((r) => setImmediate(r));
+    fullGc();
+    assert.equal(ref.deref(), undefined);
   });
 });
