@@ -24,7 +24,9 @@ const DURATION_LE = DURATION_BOUNDS.map(String);
 const TTFB_LE = TTFB_BOUNDS.map(String);
 
 // A row: what every request writes first (one cache line), then the (non-cumulative) bucket
-// counts of the two histograms. Status 200 has a column; other statuses are counted on the record.
+// counts of the two histograms, interleaved (duration bucket i, TTFB bucket i, ...): a request's
+// two observations are usually in near buckets, so in one cache line. Status 200 has a column;
+// other statuses are counted on the record.
 const INFLIGHT = 0;
 const OK = 1;
 const DURATION_COUNT = 2;
@@ -34,9 +36,10 @@ const TTFB_SUM = 5;
 const PROMPT_TOKENS = 6;
 const COMPLETION_TOKENS = 7;
 const DURATION_AT = 8;
-const TTFB_AT = DURATION_AT + DURATION_BOUNDS.length;
+const TTFB_AT = 9;
+const BUCKET_STRIDE = 2;
 /** ROW is a row's length in doubles (a multiple of 8: rows start on a 64-byte boundary of the array). */
-const ROW = Math.ceil((TTFB_AT + TTFB_BOUNDS.length) / 8) * 8;
+const ROW = Math.ceil((DURATION_AT + BUCKET_STRIDE * Math.max(DURATION_BOUNDS.length, TTFB_BOUNDS.length)) / 8) * 8;
 
 /** ModelRecord names one row: the (model, path) pair it counts, and its statuses other than 200. */
 interface ModelRecord {
@@ -117,11 +120,11 @@ function sumOf(store: Float64Array, rows: readonly number[], column: number): nu
   return total;
 }
 
-/** emitHistogram writes one model's histogram (its rows summed) from the buckets at column `at`. */
+/** emitHistogram writes one model's histogram (its rows summed) from the buckets from column `at` on. */
 function emitHistogram(le: readonly string[], at: number, sum: number, count: number) {
   return (name: string, labels: Labels, rows: readonly number[], store: Float64Array, out: MetricValue[]): void => {
     const counts = new Array<number>(le.length).fill(0);
-    for (const row of rows) for (let i = 0; i < le.length; i++) counts[i]! += store[row + at + i]!;
+    for (const row of rows) for (let i = 0; i < le.length; i++) counts[i]! += store[row + at + BUCKET_STRIDE * i]!;
     histogramSamples(name, labels, le, counts, sumOf(store, rows, sum), sumOf(store, rows, count), out);
   };
 }
@@ -238,7 +241,7 @@ export class GatewayMetrics {
   observeDuration(row: number, seconds: number): void {
     const store = this.#store;
     const i = bucketOf(DURATION_BOUNDS, seconds);
-    if (i < DURATION_BOUNDS.length) store[row + DURATION_AT + i]!++;
+    if (i < DURATION_BOUNDS.length) store[row + DURATION_AT + BUCKET_STRIDE * i]!++;
     store[row + DURATION_SUM]! += seconds;
     store[row + DURATION_COUNT]!++;
   }
@@ -247,7 +250,7 @@ export class GatewayMetrics {
   observeTtfb(row: number, seconds: number): void {
     const store = this.#store;
     const i = bucketOf(TTFB_BOUNDS, seconds);
-    if (i < TTFB_BOUNDS.length) store[row + TTFB_AT + i]!++;
+    if (i < TTFB_BOUNDS.length) store[row + TTFB_AT + BUCKET_STRIDE * i]!++;
     store[row + TTFB_SUM]! += seconds;
     store[row + TTFB_COUNT]!++;
   }

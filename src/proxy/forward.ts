@@ -10,7 +10,7 @@ import { GatewayError, sendError, toSseErrorEvent, type ErrorCode } from '../err
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { Target } from '../config/index.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { TRANSPORT_CODES, type Outcome, type PoolRegistry, type UpstreamController, type UpstreamHandler, type UpstreamHeaders } from '../upstream/index.js';
+import { TRANSPORT_CODES, type Outcome, type PassivePolicy, type PoolRegistry, type UpstreamController, type UpstreamHandler, type UpstreamHeaders } from '../upstream/index.js';
 import { toClientHeaders, toUpstreamHeaders } from './headers.js';
 import { UsageTap } from './usage-tap.js';
 
@@ -82,6 +82,8 @@ class ForwardHandler implements UpstreamHandler {
   readonly #deps: ForwardDeps;
   readonly #metrics: GatewayMetrics;
   readonly #target: Target;
+  /** #passive is the serving model's passive health policy, read while the model is in cache. */
+  readonly #passive: PassivePolicy;
   readonly #tap = new UsageTap();
   #controller: UpstreamController | null = null;
   #status = 0;
@@ -96,12 +98,13 @@ class ForwardHandler implements UpstreamHandler {
     this.#deps = deps;
     this.#metrics = deps.metrics;
     this.#target = ctx.target!;
+    this.#passive = ctx.serving!.health.passive;
   }
 
   /** #settle ends this attempt on its target exactly once, with its passive-health outcome. */
   #settle(outcome: Outcome): void {
     this.#isDone = true;
-    this.#target.state.end(outcome, this.#ctx.serving!.health.passive, Date.now());
+    this.#target.state.end(outcome, this.#passive, Date.now());
   }
 
   /** onClientGone is called by the pipeline when the client closed before the response finished. */
@@ -175,7 +178,7 @@ class ForwardHandler implements UpstreamHandler {
 
   onResponseEnd(): void {
     if (this.#isDone) return;
-    this.#settle(this.#ctx.serving!.health.passive.statusCodes.has(this.#status) ? 'failure' : 'success');
+    this.#settle(this.#passive.statusCodes.has(this.#status) ? 'failure' : 'success');
     this.#settleUsage();
     const ctx = this.#ctx;
     const tf = ctx.transformer;
