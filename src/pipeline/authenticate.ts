@@ -57,5 +57,6 @@ export function authenticate(ctx: RequestContext): void {
     if (owner === undefined) throw new GatewayError('invalid_api_key', { headers: KEY_CHALLENGE });
     if (owner !== model) throw new GatewayError('key_not_allowed');
   }
-  ctx.keyName = model.keyNames.get(hash) ?? null;
+  // Most models name no key: an empty map would still hash the 64-char key hash to say so.
+  ctx.keyName = model.keyNames.size === 0 ? null : (model.keyNames.get(hash) ?? null);
 }

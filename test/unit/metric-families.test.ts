@@ -73,11 +73,16 @@ describe('metrics rows', () => {
       for (let k = 0; k <= i; k++) m.countRequest(row, 200);
       m.countRequest(row, 503);
     });
+    m.dispatched(rowsMade[0]!);
+    m.dispatched(rowsMade[39]!);
+    m.dispatched(rowsMade[39]!);
     assert.equal(m.rowOf('m39', '/p'), rowsMade[39], 'the same pair, the same row');
     const text = await m.registry.metrics();
     assert.ok(text.includes('igw_requests_total{model="m0",path="/",status="200"} 1\n'));
     assert.ok(text.includes('igw_requests_total{model="m39",path="/p",status="200"} 40\n'));
     assert.ok(text.includes('igw_requests_total{model="m39",path="/p",status="503"} 1\n'));
     assert.equal(text.split('\n').filter((l) => l.startsWith('igw_requests_total{')).length, 80);
+    assert.ok(text.includes('igw_inflight_requests{model="m0"} 1\n'));
+    assert.ok(text.includes('igw_inflight_requests{model="m39"} 2\n'));
   });
 });
