@@ -75,6 +75,13 @@ export class RequestContext {
   relayBytesIn: number;
   /** keyName is the configured name of the key used, or null. */
   keyName: string | null;
+  /**
+   * statsRow and modelName are the routed model's metrics row and name, copied when the request
+   * is dispatched (the model is in cache then): record() needs them ~a response later, when with
+   * thousands of models the model object has gone cold. -1 / null before dispatch.
+   */
+  statsRow: number;
+  modelName: string | null;
 
   constructor(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
     this.req = req;
@@ -120,5 +127,7 @@ export class RequestContext {
     this.relayStatus = 0;
     this.relayBytesIn = 0;
     this.keyName = null;
+    this.statsRow = -1;
+    this.modelName = null;
   }
 }

@@ -34,10 +34,11 @@ export class Recorder {
       const status = ctx.relayStatus !== 0 ? ctx.relayStatus : isResponseComplete(res) ? res.statusCode : CLIENT_CLOSED;
       const model = ctx.model;
       const metrics = this.#metrics;
-      const row = model !== null ? model.statsRow : metrics.unmatchedRow(ctx.route === null ? null : ctx.route.path);
+      const row = ctx.statsRow !== -1 ? ctx.statsRow : model !== null ? model.statsRow : metrics.unmatchedRow(ctx.route === null ? null : ctx.route.path);
       metrics.countRequest(row, status);
       metrics.observeDuration(row, (end - ctx.startedAt) / 1000);
-      if (ctx.dispatchedAt > 0) {
+      if (ctx.statsRow !== -1) {
+        // Dispatched: off the in-flight gauge it went on in the dispatch stage.
         metrics.settled(row);
         if (ctx.firstByteAt > 0) metrics.observeTtfb(row, (ctx.firstByteAt - ctx.dispatchedAt) / 1000);
       }
@@ -47,7 +48,7 @@ export class Recorder {
         trace_id: ctx.traceId,
         method: ctx.req.method ?? '',
         path: ctx.path.length > MAX_LOGGED_PATH ? `${ctx.path.slice(0, MAX_LOGGED_PATH)}…` : ctx.path,
-        model: model === null ? null : model.name,
+        model: ctx.modelName ?? (model === null ? null : model.name),
         status,
         total_ms: round(end - ctx.startedAt),
         upstream_ms: ctx.headersAt > 0 ? round(ctx.headersAt - ctx.dispatchedAt) : null,

@@ -78,11 +78,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const tunnelDeps: TunnelDeps = { metrics: deps.metrics, isTls: deps.isTls, nextTarget };
   const recorder = new Recorder(deps.metrics, deps.accessLog);
   const dispatch: Stage = (ctx) => {
-    deps.metrics.dispatched(ctx.model!.statsRow);
+    dispatched(ctx, deps.metrics);
     forward(ctx, forwardDeps);
   };
   const relay: Stage = (ctx) => {
-    deps.metrics.dispatched(ctx.model!.statsRow);
+    dispatched(ctx, deps.metrics);
     tunnel(ctx, tunnelDeps);
   };
   const admit = createAdmit({ ...deps.limits, metrics: deps.metrics });
@@ -176,6 +176,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   };
 
   return { onRequest, onUpgrade };
+}
+
+/** dispatched counts a request in flight and keeps what record() will need of its model. */
+function dispatched(ctx: RequestContext, metrics: GatewayMetrics): void {
+  const model = ctx.model!;
+  ctx.statsRow = model.statsRow;
+  ctx.modelName = model.name;
+  metrics.dispatched(model.statsRow);
 }
 
 function destroyOnError(this: Socket): void {
