@@ -114,6 +114,14 @@ class RequestsByStatus {
   }
 }
 
+/** observe counts one value in a row's histogram: its bucket (buckets from column `at`), sum and count. */
+function observe(store: Float64Array, row: number, bounds: readonly number[], at: number, sum: number, count: number, v: number): void {
+  const i = bucketOf(bounds, v);
+  if (i < bounds.length) store[row + at + BUCKET_STRIDE * i]!++;
+  store[row + sum]! += v;
+  store[row + count]!++;
+}
+
 /** sumOf adds one column over a group of rows. */
 function sumOf(store: Float64Array, rows: readonly number[], column: number): number {
   let total = 0;
@@ -247,20 +255,12 @@ export class GatewayMetrics {
 
   /** observeDuration records a request's time from arrival to its last byte (seconds). */
   observeDuration(row: number, seconds: number): void {
-    const store = this.#store;
-    const i = bucketOf(DURATION_BOUNDS, seconds);
-    if (i < DURATION_BOUNDS.length) store[row + DURATION_AT + BUCKET_STRIDE * i]!++;
-    store[row + DURATION_SUM]! += seconds;
-    store[row + DURATION_COUNT]!++;
+    observe(this.#store, row, DURATION_BOUNDS, DURATION_AT, DURATION_SUM, DURATION_COUNT, seconds);
   }
 
   /** observeTtfb records the time from dispatch to the upstream's first body byte (seconds). */
   observeTtfb(row: number, seconds: number): void {
-    const store = this.#store;
-    const i = bucketOf(TTFB_BOUNDS, seconds);
-    if (i < TTFB_BOUNDS.length) store[row + TTFB_AT + BUCKET_STRIDE * i]!++;
-    store[row + TTFB_SUM]! += seconds;
-    store[row + TTFB_COUNT]!++;
+    observe(this.#store, row, TTFB_BOUNDS, TTFB_AT, TTFB_SUM, TTFB_COUNT, seconds);
   }
 
   /** addTokens adds the tokens an upstream's usage reported. */
