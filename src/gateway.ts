@@ -307,9 +307,9 @@ export class Gateway {
     });
     this.#admin = createAdminServer({ host: this.#adminHost(), token: adminToken });
 
-    // Status first, so readiness can answer "starting" while the proxy binds.
     // Before the first request: the compile's garbage goes now, not mid-traffic.
     this.#opts.afterCompile?.();
+    // Status first, so readiness can answer "starting" while the proxy binds.
     const status = await listen(this.#status, statusAddr);
     const admin = await listen(this.#admin, adminAddr);
     const proxyPort = await listen(this.#proxy, proxyAddr);

@@ -6,8 +6,8 @@
  * results). A major GC that runs during the compile sees them live, and V8 sets the next old-space
  * limit from that. Measured with 10,000 models: live 66 MiB during the compile, so under load the
  * old space grew to 269 MiB before the next major GC, 45 s later (then 31 MiB live, ~40 MiB
- * between GCs). Until then every scavenge walks the header of every old-space page, a cache and
- * TLB miss each: ~0.5 µs more CPU per request, and ~240 MiB more RSS. One full GC after the compile
+ * between GCs). Until then every scavenge walks the header of every old-space page, a cache miss
+ * each: ~0.5 µs more CPU per request, and ~240 MiB more RSS. One full GC after the compile
  * sets the limit from what is really live. It is one pause (~30-60 ms with 10,000 models, a few ms
  * for a small config), after a compile that holds the event loop for ~1 s at that size anyway.
  *
