@@ -26,6 +26,26 @@ export interface Collected {
   values: MetricValue[];
 }
 
+/** Collector is a metric the Registry reads like one of its own (name, help, type, get()); its values come from `collect` on a scrape. */
+export class Collector {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly aggregator = 'sum';
+  readonly #collect: () => MetricValue[];
+
+  constructor(name: string, help: string, type: 'counter' | 'gauge' | 'histogram', collect: () => MetricValue[]) {
+    this.name = name;
+    this.help = help;
+    this.type = type;
+    this.#collect = collect;
+  }
+
+  get(): Collected {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.#collect() };
+  }
+}
+
 /**
  * histogramSamples appends a histogram's exposition as prom-client writes it: cumulative
  * `_bucket` samples (a value on a bound counts in it), `+Inf`, `_sum` and `_count`.

@@ -10,7 +10,7 @@
  * read the rows on a scrape. The rarer metrics (errors, reloads, refusals) are plain prom-client ones.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import { bucketOf, histogramSamples, type Collected, type Labels, type MetricValue } from './families.js';
+import { Collector, bucketOf, histogramSamples, type Labels, type MetricValue } from './families.js';
 
 /** UNMATCHED is the label value for requests that matched no configured model or path. */
 export const UNMATCHED = 'unmatched';
@@ -46,144 +46,83 @@ const ROW = Math.ceil((DURATION_AT + BUCKET_STRIDE * Math.max(DURATION_BOUNDS.le
 interface ModelRecord {
   readonly model: string;
   readonly path: string;
-  readonly row: number;
   readonly statuses: Map<number, number>;
 }
 
-/**
- * PerModel exposes one metric of the rows, per model name: the rows of one name (a model served
- * under several paths) are summed, in the order the names were first seen.
- */
-class PerModel {
-  readonly name: string;
-  readonly help: string;
-  readonly type: 'counter' | 'gauge' | 'histogram';
-  readonly aggregator = 'sum';
-  readonly #metrics: GatewayMetrics;
-  readonly #emit: (name: string, labels: Labels, rows: readonly number[], store: Float64Array, out: MetricValue[]) => void;
-
-  constructor(
-    name: string,
-    help: string,
-    type: 'counter' | 'gauge' | 'histogram',
-    metrics: GatewayMetrics,
-    emit: (name: string, labels: Labels, rows: readonly number[], store: Float64Array, out: MetricValue[]) => void,
-  ) {
-    this.name = name;
-    this.help = help;
-    this.type = type;
-    this.#metrics = metrics;
-    this.#emit = emit;
-  }
-
-  get(): Collected {
-    const groups = new Map<string, number[]>();
-    for (const r of this.#metrics.records()) {
-      const g = groups.get(r.model);
-      if (g === undefined) groups.set(r.model, [r.row]);
-      else g.push(r.row);
-    }
-    const values: MetricValue[] = [];
-    const store = this.#metrics.store;
-    for (const [model, rows] of groups) this.#emit(this.name, { model }, rows, store, values);
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-}
-
-/** RequestsByStatus is igw_requests_total: one series per (model, path, status) counted at least once. */
-class RequestsByStatus {
-  readonly name = 'igw_requests_total';
-  readonly help = 'Requests answered, by model, configured path and HTTP status.';
-  readonly type = 'counter';
-  readonly aggregator = 'sum';
-  readonly #metrics: GatewayMetrics;
-
-  constructor(metrics: GatewayMetrics) {
-    this.#metrics = metrics;
-  }
-
-  get(): Collected {
-    const values: MetricValue[] = [];
-    const store = this.#metrics.store;
-    for (const r of this.#metrics.records()) {
-      const ok = store[r.row + OK]!;
-      if (ok > 0) values.push({ labels: { model: r.model, path: r.path, status: '200' }, value: ok });
-      for (const [status, n] of r.statuses) values.push({ labels: { model: r.model, path: r.path, status: String(status) }, value: n });
-    }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-}
-
-/** observe counts one value in a row's histogram: its bucket (buckets from column `at`), sum and count. */
-function observe(store: Float64Array, row: number, bounds: readonly number[], at: number, sum: number, count: number, v: number): void {
+/** observe counts one value in a histogram of the row at `base`: its bucket (buckets from column `at`), sum and count. */
+function observe(store: Float64Array, base: number, bounds: readonly number[], at: number, sum: number, count: number, v: number): void {
   const i = bucketOf(bounds, v);
-  if (i < bounds.length) store[row + at + BUCKET_STRIDE * i]!++;
-  store[row + sum]! += v;
-  store[row + count]!++;
+  if (i < bounds.length) store[base + at + BUCKET_STRIDE * i]!++;
+  store[base + sum]! += v;
+  store[base + count]!++;
 }
 
 /** sumOf adds one column over a group of rows. */
 function sumOf(store: Float64Array, rows: readonly number[], column: number): number {
   let total = 0;
-  for (const row of rows) total += store[row + column]!;
+  for (const row of rows) total += store[row * ROW + column]!;
   return total;
 }
 
-/** emitHistogram writes one model's histogram (its rows summed) from the buckets from column `at` on. */
-function emitHistogram(le: readonly string[], at: number, sum: number, count: number) {
-  return (name: string, labels: Labels, rows: readonly number[], store: Float64Array, out: MetricValue[]): void => {
-    const counts = new Array<number>(le.length).fill(0);
-    for (const row of rows) for (let i = 0; i < le.length; i++) counts[i]! += store[row + at + BUCKET_STRIDE * i]!;
-    histogramSamples(name, labels, le, counts, sumOf(store, rows, sum), sumOf(store, rows, count), out);
-  };
+/** histogramOf appends one model's histogram (its rows summed) from the buckets from column `at` on. */
+function histogramOf(name: string, le: readonly string[], at: number, sum: number, count: number, store: Float64Array, labels: Labels, rows: readonly number[], out: MetricValue[]): void {
+  const counts = new Array<number>(le.length).fill(0);
+  for (const row of rows) for (let i = 0; i < le.length; i++) counts[i]! += store[row * ROW + at + BUCKET_STRIDE * i]!;
+  histogramSamples(name, labels, le, counts, sumOf(store, rows, sum), sumOf(store, rows, count), out);
 }
 
 /** GatewayMetrics owns the Prometheus registry; it outlives config snapshots. */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly requests: RequestsByStatus;
-  readonly requestDuration: PerModel;
-  readonly upstreamTtfb: PerModel;
-  readonly tokens: PerModel;
-  readonly inflight: PerModel;
+  readonly requests: Collector;
+  readonly requestDuration: Collector;
+  readonly upstreamTtfb: Collector;
+  readonly tokens: Collector;
+  readonly inflight: Collector;
   readonly targetUp: Gauge<string>;
   readonly upstreamErrors: Counter<string>;
   readonly configReloads: Counter<string>;
   readonly rateLimited: Counter<string>;
   readonly limitStoreErrors: Counter<string>;
-  /** The rows, grown by doubling; a row stays where it is for the life of the process. */
+  /** The rows (ROW doubles each, row n at n * ROW), grown by doubling; a row number never changes. */
   #store = new Float64Array(ROW * 16);
-  /** In-flight requests by record (row / ROW), grown with the rows. */
+  /** In-flight requests by row number, grown with the rows. */
   #inflight = new Float64Array(16);
   readonly #records: ModelRecord[] = [];
   readonly #rowByKey = new Map<string, number>();
 
   constructor() {
     const registers = [this.registry];
-    this.requests = new RequestsByStatus(this);
-    this.requestDuration = new PerModel(
-      'igw_request_duration_seconds',
-      'Time from request arrival to the last byte of the response.',
-      'histogram',
-      this,
-      emitHistogram(DURATION_LE, DURATION_AT, DURATION_SUM, DURATION_COUNT),
-    );
-    this.upstreamTtfb = new PerModel(
-      'igw_upstream_ttfb_seconds',
-      "Time from dispatch to the upstream's first response body byte (time to first token for streams).",
-      'histogram',
-      this,
-      emitHistogram(TTFB_LE, TTFB_AT, TTFB_SUM, TTFB_COUNT),
-    );
-    this.tokens = new PerModel('igw_tokens_total', 'Tokens reported by upstream usage objects, by kind (prompt or completion).', 'counter', this, (_name, labels, rows, store, out) => {
-      out.push({ labels: { ...labels, kind: 'prompt' }, value: sumOf(store, rows, PROMPT_TOKENS) });
-      out.push({ labels: { ...labels, kind: 'completion' }, value: sumOf(store, rows, COMPLETION_TOKENS) });
+    this.requests = new Collector('igw_requests_total', 'Requests answered, by model, configured path and HTTP status.', 'counter', () => {
+      const values: MetricValue[] = [];
+      this.#records.forEach((r, row) => {
+        const ok = this.#store[row * ROW + OK]!;
+        if (ok > 0) values.push({ labels: { model: r.model, path: r.path, status: '200' }, value: ok });
+        for (const [status, n] of r.statuses) values.push({ labels: { model: r.model, path: r.path, status: String(status) }, value: n });
+      });
+      return values;
     });
-    this.inflight = new PerModel('igw_inflight_requests', 'Requests currently sent upstream and not yet finished.', 'gauge', this, (_name, labels, rows, store, out) => {
-      let total = 0;
-      for (const row of rows) total += this.#inflight[row / ROW]!;
-      out.push({ labels, value: total });
-    });
+    const duration = 'igw_request_duration_seconds';
+    this.requestDuration = new Collector(duration, 'Time from request arrival to the last byte of the response.', 'histogram', () =>
+      this.#perModel((labels, rows, out) => histogramOf(duration, DURATION_LE, DURATION_AT, DURATION_SUM, DURATION_COUNT, this.#store, labels, rows, out)),
+    );
+    const ttfb = 'igw_upstream_ttfb_seconds';
+    this.upstreamTtfb = new Collector(ttfb, "Time from dispatch to the upstream's first response body byte (time to first token for streams).", 'histogram', () =>
+      this.#perModel((labels, rows, out) => histogramOf(ttfb, TTFB_LE, TTFB_AT, TTFB_SUM, TTFB_COUNT, this.#store, labels, rows, out)),
+    );
+    this.tokens = new Collector('igw_tokens_total', 'Tokens reported by upstream usage objects, by kind (prompt or completion).', 'counter', () =>
+      this.#perModel((labels, rows, out) => {
+        out.push({ labels: { ...labels, kind: 'prompt' }, value: sumOf(this.#store, rows, PROMPT_TOKENS) });
+        out.push({ labels: { ...labels, kind: 'completion' }, value: sumOf(this.#store, rows, COMPLETION_TOKENS) });
+      }),
+    );
+    this.inflight = new Collector('igw_inflight_requests', 'Requests currently sent upstream and not yet finished.', 'gauge', () =>
+      this.#perModel((labels, rows, out) => {
+        let total = 0;
+        for (const row of rows) total += this.#inflight[row]!;
+        out.push({ labels, value: total });
+      }),
+    );
     // The Registry reads any collector with name, help, type and get(): these are formatted like its own.
     for (const f of [this.requests, this.requestDuration, this.upstreamTtfb, this.tokens, this.inflight]) this.registry.registerMetric(f as unknown as Metric);
     this.targetUp = new Gauge({ name: 'igw_target_up', help: 'Whether the last attempt to reach a target connected (1) or failed to (0).', labelNames: ['model', 'target'], registers });
@@ -195,24 +134,40 @@ export class GatewayMetrics {
   }
 
   /**
-   * rowOf is the row of a (model, path) pair (path "" is the root), made on first use. The same
-   * pair keeps its row across reloads, so its counters go on; compile stores it on the model.
+   * #perModel emits one metric per model name: the rows of one name (a model served under several
+   * paths) are summed, in the order the names were first seen.
+   */
+  #perModel(emit: (labels: Labels, rows: readonly number[], out: MetricValue[]) => void): MetricValue[] {
+    const groups = new Map<string, number[]>();
+    this.#records.forEach((r, row) => {
+      const g = groups.get(r.model);
+      if (g === undefined) groups.set(r.model, [row]);
+      else g.push(row);
+    });
+    const values: MetricValue[] = [];
+    for (const [model, rows] of groups) emit({ model }, rows, values);
+    return values;
+  }
+
+  /**
+   * rowOf is the row number of a (model, path) pair (path "" is the root), made on first use. The
+   * same pair keeps its row across reloads, so its counters go on; compile stores it on the model.
    */
   readonly rowOf = (model: string, path: string): number => {
     const label = path || '/';
     const key = `${model}\u0000${label}`;
     let row = this.#rowByKey.get(key);
     if (row === undefined) {
-      row = this.#records.length * ROW;
-      if (row + ROW > this.#store.length) {
-        const grown = new Float64Array(this.#store.length * 2);
-        grown.set(this.#store);
-        this.#store = grown;
+      row = this.#records.length;
+      if (row === this.#inflight.length) {
+        const store = new Float64Array(this.#store.length * 2);
+        store.set(this.#store);
+        this.#store = store;
         const inflight = new Float64Array(this.#inflight.length * 2);
         inflight.set(this.#inflight);
         this.#inflight = inflight;
       }
-      this.#records.push({ model, path: label, row, statuses: new Map() });
+      this.#records.push({ model, path: label, statuses: new Map() });
       this.#rowByKey.set(key, row);
     }
     return row;
@@ -223,49 +178,40 @@ export class GatewayMetrics {
     return this.rowOf(UNMATCHED, routePath === null ? UNMATCHED : routePath);
   }
 
-  /** store is the rows' array as it is now (it is replaced when it grows): for collectors. */
-  get store(): Float64Array {
-    return this.#store;
-  }
-
-  /** records are the rows made so far, in order. */
-  records(): readonly ModelRecord[] {
-    return this.#records;
-  }
-
   /** dispatched puts a request sent upstream on the in-flight gauge. */
   dispatched(row: number): void {
-    this.#inflight[row / ROW]!++;
+    this.#inflight[row]!++;
   }
 
   /** settled takes a dispatched request off the in-flight gauge. */
   settled(row: number): void {
-    this.#inflight[row / ROW]!--;
+    this.#inflight[row]!--;
   }
 
   /** countRequest counts one answered request by status. */
   countRequest(row: number, status: number): void {
     if (status === 200) {
-      this.#store[row + OK]!++;
+      this.#store[row * ROW + OK]!++;
       return;
     }
-    const statuses = this.#records[row / ROW]!.statuses;
+    const statuses = this.#records[row]!.statuses;
     statuses.set(status, (statuses.get(status) ?? 0) + 1);
   }
 
   /** observeDuration records a request's time from arrival to its last byte (seconds). */
   observeDuration(row: number, seconds: number): void {
-    observe(this.#store, row, DURATION_BOUNDS, DURATION_AT, DURATION_SUM, DURATION_COUNT, seconds);
+    observe(this.#store, row * ROW, DURATION_BOUNDS, DURATION_AT, DURATION_SUM, DURATION_COUNT, seconds);
   }
 
   /** observeTtfb records the time from dispatch to the upstream's first body byte (seconds). */
   observeTtfb(row: number, seconds: number): void {
-    observe(this.#store, row, TTFB_BOUNDS, TTFB_AT, TTFB_SUM, TTFB_COUNT, seconds);
+    observe(this.#store, row * ROW, TTFB_BOUNDS, TTFB_AT, TTFB_SUM, TTFB_COUNT, seconds);
   }
 
   /** addTokens adds the tokens an upstream's usage reported. */
   addTokens(row: number, prompt: number, completion: number): void {
-    this.#store[row + PROMPT_TOKENS]! += prompt;
-    this.#store[row + COMPLETION_TOKENS]! += completion;
+    const base = row * ROW;
+    this.#store[base + PROMPT_TOKENS]! += prompt;
+    this.#store[base + COMPLETION_TOKENS]! += completion;
   }
 }
