@@ -122,13 +122,14 @@ function keyLabel(name: string | undefined, hash: string): string {
 
 function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: SemaphoreRegistry, gatewayScope: LimitScope | null, interner: Interner, rowOf: (name: string, path: string) => number): MutableModel {
   const keys = (spec.api_keys ?? []).map((k) => (typeof k === 'string' ? { key: k, name: undefined, limits: undefined } : k));
+  const keyHashes = keys.map((k) => toKeyHash(k.key)!);
   const keyScopes = new Map<string, LimitScope>();
-  for (const k of keys) {
-    const hash = toKeyHash(k.key)!;
+  keys.forEach((k, i) => {
+    const hash = keyHashes[i]!;
     const label = keyLabel(k.name, hash);
     const scope = compileLimitScope(k.limits, `key:${k.name ?? hash.slice(0, 16)}`, `key ${label}`, `key:${label}`, semaphores);
     if (scope !== null) keyScopes.set(hash, scope);
-  }
+  });
   const modelScope = compileLimitScope(spec.limits, `model:${spec.path ?? ''}:${spec.name}`, `model ${spec.name}`, 'model', semaphores);
   const urlTargets: Array<{ url: string; weight: number }> = [];
   const dnsTargets: DnsTarget[] = [];
@@ -154,8 +155,15 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
   const hashOn = toHashOn(spec);
   const loadMetrics = toLoadMetrics(spec);
   const balancerKind = spec.balancer ?? 'round-robin';
-  const keyHashes = keys.map((k) => toKeyHash(k.key)!);
   const path = spec.path ?? '';
+  const upstream = new ModelUpstream(
+    balancerKind,
+    interner.get('balancer options', `${spec.hash_load_factor ?? ''} ${loadMetrics?.staleMs ?? ''}`, () =>
+      Object.freeze({ loadFactor: spec.hash_load_factor ?? DEFAULTS.hashLoadFactor, staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs }),
+    ),
+    targets,
+    registry,
+  );
   // What every request reads comes first: the object's first cache lines (10,000 models are cold).
   return {
     name: spec.name,
@@ -163,18 +171,12 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
     soleKeyHash: keyHashes.length === 1 ? keyHashes[0]! : null,
     keyHashes: keyHashes.length > 0 ? new Set(keyHashes) : null,
     keyInQuery: spec.key_in_query ?? false,
-    keyNames: keys.some((k) => k.name !== undefined) ? new Map(keys.flatMap((k) => (k.name === undefined ? [] : [[toKeyHash(k.key)!, k.name] as const]))) : EMPTY_NAMES,
+    keyNames: keys.some((k) => k.name !== undefined) ? new Map(keys.flatMap((k, i) => (k.name === undefined ? [] : [[keyHashes[i]!, k.name] as const]))) : EMPTY_NAMES,
     limits: toModelLimits([gatewayScope, modelScope], keyScopes),
-    // Only a model whose targets are all URLs can keep its sole target: DNS ones change.
-    soleTarget: targets.length === 1 && dnsTargets.length === 0 ? targets[0]! : null,
-    upstream: new ModelUpstream(
-      balancerKind,
-      interner.get('balancer options', `${spec.hash_load_factor ?? ''} ${loadMetrics?.staleMs ?? ''}`, () =>
-        Object.freeze({ loadFactor: spec.hash_load_factor ?? DEFAULTS.hashLoadFactor, staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs }),
-      ),
-      targets,
-      registry,
-    ),
+    // A copy of upstream.only, read without touching the upstream object; only a list without
+    // DNS entries never changes.
+    soleTarget: dnsTargets.length === 0 ? upstream.only : null,
+    upstream,
     upstreamAuthorization: spec.upstream_api_key ? `Bearer ${spec.upstream_api_key}` : null,
     timeouts: interner.get('timeouts', JSON.stringify(spec.timeouts ?? null), () =>
       Object.freeze({
