@@ -61,7 +61,7 @@ export class PoolRegistry {
   /** #forwarders: builtin flag → origin → connect timeout → dispatcher (no key string built per request). */
   readonly #forwarders = [new Map<string, Map<number, UpstreamDispatcher>>(), new Map<string, Map<number, UpstreamDispatcher>>()] as const;
 
-  /** get returns the undici pool for an origin (health checks, load polling), creating it on first use. */
+  /** get returns the undici pool for an origin (probes, and requests forwarded over undici), creating it on first use. */
   get(origin: string, opts: PoolOptions): Pool {
     const key = `${origin}|${opts.connectTimeoutMs}`;
     let pool = this.#pools.get(key);
@@ -83,7 +83,8 @@ export class PoolRegistry {
     let f = byTimeout.get(connectTimeoutMs);
     if (f === undefined) {
       const opts: PoolOptions = { connectTimeoutMs };
-      f = isBuiltin && origin.startsWith('http:') ? new H1Pool(origin, opts) : new UndiciForwarder(undiciPool(origin, opts));
+      // undici traffic shares get()'s pool: one undici pool per origin and connect timeout.
+      f = isBuiltin && origin.startsWith('http:') ? new H1Pool(origin, opts) : new UndiciForwarder(this.get(origin, opts));
       byTimeout.set(connectTimeoutMs, f);
     }
     return f;
@@ -93,7 +94,8 @@ export class PoolRegistry {
   #takeAll(): Array<Pool | UpstreamDispatcher> {
     const all: Array<Pool | UpstreamDispatcher> = [...this.#pools.values()];
     for (const byOrigin of this.#forwarders) {
-      for (const byTimeout of byOrigin.values()) all.push(...byTimeout.values());
+      // An UndiciForwarder's pool is in #pools already.
+      for (const byTimeout of byOrigin.values()) for (const f of byTimeout.values()) if (!(f instanceof UndiciForwarder)) all.push(f);
       byOrigin.clear();
     }
     this.#pools.clear();
