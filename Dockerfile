@@ -28,12 +28,12 @@ COPY schema ./schema
 COPY examples ./examples
 # Everything above is owned by root and only readable by the process: nothing is written at run
 # time except stdout (access log) and stderr (gateway log), so a read-only root filesystem works.
-# (With proxy.tls_listen, give proxy.tls cert and key files: the self-signed fallback needs the
+# (With a tls_listen, give proxy.tls cert and key files: the self-signed fallback needs the
 # openssl command and a writable /tmp, which this image does not offer.)
 # Numeric user ("node" in the official image) so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
-# proxy HTTP, proxy HTTPS (proxy.tls_listen), admin, status
-EXPOSE 8000 8443 8001 8100
+# proxy HTTP, proxy HTTPS (proxy.tls_listen), admin, admin HTTPS (admin.tls_listen), status, status HTTPS (status.tls_listen)
+EXPOSE 8000 8443 8001 8442 8100 8101
 # Node runs as PID 1 on purpose, without an init: the gateway installs its own SIGTERM/SIGINT
 # handlers (drain: readiness 503 at once, in-flight requests get shutdown_grace_s) and SIGHUP
 # (reload), and it starts no child processes that would need reaping.

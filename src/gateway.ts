@@ -8,10 +8,12 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
+import type { Server as HttpsServer } from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Server as TlsServer } from 'node:tls';
 import { dirname, resolve } from 'node:path';
-import { createAdminServer, isLoopbackHost, type AdminHost } from './admin/index.js';
+import { createAdminHandler, isLoopbackHost, type AdminHost } from './admin/index.js';
 import {
   ConfigError,
   ConfigStore,
@@ -27,7 +29,7 @@ import {
   type SwapResult,
   type GatewayConfig,
 } from './config/index.js';
-import { close, createTlsServer, generateDevCertificate, listen, reloadTls, type TlsFiles } from './http/index.js';
+import { close, createHttpsServer, createTlsServer, generateDevCertificate, listen, reloadTls, type TlsFiles } from './http/index.js';
 import { FastServer, type FastRequest, type FastResponse } from './http/fast/index.js';
 import type { GatewayError } from './errors/index.js';
 import type { RequestContext } from './pipeline/index.js';
@@ -35,7 +37,7 @@ import { AccessLog, createLogger, type Logger } from './log/index.js';
 import { GatewayMetrics } from './metrics/index.js';
 import { LocalStore, SemaphoreRegistry, type CounterStore } from './ratelimit/index.js';
 import { createPipeline } from './pipeline/index.js';
-import { createStatusServer } from './status/index.js';
+import { createStatusHandler } from './status/index.js';
 import { Generation, PoolRegistry, TargetRegistry, type TargetRecord } from './upstream/index.js';
 import type { DestinationStream } from 'pino';
 
@@ -57,12 +59,16 @@ export interface GatewayOptions {
   afterCompile?: () => void;
 }
 
-/** GatewayPorts are the ports the listeners got (useful when configured with port 0); tls is 0 when not configured. */
+/** GatewayPorts are the ports the listeners got (useful when configured with port 0); a TLS port is 0 when not configured. */
 export interface GatewayPorts {
   proxy: number;
   status: number;
   admin: number;
   tls: number;
+  /** adminTls is admin.tls_listen's port. */
+  adminTls: number;
+  /** statusTls is status.tls_listen's port. */
+  statusTls: number;
 }
 
 const INTERNAL_ERROR_BODY = '{"error":{"message":"Internal gateway error.","type":"server_error","param":null,"code":"internal_error"}}';
@@ -106,10 +112,13 @@ export class Gateway {
   #status: Server | null = null;
   #admin: Server | null = null;
   #watcher: FSWatcher | null = null;
-  #ports: GatewayPorts = { proxy: 0, status: 0, admin: 0, tls: 0 };
+  #ports: GatewayPorts = { proxy: 0, status: 0, admin: 0, tls: 0, adminTls: 0, statusTls: 0 };
   #tls: Http2SecureServer | null = null;
-  #tlsFiles: TlsFiles | null = null;
-  #tlsWatcher: FSWatcher | null = null;
+  #adminTls: HttpsServer | null = null;
+  #statusTls: HttpsServer | null = null;
+  /** #tlsListeners are every HTTPS listener (proxy, admin, status) with the files its certificate is read from. */
+  readonly #tlsListeners: Array<{ name: 'proxy' | 'admin' | 'status'; server: TlsServer; files: TlsFiles }> = [];
+  readonly #tlsWatchers: FSWatcher[] = [];
   readonly #sessions = new Set<ServerHttp2Session>();
   #isListening = false;
   #isDraining = false;
@@ -169,6 +178,11 @@ export class Gateway {
     if (!isLoopbackHost(adminAddr.host) && adminToken === undefined) {
       throw new Error(`admin.listen ${adminAddr.host}:${adminAddr.port} is not a loopback address and admin.token is not set: refusing to expose the admin API without a token`);
     }
+    const adminTlsAddr = cfg.admin?.tls_listen === undefined ? null : parseListen(cfg.admin.tls_listen);
+    if (adminTlsAddr !== null && !isLoopbackHost(adminTlsAddr.host) && adminToken === undefined) {
+      throw new Error(`admin.tls_listen ${adminTlsAddr.host}:${adminTlsAddr.port} is not a loopback address and admin.token is not set: refusing to expose the admin API without a token`);
+    }
+    const statusTlsAddr = cfg.status?.tls_listen === undefined ? null : parseListen(cfg.status.tls_listen);
 
     const ls = cfg.limits_store ?? {};
     if (ls.policy === 'redis' && ls.redis_url === undefined) throw new Error('limits_store.policy is "redis" but limits_store.redis_url is not set');
@@ -277,17 +291,24 @@ export class Gateway {
       this.#trackConnections(proxy);
       this.#proxy = proxy;
     }
+    // A listener's own tls files, else proxy.tls, else one development certificate for all of them.
+    const base = dirname(resolve(this.#opts.cwd ?? process.cwd(), this.#opts.configPath));
+    let devFiles: TlsFiles | null = null;
+    const tlsFilesOf = (listener: 'proxy' | 'admin' | 'status', own: TlsFiles | undefined): TlsFiles => {
+      const set = own ?? p.tls;
+      if (set !== undefined) return { cert: resolve(base, set.cert), key: resolve(base, set.key) };
+      if (devFiles === null) {
+        devFiles = generateDevCertificate();
+        const unset = listener === 'proxy' ? 'proxy.tls is' : `${listener}.tls and proxy.tls are`;
+        this.#log.warn({ cert: devFiles.cert }, `${unset} not set: serving HTTPS with a SELF-SIGNED DEVELOPMENT CERTIFICATE. Clients will not trust it; never use this in production.`);
+      }
+      return devFiles;
+    };
     const tlsAddr = p.tls_listen === undefined ? null : parseListen(p.tls_listen);
     if (tlsAddr !== null) {
-      if (p.tls === undefined) {
-        this.#tlsFiles = generateDevCertificate();
-        this.#log.warn({ cert: this.#tlsFiles.cert }, 'proxy.tls is not set: serving HTTPS with a SELF-SIGNED DEVELOPMENT CERTIFICATE. Clients will not trust it; never use this in production.');
-      } else {
-        const base = dirname(resolve(this.#opts.cwd ?? process.cwd(), this.#opts.configPath));
-        this.#tlsFiles = { cert: resolve(base, p.tls.cert), key: resolve(base, p.tls.key) };
-      }
+      const files = tlsFilesOf('proxy', p.tls);
       const secure = createPipeline({ ...pipelineDeps, isTls: true });
-      const tls = createTlsServer({ files: this.#tlsFiles, maxHeaderBytes: limits.maxHeaderBytes, idleTimeoutMs: limits.keepaliveTimeoutMs, maxConcurrentStreams: limits.http2MaxConcurrentStreams }, guard(secure.onRequest) as never);
+      const tls = createTlsServer({ files, maxHeaderBytes: limits.maxHeaderBytes, idleTimeoutMs: limits.keepaliveTimeoutMs, maxConcurrentStreams: limits.http2MaxConcurrentStreams }, guard(secure.onRequest) as never);
       // HTTP/1.1 clients of the TLS listener (ALPN http/1.1) upgrade like plain ones; HTTP/2 has no Upgrade.
       tls.on('upgrade', guardUpgrade(secure.onUpgrade));
       tls.maxConnections = limits.maxConnections;
@@ -297,24 +318,40 @@ export class Gateway {
         session.once('close', () => this.#sessions.delete(session));
       });
       this.#tls = tls;
-      this.#watchTlsFiles();
+      this.#tlsListeners.push({ name: 'proxy', server: tls, files });
     }
-    this.#status = createStatusServer({
+    const statusHandler = createStatusHandler({
       status: () => this.#statusDocument(),
       notReadyReason: () => (this.#isDraining ? 'draining' : this.#isListening ? null : 'starting'),
       metrics: () => this.#metrics.registry.metrics(),
       metricsContentType: this.#metrics.registry.contentType,
     });
-    this.#admin = createAdminServer({ host: this.#adminHost(), token: adminToken });
+    const adminHandler = createAdminHandler({ host: this.#adminHost(), token: adminToken });
+    this.#status = createServer(statusHandler);
+    this.#admin = createServer(adminHandler);
+    // The same handlers over HTTPS (HTTP/1.1), as the Kong setup's 8101 and 8442.
+    if (statusTlsAddr !== null) {
+      const files = tlsFilesOf('status', cfg.status?.tls);
+      this.#statusTls = createHttpsServer(files, statusHandler);
+      this.#tlsListeners.push({ name: 'status', server: this.#statusTls, files });
+    }
+    if (adminTlsAddr !== null) {
+      const files = tlsFilesOf('admin', cfg.admin?.tls);
+      this.#adminTls = createHttpsServer(files, adminHandler);
+      this.#tlsListeners.push({ name: 'admin', server: this.#adminTls, files });
+    }
+    this.#watchTlsFiles();
 
     // Before the first request: the compile's garbage goes now, not mid-traffic.
     this.#opts.afterCompile?.();
     // Status first, so readiness can answer "starting" while the proxy binds.
     const status = await listen(this.#status, statusAddr);
+    const statusTls = this.#statusTls !== null && statusTlsAddr !== null ? await listen(this.#statusTls, statusTlsAddr) : 0;
     const admin = await listen(this.#admin, adminAddr);
+    const adminTls = this.#adminTls !== null && adminTlsAddr !== null ? await listen(this.#adminTls, adminTlsAddr) : 0;
     const proxyPort = await listen(this.#proxy, proxyAddr);
     const tlsPort = this.#tls !== null && tlsAddr !== null ? await listen(this.#tls as unknown as Server, tlsAddr) : 0;
-    this.#ports = { proxy: proxyPort, status, admin, tls: tlsPort };
+    this.#ports = { proxy: proxyPort, status, admin, tls: tlsPort, adminTls, statusTls };
     this.#startGeneration(this.#store.current);
     this.#isListening = true;
     this.#log.info({ ports: this.#ports, models: this.#store.current.models.length, hash: this.#store.current.hash }, 'gateway listening');
@@ -329,26 +366,29 @@ export class Gateway {
     });
   }
 
-  /** #reloadTls swaps in the certificate files' current content; a bad file keeps the old certificate. */
+  /** #reloadTls swaps in every TLS listener's certificate files' current content; a bad file keeps that listener's old certificate. */
   #reloadTls(): void {
-    if (this.#tls === null || this.#tlsFiles === null) return;
-    try {
-      reloadTls(this.#tls, this.#tlsFiles);
-      this.#log.info({ cert: this.#tlsFiles.cert }, 'tls certificate reloaded');
-    } catch (err) {
-      this.#log.error({ err: String(err) }, 'tls certificate reload failed; the previous certificate stays');
+    for (const { name, server, files } of this.#tlsListeners) {
+      try {
+        reloadTls(server, files);
+        this.#log.info({ listener: name, cert: files.cert }, 'tls certificate reloaded');
+      } catch (err) {
+        this.#log.error({ listener: name, err: String(err) }, 'tls certificate reload failed; the previous certificate stays');
+      }
     }
   }
 
   #watchTlsFiles(): void {
-    if (this.#tlsFiles === null) return;
     let timer: NodeJS.Timeout | null = null;
-    // The folder, not the files: cert-manager and Kubernetes Secrets replace files via symlinks.
-    this.#tlsWatcher = watch(dirname(this.#tlsFiles.cert), () => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => this.#reloadTls(), 200);
-    });
-    this.#tlsWatcher.unref();
+    // The folders, not the files: cert-manager and Kubernetes Secrets replace files via symlinks.
+    for (const dir of new Set(this.#tlsListeners.map((l) => dirname(l.files.cert)))) {
+      const watcher = watch(dir, () => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => this.#reloadTls(), 200);
+      });
+      watcher.unref();
+      this.#tlsWatchers.push(watcher);
+    }
   }
 
   /** reload re-reads the config file; on any error it throws ConfigError and the old config keeps serving. */
@@ -453,7 +493,7 @@ export class Gateway {
     this.#generation?.retire();
     const graceMs = this.#opts.shutdownGraceMs ?? (this.#settings.shutdown_grace_s ?? DEFAULT_GRACE_S) * 1000;
     const deadline = Date.now() + graceMs;
-    this.#tlsWatcher?.close();
+    for (const w of this.#tlsWatchers) w.close();
     // HTTP/2: GOAWAY to every session; their open streams may finish within the grace period.
     for (const session of this.#sessions) session.close();
     const tlsClosed = this.#tls === null ? Promise.resolve() : new Promise<void>((r) => this.#tls!.close(() => r()));
@@ -472,7 +512,7 @@ export class Gateway {
     }
     for (const session of this.#sessions) session.destroy();
     await tlsClosed;
-    for (const server of [this.#status, this.#admin]) {
+    for (const server of [this.#status, this.#admin, this.#statusTls, this.#adminTls]) {
       if (server === null) continue;
       const closed = close(server);
       server.closeAllConnections();

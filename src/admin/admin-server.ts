@@ -1,12 +1,12 @@
 /**
- * The admin listener (Kong's 8001). `GET /status`, `GET /models`, `GET /models/{name}`,
+ * The admin listener (Kong's 8001, and 8442 over HTTPS). `GET /status`, `GET /models`, `GET /models/{name}`,
  * `GET /config` (keys never shown, only counted) and `POST /config`, which replaces the whole
  * configuration like Kong's DB-less `/config`: 201 with the new hash, 400 with every error and
  * nothing changed, 304 for `?check_hash=1` when unchanged, 429 while another load runs.
  * With a token set, every call needs `Authorization: Bearer <token>`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import { ConfigError, describeSnapshot, type Snapshot } from '../config/index.js';
 import { sendJson } from '../http/index.js';
 
@@ -54,8 +54,8 @@ function readText(req: IncomingMessage, limit: number): Promise<string | null> {
   });
 }
 
-/** createAdminServer builds the admin listener. */
-export function createAdminServer(opts: AdminOptions): Server {
+/** createAdminHandler is the admin listener's request handler, token check included; the same handler serves admin.tls_listen. */
+export function createAdminHandler(opts: AdminOptions): RequestListener {
   // Compared as fixed-length digests so neither the length nor a prefix of the token leaks through timing.
   const expected = opts.token === undefined ? null : digest(opts.token);
   const maxBytes = opts.maxConfigBytes ?? 16 * 1024 * 1024;
@@ -122,7 +122,7 @@ export function createAdminServer(opts: AdminOptions): Server {
     return [404, { message: 'Not found' }];
   };
 
-  return createServer((req, res) => {
+  return (req, res) => {
     if (expected !== null) {
       const auth = req.headers.authorization ?? '';
       const given = auth.toLowerCase().startsWith('bearer ') ? auth.slice(7).trim() : '';
@@ -139,5 +139,5 @@ export function createAdminServer(opts: AdminOptions): Server {
       },
       () => sendJson(res, 500, { message: 'Internal error' }),
     );
-  });
+  };
 }

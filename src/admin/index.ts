@@ -1,1 +1,1 @@
-export { createAdminServer, isLoopbackHost, type AdminHost, type AdminOptions } from './admin-server.js';
+export { createAdminHandler, isLoopbackHost, type AdminHost, type AdminOptions } from './admin-server.js';

@@ -179,6 +179,9 @@ export const blueprintEntryConfig = z
   })
   .refine((e) => (e.file === undefined) !== (e.dir === undefined), { message: 'a blueprints entry needs exactly one of "file" or "dir"' });
 
+/** listenerTls is the PEM files of an admin or status HTTPS listener. */
+const listenerTls = z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional();
+
 /** proxyConfig is the inference listener. */
 export const proxyConfig = z.strictObject({
   listen: listenAddress.optional().describe('listen is the HTTP proxy address (default "0.0.0.0:8000").'),
@@ -202,6 +205,8 @@ export const proxyConfig = z.strictObject({
 export const adminConfig = z.strictObject({
   listen: listenAddress.optional().describe('listen is the admin API address (default "127.0.0.1:8001").'),
   token: z.string().min(1).optional().describe('token is the bearer token the admin API requires.'),
+  tls_listen: listenAddress.optional().describe('tls_listen is the admin API\'s HTTPS address (e.g. "0.0.0.0:8442"); off by default. Beyond loopback it needs token, as listen does.'),
+  tls: listenerTls.describe('tls holds PEM file paths (relative to the config file) for tls_listen; default: proxy.tls, else a self-signed development certificate. Reloaded on SIGHUP and when the files change.'),
 });
 
 /** dnsConfig sets how DNS targets are resolved. */
@@ -220,6 +225,8 @@ export const limitsStoreConfig = z.strictObject({
 /** statusConfig is the status listener. */
 export const statusConfig = z.strictObject({
   listen: listenAddress.optional().describe('listen is the status address serving /status and /status/ready (default "0.0.0.0:8100").'),
+  tls_listen: listenAddress.optional().describe('tls_listen is the status listener\'s HTTPS address (e.g. "0.0.0.0:8101"), serving the same endpoints; off by default.'),
+  tls: listenerTls.describe('tls holds PEM file paths (relative to the config file) for tls_listen; default: proxy.tls, else a self-signed development certificate. Reloaded on SIGHUP and when the files change.'),
 });
 
 /** logConfig sets the gateway log (stderr) and the access log (stdout). */

@@ -1,4 +1,4 @@
 export { sendJson } from './send-json.js';
 export { listen, close } from './listen.js';
-export { createTlsServer, generateDevCertificate, readTlsFiles, reloadTls, type TlsFiles, type TlsServerOptions } from './tls.js';
+export { createHttpsServer, createTlsServer, generateDevCertificate, readTlsFiles, reloadTls, type TlsFiles, type TlsServerOptions } from './tls.js';
 export { isResponseComplete } from './is-complete.js';

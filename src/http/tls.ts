@@ -1,15 +1,20 @@
 /**
- * The HTTPS listener: TLS 1.2 or newer with modern AEAD ciphers, ALPN "h2" and "http/1.1" on one
- * port (node:http2 with allowHTTP1), so HTTP/2 clients get the whole feature set (streams and
- * client-abort cancellation included) through the same request pipeline. Certificates are read
- * from PEM files and can be swapped in place (setSecureContext) without dropping connections.
- * Without files, a self-signed development certificate is made with the openssl command.
+ * The HTTPS listeners. The proxy's: TLS 1.2 or newer with modern AEAD ciphers, ALPN "h2" and
+ * "http/1.1" on one port (node:http2 with allowHTTP1), so HTTP/2 clients get the whole feature set
+ * (streams and client-abort cancellation included) through the same request pipeline. The admin
+ * and status ones: the same TLS settings over HTTP/1.1 (node:https), as their handlers are
+ * node:http ones. Certificates are read from PEM files and can be swapped in place
+ * (setSecureContext) without dropping connections. Without files, a self-signed development
+ * certificate is made with the openssl command.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import type { RequestListener } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { createServer as createHttpsServerNode, type Server as HttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 
 // TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3 suites are always on in Node).
 const MODERN_CIPHERS = [
@@ -86,8 +91,14 @@ export function createTlsServer(
   return server;
 }
 
+/** createHttpsServer builds an HTTP/1.1 HTTPS listener (admin, status) with the proxy listener's TLS settings. */
+export function createHttpsServer(files: TlsFiles, handler: RequestListener): HttpsServer {
+  const { cert, key } = readTlsFiles(files);
+  return createHttpsServerNode({ cert, key, minVersion: 'TLSv1.2', ciphers: MODERN_CIPHERS, honorCipherOrder: true }, handler);
+}
+
 /** reloadTls swaps the listener's certificate from its files; open connections keep theirs. */
-export function reloadTls(server: Http2SecureServer, files: TlsFiles): void {
+export function reloadTls(server: TlsServer, files: TlsFiles): void {
   const { cert, key } = readTlsFiles(files);
   server.setSecureContext({ cert, key, minVersion: 'TLSv1.2', ciphers: MODERN_CIPHERS, honorCipherOrder: true });
 }

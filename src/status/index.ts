@@ -1,1 +1,1 @@
-export { createStatusServer, type StatusSource } from './status-server.js';
+export { createStatusHandler, type StatusSource } from './status-server.js';

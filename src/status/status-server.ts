@@ -1,10 +1,10 @@
 /**
- * The status listener (Kong's 8100): `GET /status` (shaped like Kong's status API so existing
+ * The status listener (Kong's 8100, and 8101 over HTTPS): `GET /status` (shaped like Kong's status API so existing
  * checks need little change), `GET /status/ready` (200 once a configuration serves, 503 while
  * starting or draining) and `GET /metrics` (Prometheus text). It stays up while the proxy drains,
  * so a rollout can watch readiness turn 503.
  */
-import { createServer, type Server } from 'node:http';
+import type { RequestListener } from 'node:http';
 import { sendJson } from '../http/index.js';
 
 /** StatusSource is what the status listener reports on. */
@@ -16,9 +16,9 @@ export interface StatusSource {
   metricsContentType: string;
 }
 
-/** createStatusServer builds the status listener. */
-export function createStatusServer(src: StatusSource): Server {
-  return createServer((req, res) => {
+/** createStatusHandler is the status listener's request handler; the same handler serves status.tls_listen. */
+export function createStatusHandler(src: StatusSource): RequestListener {
+  return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -39,5 +39,5 @@ export function createStatusServer(src: StatusSource): Server {
       return;
     }
     sendJson(res, 404, { message: 'Not found' });
-  });
+  };
 }

@@ -66,7 +66,7 @@ export async function startGateway(cleanup: Cleanup, config: Record<string, unkn
   const full = {
     ...config,
     proxy: { ...(config.proxy as object | undefined), listen: '127.0.0.1:0' },
-    status: { listen: '127.0.0.1:0' },
+    status: { ...(config.status as object | undefined), listen: '127.0.0.1:0' },
     admin: { ...(config.admin as object | undefined), listen: '127.0.0.1:0' },
   };
   const path = writeConfig(full, opts.dir);

@@ -148,7 +148,7 @@ describe('deploy: Kubernetes manifests (kubectl kustomize, offline)', () => {
       assert.deepEqual(c.livenessProbe.httpGet, { path: '/status', port: 8100 });
       assert.deepEqual(
         c.ports.map((p) => [p.name, p.containerPort]),
-        [['proxy', 8000], ['proxy-tls', 8443], ['admin', 8001], ['status', 8100]],
+        [['proxy', 8000], ['proxy-tls', 8443], ['admin', 8001], ['admin-tls', 8442], ['status', 8100], ['status-tls', 8101]],
       );
       // The pod must outlive the preStop pause plus the gateway's own drain.
       const cfg = gatewayYaml(rendered[o]);
@@ -178,14 +178,15 @@ describe('deploy: Kubernetes manifests (kubectl kustomize, offline)', () => {
       assert.deepEqual(c.args, ['start', '--config', '/etc/inference-gateway/gateway.yaml', '--watch']);
       // Keys from the Secret, as environment variables the config names as ${VAR}.
       assert.deepEqual(c.envFrom, [{ secretRef: { name: 'inference-gateway-secrets' } }]);
-      assert.deepEqual(cfg.admin, { listen: '0.0.0.0:8001', token: '${IGW_ADMIN_TOKEN}' });
+      // Admin and status over HTTPS too (8442, 8101), with the proxy's certificate (no tls of their own).
+      assert.deepEqual(cfg.admin, { listen: '0.0.0.0:8001', tls_listen: '0.0.0.0:8442', token: '${IGW_ADMIN_TOKEN}' });
       // HTTP on 8000 and HTTPS on 8443, the Service's two target ports.
       assert.deepEqual(cfg.proxy, { listen: '0.0.0.0:8000', tls_listen: '0.0.0.0:8443', tls: { cert: './tls.crt', key: './tls.key' }, max_body_size: '32MiB' });
-      assert.deepEqual(cfg.status, { listen: '0.0.0.0:8100' });
+      assert.deepEqual(cfg.status, { listen: '0.0.0.0:8100', tls_listen: '0.0.0.0:8101' });
     }
   });
 
-  it('Services: proxy LoadBalancer 80->8000 and 443->8443 with the OCI flexible shape; admin 8001 and status 8100 inside the cluster', () => {
+  it('Services: proxy LoadBalancer 80->8000 and 443->8443 with the OCI flexible shape; admin 8001/8442 and status 8100/8101 inside the cluster', () => {
     for (const o of OVERLAYS) {
       const proxy = serviceOf(rendered[o], 'inference-gateway-proxy');
       assert.equal(proxy.spec.type, 'LoadBalancer');
@@ -194,10 +195,10 @@ describe('deploy: Kubernetes manifests (kubectl kustomize, offline)', () => {
       assert.deepEqual(proxy.metadata.annotations, expectedAnnotations, `${o}: proxy annotations`);
       const admin = serviceOf(rendered[o], 'inference-gateway-admin');
       assert.equal(admin.spec.type, 'ClusterIP');
-      assert.deepEqual(admin.spec.ports.map((p) => [p.port, p.targetPort]), [[8001, 8001]]);
+      assert.deepEqual(admin.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [['admin', 8001, 8001], ['admin-tls', 8442, 8442]]);
       const status = serviceOf(rendered[o], 'inference-gateway-status');
       assert.equal(status.spec.type, 'ClusterIP');
-      assert.deepEqual(status.spec.ports.map((p) => [p.port, p.targetPort]), [[8100, 8100]]);
+      assert.deepEqual(status.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [['status', 8100, 8100], ['status-tls', 8101, 8101]]);
       for (const s of [proxy, admin, status]) assert.deepEqual(s.spec.selector, POD_LABELS);
     }
   });
@@ -282,7 +283,7 @@ describe('deploy: Kubernetes manifests (kubectl kustomize, offline)', () => {
 });
 
 describe('deploy: container image (static checks, no container engine here)', () => {
-  it('Dockerfile: multi-stage build, production dependencies only, non-root, the four ports, node as entrypoint', () => {
+  it('Dockerfile: multi-stage build, production dependencies only, non-root, the six ports, node as entrypoint', () => {
     requireKubectl();
     const stages = dockerfileStages();
     assert.ok(stages.length >= 2, 'multi-stage');
@@ -308,7 +309,7 @@ describe('deploy: container image (static checks, no container engine here)', ()
     const d = deploymentOf(renderKustomize('deploy/kubernetes/overlays/oci-public'));
     assert.equal(String(d.spec.template.spec.securityContext.runAsUser), user.split(':')[0]);
     const expose = runtime.lines.filter(([i]) => i === 'EXPOSE').map(([, a]) => a);
-    assert.deepEqual(expose, ['8000 8443 8001 8100']);
+    assert.deepEqual(expose, ['8000 8443 8001 8442 8100 8101']);
     const last = (instr: string): unknown => JSON.parse(runtime.lines.filter(([i]) => i === instr).at(-1)![1]);
     assert.deepEqual(last('ENTRYPOINT'), ['node', 'dist/main.js']);
     assert.deepEqual(last('CMD'), ['start', '--config', '/etc/inference-gateway/gateway.yaml', '--watch']);
@@ -408,13 +409,13 @@ describe('deploy: config and certificate from a mounted ConfigMap/Secret (kubele
     assert.equal((await fetch(`${gw.statusUrl}/status/ready`)).status, 200);
   });
 
-  it('a renewed certificate in the projected TLS Secret is served without a restart', async () => {
+  it('a renewed certificate in the projected TLS Secret is served without a restart, by the proxy, admin and status HTTPS listeners', async () => {
     const sim = await startSim(cleanup, { model: SIM_MODEL });
-    const [proxyPort, tlsPort, statusPort] = [await freePort(), await freePort(), await freePort()];
+    const [proxyPort, tlsPort, statusPort, statusTlsPort, adminTlsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     const config = {
       proxy: { listen: `127.0.0.1:${proxyPort}`, tls_listen: `127.0.0.1:${tlsPort}`, tls: { cert: './tls.crt', key: './tls.key' } },
-      status: { listen: `127.0.0.1:${statusPort}` },
-      admin: { listen: '127.0.0.1:0' },
+      status: { listen: `127.0.0.1:${statusPort}`, tls_listen: `127.0.0.1:${statusTlsPort}` },
+      admin: { listen: '127.0.0.1:0', tls_listen: `127.0.0.1:${adminTlsPort}` },
       log: { access_log: false },
       models: [{ name: 'a', targets: [{ url: sim.url }] }],
     };
@@ -424,9 +425,9 @@ describe('deploy: config and certificate from a mounted ConfigMap/Secret (kubele
     };
     const vol = new ConfigMapVolume(tempDir(), { 'gateway.yaml': stringify(config), ...pem('first-cert') });
     const gw = await startGatewayProcess(cleanup, { configPath: join(vol.dir, 'gateway.yaml'), statusPort, watch: true });
-    assert.equal(await peerCommonName(tlsPort), 'first-cert');
+    for (const port of [tlsPort, adminTlsPort, statusTlsPort]) assert.equal(await peerCommonName(port), 'first-cert');
     vol.update({ 'gateway.yaml': stringify(config), ...pem('renewed-cert') });
-    await waitFor('the renewed certificate to be served', async () => (await peerCommonName(tlsPort)) === 'renewed-cert');
+    for (const port of [tlsPort, adminTlsPort, statusTlsPort]) await waitFor(`port ${port} to serve the renewed certificate`, async () => (await peerCommonName(port)) === 'renewed-cert');
     assert.ok(gw.isAlive());
   });
 });
