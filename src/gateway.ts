@@ -25,6 +25,7 @@ import {
   toBytes,
   toMs,
   type LoadedConfig,
+  type Model,
   type Snapshot,
   type SwapResult,
   type GatewayConfig,
@@ -33,7 +34,7 @@ import { close, createHttpsServer, createTlsServer, generateDevCertificate, list
 import { FastServer, type FastRequest, type FastResponse } from './http/fast/index.js';
 import type { GatewayError } from './errors/index.js';
 import type { RequestContext } from './pipeline/index.js';
-import { AccessLog, createLogger, type Logger } from './log/index.js';
+import { AccessLog, createLogger, HealthLog, type Logger } from './log/index.js';
 import { GatewayMetrics } from './metrics/index.js';
 import { LocalStore, SemaphoreRegistry, type CounterStore } from './ratelimit/index.js';
 import { createPipeline } from './pipeline/index.js';
@@ -100,6 +101,7 @@ export class Gateway {
   #generation: Generation | null = null;
   readonly #metrics = new GatewayMetrics();
   readonly #accessLog: AccessLog;
+  readonly #healthLog: HealthLog;
   readonly #sockets = new Set<Socket>();
   readonly #startedAt = Date.now();
   /** #settings are the loaded config's gateway-level sections (models are compiled, not kept twice). */
@@ -134,6 +136,7 @@ export class Gateway {
     this.#settings = settingsOf(loaded);
     const logCfg = this.#settings.log;
     this.#log = opts.logger ?? createLogger(process.env.IGW_LOG_LEVEL ?? logCfg?.level ?? 'info');
+    this.#healthLog = new HealthLog(this.#log);
     this.#accessLog = new AccessLog({ enabled: logCfg?.access_log ?? true, format: logCfg?.format ?? 'json', ...(opts.accessLogDest ? { dest: opts.accessLogDest } : {}) });
     const compileOptions = { registry: this.#registry, semaphores: this.#semaphores, rowOf: this.#metrics.rowOf };
     this.#store = new ConfigStore(compileSnapshot(loaded, compileOptions), compileOptions);
@@ -146,16 +149,25 @@ export class Gateway {
   #startGeneration(snapshot: Snapshot): void {
     this.#generation?.retire();
     this.#generation = new Generation(snapshot, this.#pools, {
-      onDiscovered: (model, dns, urls) => this.#log.info({ model, dns, targets: urls }, 'dns targets changed'),
+      onDiscovered: (model, dns, urls) => {
+        this.#log.info({ model, dns, targets: urls }, 'dns targets changed');
+        this.#healthLog.checkModels(snapshot.models.filter((m) => m.name === model));
+      },
     });
     for (const m of snapshot.models) for (const t of m.upstream.targets) this.#metrics.targetUp.labels(m.name, t.url).set(t.state.isHealthy ? 1 : 0);
+    // A model whose DNS targets are still being looked up is judged once they are found.
+    this.#healthLog.retain(snapshot.models);
+    this.#healthLog.checkModels(snapshot.models.filter((m) => m.upstream.targets.length > 0 || m.dnsTargets.length === 0));
   }
 
   #onHealthChange(record: TargetRecord): void {
-    this.#log.warn({ target: record.url, healthy: record.isHealthy, ejected_until: record.ejectedUntilMs || undefined }, record.isHealthy ? 'target healthy' : 'target unhealthy');
+    const users: Model[] = [];
     for (const m of this.#store.current.models) {
-      if (m.upstream.targets.some((t) => t.state === record)) this.#metrics.targetUp.labels(m.name, record.url).set(record.isHealthy ? 1 : 0);
+      if (!m.upstream.targets.some((t) => t.state === record)) continue;
+      users.push(m);
+      this.#metrics.targetUp.labels(m.name, record.url).set(record.isHealthy ? 1 : 0);
     }
+    this.#healthLog.targetChanged(record, users);
   }
 
   /** snapshot is the configuration new requests are served with. */
@@ -216,8 +228,11 @@ export class Gateway {
       accessLog: this.#accessLog,
       counters: this.#counters,
       limits: { store: limitStore, isFaultTolerant: ls.fault_tolerant ?? true, log: this.#log },
-      onError: (err: GatewayError, ctx: RequestContext) =>
-        this.#log.error({ request_id: ctx.requestId, code: err.code, model: ctx.model?.name, target: ctx.target?.url, cause: String(err.cause ?? '') }, 'gateway error'),
+      onError: (err: GatewayError, ctx: RequestContext) => {
+        // A model without a healthy target is logged once when it goes down (HealthLog), not per refused request.
+        if (err.code === 'no_healthy_upstream') return;
+        this.#log.error({ request_id: ctx.requestId, code: err.code, model: ctx.model?.name, target: ctx.target?.url, cause: String(err.cause ?? '') }, 'gateway error');
+      },
     };
     const guardUpgrade = (handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => void) => (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
       this.#requestsTotal++;

@@ -33,6 +33,18 @@ export interface AdminOptions {
   maxConfigBytes?: number;
 }
 
+/** ADMIN_INDEX is the answer to `GET /`: what this listener serves. */
+const ADMIN_INDEX = Object.freeze({
+  service: 'inference-gateway admin API',
+  endpoints: [
+    { method: 'GET', path: '/status', description: 'the same document as the status listener\'s /status' },
+    { method: 'GET', path: '/models', description: 'every model with live target state, in-flight counts and limits' },
+    { method: 'GET', path: '/models/{name}', description: 'the models of that name (one per path)' },
+    { method: 'GET', path: '/config', description: 'the compiled configuration (keys never shown, only counted)' },
+    { method: 'POST', path: '/config', description: 'replace the whole configuration (YAML or JSON body); ?check_hash=1 answers 304 when unchanged' },
+  ],
+});
+
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 /** isLoopbackHost tells whether a listen host only accepts local connections. */
@@ -119,7 +131,8 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
       const found = models.filter((m) => m.name === name);
       return found.length > 0 ? [200, { data: found }] : [404, { message: 'Not found' }];
     }
-    return [404, { message: 'Not found' }];
+    if (path === '/') return [200, ADMIN_INDEX];
+    return [404, { message: 'Not found: GET / lists the endpoints' }];
   };
 
   return (req, res) => {

@@ -304,9 +304,28 @@ export function describeSnapshot(s: Snapshot): { hash: string; models: ModelView
       health_check_path: m.health.path,
       fallback: m.fallback.map((f) => `${f.path || '/'} ${f.name}`),
       anthropic: m.anthropicMode,
+      limits: m.limits === null ? null : [...m.limits.scopes, ...m.limits.keyScopes.values()].map(toLimitView),
       source: m.source,
     })),
   };
+}
+
+/** toLimitView shows one limit scope: its rules in words and its concurrency cap (keys appear by name or fingerprint). */
+function toLimitView(sc: LimitScope): LimitView {
+  const sem = sc.semaphore;
+  return {
+    scope: sc.label,
+    rules: sc.rules.map((r) => r.description),
+    concurrency: sem === null ? null : { max: sem.max, queue: sem.queueMax, queue_timeout_ms: sem.queueTimeoutMs },
+  };
+}
+
+/** LimitView is one limit scope as `validate --print` and the admin API show it. */
+export interface LimitView {
+  /** scope is "the gateway", "model <name>" or "key <name or fingerprint>". */
+  scope: string;
+  rules: string[];
+  concurrency: { max: number; queue: number; queue_timeout_ms: number } | null;
 }
 
 /** ModelView is one model as the admin API and `validate --print` show it. */
@@ -322,5 +341,7 @@ export interface ModelView {
   fallback: string[];
   /** anthropic is the model's protocols.anthropic mode. */
   anthropic: string;
+  /** limits are the scopes that limit the model's requests (the gateway's, the model's, each key's); null when none. */
+  limits: LimitView[] | null;
   source: string;
 }

@@ -7,6 +7,7 @@ export {
   toSseErrorEvent,
   toGatewayError,
   sendError,
+  sentErrorBytes,
   type AnthropicErrorBody,
   type AnthropicErrorType,
   type ErrorBody,

@@ -96,6 +96,16 @@ export function toGatewayError(err: unknown): GatewayError {
   return err instanceof GatewayError ? err : new GatewayError('internal_error', { cause: err });
 }
 
+// Body bytes of the error each response was answered with. Errors are sent from several stages and
+// from the upstream handlers, which know the response but not the request's accounting; the
+// access log reads the count back from here, and only for requests that ended in an error.
+const errorBodyBytes = new WeakMap<object, number>();
+
+/** sentErrorBytes is the body size of the error sendError answered a response with (0: none). */
+export function sentErrorBytes(res: object): number {
+  return errorBodyBytes.get(res) ?? 0;
+}
+
 /**
  * sendError writes a gateway error as JSON, with `X-Request-Id`, `x-gateway-error` and, where the
  * error asks for it, `Retry-After` and extra headers. It does nothing if headers already went out.
@@ -110,9 +120,10 @@ export function sendError(
 ): void {
   if (res.headersSent || res.destroyed) return;
   const body = JSON.stringify(format === 'anthropic' ? toAnthropicErrorBody(err, requestId) : toErrorBody(err, requestId));
+  const length = Buffer.byteLength(body);
   const headers: string[] = [
     'content-type', 'application/json',
-    'content-length', String(Buffer.byteLength(body)),
+    'content-length', String(length),
     'x-request-id', requestId,
     'x-gateway-error', err.expose ? err.code : 'internal_error',
   ];
@@ -123,5 +134,6 @@ export function sendError(
   if (err.headerList) headers.push(...err.headerList);
   else if (headerList) headers.push(...headerList);
   res.writeHead(err.status, headers);
+  errorBodyBytes.set(res, length);
   res.end(body);
 }

@@ -15,6 +15,9 @@ import { Collector, bucketOf, histogramSamples, type Labels, type MetricValue } 
 /** UNMATCHED is the label value for requests that matched no configured model or path. */
 export const UNMATCHED = 'unmatched';
 
+/** MODEL_LIST is the label value for the model listings the gateway answers itself (`GET <path>/v1/models`). */
+export const MODEL_LIST = '_models';
+
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const TTFB_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -176,6 +179,11 @@ export class GatewayMetrics {
   /** unmatchedRow is the row of requests that matched no model (path: the matched route, or "unmatched"). */
   unmatchedRow(routePath: string | null): number {
     return this.rowOf(UNMATCHED, routePath === null ? UNMATCHED : routePath);
+  }
+
+  /** modelListRow is the row of the model listings the gateway answered on a path. */
+  modelListRow(routePath: string): number {
+    return this.rowOf(MODEL_LIST, routePath);
   }
 
   /** dispatched puts a request sent upstream on the in-flight gauge. */

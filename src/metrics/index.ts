@@ -1,1 +1,1 @@
-export { GatewayMetrics, UNMATCHED } from './gateway-metrics.js';
+export { GatewayMetrics, MODEL_LIST, UNMATCHED } from './gateway-metrics.js';

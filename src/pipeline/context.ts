@@ -82,6 +82,8 @@ export class RequestContext {
    */
   statsRow: number;
   modelName: string | null;
+  /** isModelList is set when the gateway answers the request with its own model list. */
+  isModelList: boolean;
 
   constructor(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
     this.req = req;
@@ -129,5 +131,6 @@ export class RequestContext {
     this.keyName = null;
     this.statsRow = -1;
     this.modelName = null;
+    this.isModelList = false;
   }
 }

@@ -3,6 +3,7 @@
  * errors included: metrics and the access log. It never throws.
  */
 import { performance } from 'node:perf_hooks';
+import { sentErrorBytes } from '../errors/index.js';
 import { isResponseComplete } from '../http/index.js';
 import type { AccessLog } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
@@ -34,7 +35,7 @@ export class Recorder {
       const status = ctx.relayStatus !== 0 ? ctx.relayStatus : isResponseComplete(res) ? res.statusCode : CLIENT_CLOSED;
       const model = ctx.model;
       const metrics = this.#metrics;
-      const row = ctx.statsRow !== -1 ? ctx.statsRow : model !== null ? model.statsRow : metrics.unmatchedRow(ctx.route === null ? null : ctx.route.path);
+      const row = ctx.statsRow !== -1 ? ctx.statsRow : model !== null ? model.statsRow : unroutedRow(ctx, metrics);
       metrics.countRequest(row, status);
       metrics.observeDuration(row, (end - ctx.startedAt) / 1000);
       if (ctx.statsRow !== -1) {
@@ -55,7 +56,8 @@ export class Recorder {
         ttfb_ms: ctx.firstByteAt > 0 ? round(ctx.firstByteAt - ctx.dispatchedAt) : null,
         target: ctx.target === null ? null : ctx.target.url,
         bytes_in: ctx.relayStatus !== 0 ? ctx.relayBytesIn : ctx.body === null ? 0 : ctx.body.length,
-        bytes_out: ctx.bytesOut,
+        // An error the gateway made itself is counted where it was sent, whichever stage sent it.
+        bytes_out: ctx.errorCode === null ? ctx.bytesOut : ctx.bytesOut + sentErrorBytes(res),
         prompt_tokens: ctx.promptTokens >= 0 ? ctx.promptTokens : null,
         completion_tokens: ctx.completionTokens >= 0 ? ctx.completionTokens : null,
         key: ctx.keyName ?? (ctx.keyHash === null ? null : `key#${ctx.keyHash.slice(0, 8)}`),
@@ -65,6 +67,13 @@ export class Recorder {
       // Accounting must never take a request or the process down.
     }
   }
+}
+
+/** unroutedRow is the metrics row of a request that reached no model: a model listing, or unmatched. */
+function unroutedRow(ctx: RequestContext, metrics: GatewayMetrics): number {
+  const route = ctx.route;
+  if (route === null) return metrics.unmatchedRow(null);
+  return ctx.isModelList ? metrics.modelListRow(route.path) : metrics.unmatchedRow(route.path);
 }
 
 function round(ms: number): number {

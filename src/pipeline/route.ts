@@ -7,6 +7,7 @@ import type { PathRoute } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { matchPath, normalizePath } from '../routing/index.js';
 import { rewriteBody } from './body.js';
+import { modelNotFound, routeNotFound } from './not-found.js';
 import type { RequestContext } from './context.js';
 
 /** route resolves ctx.route, ctx.upstreamPath and (unless the request is a model listing) ctx.model. */
@@ -16,7 +17,7 @@ export function route(ctx: RequestContext): void {
   if (ctx.path.length + ctx.query.length > ctx.snapshot.settings.maxUrlLength) throw new GatewayError('uri_too_long');
   ctx.path = path;
   const match = matchPath(ctx.snapshot.routes, ctx.snapshot.maxDepth, path);
-  if (match === null) throw new GatewayError('route_not_found');
+  if (match === null) throw routeNotFound(ctx.snapshot);
   ctx.route = match.route;
   ctx.upstreamPath = match.rest;
   // The one check the translate stage costs other requests (on the normalized path).
@@ -29,7 +30,7 @@ export function route(ctx: RequestContext): void {
   const header = ctx.req.headers['x-model'];
   if (typeof header === 'string') {
     const model = match.route.byName.get(header);
-    if (model === undefined) throw new GatewayError('model_not_found', { message: `Model "${truncate(header)}" is not served on this path.` });
+    if (model === undefined) throw modelNotFound(match.route, header);
     ctx.model = model;
     ctx.serving = model;
     return;
@@ -44,7 +45,7 @@ export function route(ctx: RequestContext): void {
   }
   const name = bodyModel(ctx);
   const model = match.route.byName.get(name) ?? match.route.byServedModel.get(name);
-  if (model === undefined) throw new GatewayError('model_not_found', { message: `Model "${truncate(name)}" is not served on this path.`, param: 'model' });
+  if (model === undefined) throw modelNotFound(match.route, name, 'model');
   ctx.model = model;
   ctx.serving = model;
   // A client that names the model by its gateway name gets the upstream's own id in the body,
@@ -61,7 +62,7 @@ function routeByQuery(ctx: RequestContext, route: PathRoute): void {
   const name = params.get('model');
   if (name === null || name === '') throw new GatewayError('model_not_specified', { message: 'No model given: send the X-Model header or a "model" query parameter.', param: 'model' });
   const model = route.byName.get(name) ?? route.byServedModel.get(name);
-  if (model === undefined) throw new GatewayError('model_not_found', { message: `Model "${truncate(name)}" is not served on this path.`, param: 'model' });
+  if (model === undefined) throw modelNotFound(route, name, 'model');
   ctx.model = model;
   ctx.serving = model;
   // As with a body, the upstream gets its own served id.
@@ -84,9 +85,4 @@ function bodyModel(ctx: RequestContext): string {
   const model = parsed !== null && typeof parsed === 'object' ? (parsed as { model?: unknown }).model : undefined;
   if (typeof model !== 'string' || model === '') throw new GatewayError('model_not_specified', { param: 'model' });
   return model;
-}
-
-/** truncate keeps client-sent names short in error messages. */
-function truncate(s: string): string {
-  return s.length > 100 ? `${s.slice(0, 100)}…` : s;
 }

@@ -16,6 +16,16 @@ export interface StatusSource {
   metricsContentType: string;
 }
 
+/** STATUS_INDEX is the answer to `GET /`: what this listener serves. */
+const STATUS_INDEX = Object.freeze({
+  service: 'inference-gateway status',
+  endpoints: [
+    { method: 'GET', path: '/status', description: 'requests in flight and in total, connections, configuration hash, readiness' },
+    { method: 'GET', path: '/status/ready', description: '200 while serving, 503 while starting or draining' },
+    { method: 'GET', path: '/metrics', description: 'Prometheus metrics' },
+  ],
+});
+
 /** createStatusHandler is the status listener's request handler; the same handler serves status.tls_listen. */
 export function createStatusHandler(src: StatusSource): RequestListener {
   return (req, res) => {
@@ -38,6 +48,7 @@ export function createStatusHandler(src: StatusSource): RequestListener {
       );
       return;
     }
-    sendJson(res, 404, { message: 'Not found' });
+    if (path === '/') return sendJson(res, 200, STATUS_INDEX);
+    sendJson(res, 404, { message: 'Not found: GET / lists the endpoints' });
   };
 }

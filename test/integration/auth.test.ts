@@ -109,8 +109,8 @@ describe('per-model API keys', () => {
     assert.deepEqual(anon.data.map((m) => m.id), ['open']);
     const withKey = (await (await fetch(`${gw.url}/ai/models/v1/models`, { headers: { apikey: GPT_KEY } })).json()) as { data: Array<{ id: string }> };
     assert.deepEqual(withKey.data.map((m) => m.id).sort(), ['gpt', 'open']);
-    const bad = await fetch(`${gw.url}/ai/models/v1/models`, { headers: { apikey: 'nope' } });
-    assert.equal(bad.status, 401);
-    await bad.arrayBuffer();
+    // A key the gateway does not know may be meant for an open model's upstream: the open ones are listed.
+    const unknown = (await (await fetch(`${gw.url}/ai/models/v1/models`, { headers: { authorization: 'Bearer nope' } })).json()) as { data: Array<{ id: string }> };
+    assert.deepEqual(unknown.data.map((m) => m.id), ['open']);
   });
 });

@@ -61,10 +61,10 @@ describe('the official openai client (v6) through the gateway', () => {
     assert.deepEqual(page.data.map((m) => m.id), ['openai/gpt-oss-120b']);
   });
 
-  it('lists models without X-Model: the gateway answers with the models the key may use', async () => {
+  it('lists models without X-Model: the gateway answers with the models the key may use, under the same ids', async () => {
     const plain = new OpenAI({ apiKey: KEY, baseURL: `${gw.url}/ai/models/v1`, maxRetries: 0 });
     const page = await plain.models.list();
-    assert.deepEqual(page.data.map((m) => m.id), ['gpt-oss-120b']);
+    assert.deepEqual(page.data.map((m) => m.id), ['openai/gpt-oss-120b']);
   });
 
   it('surfaces gateway errors as typed API errors with the right status', async () => {
