@@ -1,4 +1,4 @@
-# Inference Gateway container image (issue #8).
+# Inference Gateway container image.
 #
 #   docker build -t inference-gateway:0.1.0 .
 #   docker run --rm -p 8000:8000 -p 8100:8100 -v "$PWD/my-config:/etc/inference-gateway:ro" inference-gateway:0.1.0

@@ -1,6 +1,6 @@
 /**
  * `npm run bench:compare` — the gateway against nginx, against the least a Node proxy can do
- * (issue #7, part 1) and against a raw-socket prototype below that (part 3), in one run, on one
+ * (`node:http`, the "floor") and against a raw-socket prototype below that, in one run, on one
  * upstream.
  *
  * Targets (all in front of the same zero-delay upstream):
@@ -12,7 +12,7 @@
  *            + `if` → 401, `location /ai/models/ { proxy_pass http://up/; }`, keep-alive upstream,
  *            `proxy_buffering off`, access log to /dev/null buffered); skipped if nginx is missing;
  *   floor    bench/node-floor.ts: node:http + keep-alive Agent + pipe, no features;
- *   raw      bench/raw-proxy.ts: the "below the floor" prototype (#7 part 3): nginx's routing, key
+ *   raw      bench/raw-proxy.ts: the "below the floor" prototype: nginx's routing, key
  *            check and prefix strip on raw node:net sockets with a strict hand-written HTTP/1.1
  *            parser, pooled keep-alive upstreams, response bytes relayed as they arrive; no
  *            metrics, no log. Answers the question: what does a Node proxy cost without node:http?
@@ -31,7 +31,8 @@
  *     and one through the proxy, one at a time, order alternating; added = proxy − direct per pair;
  *   - (proxies) paired time to first streamed event: BENCH_TTFB_PAIRS (default 300) pairs, same.
  * Reported: medians over rounds (throughput, latency, CPU/request), median and p99 of all paired
- * differences, RSS (VmRSS) idle and after load, peak (VmHWM), error totals, the issue's targets.
+ * differences, RSS (VmRSS) idle and after load, peak (VmHWM), error totals, the performance targets
+ * (docs/performance.md).
  * Written to bench/results/compare-<date>.md as well.
  *
  * Env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_PAIRS, BENCH_TTFB_PAIRS, BENCH_UPSTREAM (sim|raw),
@@ -73,7 +74,7 @@ const PROFILE = process.env.BENCH_CPU_PROF === '1';
 // BENCH_ACCESS_LOG=0 turns the access log off in the gateway and in nginx (to price it).
 const ACCESS_LOG = process.env.BENCH_ACCESS_LOG !== '0';
 
-// Targets of the issue (#7).
+// The performance targets (docs/performance.md).
 const T_CPU_JSON = 1.4;
 const T_CPU_SSE = 1.25;
 const T_ADDED_P50_US = 150;
@@ -503,7 +504,7 @@ async function main(): Promise<void> {
       ['gateway RSS after load < 128 MiB', `${f1(gw.rssAfter)} MiB (peak ${f1(gw.rssPeak)})`, gw.rssAfter < T_RSS_MIB],
       ['zero errors (gateway)', `${gw.errors}`, gw.errors === 0],
     ];
-    md.push('| target (issue #7) | measured | |', '| --- | --- | --- |');
+    md.push('| target | measured | |', '| --- | --- | --- |');
     for (const [what, v, ok] of checks) md.push(`| ${what} | ${v} | ${verdict(ok)} |`);
     md.push('');
     if (gw.loadIdleJson < 5 || (nx !== undefined && nx.loadIdleJson < 5)) {

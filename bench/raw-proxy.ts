@@ -1,5 +1,5 @@
 /**
- * The "below the floor" prototype of `npm run bench:compare` (issue #7, part 3): what a Node proxy
+ * The "below the floor" prototype of `npm run bench:compare`: what a Node proxy
  * costs per request when it skips `node:http` entirely. Raw `node:net` sockets, a hand-written
  * strict HTTP/1.1 request parser, constant bytes built once at start, request and response bytes
  * relayed as they arrive. It does exactly what the nginx reference (bench/lib/nginx.ts) does:

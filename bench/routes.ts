@@ -1,6 +1,5 @@
 /**
- * `npm run bench:routes` — does routing and key auth cost the same with 10,000 models as with 3
- * (issue #7, part 5)?
+ * `npm run bench:routes` — does routing and key auth cost the same with 10,000 models as with 3?
  *
  * Configs (generated, plain YAML): BENCH_MODELS (default 10,000) models, each with its own API key
  * and one target (the same zero-delay simulator for all): 100 path groups × 100 names, one group at

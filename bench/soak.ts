@@ -1,6 +1,5 @@
 /**
- * `npm run bench:soak -- --minutes N` — does the gateway's memory level off under mixed traffic
- * (issue #7, part 6)?
+ * `npm run bench:soak -- --minutes N` — does the gateway's memory level off under mixed traffic?
  *
  * One gateway process (CPU 0; access log on, to /dev/null) in front of a zero-delay simulator
  * (CPU 1, with this load generator). BENCH_CONCURRENCY (default 64) workers loop for N minutes

@@ -1,6 +1,6 @@
 /**
- * `npm run bench:streams` — many concurrent slow SSE streams through one gateway process (issue
- * #7, part 4): every stream delivered intact, no stalls, gateway memory bounded.
+ * `npm run bench:streams` — many concurrent slow SSE streams through one gateway process: every
+ * stream delivered intact, no stalls, gateway memory bounded.
  *
  * Processes: the upstream (`inference-gateway simulate --itl-ms 1000`: one token event a second)
  * and the load generator (bench/stream-client.ts) on CPU 1; the gateway (`inference-gateway

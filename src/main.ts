@@ -2,6 +2,7 @@
 /**
  * The `inference-gateway` command: parses arguments and hands over; no logic lives here.
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, describeSnapshot, compileSnapshot, formatIssues, loadConfigFile } from './config/index.js';
 import { Gateway } from './gateway.js';
@@ -10,8 +11,13 @@ import { fullGc } from './cli/full-gc.js';
 import { generateKey } from './cli/keygen.js';
 import { runSimulator } from './sim/index.js';
 
+// package.json sits one level above both src/main.ts and dist/main.js; read at run time, so the
+// version printed is the installed package's.
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command('inference-gateway')
   .description('One OpenAI-compatible endpoint in front of self-hosted LLM servers.')
+  .version(version, '-V, --version', 'print the version')
   .showHelpAfterError();
 
 const toInt = (v: string): number => {

@@ -5,10 +5,10 @@
  * memory (tens of MiB of RSS) and the repository's dist/ may be stale or rebuilt by someone else
  * while a benchmark runs. The temp folder gets a package.json (`"type": "module"`) and a
  * node_modules symlink to the checkout's, and is removed when this process exits.
- * Type errors (e.g. someone else's half-done edit in src/) do not stop the emit; they are counted.
+ * Type errors (e.g. an unfinished edit in src/) do not stop the emit; they are counted.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CliEntry } from './layout.js';
@@ -31,7 +31,9 @@ function countErrors(out: string): number {
 export function freshBuild(root: string, helpers: readonly string[] = []): Build {
   const dir = mkdtempSync(join(tmpdir(), 'igw-build-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+  // The checkout's name and version too: `main.js --version` reads them from here.
+  const { name, version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string };
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name, version, type: 'module' })}\n`);
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const a = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', join(dir, 'src'), '--sourceMap', 'false'], { encoding: 'utf8' });

@@ -12,7 +12,7 @@ import type { FallbackRefConfig } from './schema.js';
 import type { DnsTarget, HashOn, LoadMetrics, Model, PathRoute, Snapshot } from './snapshot.js';
 import { toBytes, toMs } from './units.js';
 
-/** Default values of the settings DESIGN.md and the issues fix. */
+/** Default values of the settings (the README's configuration reference lists them). */
 export const DEFAULTS = Object.freeze({
   maxBodyBytes: 32 * 1024 * 1024,
   maxUrlLength: 8192,

@@ -182,7 +182,7 @@ function normalizePath(p: string | undefined): string {
 
 const PATH_CHARS = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+$/;
 
-/** checkModels applies the load-time rules of DESIGN.md across all models, reporting each violation with both sources. */
+/** checkModels applies the load-time rules (README, "Load-time rules") across all models, reporting each violation with both sources. */
 function checkModels(models: ModelSpec[], issues: ConfigIssue[]): void {
   const byPathName = new Map<string, ModelSpec>();
   const keyOwner = new Map<string, { model: ModelSpec; source: Source }>();

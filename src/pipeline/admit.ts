@@ -8,7 +8,7 @@
 import { GatewayError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
-import type { CounterStore, LimitScope, LimitTake, ModelLimits, Plan, Rule, TakeRequest, TakeResult } from '../ratelimit/index.js';
+import type { CounterStore, LimitScope, ModelLimits, Plan, Rule, TakeRequest, TakeResult } from '../ratelimit/index.js';
 import { LocalStore } from '../ratelimit/index.js';
 import { UsageChunkHider } from '../transform/index.js';
 import { parsedBody, rewriteBody } from './body.js';
@@ -257,7 +257,9 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
   };
 }
 
-// Built on first use per model limits and key scope, then reused: a request allocates no rule lists.
+// Built on first use per model limits and key scope, then reused: rules, counter keys and header
+// names are not rebuilt per request. Only the per-rule amounts are, when token rules add the
+// request's reservation.
 const plans = new WeakMap<ModelLimits, Map<LimitScope | undefined, Plan>>();
 
 function planOf(limits: ModelLimits, keyScope: LimitScope | undefined): Plan {

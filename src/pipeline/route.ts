@@ -1,7 +1,8 @@
 /**
  * route: pick the path route (longest segment prefix), then the model: X-Model first, else the
- * JSON body's `model` matched against names, then served ids. The body is parsed only here and
- * only when no X-Model header was sent.
+ * JSON body's `model` matched against names, then served ids. Without X-Model the body is parsed
+ * here and kept on the context, so the later stages that read it (translate, admit, select) do not
+ * parse it again.
  */
 import type { PathRoute } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';

@@ -3,7 +3,9 @@
  * route -> authenticate -> list-models -> translate -> admit -> select -> forward, then record
  * when the response closes.
  * A stage ends the request by throwing a GatewayError, which only this runner turns into a
- * response. Stages are synchronous today; the runner awaits only a stage that returns a promise.
+ * response. A stage returns a promise only when it has to wait (admit: a Redis answer or a
+ * concurrency slot); the runner continues when it settles, and a stage that finishes at once costs
+ * no promise.
  */
 import { randomUUID } from 'node:crypto';
 import { ServerResponse, type IncomingMessage } from 'node:http';

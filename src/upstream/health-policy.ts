@@ -18,7 +18,7 @@ export interface HealthPolicy {
   readonly passive: PassivePolicy;
 }
 
-/** HEALTH_DEFAULTS are the defaults: active every 5 s, healthy after 2, unhealthy after 3; eject after 3 failures for 10 s doubling to 5 min. */
+/** HEALTH_DEFAULTS (README, health_check fields): active every 5 s, healthy after 2, unhealthy after 3; eject after 3 failures for 10 s doubling to 5 min. */
 export const HEALTH_DEFAULTS = Object.freeze({
   path: '/health',
   intervalMs: 5_000,

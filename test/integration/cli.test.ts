@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
-import { afterEach, describe, it } from 'node:test';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { runDemo } from '../../src/cli/demo.js';
 import { hashKey } from '../../src/auth/index.js';
-import { Cleanup, deadUrl, post, startSim, writeConfig } from '../helpers/harness.js';
+import { Cleanup, deadUrl, post, startSim, tempDir, writeConfig } from '../helpers/harness.js';
 
 const freePort = async (): Promise<number> => Number(new URL(await deadUrl()).port);
 
@@ -137,5 +138,64 @@ describe('demo', () => {
       assert.equal(json.usage.completion_tokens, 200);
     }
     assert.match(text, /Ctrl-C/);
+  });
+});
+
+describe('the installed command', () => {
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { name: string; version: string; bin: Record<string, string> };
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const scratch = (): string => {
+    const d = tempDir();
+    dirs.push(d);
+    return d;
+  };
+
+  // The tests below run the built dist/. CI builds before `npm test`; a missing dist/, or one older
+  // than any source file (a local run after an edit), is rebuilt here rather than tested stale.
+  before(() => {
+    const built = existsSync('dist/main.js') ? statSync('dist/main.js').mtimeMs : 0;
+    const newest = Math.max(...readdirSync('src', { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => statSync(join(e.parentPath, e.name)).mtimeMs));
+    if (built < newest) {
+      const r = spawnSync('npm', ['run', 'build'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `npm run build: ${r.stdout}${r.stderr}`);
+    }
+  });
+
+  it('--version prints the version of package.json', () => {
+    const r = cli('--version');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `${pkg.version}\n`);
+  });
+
+  it('--version reads package.json at run time, not a copy made at build time', () => {
+    // The built command in a package of its own whose package.json says another version.
+    const dir = scratch();
+    cpSync('dist', join(dir, 'dist'), { recursive: true });
+    symlinkSync(resolve('node_modules'), join(dir, 'node_modules'));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...pkg, version: '9.8.7-test' }));
+    const r = spawnSync(process.execPath, [join(dir, 'dist/main.js'), '--version'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '9.8.7-test\n');
+  });
+
+  it('the bin entry is a built file with a shebang, packed, and `npm install -g .` puts a working inference-gateway on the PATH', () => {
+    const bin = pkg.bin['inference-gateway'];
+    assert.equal(bin, 'dist/main.js');
+    assert.match(readFileSync(bin, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+    const packed = spawnSync('npm', ['pack', '--dry-run', '--json'], { encoding: 'utf8' });
+    assert.equal(packed.status, 0, packed.stderr);
+    const files = (JSON.parse(packed.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
+    assert.ok(files.includes(bin), `npm pack includes ${bin}`);
+    // What the README says, into a scratch prefix instead of the system's: the link npm makes
+    // (PREFIX/bin/inference-gateway) runs as a command of its own.
+    const prefix = scratch();
+    const install = spawnSync('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '.'], { encoding: 'utf8' });
+    assert.equal(install.status, 0, install.stderr);
+    const r = spawnSync('inference-gateway', ['--version'], { encoding: 'utf8', env: { ...process.env, PATH: `${join(prefix, 'bin')}:${process.env.PATH}` } });
+    assert.equal(r.status, 0, `${r.error?.message ?? ''}${r.stderr}`);
+    assert.equal(r.stdout, `${pkg.version}\n`);
   });
 });

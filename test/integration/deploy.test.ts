@@ -1,11 +1,11 @@
 /**
- * Deployment (issue #8): the Kubernetes manifests as rendered by kustomize, the Dockerfile, the
+ * Deployment: the Kubernetes manifests as rendered by kustomize, the Dockerfile, the
  * external-URL script, a gateway reading its config from a kubelet-style ConfigMap mount, and three
  * gateway processes behind one load balancer sharing one Redis and one config file.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -93,6 +93,30 @@ function dockerfileStages(): Array<{ from: string; name: string; lines: Array<[s
   }
   return stages;
 }
+
+/** markdownSection returns the body of a heading's section (to the next heading of its level or above; fenced code skipped). */
+function markdownSection(file: string, heading: string): string {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const level = /^#+/.exec(heading)![0].length;
+  const start = lines.indexOf(heading);
+  assert.ok(start !== -1, `${file} has the heading "${heading}"`);
+  let inFence = false;
+  let end = start + 1;
+  for (; end < lines.length; end++) {
+    const line = lines[end]!;
+    if (line.trimStart().startsWith('```')) inFence = !inFence;
+    const m = inFence ? null : /^(#+) /.exec(line);
+    if (m && m[1]!.length <= level) break;
+  }
+  return lines.slice(start + 1, end).join('\n');
+}
+
+/** codeBlocks returns the bodies of the fenced blocks of one language in markdown text (list-item indentation removed). */
+const codeBlocks = (md: string, lang: string): string[] =>
+  [...md.matchAll(new RegExp(`^( *)\`\`\`${lang}\n([\\s\\S]*?)^\\1\`\`\``, 'gm'))].map(([, indent, body]) => body!.replace(new RegExp(`^${indent}`, 'gm'), ''));
+
+/** deploymentImage is the image of the gateway container in rendered objects. */
+const deploymentImage = (objects: K8sObject[]): string => deploymentOf(objects).spec.template.spec.containers[0]!.image;
 
 describe('deploy: Kubernetes manifests (kubectl kustomize, offline)', () => {
   const rendered = {} as Record<Overlay, K8sObject[]>;
@@ -266,7 +290,7 @@ describe('deploy: Kubernetes manifests (kubectl kustomize, offline)', () => {
       const snapshot = compileSnapshot(loaded);
       const models = describeSnapshot(snapshot).models.map((m) => ({ name: m.name, path: m.path, served: m.served_model, keys: m.keys, targets: m.targets, dns: m.dns, health: m.health_check_path }));
       assert.deepEqual(models, [
-        { name: 'gpt-oss-120b', path: '/ai/models', served: 'openai/gpt-oss-120b', keys: 1, targets: [], dns: ['gpt-oss-tp2-headless.default.svc.cluster.local:8000'], health: '/health' },
+        { name: 'gpt-oss-120b', path: '/ai/models', served: 'openai/gpt-oss-120b', keys: 1, targets: ['http://gpt-oss-tp2.default.svc.cluster.local:8000'], dns: [], health: '/health' },
         { name: 'scout', path: '/ai/models', served: 'Llama-4-Scout-17B-16E-Instruct', keys: 1, targets: ['http://scout.default.svc.cluster.local:8000'], dns: [], health: '/health' },
         { name: 'maverick', path: '/ai/models', served: 'Llama-4-Maverick-17B-128E-Instruct-FP8', keys: 1, targets: ['http://maverick.default.svc.cluster.local:8000'], dns: [], health: '/health' },
       ], o);
@@ -279,6 +303,90 @@ describe('deploy: Kubernetes manifests (kubectl kustomize, offline)', () => {
     // The docs tell which variables the Secret needs.
     const docs = readFileSync('docs/kubernetes.md', 'utf8');
     for (const v of Object.keys(SECRET_ENV)) assert.ok(docs.includes(v), `docs/kubernetes.md names ${v}`);
+  });
+
+  it('every dns: target of the shipped config is a headless Service the overlay renders (the base needs none)', () => {
+    for (const o of OVERLAYS) {
+      const files = { ...configMapData(rendered[o], 'inference-gateway-config'), ...configMapData(rendered[o], 'inference-gateway-blueprints'), 'tls.crt': 'cert', 'tls.key': 'key' };
+      const vol = new ConfigMapVolume(tempDir(), files);
+      const models = describeSnapshot(compileSnapshot(loadConfigFile(join(vol.dir, 'gateway.yaml'), { env: SECRET_ENV }))).models;
+      const headless = rendered[o]
+        .filter((x) => x.kind === 'Service' && (x as unknown as { spec: { clusterIP?: string } }).spec.clusterIP === 'None')
+        .flatMap((x) => (x as unknown as ServiceView).spec.ports.map((p) => `${x.metadata.name}.${x.metadata.namespace}.svc.cluster.local:${p.port}`));
+      for (const m of models) for (const d of m.dns) assert.ok(headless.includes(d), `${o}: ${m.name}'s dns target ${d} is a headless Service of the overlay`);
+    }
+  });
+
+  it('the per-pod recipe of docs/kubernetes.md: a valid headless Service, and the dns target it documents resolves to that Service', () => {
+    const section = markdownSection('docs/kubernetes.md', '## Per-pod balancing with a headless Service');
+    const [serviceYaml, configYaml] = codeBlocks(section, 'yaml');
+    assert.ok(serviceYaml && configYaml, 'a Service and a config snippet');
+    const svc = parse(serviceYaml) as K8sObject & { spec: { clusterIP: string; ports: Array<{ port: number }> } };
+    validateObject(svc);
+    assert.equal(svc.spec.clusterIP, 'None');
+    // The documented blueprints entry, in the shipped config in place of the base one for that recipe.
+    const entry = (parse(configYaml) as { blueprints: Array<Record<string, unknown>> }).blueprints[0]!;
+    const files: Record<string, string> = { ...configMapData(rendered['oci-public'], 'inference-gateway-config'), ...configMapData(rendered['oci-public'], 'inference-gateway-blueprints'), 'tls.crt': 'cert', 'tls.key': 'key' };
+    const cfg = parse(files['gateway.yaml']!) as { blueprints: Array<Record<string, unknown>> };
+    cfg.blueprints = cfg.blueprints.map((b) => (b.file === entry.file ? entry : b));
+    const vol = new ConfigMapVolume(tempDir(), { ...files, 'gateway.yaml': stringify(cfg) });
+    const models = describeSnapshot(compileSnapshot(loadConfigFile(join(vol.dir, 'gateway.yaml'), { env: SECRET_ENV }))).models;
+    const model = models.find((m) => m.dns.length > 0);
+    assert.ok(model, 'the documented entry makes a dns target');
+    assert.deepEqual(model.dns, [`${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${svc.spec.ports[0]!.port}`]);
+    assert.equal(model.balancer, 'least-load');
+  });
+});
+
+describe('deploy: the image the manifests run (kubectl alone, no kustomize command)', () => {
+  before(requireKubectl);
+  /** A copy of deploy/kubernetes to edit as a user would. */
+  const copy = (): string => {
+    const dir = join(tempDir(), 'kubernetes');
+    cpSync('deploy/kubernetes', dir, { recursive: true });
+    return dir;
+  };
+
+  it("the README's images: entry, written into base/kustomization.yaml, sets the gateway image of every overlay", () => {
+    const section = markdownSection('README.md', '## Deploying to Kubernetes');
+    const snippet = codeBlocks(section, 'yaml').find((b) => /^images:/m.test(b));
+    assert.ok(snippet, 'the README shows the images: entry to edit');
+    // The user's values in place of the placeholders.
+    const edited = parse(snippet.replaceAll('<region>', 'eu-frankfurt-1').replaceAll('<tenancy-namespace>', 'mytenancy')) as { images: Array<{ name: string; newName: string; newTag: string }> };
+    assert.equal(edited.images.length, 1);
+    const image = edited.images[0]!;
+    assert.equal(image.newName, 'eu-frankfurt-1.ocir.io/mytenancy/inference-gateway');
+    const dir = copy();
+    const kustomization = join(dir, 'base', 'kustomization.yaml');
+    const k = parse(readFileSync(kustomization, 'utf8')) as { images: unknown };
+    assert.deepEqual((k.images as Array<{ name: string }>).map((i) => i.name), [image.name], 'the base has the entry the README edits');
+    k.images = edited.images;
+    writeFileSync(kustomization, stringify(k));
+    for (const o of OVERLAYS) assert.equal(deploymentImage(renderKustomize(join(dir, 'overlays', o))), `${image.newName}:${image.newTag}`, o);
+    // The build and push commands name the same image.
+    const pushed = `${image.newName}:${image.newTag}`.replace('eu-frankfurt-1', '<region>').replace('mytenancy', '<tenancy-namespace>');
+    assert.ok(section.includes(`docker build -t ${pushed} .`), 'the README builds that image');
+    assert.ok(section.includes(`docker push ${pushed}`));
+  });
+
+  it('an overlay of your own with an images: entry sets the image (docs/kubernetes.md)', () => {
+    const dir = copy();
+    mkdirSync(join(dir, 'overlays', 'mine'));
+    writeFileSync(
+      join(dir, 'overlays', 'mine', 'kustomization.yaml'),
+      stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: ['../oci-private'], images: [{ name: 'inference-gateway', newName: 'registry.example/igw', newTag: '9.9.9' }] }),
+    );
+    const objects = renderKustomize(join(dir, 'overlays', 'mine'));
+    assert.equal(deploymentImage(objects), 'registry.example/igw:9.9.9');
+    assert.equal(serviceOf(objects, 'inference-gateway-proxy').metadata.annotations?.[INTERNAL], 'true');
+  });
+
+  it('the docs ask for kubectl only: no kustomize command, and the README names every variable of the Secret', () => {
+    for (const f of ['README.md', 'docs/kubernetes.md', ...readdirSync('deploy/kubernetes', { recursive: true, encoding: 'utf8' }).filter((p) => p.endsWith('.yaml')).map((p) => join('deploy/kubernetes', p))]) {
+      assert.doesNotMatch(readFileSync(f, 'utf8'), /\bkustomize (edit|build|create)\b/, `${f} needs only kubectl`);
+    }
+    const section = markdownSection('README.md', '## Deploying to Kubernetes');
+    for (const v of Object.keys(SECRET_ENV)) assert.ok(section.includes(`${v}=`), `the README's Secret command sets ${v}`);
   });
 });
 
