@@ -1,1 +1,1 @@
-export { createAdminServer, isLoopbackHost, type AdminHost, type AdminOptions } from './admin-server.js';
+export { createAdminServer, type AdminHost, type AdminOptions } from './admin-server.js';
