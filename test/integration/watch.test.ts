@@ -8,9 +8,12 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { stringify } from 'yaml';
-import { Cleanup, chat, post, startSim, tempDir } from '../helpers/harness.js';
+import { Gateway } from '../../src/gateway.js';
+import { Cleanup, LineCapture, chat, post, startSim, tempDir } from '../helpers/harness.js';
 import { freePort, startGatewayProcess, waitFor } from '../helpers/gateway-process.js';
+import { ConfigMapVolume } from '../helpers/kubernetes.js';
 import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
 
 const RELOAD_FAILED = 'config reload failed; the previous configuration keeps serving';
@@ -108,6 +111,39 @@ describe('--watch', () => {
     await appender;
     assert.deepEqual(await reloads(), { applied: 4, unchanged: 0, failed: 0 }, 'one reload per change, nothing else');
     assert.ok(child.exitCode === null, 'the gateway is still running');
+  });
+});
+
+describe('--watch on a mounted ConfigMap', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('follows a kubelet swap that changes only a recipe in an imported folder (the folder itself is a symlink through ..data)', async () => {
+    const sim = await startSim(cleanup, { model: 'sim' });
+    const recipe = (name: string): string => JSON.stringify({ deployment_name: name, recipe_inference_gateway: { model_name: name } });
+    const config = stringify({
+      proxy: { listen: '127.0.0.1:0' },
+      status: { listen: '127.0.0.1:0' },
+      admin: { listen: '127.0.0.1:0' },
+      log: { access_log: false },
+      blueprints: [{ dir: './recipes', targets: [{ url: sim.url }] }],
+    });
+    const vol = new ConfigMapVolume(tempDir(), { 'gateway.yaml': config, 'recipes/c.json': recipe('c') });
+    const gateway = new Gateway({ configPath: join(vol.dir, 'gateway.yaml'), logger: pino({ level: 'warn' }, new LineCapture()), shutdownGraceMs: 100 });
+    const ports = await gateway.start();
+    cleanup.add(() => gateway.stop());
+    gateway.watch();
+    const serves = async (model: string): Promise<boolean> => {
+      const res = await post(`http://127.0.0.1:${ports.proxy}/v1/chat/completions`, chat('sim'), { 'x-model': model });
+      await res.arrayBuffer();
+      return res.status === 200;
+    };
+    assert.ok(await serves('c'));
+    vol.update({ 'gateway.yaml': config, 'recipes/c.json': recipe('c'), 'recipes/d.json': recipe('d') });
+    await waitFor('the new recipe to be served', () => serves('d'));
+    // A second swap: the watches moved to the folder the first one made.
+    vol.update({ 'gateway.yaml': config, 'recipes/e.json': recipe('e') });
+    await waitFor('the second swap to be served', async () => (await serves('e')) && !(await serves('c')));
   });
 });
 
