@@ -397,8 +397,12 @@ export class Gateway {
     if (this.#watcher !== null || this.#isDraining) return;
     this.#watcher = new InputWatcher({
       inputs: this.#inputs,
-      // A POST /config load is running: the watcher checks again after its debounce.
-      onChange: () => !this.#isLoading && (this.tryReload(), true),
+      onChange: () => {
+        // A POST /config load is running: the watcher checks again after its debounce.
+        if (this.#isLoading) return false;
+        this.tryReload();
+        return true;
+      },
     });
   }
 
