@@ -5,7 +5,6 @@
  * Stop: readiness turns 503 at once, the proxy stops accepting, in-flight requests get
  * `shutdown_grace_s`, then everything closes.
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
@@ -13,14 +12,20 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
 import { dirname, resolve } from 'node:path';
-import { createAdminHandler, isLoopbackHost, type AdminHost } from './admin/index.js';
+import { createAdminHandler, type AdminHost } from './admin/index.js';
 import {
   ConfigError,
   ConfigStore,
+  InputWatcher,
+  checkStart,
   compileSnapshot,
+  configInputs,
   loadConfigFile,
   loadConfigText,
   parseListen,
+  readConfigInputs,
+  LISTENER_DEFAULTS,
+  restartNeededFor,
   DEFAULTS,
   toBytes,
   toMs,
@@ -28,7 +33,9 @@ import {
   type Model,
   type Snapshot,
   type SwapResult,
+  type ConfigIssue,
   type GatewayConfig,
+  type WatchInputs,
 } from './config/index.js';
 import { close, createHttpsServer, createTlsServer, generateDevCertificate, listen, reloadTls, type TlsFiles } from './http/index.js';
 import { FastServer, type FastRequest, type FastResponse } from './http/fast/index.js';
@@ -113,14 +120,17 @@ export class Gateway {
   #http: Server | null = null;
   #status: Server | null = null;
   #admin: Server | null = null;
-  #watcher: FSWatcher | null = null;
+  /** #configFile is the config file's absolute path; #inputs are the files its current content is made of. */
+  readonly #configFile: string;
+  #inputs: WatchInputs;
+  #watcher: InputWatcher | null = null;
   #ports: GatewayPorts = { proxy: 0, status: 0, admin: 0, tls: 0, adminTls: 0, statusTls: 0 };
   #tls: Http2SecureServer | null = null;
   #adminTls: HttpsServer | null = null;
   #statusTls: HttpsServer | null = null;
   /** #tlsListeners are every HTTPS listener (proxy, admin, status) with the files its certificate is read from. */
   readonly #tlsListeners: Array<{ name: 'proxy' | 'admin' | 'status'; server: TlsServer; files: TlsFiles }> = [];
-  readonly #tlsWatchers: FSWatcher[] = [];
+  #tlsWatcher: InputWatcher | null = null;
   readonly #sessions = new Set<ServerHttp2Session>();
   #isListening = false;
   #isDraining = false;
@@ -132,7 +142,10 @@ export class Gateway {
   /** Gateway loads and compiles the config at once: a bad file throws ConfigError before anything listens. */
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
+    this.#configFile = resolve(opts.cwd ?? process.cwd(), opts.configPath);
     const loaded = loadConfigFile(opts.configPath, { env: opts.env, cwd: opts.cwd });
+    const warnings = checkStart(loaded, dirname(this.#configFile));
+    this.#inputs = configInputs(this.#configFile, loaded.config);
     this.#settings = settingsOf(loaded);
     const logCfg = this.#settings.log;
     this.#log = opts.logger ?? createLogger(process.env.IGW_LOG_LEVEL ?? logCfg?.level ?? 'info');
@@ -141,6 +154,7 @@ export class Gateway {
     const compileOptions = { registry: this.#registry, semaphores: this.#semaphores, rowOf: this.#metrics.rowOf };
     this.#store = new ConfigStore(compileSnapshot(loaded, compileOptions), compileOptions);
     for (const note of loaded.notes) this.#log.info(note);
+    this.#logWarnings(warnings);
     this.#store.onSwap = (next) => this.#startGeneration(next);
     this.#registry.onChange = (record) => this.#onHealthChange(record);
   }
@@ -180,24 +194,17 @@ export class Gateway {
     return this.#ports;
   }
 
-  /** start opens the listeners; it refuses an admin listener beyond loopback without a token. */
+  /** start opens the listeners (the constructor already refused what cannot start: see checkStart). */
   async start(): Promise<GatewayPorts> {
     const cfg = this.#settings;
-    const proxyAddr = parseListen(cfg.proxy?.listen ?? '0.0.0.0:8000');
-    const statusAddr = parseListen(cfg.status?.listen ?? '0.0.0.0:8100');
-    const adminAddr = parseListen(cfg.admin?.listen ?? '127.0.0.1:8001');
+    const proxyAddr = parseListen(cfg.proxy?.listen ?? LISTENER_DEFAULTS.proxy);
+    const statusAddr = parseListen(cfg.status?.listen ?? LISTENER_DEFAULTS.status);
+    const adminAddr = parseListen(cfg.admin?.listen ?? LISTENER_DEFAULTS.admin);
     const adminToken = cfg.admin?.token;
-    if (!isLoopbackHost(adminAddr.host) && adminToken === undefined) {
-      throw new Error(`admin.listen ${adminAddr.host}:${adminAddr.port} is not a loopback address and admin.token is not set: refusing to expose the admin API without a token`);
-    }
     const adminTlsAddr = cfg.admin?.tls_listen === undefined ? null : parseListen(cfg.admin.tls_listen);
-    if (adminTlsAddr !== null && !isLoopbackHost(adminTlsAddr.host) && adminToken === undefined) {
-      throw new Error(`admin.tls_listen ${adminTlsAddr.host}:${adminTlsAddr.port} is not a loopback address and admin.token is not set: refusing to expose the admin API without a token`);
-    }
     const statusTlsAddr = cfg.status?.tls_listen === undefined ? null : parseListen(cfg.status.tls_listen);
 
     const ls = cfg.limits_store ?? {};
-    if (ls.policy === 'redis' && ls.redis_url === undefined) throw new Error('limits_store.policy is "redis" but limits_store.redis_url is not set');
     let limitStore: CounterStore;
     if (ls.policy === 'redis') {
       // Loaded only when used: ioredis is ~20 MiB of a gateway's idle memory.
@@ -394,16 +401,10 @@ export class Gateway {
   }
 
   #watchTlsFiles(): void {
-    let timer: NodeJS.Timeout | null = null;
-    // The folders, not the files: cert-manager and Kubernetes Secrets replace files via symlinks.
-    for (const dir of new Set(this.#tlsListeners.map((l) => dirname(l.files.cert)))) {
-      const watcher = watch(dir, () => {
-        if (timer) clearTimeout(timer);
-        timer = setTimeout(() => this.#reloadTls(), 200);
-      });
-      watcher.unref();
-      this.#tlsWatchers.push(watcher);
-    }
+    if (this.#tlsListeners.length === 0) return;
+    // Only the certificate and key files, by content: a renewal reloads once, other writes in their folders never.
+    const files = [...new Set(this.#tlsListeners.flatMap((l) => [l.files.cert, l.files.key]))];
+    this.#tlsWatcher = new InputWatcher({ inputs: { files, dirs: [] }, onChange: () => this.#reloadTls() });
   }
 
   /** reload re-reads the config file; on any error it throws ConfigError and the old config keeps serving. */
@@ -411,59 +412,86 @@ export class Gateway {
     if (this.#isLoading) throw new ConfigError([{ file: this.#opts.configPath, field: '', message: 'another configuration load is in progress' }]);
     this.#isLoading = true;
     this.#reloadTls();
+    // What to watch follows the file: a reload may import other recipe files or folders.
+    const load = (): LoadedConfig => {
+      try {
+        const loaded = loadConfigFile(this.#opts.configPath, { env: this.#opts.env, cwd: this.#opts.cwd });
+        this.#inputs = configInputs(this.#configFile, loaded.config);
+        return loaded;
+      } catch (err) {
+        this.#inputs = readConfigInputs(this.#configFile);
+        throw err;
+      }
+    };
     try {
-      return this.#apply(() => loadConfigFile(this.#opts.configPath, { env: this.#opts.env, cwd: this.#opts.cwd }), false);
+      return this.#apply(load, false).result;
     } finally {
       this.#isLoading = false;
+      this.#watcher?.follow(this.#inputs);
     }
   }
 
-  /** watch reloads whenever the config file changes (debounced); errors are logged and the old config kept. */
+  /**
+   * tryReload is reload for SIGHUP and --watch: the outcome is logged, a failure as one line with
+   * every issue, and the old config keeps serving.
+   */
+  tryReload(): void {
+    try {
+      this.reload();
+    } catch (err) {
+      this.#log.error({ issues: err instanceof ConfigError ? err.issues : String(err) }, 'config reload failed; the previous configuration keeps serving');
+    }
+  }
+
+  /** watch reloads when the content of the config file, or of a recipe file or folder it imports, changes (src/config/watch.ts). */
   watch(): void {
-    let timer: NodeJS.Timeout | null = null;
-    const path = resolve(this.#opts.cwd ?? process.cwd(), this.#opts.configPath);
-    // Watch the folder: editors and Kubernetes ConfigMaps replace the file rather than write to it.
-    this.#watcher = watch(dirname(path), () => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => {
-        try {
-          this.reload();
-        } catch (err) {
-          this.#log.error({ issues: err instanceof ConfigError ? err.issues : String(err) }, 'config reload failed; the previous configuration keeps serving');
-        }
-      }, 200);
+    if (this.#watcher !== null || this.#isDraining) return;
+    this.#watcher = new InputWatcher({
+      inputs: this.#inputs,
+      onChange: () => {
+        // A POST /config load is running: the watcher checks again after its debounce.
+        if (this.#isLoading) return false;
+        this.tryReload();
+        return true;
+      },
     });
   }
 
-  /** #apply runs one load and swap, counting the result. */
-  #apply(load: () => LoadedConfig, isCheckHash: boolean): SwapResult {
+  /** #apply runs one load, its start checks and the swap, counting the result; it returns the result and the warnings to tell the caller. */
+  #apply(load: () => LoadedConfig, isCheckHash: boolean): { result: SwapResult; warnings: string[] } {
     let loaded: LoadedConfig;
+    let issues: ConfigIssue[];
     try {
       loaded = load();
+      // What the next start would refuse is refused now, not at the next restart.
+      issues = checkStart(loaded, dirname(this.#configFile));
     } catch (err) {
       this.#metrics.configReloads.labels('failed').inc();
       throw err;
     }
     const result = this.#store.swap(loaded);
     this.#metrics.configReloads.labels(result).inc();
-    const staticOf = (c: GatewaySettings): string => {
-      const { max_body_size: _body, max_url_length: _url, ...proxyStatic } = c.proxy ?? {};
-      return JSON.stringify([proxyStatic, c.admin, c.status, c.log, c.limits_store]);
-    };
     // Listeners, TLS settings, the admin token, logging and the limits store are static: they
-    // change only with a restart, and we say so instead of silently ignoring them.
+    // change only with a restart, and we say which instead of silently ignoring them.
     const next = settingsOf(loaded);
-    if (staticOf(next) !== staticOf(this.#settings)) this.#log.warn('listener, admin, log or limits_store settings changed: they take effect after a restart');
+    const warnings = restartNeededFor(this.#settings, next).map((field) => `${field} changed: takes effect after a restart`);
+    for (const w of warnings) this.#log.warn(w);
     if (result === 'applied') {
       this.#settings = next;
+      this.#logWarnings(issues);
       this.#opts.afterCompile?.();
     }
     if (!isCheckHash || result === 'applied') this.#log.info({ result, hash: this.#store.current.hash }, 'config reload');
-    return result;
+    return { result, warnings: [...warnings, ...issues.map((i) => `${i.file}: ${i.field}: ${i.message}`)] };
+  }
+
+  /** #logWarnings logs each config warning once, with its file and field (keys appear only as fingerprints). */
+  #logWarnings(warnings: readonly ConfigIssue[]): void {
+    for (const w of warnings) this.#log.warn({ file: w.file, field: w.field }, w.message);
   }
 
   #adminHost(): AdminHost {
-    const configPath = resolve(this.#opts.cwd ?? process.cwd(), this.#opts.configPath);
+    const configPath = this.#configFile;
     return {
       current: () => this.#store.current,
       status: () => this.#statusDocument(),
@@ -472,8 +500,13 @@ export class Gateway {
         for (const v of (await this.#metrics.inflight.get()).values) out.set(String(v.labels.model), (out.get(String(v.labels.model)) ?? 0) + v.value);
         return out;
       },
-      applyConfigText: (text, checkHash) =>
-        this.#apply(() => loadConfigText(text, { file: 'POST /config', baseDir: dirname(configPath), env: this.#opts.env, cwd: this.#opts.cwd }), checkHash),
+      applyConfigText: (text, checkHash) => {
+        const applied = this.#apply(() => loadConfigText(text, { file: 'POST /config', baseDir: dirname(configPath), env: this.#opts.env, cwd: this.#opts.cwd }), checkHash);
+        // The file stays the source of truth: say when it takes over again.
+        const when = `the next SIGHUP${this.#watcher !== null ? ', change of its files' : ''} or restart`;
+        applied.warnings.push(`the configuration file ${this.#opts.configPath} replaces this configuration at ${when}`);
+        return applied;
+      },
       isLoading: () => this.#isLoading,
       setLoading: (on) => {
         this.#isLoading = on;
@@ -505,10 +538,11 @@ export class Gateway {
     if (this.#isDraining) return;
     this.#isDraining = true;
     this.#watcher?.close();
+    this.#watcher = null;
     this.#generation?.retire();
     const graceMs = this.#opts.shutdownGraceMs ?? (this.#settings.shutdown_grace_s ?? DEFAULT_GRACE_S) * 1000;
     const deadline = Date.now() + graceMs;
-    for (const w of this.#tlsWatchers) w.close();
+    this.#tlsWatcher?.close();
     // HTTP/2: GOAWAY to every session; their open streams may finish within the grace period.
     for (const session of this.#sessions) session.close();
     const tlsClosed = this.#tls === null ? Promise.resolve() : new Promise<void>((r) => this.#tls!.close(() => r()));

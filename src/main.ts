@@ -3,8 +3,9 @@
  * The `inference-gateway` command: parses arguments and hands over; no logic lives here.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, describeSnapshot, compileSnapshot, formatIssues, loadConfigFile } from './config/index.js';
+import { ConfigError, checkStart, describeSnapshot, compileSnapshot, formatIssues, loadConfigFile } from './config/index.js';
 import { Gateway } from './gateway.js';
 import { runDemo } from './cli/demo.js';
 import { fullGc } from './cli/full-gc.js';
@@ -70,26 +71,22 @@ program
       process.exit(reportConfigError(err));
     }
     if (o.watch) gateway.watch();
-    process.on('SIGHUP', () => {
-      try {
-        gateway.reload();
-      } catch (err) {
-        reportConfigError(err);
-      }
-    });
+    process.on('SIGHUP', () => gateway.tryReload());
     stopOnSignals(() => gateway.stop());
   });
 
 program
   .command('validate')
-  .description('check a configuration file; exit 0 if valid, else print every error and exit 1')
+  .description('check a configuration file as start would; exit 0 if valid (warnings printed), else print every error and exit 1')
   .option('-c, --config <file>', 'configuration file (YAML or JSON)', './gateway.yaml')
   .option('--print', 'print the compiled routing table (keys only counted)')
   .action((o: { config: string; print?: boolean }) => {
     try {
       const loaded = loadConfigFile(o.config);
+      const warnings = checkStart(loaded, dirname(resolve(o.config)));
       const snapshot = compileSnapshot(loaded);
       for (const note of loaded.notes) process.stderr.write(`note: ${note}\n`);
+      if (warnings.length > 0) process.stderr.write(`${warnings.length} warning${warnings.length === 1 ? '' : 's'}:\n${formatIssues(warnings)}\n`);
       process.stdout.write(o.print ? `${JSON.stringify(describeSnapshot(snapshot), null, 2)}\n` : `${o.config}: ok (${snapshot.models.length} models)\n`);
     } catch (err) {
       process.exit(reportConfigError(err));

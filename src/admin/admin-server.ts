@@ -1,13 +1,14 @@
 /**
  * The admin listener (Kong's 8001, and 8442 over HTTPS). `GET /status`, `GET /models`, `GET /models/{name}`,
  * `GET /config` (keys never shown, only counted) and `POST /config`, which replaces the whole
- * configuration like Kong's DB-less `/config`: 201 with the new hash, 400 with every error and
- * nothing changed, 304 for `?check_hash=1` when unchanged, 429 while another load runs.
+ * configuration like Kong's DB-less `/config`: 201 with the new hash and the warnings (settings
+ * that wait for a restart, weak keys, the config file that will replace it), 400 with every error
+ * and nothing changed, 304 for `?check_hash=1` when unchanged, 429 while another load runs.
  * With a token set, every call needs `Authorization: Bearer <token>`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener } from 'node:http';
-import { ConfigError, describeSnapshot, type Snapshot } from '../config/index.js';
+import { ConfigError, describeSnapshot, type Snapshot, type SwapResult } from '../config/index.js';
 import { sendJson } from '../http/index.js';
 
 /** AdminHost is what the admin API reads and changes; the Gateway implements it. */
@@ -18,7 +19,7 @@ export interface AdminHost {
   /** inflight returns the requests in flight per model name. */
   inflight(): Promise<Map<string, number>>;
   /** applyConfigText validates and swaps a whole configuration; throws ConfigError on any mistake. */
-  applyConfigText(text: string, checkHash: boolean): 'applied' | 'unchanged';
+  applyConfigText(text: string, checkHash: boolean): { result: SwapResult; warnings: string[] };
   /** isLoading tells whether a configuration load is running. */
   isLoading(): boolean;
   setLoading(on: boolean): void;
@@ -47,11 +48,6 @@ const ADMIN_INDEX = Object.freeze({
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-/** isLoopbackHost tells whether a listen host only accepts local connections. */
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
-
 /** readText reads a request body up to a limit; resolves null when it is larger. */
 function readText(req: IncomingMessage, limit: number): Promise<string | null> {
   return new Promise((resolve, reject) => {
@@ -79,9 +75,9 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
     try {
       const text = await readText(req, maxBytes);
       if (text === null) return [413, { message: `Configuration larger than ${maxBytes} bytes` }];
-      const result = host.applyConfigText(text, checkHash);
+      const { result, warnings } = host.applyConfigText(text, checkHash);
       if (result === 'unchanged' && checkHash) return [304, null];
-      return [201, { configuration_hash: host.current().hash, result }];
+      return [201, { configuration_hash: host.current().hash, result, warnings }];
     } catch (err) {
       if (err instanceof ConfigError) return [400, { message: err.message.split('\n')[0], errors: err.issues }];
       throw err;

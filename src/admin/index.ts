@@ -1,1 +1,1 @@
-export { createAdminHandler, isLoopbackHost, type AdminHost, type AdminOptions } from './admin-server.js';
+export { createAdminHandler, type AdminHost, type AdminOptions } from './admin-server.js';

@@ -5,3 +5,5 @@ export type { AnthropicMode, Model, PathRoute, Settings, Snapshot, Target, Timeo
 export { gatewayConfig, type GatewayConfig } from './schema.js';
 export { ConfigStore, type SwapResult } from './store.js';
 export { parseListen, toBytes, toMs, type ListenAddress } from './units.js';
+export { checkStart, LISTENER_DEFAULTS, restartNeededFor } from './start-checks.js';
+export { configInputs, InputWatcher, readConfigInputs, type WatchInputs } from './watch.js';

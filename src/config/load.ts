@@ -34,6 +34,8 @@ export interface LoadedConfig {
   models: ModelSpec[];
   /** notes are non-fatal remarks (e.g. a recipe without a gateway section). */
   notes: string[];
+  /** envFields are the config file's fields whose value came from a `${VAR}` reference. */
+  envFields: ReadonlySet<string>;
 }
 
 /** LoadOptions are the seams of loading: environment and working directory for relative names. */
@@ -68,7 +70,8 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
       doc.errors.map((e) => ({ file, field: e.linePos ? `line ${e.linePos[0].line}` : '', message: (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '') })),
     );
   }
-  const raw = substituteEnv(doc.toJS() ?? {}, opts.env ?? process.env, file, issues);
+  const envFields = new Set<string>();
+  const raw = substituteEnv(doc.toJS() ?? {}, opts.env ?? process.env, file, issues, envFields);
   const parsed = gatewayConfig.safeParse(raw);
   let config: GatewayConfig;
   if (parsed.success) config = parsed.data;
@@ -132,7 +135,7 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
 
   checkModels(models, issues);
   if (issues.length > 0) throw new ConfigError(issues);
-  return { file, config, models, notes };
+  return { file, config, models, notes, envFields };
 }
 
 /** salvage keeps the models, blueprint entries and defaults that pass the schema one by one. */

@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { runDemo } from '../../src/cli/demo.js';
 import { hashKey } from '../../src/auth/index.js';
 import { Cleanup, deadUrl, post, startSim, tempDir, writeConfig } from '../helpers/harness.js';
+import { startGatewayProcess } from '../helpers/gateway-process.js';
 
 const freePort = async (): Promise<number> => Number(new URL(await deadUrl()).port);
 
 const MAIN = resolve('src/main.ts');
-const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8', env: { ...process.env, IGW_LOG_LEVEL: 'silent' } });
+const cli = (...args: string[]) => cliWith({}, ...args);
+const cliWith = (env: Record<string, string>, ...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, IGW_LOG_LEVEL: 'silent', ...env } });
 
 describe('inference-gateway command', () => {
   const cleanup = new Cleanup();
@@ -104,6 +107,66 @@ describe('inference-gateway command', () => {
     assert.ok(sawDraining, 'readiness answered 503 while draining');
     assert.match(await body, /data: \[DONE\]/);
     assert.equal(await exited, 0);
+  });
+
+  it('validate refuses what start refuses, every reason at once, with file and field', () => {
+    const path = writeConfig({
+      proxy: { listen: '127.0.0.1:18000', tls_listen: '127.0.0.1:70000', tls: { cert: './missing.crt', key: './missing.key' } },
+      status: { listen: '0.0.0.0:18000' },
+      admin: { listen: '0.0.0.0:18001' },
+      limits_store: { policy: 'redis' },
+      models: [],
+    });
+    const v = cli('validate', '--config', path);
+    assert.equal(v.status, 1);
+    assert.match(v.stderr, /6 configuration errors/);
+    for (const field of ['proxy.tls_listen', 'status.listen', 'admin.token', 'limits_store.redis_url', 'proxy.tls.cert', 'proxy.tls.key']) {
+      assert.ok(v.stderr.includes(`gateway.yaml: ${field}: `), `${field} in:\n${v.stderr}`);
+    }
+    const s = cli('start', '--config', path);
+    assert.equal(s.status, 1);
+    assert.equal(s.stderr, v.stderr, 'start reports the same');
+
+    // A certificate and key that are readable but not a usable pair.
+    writeFileSync(join(dirname(path), 'missing.crt'), 'not a certificate');
+    writeFileSync(join(dirname(path), 'missing.key'), 'not a key');
+    const tls = writeConfig({ proxy: { tls_listen: '127.0.0.1:18443', tls: { cert: './missing.crt', key: './missing.key' } }, models: [] }, dirname(path), 'tls.yaml');
+    const t = cli('validate', '--config', tls);
+    assert.equal(t.status, 1);
+    assert.match(t.stderr, /tls\.yaml: proxy\.tls: /);
+  });
+
+  it('validate warns about short and plain-text keys and exits 0; start logs the same warnings once; no key is printed', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const statusPort = await freePort();
+    const keys = { short: 'kq7-zp2', plain: 'plain-key-0123456789abcdef', env: 'env-key-0123456789abcdef' };
+    const path = writeConfig({
+      proxy: { listen: '127.0.0.1:0' },
+      status: { listen: `127.0.0.1:${statusPort}` },
+      admin: { listen: '127.0.0.1:0' },
+      models: [{ name: 'm', api_keys: [keys.short, '${IGW_TEST_KEY}', `sha256:${hashKey('hashed-key-0123456789')}`, { key: keys.plain, name: 'team' }], targets: [{ url: sim.url }] }],
+    });
+    const v = cliWith({ IGW_TEST_KEY: keys.env }, 'validate', '--config', path);
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /ok \(1 models\)/);
+    assert.match(v.stderr, /3 warnings/);
+    assert.match(v.stderr, /gateway\.yaml: models\[0\]\.api_keys\[0\]: API key key#[0-9a-f]{8} is shorter than 16 characters/);
+    assert.match(v.stderr, /gateway\.yaml: models\[0\]\.api_keys\[0\]: API key key#[0-9a-f]{8} is written in plain text/);
+    assert.match(v.stderr, /gateway\.yaml: models\[0\]\.api_keys\[3\]\.key: API key key#[0-9a-f]{8} is written in plain text/);
+    for (const key of Object.values(keys)) assert.ok(!v.stderr.includes(key) && !v.stdout.includes(key));
+
+    const gw = await startGatewayProcess(cleanup, { configPath: path, statusPort, env: { IGW_TEST_KEY: keys.env } });
+    const logged = gw
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; field?: string; msg: string })
+      .filter((l) => l.level === 40 && l.field !== undefined);
+    assert.deepEqual(
+      logged.map((l) => `${l.field}: ${l.msg.split(' ').slice(3, 6).join(' ')}`).sort(),
+      ['models[0].api_keys[0]: is shorter than', 'models[0].api_keys[0]: is written in', 'models[0].api_keys[3].key: is written in'],
+    );
+    for (const key of Object.values(keys)) assert.ok(!gw.stderr().includes(key));
   });
 
   it('start refuses an admin listener beyond loopback without a token', () => {

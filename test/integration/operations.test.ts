@@ -160,6 +160,28 @@ describe('admin API', () => {
     assert.equal(same.status, 304);
   });
 
+  it('POST /config: a 201 lists the warnings: each static setting that waits for a restart, weak keys, and that the config file takes over again', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    const token = 'tok-9f8e7d6c5b4a';
+    const key = 'kq7-zp2';
+    const body = stringify({ proxy: { listen: '127.0.0.1:1' }, admin: { listen: '127.0.0.1:0', token }, models: [{ name: 'm', api_keys: [key], targets: [{ url: sim.url }] }] });
+    const res = await fetch(`${gw.adminUrl}/config`, { method: 'POST', body, headers: { 'content-type': 'application/yaml' } });
+    assert.equal(res.status, 201);
+    const text = await res.text();
+    const { warnings, result } = JSON.parse(text) as { warnings: string[]; result: string };
+    assert.equal(result, 'applied');
+    assert.ok(warnings.includes('proxy.listen changed: takes effect after a restart'), text);
+    assert.ok(warnings.includes('admin.token changed: takes effect after a restart'), text);
+    assert.ok(warnings.includes('status.listen changed: takes effect after a restart'), text);
+    assert.ok(!warnings.some((w) => w.startsWith('admin.listen')), 'admin.listen did not change');
+    assert.ok(warnings.some((w) => /^POST \/config: models\[0\]\.api_keys\[0\]: API key key#[0-9a-f]{8} is shorter than 16/.test(w)), text);
+    assert.ok(warnings.some((w) => /gateway\.yaml replaces this configuration at the next SIGHUP/.test(w)), text);
+    assert.ok(!text.includes(token) && !text.includes(key));
+    // The log says the same, naming the setting.
+    assert.ok(gw.log.json<{ msg: string }>().some((l) => l.msg === 'proxy.listen changed: takes effect after a restart'));
+  });
+
   it('survives 100 reloads under streaming and non-streaming load with zero failed requests', async () => {
     const sim = await startSim(cleanup, { model: 'm' });
     const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
