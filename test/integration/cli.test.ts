@@ -134,6 +134,23 @@ describe('inference-gateway command', () => {
     const t = cli('validate', '--config', tls);
     assert.equal(t.status, 1);
     assert.match(t.stderr, /tls\.yaml: proxy\.tls: /);
+
+    // The admin and status TLS listeners: the admin token rule, their ports, their own certificate files.
+    const more = writeConfig(
+      {
+        admin: { listen: '127.0.0.1:18101', tls_listen: '0.0.0.0:18442', tls: { cert: './none.crt', key: './none.key' } },
+        status: { listen: '127.0.0.1:18100', tls_listen: '127.0.0.1:18101' },
+        models: [],
+      },
+      dirname(path),
+      'admin-tls.yaml',
+    );
+    const a = cli('validate', '--config', more);
+    assert.equal(a.status, 1);
+    for (const field of ['admin.token', 'admin.listen', 'admin.tls.cert', 'admin.tls.key']) {
+      assert.ok(a.stderr.includes(`admin-tls.yaml: ${field}: `), `${field} in:\n${a.stderr}`);
+    }
+    assert.match(a.stderr, /admin\.tls_listen 0\.0\.0\.0:18442 is not a loopback address/);
   });
 
   it('validate warns about short and plain-text keys and exits 0; start logs the same warnings once; no key is printed', async () => {
