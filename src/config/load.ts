@@ -175,8 +175,12 @@ function listRecipes(baseDir: string, file: string | undefined, dir: string | un
   }
 }
 
-/** normalizePath maps the accepted root spellings ("", "/", absent) to "". */
-function normalizePath(p: string | undefined): string {
+/**
+ * toRoutePrefix maps the accepted root spellings of a configured prefix ("", "/", absent) to "".
+ * It is not routing's normalizePath: that one cleans request paths (dot segments, encoded
+ * separators) on every request, while a configured prefix is only checked by the rules below.
+ */
+function toRoutePrefix(p: string | undefined): string {
   return p === undefined || p === '/' ? '' : p;
 }
 
@@ -188,7 +192,7 @@ function checkModels(models: ModelSpec[], issues: ConfigIssue[]): void {
   const keyOwner = new Map<string, { model: ModelSpec; source: Source }>();
   const keyNames = new Map<string, Source>();
   for (const m of models) {
-    const path = normalizePath(m.path);
+    const path = toRoutePrefix(m.path);
     m.path = path;
     if (path !== '') {
       const segs = path.split('/');
@@ -241,7 +245,7 @@ function checkFallbacks(models: ModelSpec[], issues: ConfigIssue[]): void {
   models.forEach((m, self) => {
     (m.fallback ?? []).forEach((ref, i) => {
       const name = typeof ref === 'string' ? ref : ref.name;
-      const path = typeof ref === 'string' ? undefined : normalizePath(ref.path);
+      const path = typeof ref === 'string' ? undefined : toRoutePrefix(ref.path);
       const matches = models.flatMap((o, j) => (o.name === name && (path === undefined || o.path === path) ? [j] : []));
       const where = { file: m.source.file, field: m.source.field.replace(/name$/, `fallback[${i}]`) };
       if (matches.length === 0) issues.push({ ...where, message: `fallback model "${name}"${path !== undefined ? ` on path "${path || '/'}"` : ''} is not defined` });

@@ -256,16 +256,8 @@ export const recipeGatewaySection = z.strictObject({
 
 /** GatewayConfig is a parsed configuration file. */
 export type GatewayConfig = z.infer<typeof gatewayConfig>;
-/** ModelConfig is one model as written in the file. */
-export type ModelConfig = z.infer<typeof modelConfig>;
 /** ModelDefaultsConfig is the model fields without a name. */
 export type ModelDefaultsConfig = z.infer<typeof modelDefaultsConfig>;
-/** BlueprintEntryConfig is one `blueprints:` entry. */
-export type BlueprintEntryConfig = z.infer<typeof blueprintEntryConfig>;
-/** TargetConfig is one upstream entry as written (url or dns). */
-export type TargetConfig = z.infer<typeof targetConfig>;
-/** HealthCheckConfig is a model's health_check block. */
-export type HealthCheckConfig = z.infer<typeof healthCheckConfig>;
 /** LimitsConfig is one scope's limits as written. */
 export type LimitsConfig = z.infer<typeof limitsConfig>;
 /** ApiKeyConfig is one api_keys entry: a string or {key, name, limits}. */
