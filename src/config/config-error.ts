@@ -25,6 +25,13 @@ export function formatIssues(issues: readonly ConfigIssue[]): string {
   return issues.map((i) => `  ${i.file}${i.line !== undefined ? `:${i.line}:${i.column ?? 1}` : ''}: ${i.field || '(root)'}: ${i.message}`).join('\n');
 }
 
+const SECRET_FIELDS = new Set(['api_keys', 'api_key', 'upstream_api_key', 'token']);
+
+/** isSecretField tells whether values under a field of this name are secrets, shown only as fingerprints. */
+export function isSecretField(name: PropertyKey): boolean {
+  return typeof name === 'string' && SECRET_FIELDS.has(name);
+}
+
 /** toFieldPath renders a schema path such as ["models", 2, "name"] as "models[2].name". */
 export function toFieldPath(path: readonly PropertyKey[]): string {
   let out = '';

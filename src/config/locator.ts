@@ -5,6 +5,7 @@
  * through the parsed nodes and turns the offset into a line and column.
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import { isSecretField } from './config-error.js';
 
 /** Position is a 1-based line and column in a file. */
 export interface Position {
@@ -76,7 +77,8 @@ export class Locator {
   /**
    * fieldAt names the entry a syntax error sits in. It follows block values that start on a later
    * line than their key, and flow collections (JSON); a block mapping that starts on its key's line
-   * is the parser's recovery from the very slip being reported, so it is not followed.
+   * is the parser's recovery from the very slip being reported, so it is not followed. Nor is
+   * anything under a secret field: a name there may be a key.
    */
   fieldAt(offset: number): PropertyKey[] {
     const path: PropertyKey[] = [];
@@ -91,6 +93,7 @@ export class Locator {
         const sameLine = this.positionOf(value.range[0]).line === this.positionOf(chosen.key.range[0]).line;
         if (sameLine && !value.flow) break;
         path.push(keyText(chosen));
+        if (isSecretField(keyText(chosen))) break;
         node = value;
       } else if (isSeq(node)) {
         let index = -1;

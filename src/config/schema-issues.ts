@@ -8,7 +8,7 @@
  */
 import type { z } from 'zod';
 import { fingerprintKey } from '../auth/index.js';
-import { toFieldPath, type ConfigIssue } from './config-error.js';
+import { isSecretField, toFieldPath, type ConfigIssue } from './config-error.js';
 import type { Locate } from './locator.js';
 
 type ZodIssue = z.core.$ZodIssue;
@@ -35,8 +35,6 @@ export interface SchemaIssues {
   misplaced: Set<string>;
 }
 
-/** Field names whose values are secrets: shown only as fingerprints. */
-const SECRET_FIELDS = new Set(['api_keys', 'api_key', 'upstream_api_key', 'token']);
 /** Blueprint spellings of model fields, suggested when written in the gateway file. */
 const ALIASES: Record<string, string> = { url_path: 'path', model_name: 'name', api_key: 'api_keys' };
 const MAX_LISTED_FIELDS = 12;
@@ -61,6 +59,11 @@ export function toSchemaIssues(zodIssues: readonly ZodIssue[], ctx: SchemaIssueC
       message = `unknown field "${key}" ${here}; it looks like a field of ${there}${slip.below ? ' above it' : ''}, ${how}`;
     } else {
       const guess = closest(key, known);
+      if (guess === undefined && objPath.some(isSecretField)) {
+        // Under api_keys a stray mapping key is likely a key written as "- <key>: ...": never echo it.
+        pending.push({ path: objPath, message: `unknown field ${fingerprintKey(key)} ${here}; an entry is a key or {key, name, limits}`, atKey: false });
+        return;
+      }
       if (guess !== undefined) message = `unknown field "${key}" ${here}; did you mean "${guess}"?`;
       else if (known.size > 0 && known.size <= MAX_LISTED_FIELDS) message = `unknown field "${key}" ${here}; the fields here are ${[...known].map((k) => `"${k}"`).join(', ')}`;
       else message = `unknown field "${key}" ${here}`;
@@ -279,7 +282,7 @@ function typeName(expected: string): string {
  * written or from `${VAR}`) appear as fingerprints; a URL's password is masked; long text is cut.
  */
 function show(value: unknown, path: readonly PropertyKey[], envRefs?: ReadonlyMap<string, readonly string[]>): string {
-  const secret = path.some((p) => typeof p === 'string' && SECRET_FIELDS.has(p));
+  const secret = path.some(isSecretField);
   let out: string;
   if (value === null) out = 'an empty value';
   else if (Array.isArray(value)) out = 'a list';

@@ -178,6 +178,7 @@ export const blueprintEntryConfig = z
     target_template: z
       .string()
       .regex(/^(https?:\/\/|dns:)/, 'expected "http(s)://..." or "dns:host:port", with {deployment_name} and {port} placeholders')
+      .refine((t) => URL_CHARS.test(t.replaceAll('{deployment_name}', 'd').replaceAll('{port}', '1')), 'expected "http(s)://..." or "dns:host:port", with {deployment_name} and {port} placeholders')
       .optional()
       .describe(
         'target_template builds each imported model\'s target from its recipe instead of http://{deployment_name}:{port}, e.g. "dns:{deployment_name}-headless:{port}" for per-pod balancing through a headless Service.',
@@ -219,7 +220,7 @@ export const dnsConfig = z.strictObject({
 /** limitsStoreConfig is where rate-limit counters live. */
 export const limitsStoreConfig = z.strictObject({
   policy: z.enum(['local', 'redis']).optional().describe('policy "local" counts in this process (default); "redis" shares counters across gateway replicas.'),
-  redis_url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port[/db]').optional().describe('redis_url of the shared counter store (policy redis).'),
+  redis_url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port[/db]').refine((u) => URL_CHARS.test(u), 'expected redis://host:port[/db]').optional().describe('redis_url of the shared counter store (policy redis).'),
   fault_tolerant: z.boolean().optional().describe('fault_tolerant lets traffic through (counted locally) while Redis is unreachable (default true); false answers 503.'),
   timeout_ms: z.number().int().positive().optional().describe('timeout_ms bounds one Redis check (default 500).'),
 });

@@ -236,6 +236,8 @@ describe('configuration error messages', () => {
     const issues = issuesOf({ models: [{ name: 'a', targets: [{ url: 'http://h:1/a b' }, { url: 'http://h st:1' }, { url: 'http://h:1/caf\u00e9' }, { url: 'http://h:1/ok' }] }] });
     assert.deepEqual(issues.map((i) => i.field), ['models[0].targets[0].url', 'models[0].targets[1].url', 'models[0].targets[2].url']);
     assert.match(issues[0]!.message, /"http:\/\/h:1\/a b"/);
+    const others = issuesOf({ limits_store: { policy: 'redis', redis_url: 'redis://cache host:6379' }, blueprints: [{ file: 'r.json', target_template: 'http://{deployment_name} .svc:{port}' }] });
+    assert.deepEqual(others.map((i) => i.field).sort(), ['blueprints[0].target_template', 'limits_store.redis_url']);
   });
 
   it('never echoes a key: a bad key value is shown as its fingerprint, also when it came from ${VAR}', () => {
@@ -245,18 +247,23 @@ describe('configuration error messages', () => {
         models: [
           { name: 'a', upstream_api_key: 'my upstream secret', targets: target },
           { name: 'b', upstream_api_key: '${UP_KEY}', api_keys: [123456789, { key: 'another-secret', nmae: 'x' }], targets: target },
+          { name: 'c', api_keys: [{ 'sk-written-as-a-field': { name: 'x' } }], targets: target },
         ],
       },
       undefined,
       { UP_KEY: 'env secret value' },
     );
     const text = JSON.stringify(issues);
-    for (const secret of ['my upstream secret', 'env secret value', '123456789', 'another-secret', '4242424']) assert.ok(!text.includes(secret), `${secret} is not echoed: ${text}`);
+    for (const secret of ['my upstream secret', 'env secret value', '123456789', 'another-secret', '4242424', 'sk-written-as-a-field']) assert.ok(!text.includes(secret), `${secret} is not echoed: ${text}`);
     assert.ok(issueAt(issues, 'models[0].upstream_api_key').message.includes(fingerprintKey('my upstream secret')));
     assert.ok(issueAt(issues, 'models[1].upstream_api_key').message.includes(fingerprintKey('env secret value')));
     assert.match(issueAt(issues, 'models[1].api_keys[0]').message, /a number/);
     assert.match(issueAt(issues, 'models[1].api_keys[1].nmae').message, /did you mean "name"\?/);
     assert.match(issueAt(issues, 'admin.token').message, /a number/);
+    assert.ok(issueAt(issues, 'models[2].api_keys[0]').message.includes(fingerprintKey('sk-written-as-a-field')));
+
+    const syntax = issuesOf('models:\n  - name: a\n    api_keys:\n      - sk-pasted-key:\n          name: x\n         limits: {}\n');
+    assert.ok(!JSON.stringify(syntax).includes('sk-pasted-key'), JSON.stringify(syntax));
   });
 
   it('names an unknown field and suggests the closest known one at that level', () => {
