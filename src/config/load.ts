@@ -155,13 +155,15 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
 function syntaxIssues(source: Locator, text: string, file: string): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   const errors = [...source.doc.errors].sort((a, b) => a.pos[0] - b.pos[0]);
-  let coveredTo = -1;
   for (let i = 0; i < errors.length; i++) {
     const first = errors[i]!;
-    if (first.pos[0] <= coveredTo) continue;
     const group = [first];
-    while (i + 1 < errors.length && errors[i + 1]!.pos[0] <= Math.max(...group.map((e) => e.pos[1]))) group.push(errors[++i]!);
-    coveredTo = Math.max(...group.map((e) => e.pos[1]));
+    let end = first.pos[1];
+    while (i + 1 < errors.length && errors[i + 1]!.pos[0] <= end) {
+      const next = errors[++i]!;
+      group.push(next);
+      end = Math.max(end, next.pos[1]);
+    }
     const glued = group.find((e) => e.code === 'MULTILINE_IMPLICIT_KEY');
     let offset = glued ? text.lastIndexOf('\n', glued.pos[1] - 1) + 1 : first.pos[0];
     while (text[offset] === ' ') offset++;
@@ -184,8 +186,7 @@ function jsonSyntaxIssue(err: unknown, source: Locator, file: string): ConfigIss
   const message = err instanceof Error ? err.message : String(err);
   const reason = message
     .replace(/, ".*" is not valid JSON$/s, '')
-    .replace(/ in JSON at position \d+.*$/s, '')
-    .replace(/ \(line \d+ column \d+\)$/, '');
+    .replace(/ in JSON at position \d+.*$/s, '');
   const offset = /at position (\d+)/.exec(message)?.[1] ?? source.doc.errors[0]?.pos[0];
   if (offset === undefined) return { file, field: '', message: `not valid JSON: ${reason}` };
   const at: Position = source.positionOf(Number(offset));
