@@ -31,8 +31,7 @@ export function parseRecipe(doc: unknown, file: string, issues: ConfigIssue[], t
   if (recipe[SECTION] === undefined) return { skipped: `${file}: no ${SECTION} section, not routed` };
   const parsed = recipeGatewaySection.safeParse(recipe[SECTION]);
   if (!parsed.success) {
-    const section = recipe[SECTION];
-    issues.push(...toSchemaIssues(parsed.error.issues, { file, schema: recipeGatewaySection, input: section, prefix: [SECTION], ...(locate ? { locate } : {}) }).issues);
+    issues.push(...toSchemaIssues(parsed.error.issues, { file, schema: recipeGatewaySection, input: recipe[SECTION], prefix: [SECTION], ...(locate ? { locate } : {}) }).issues);
     return null;
   }
   const section = parsed.data;
