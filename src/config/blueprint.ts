@@ -7,7 +7,8 @@
  * forbids other fields there); the rest of a recipe belongs to the platform and is ignored.
  */
 import type { ConfigIssue } from './config-error.js';
-import { toFieldPath } from './config-error.js';
+import type { Locate } from './locator.js';
+import { toSchemaIssues } from './schema-issues.js';
 import { recipeGatewaySection, type ModelDefaultsConfig } from './schema.js';
 
 /** RecipeModel is what one recipe contributes to a model, with the recipe field each value came from. */
@@ -20,8 +21,8 @@ export interface RecipeModel {
 
 const SECTION = 'recipe_inference_gateway';
 
-/** parseRecipe maps one recipe document; returns null (with a reason) when it has no gateway section. */
-export function parseRecipe(doc: unknown, file: string, issues: ConfigIssue[], targetTemplate?: string): RecipeModel | { skipped: string } | null {
+/** parseRecipe maps one recipe document; returns null (with a reason) when it has no gateway section. `locate` places errors in the recipe file. */
+export function parseRecipe(doc: unknown, file: string, issues: ConfigIssue[], targetTemplate?: string, locate?: Locate): RecipeModel | { skipped: string } | null {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     issues.push({ file, field: '', message: 'a blueprint recipe must be a JSON object' });
     return null;
@@ -30,9 +31,7 @@ export function parseRecipe(doc: unknown, file: string, issues: ConfigIssue[], t
   if (recipe[SECTION] === undefined) return { skipped: `${file}: no ${SECTION} section, not routed` };
   const parsed = recipeGatewaySection.safeParse(recipe[SECTION]);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      issues.push({ file, field: toFieldPath([SECTION, ...issue.path]), message: issue.message });
-    }
+    issues.push(...toSchemaIssues(parsed.error.issues, { file, schema: recipeGatewaySection, input: recipe[SECTION], prefix: [SECTION], ...(locate ? { locate } : {}) }).issues);
     return null;
   }
   const section = parsed.data;

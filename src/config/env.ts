@@ -6,15 +6,18 @@ const VAR_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 /**
  * substituteEnv replaces `${VAR}` (and `${VAR:-default}`) in every string of a parsed document.
  * It runs after parsing, so a value holding ":" or "#" cannot break the YAML around it.
- * A missing variable is reported by name and field, never by value. The fields that held a
- * reference are added to `fields` (e.g. "models[0].api_keys[1]").
+ * A missing variable is reported by name and field, never by value. `refs` collects which
+ * variables each field's value came from, so an error about that value can say so.
  */
-export function substituteEnv(doc: unknown, env: NodeJS.ProcessEnv, file: string, issues: ConfigIssue[], fields?: Set<string>): unknown {
+export function substituteEnv(doc: unknown, env: NodeJS.ProcessEnv, file: string, issues: ConfigIssue[], refs?: Map<string, string[]>): unknown {
   const walk = (v: unknown, path: PropertyKey[]): unknown => {
     if (typeof v === 'string') {
       if (!v.includes('${')) return v;
-      fields?.add(toFieldPath(path));
       return v.replace(VAR_REF, (ref: string, name: string, fallback: string | undefined) => {
+        if (refs !== undefined) {
+          const field = toFieldPath(path);
+          refs.set(field, [...(refs.get(field) ?? []), name]);
+        }
         const value = env[name];
         if (value !== undefined && value !== '') return value;
         if (fallback !== undefined) return fallback;

@@ -1,15 +1,16 @@
 /**
  * Loading a configuration: read -> parse (YAML or JSON) -> ${VAR} substitution -> schema check ->
  * blueprint import -> merge defaults -> cross-model rules. Every mistake found on the way is
- * collected; the load fails once, with all of them, each naming its file and field.
+ * collected; the load fails once, with all of them, each naming its file, line, column and field.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import { fingerprintKey, toKeyHash } from '../auth/index.js';
 import { parseRecipe } from './blueprint.js';
 import { ConfigError, toFieldPath, type ConfigIssue } from './config-error.js';
 import { substituteEnv } from './env.js';
+import { Locator, type Position } from './locator.js';
+import { toSchemaIssues } from './schema-issues.js';
 import { blueprintEntryConfig, gatewayConfig, modelConfig, modelDefaultsConfig, type ApiKeyConfig, type GatewayConfig, type ModelDefaultsConfig } from './schema.js';
 
 /** Source is where a value was written: a file and a field inside it. */
@@ -64,24 +65,22 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
   const { file, baseDir } = opts;
   const cwd = opts.cwd ?? process.cwd();
 
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => ({ file, field: e.linePos ? `line ${e.linePos[0].line}` : '', message: (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '') })),
-    );
-  }
-  const envFields = new Set<string>();
-  const raw = substituteEnv(doc.toJS() ?? {}, opts.env ?? process.env, file, issues, envFields);
+  const source = Locator.parse(text, true);
+  if (source.doc.errors.length > 0) throw new ConfigError(syntaxIssues(source, text, file));
+  // Each file's locator places the errors found in it at the end (recipes add theirs).
+  const locators = new Map<string, Locator>([[file, source]]);
+  const envRefs = new Map<string, string[]>();
+  const raw = substituteEnv(source.doc.toJS() ?? {}, opts.env ?? process.env, file, issues, envRefs);
   const parsed = gatewayConfig.safeParse(raw);
   let config: GatewayConfig;
+  let misplaced: ReadonlySet<string> = new Set();
   if (parsed.success) config = parsed.data;
   else {
     // A field whose variable is missing is already reported; its "invalid value" would be noise.
-    const envFields = new Set(issues.map((i) => i.field));
-    for (const i of parsed.error.issues) {
-      const field = toFieldPath(i.path);
-      if (!envFields.has(field)) issues.push({ file, field, message: i.message });
-    }
+    const unsetVarFields = new Set(issues.map((i) => i.field));
+    const explained = toSchemaIssues(parsed.error.issues, { file, schema: gatewayConfig, input: raw, locate: source.at, isFlow: source.isFlow, envRefs });
+    misplaced = explained.misplaced;
+    for (const i of explained.issues) if (!unsetVarFields.has(i.field)) issues.push(i);
     // Keep going with the entries that are valid on their own, so cross-model mistakes
     // (duplicate names, reused keys) are reported in the same run, not one fix later.
     config = salvage(raw);
@@ -106,14 +105,24 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
     const recipeFiles = listRecipes(baseDir, entryFile, dir, file, `${entryField}.${entryFile ? 'file' : 'dir'}`, issues);
     for (const recipePath of recipeFiles) {
       const recipeName = displayName(recipePath, cwd);
-      let recipeDoc: unknown;
+      let recipeText: string;
       try {
-        recipeDoc = JSON.parse(readFileSync(recipePath, 'utf8'));
+        recipeText = readFileSync(recipePath, 'utf8');
       } catch (err) {
-        issues.push({ file: recipeName, field: '', message: `cannot read recipe: ${err instanceof SyntaxError ? err.message : ((err as NodeJS.ErrnoException).code ?? String(err))}` });
+        issues.push({ file: recipeName, field: '', message: `cannot read recipe: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
         continue;
       }
-      const recipe = parseRecipe(recipeDoc, recipeName, issues, targetTemplate);
+      // JSON.parse decides what the recipe holds (as the platform reads it); the YAML parse only gives positions.
+      const recipeSource = Locator.parse(recipeText, false);
+      locators.set(recipeName, recipeSource);
+      let recipeDoc: unknown;
+      try {
+        recipeDoc = JSON.parse(recipeText);
+      } catch (err) {
+        issues.push(jsonSyntaxIssue(err, recipeSource, recipeName));
+        continue;
+      }
+      const recipe = parseRecipe(recipeDoc, recipeName, issues, targetTemplate, recipeSource.at);
       if (recipe === null) continue;
       if ('skipped' in recipe) {
         notes.push(recipe.skipped);
@@ -133,19 +142,92 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
     }
   });
 
-  checkModels(models, issues);
-  if (issues.length > 0) throw new ConfigError(issues);
-  return { file, config, models, notes, envFields };
+  checkModels(models, issues, misplaced);
+  if (issues.length > 0) throw new ConfigError(placeIssues(issues, locators));
+  return { file, config, models, notes, envFields: new Set(envRefs.keys()) };
 }
 
-/** salvage keeps the models, blueprint entries and defaults that pass the schema one by one. */
+/**
+ * syntaxIssues reports a file the parser could not read. One indentation slip often yields several
+ * parser errors over the same text; those are one issue, at the first written character of the
+ * slip, naming the entry it is in. A line indented deeper than the field above it makes YAML read it
+ * as a continuation of that field's value ("implicit keys need to be on a single line"): the issue
+ * points at that line, not at the value it was glued to.
+ */
+function syntaxIssues(source: Locator, text: string, file: string): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const errors = [...source.doc.errors].sort((a, b) => a.pos[0] - b.pos[0]);
+  for (let i = 0; i < errors.length; i++) {
+    const first = errors[i]!;
+    const group = [first];
+    let end = first.pos[1];
+    while (i + 1 < errors.length && errors[i + 1]!.pos[0] <= end) {
+      const next = errors[++i]!;
+      group.push(next);
+      end = Math.max(end, next.pos[1]);
+    }
+    const glued = group.find((e) => e.code === 'MULTILINE_IMPLICIT_KEY');
+    let offset = glued ? text.lastIndexOf('\n', glued.pos[1] - 1) + 1 : first.pos[0];
+    while (text[offset] === ' ') offset++;
+    const at = source.positionOf(offset);
+    if (out.some((o) => o.line === at.line)) continue;
+    const reason = (first.message.split('\n')[0] ?? first.message).replace(/ at line \d+, column \d+:?$/, '');
+    const message = glued
+      ? `YAML syntax error: this line is indented deeper than the field above it, so it reads as part of that field's value on line ${source.positionOf(glued.pos[0]).line}; line it up with its neighbours`
+      : `YAML syntax error: ${reason}`;
+    out.push({ file, field: toFieldPath(source.fieldAt(offset)), message, line: at.line, column: at.column });
+  }
+  return out;
+}
+
+/**
+ * jsonSyntaxIssue reports a recipe JSON.parse refused, at the offset it names. Newer Node versions
+ * quote the text around the mistake in the message; that quote is dropped, as it may hold a key.
+ */
+function jsonSyntaxIssue(err: unknown, source: Locator, file: string): ConfigIssue {
+  const message = err instanceof Error ? err.message : String(err);
+  const reason = message
+    .replace(/, ".*" is not valid JSON$/s, '')
+    .replace(/ in JSON at position \d+.*$/s, '');
+  const offset = /at position (\d+)/.exec(message)?.[1] ?? source.doc.errors[0]?.pos[0];
+  if (offset === undefined) return { file, field: '', message: `not valid JSON: ${reason}` };
+  const at: Position = source.positionOf(Number(offset));
+  return { file, field: toFieldPath(source.fieldAt(Number(offset))), message: `not valid JSON: ${reason}`, line: at.line, column: at.column };
+}
+
+/** placeIssues adds the line and column of each issue's field in its file, and drops exact repeats. */
+function placeIssues(issues: readonly ConfigIssue[], locators: ReadonlyMap<string, Locator>): ConfigIssue[] {
+  const seen = new Set<string>();
+  const out: ConfigIssue[] = [];
+  for (const i of issues) {
+    const id = `${i.file}\u0000${i.field}\u0000${i.message}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const at = i.line === undefined ? locators.get(i.file)?.atField(i.field) : undefined;
+    out.push(at ? { ...i, line: at.line, column: at.column } : i);
+  }
+  // In reading order: files as first met, then line and column (issues with no position first).
+  const fileOrder = [...new Set(out.map((i) => i.file))];
+  return out.sort((a, b) => fileOrder.indexOf(a.file) - fileOrder.indexOf(b.file) || (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+}
+
+/**
+ * salvage keeps the models, blueprint entries and defaults that pass the schema one by one. The
+ * lists stay sparse, so a kept entry keeps its index (forEach skips the holes) and later errors
+ * name the entry as written, not its place among the survivors.
+ */
 function salvage(raw: unknown): GatewayConfig {
   const doc = (raw !== null && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
-  const each = <T>(list: unknown, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }): T[] =>
-    Array.isArray(list) ? list.flatMap((v) => {
-      const r = schema.safeParse(v);
-      return r.success ? [r.data] : [];
-    }) : [];
+  const each = <T>(list: unknown, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }): T[] => {
+    const kept: T[] = [];
+    if (Array.isArray(list)) {
+      list.forEach((v, i) => {
+        const r = schema.safeParse(v);
+        if (r.success) kept[i] = r.data;
+      });
+    }
+    return kept;
+  };
   const defaults = modelDefaultsConfig.safeParse(doc.defaults);
   return {
     models: each(doc.models, modelConfig),
@@ -178,20 +260,28 @@ function listRecipes(baseDir: string, file: string | undefined, dir: string | un
   }
 }
 
-/** normalizePath maps the accepted root spellings ("", "/", absent) to "". */
-function normalizePath(p: string | undefined): string {
+/**
+ * toRoutePrefix maps the accepted root spellings of a configured prefix ("", "/", absent) to "".
+ * It is not routing's normalizePath: that one cleans request paths (dot segments, encoded
+ * separators) on every request, while a configured prefix is only checked by the rules below.
+ */
+function toRoutePrefix(p: string | undefined): string {
   return p === undefined || p === '/' ? '' : p;
 }
 
 const PATH_CHARS = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+$/;
 
-/** checkModels applies the load-time rules (README, "Load-time rules") across all models, reporting each violation with both sources. */
-function checkModels(models: ModelSpec[], issues: ConfigIssue[]): void {
+/**
+ * checkModels applies the load-time rules (README, "Load-time rules") across all models, reporting each violation
+ * with both sources. A field in `misplaced` is written elsewhere by an indentation slip, already
+ * reported; its absence here is not reported again.
+ */
+function checkModels(models: ModelSpec[], issues: ConfigIssue[], misplaced: ReadonlySet<string>): void {
   const byPathName = new Map<string, ModelSpec>();
   const keyOwner = new Map<string, { model: ModelSpec; source: Source }>();
   const keyNames = new Map<string, Source>();
   for (const m of models) {
-    const path = normalizePath(m.path);
+    const path = toRoutePrefix(m.path);
     m.path = path;
     if (path !== '') {
       const segs = path.split('/');
@@ -232,7 +322,7 @@ function checkModels(models: ModelSpec[], issues: ConfigIssue[]): void {
       } else keyOwner.set(hash, { model: m, source: src });
     });
 
-    if (!m.targets || m.targets.length === 0) {
+    if ((!m.targets || m.targets.length === 0) && !misplaced.has(m.source.field.replace(/name$/, 'targets'))) {
       issues.push({ ...m.source, message: `model "${m.name}" has no targets` });
     }
   }
@@ -244,7 +334,7 @@ function checkFallbacks(models: ModelSpec[], issues: ConfigIssue[]): void {
   models.forEach((m, self) => {
     (m.fallback ?? []).forEach((ref, i) => {
       const name = typeof ref === 'string' ? ref : ref.name;
-      const path = typeof ref === 'string' ? undefined : normalizePath(ref.path);
+      const path = typeof ref === 'string' ? undefined : toRoutePrefix(ref.path);
       const matches = models.flatMap((o, j) => (o.name === name && (path === undefined || o.path === path) ? [j] : []));
       const where = { file: m.source.file, field: m.source.field.replace(/name$/, `fallback[${i}]`) };
       if (matches.length === 0) issues.push({ ...where, message: `fallback model "${name}"${path !== undefined ? ` on path "${path || '/'}"` : ''} is not defined` });

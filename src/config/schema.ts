@@ -6,12 +6,15 @@
  */
 import { z } from 'zod';
 
+// Messages say what is expected in the user's words (examples, not patterns); the loader adds the value given.
+const DURATION_HINT = 'expected a duration such as "500ms", "10s", "5m" or "1h" (a plain number means milliseconds)';
 const duration = z
-  .union([z.number().int().nonnegative(), z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/)])
+  .union([z.number().int().nonnegative(), z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/, DURATION_HINT)], DURATION_HINT)
   .describe('A duration: milliseconds as a number, or a string such as "250ms", "5s", "2m", "1h".');
 
+const SIZE_HINT = 'expected a size such as "512KiB", "32MiB" or "1GB" (a plain number means bytes)';
 const byteSize = z
-  .union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB)$/)])
+  .union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB)$/, SIZE_HINT)], SIZE_HINT)
   .describe('A size: bytes as a number, or a string such as "512KiB", "32MiB".');
 
 const listenAddress = z
@@ -19,9 +22,13 @@ const listenAddress = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", e.g. "0.0.0.0:8000" or "[::]:8000"')
   .describe('A listen address "host:port"; IPv6 hosts in brackets.');
 
+const URL_HINT = 'expected "http(s)://host:port[/path]"';
+/** URL_CHARS are the characters RFC 3986 allows in a URL: a space, a control or a non-ASCII character is a typo, not something to percent-encode silently. */
+const URL_CHARS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/;
+
 /** urlTargetConfig is one upstream server given by URL. */
 export const urlTargetConfig = z.strictObject({
-  url: z.url({ protocol: /^https?$/ }).describe('url is the upstream base URL, e.g. http://10.0.0.5:8000; a path in it is prepended to forwarded paths.'),
+  url: z.url({ protocol: /^https?$/, error: URL_HINT }).refine((u) => URL_CHARS.test(u), URL_HINT).describe('url is the upstream base URL, e.g. http://10.0.0.5:8000; a path in it is prepended to forwarded paths.'),
   weight: z.number().int().min(1).max(1000).optional().describe('weight is the share of requests this target gets relative to the others (default 1).'),
 });
 
@@ -38,7 +45,7 @@ export const dnsTargetConfig = z.strictObject({
 });
 
 /** targetConfig is one upstream server (url) or a DNS name that yields several. */
-export const targetConfig = z.union([urlTargetConfig, dnsTargetConfig]);
+export const targetConfig = z.union([urlTargetConfig, dnsTargetConfig], 'expected a target {url: "http(s)://host:port[/path]"} or {dns: "host:port"}');
 
 /** timeoutsConfig are the per-model upstream timeouts. */
 export const timeoutsConfig = z.strictObject({
@@ -68,7 +75,7 @@ export const healthCheckConfig = z.strictObject({
 });
 
 /** fallbackRefConfig names a model to fall back to: "name" (unique across paths) or {name, path}. */
-export const fallbackRefConfig = z.union([z.string().min(1), z.strictObject({ name: z.string().min(1), path: z.string().optional() })]);
+export const fallbackRefConfig = z.union([z.string().min(1), z.strictObject({ name: z.string().min(1), path: z.string().optional() })], 'expected a model name or {name, path}');
 
 const windowCounts = z
   .strictObject({
@@ -113,7 +120,7 @@ export const apiKeyObjectConfig = z.strictObject({
 const modelFieldShape = {
   path: z.string().optional().describe('path is the URL prefix the model is served under ("url_path" in blueprints); no trailing "/", no ".." or "//". Default: none (root).'),
   api_keys: z
-    .array(z.union([z.string().min(1), apiKeyObjectConfig]))
+    .array(z.union([z.string().min(1), apiKeyObjectConfig], 'expected a key (a string) or {key, name, limits}'))
     .optional()
     .describe('api_keys are the keys that may call this model (header "apikey" or "Authorization: Bearer"); a "sha256:<64 hex>" entry holds a key by its hash. Empty or absent: no key needed.'),
   served_model: z.string().min(1).optional().describe("served_model is the upstream's own model id (vLLM --served-model-name); body routing also matches it."),
@@ -124,7 +131,7 @@ const modelFieldShape = {
   health_check: healthCheckConfig.optional(),
   balancer: z.enum(['round-robin', 'least-request', 'consistent-hash', 'least-load']).optional().describe('balancer picks a target per request (default "round-robin").'),
   hash_on: z
-    .union([z.enum(['api_key', 'prompt_prefix']), z.string().regex(/^header:[A-Za-z0-9-]+$/)])
+    .union([z.enum(['api_key', 'prompt_prefix']), z.string().regex(/^header:[A-Za-z0-9-]+$/, 'expected "api_key", "prompt_prefix" or "header:<Name>"')], 'expected "api_key", "prompt_prefix" or "header:<Name>"')
     .optional()
     .describe('hash_on is the consistent-hash key: "header:<Name>", "api_key" or "prompt_prefix" (default "prompt_prefix").'),
   hash_prompt_chars: z.number().int().min(1).max(100_000).optional().describe('hash_prompt_chars is how many characters of the system prompt and first messages form the prompt_prefix key (default 256).'),
@@ -171,6 +178,7 @@ export const blueprintEntryConfig = z
     target_template: z
       .string()
       .regex(/^(https?:\/\/|dns:)/, 'expected "http(s)://..." or "dns:host:port", with {deployment_name} and {port} placeholders')
+      .refine((t) => URL_CHARS.test(t.replaceAll('{deployment_name}', 'd').replaceAll('{port}', '1')), 'expected "http(s)://..." or "dns:host:port", with {deployment_name} and {port} placeholders')
       .optional()
       .describe(
         'target_template builds each imported model\'s target from its recipe instead of http://{deployment_name}:{port}, e.g. "dns:{deployment_name}-headless:{port}" for per-pod balancing through a headless Service.',
@@ -217,7 +225,7 @@ export const dnsConfig = z.strictObject({
 /** limitsStoreConfig is where rate-limit counters live. */
 export const limitsStoreConfig = z.strictObject({
   policy: z.enum(['local', 'redis']).optional().describe('policy "local" counts in this process (default); "redis" shares counters across gateway replicas.'),
-  redis_url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port[/db]').optional().describe('redis_url of the shared counter store (policy redis).'),
+  redis_url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port[/db]').refine((u) => URL_CHARS.test(u), 'expected redis://host:port[/db]').optional().describe('redis_url of the shared counter store (policy redis).'),
   fault_tolerant: z.boolean().optional().describe('fault_tolerant lets traffic through (counted locally) while Redis is unreachable (default true); false answers 503.'),
   timeout_ms: z.number().int().positive().optional().describe('timeout_ms bounds one Redis check (default 500).'),
 });
@@ -263,16 +271,8 @@ export const recipeGatewaySection = z.strictObject({
 
 /** GatewayConfig is a parsed configuration file. */
 export type GatewayConfig = z.infer<typeof gatewayConfig>;
-/** ModelConfig is one model as written in the file. */
-export type ModelConfig = z.infer<typeof modelConfig>;
 /** ModelDefaultsConfig is the model fields without a name. */
 export type ModelDefaultsConfig = z.infer<typeof modelDefaultsConfig>;
-/** BlueprintEntryConfig is one `blueprints:` entry. */
-export type BlueprintEntryConfig = z.infer<typeof blueprintEntryConfig>;
-/** TargetConfig is one upstream entry as written (url or dns). */
-export type TargetConfig = z.infer<typeof targetConfig>;
-/** HealthCheckConfig is a model's health_check block. */
-export type HealthCheckConfig = z.infer<typeof healthCheckConfig>;
 /** LimitsConfig is one scope's limits as written. */
 export type LimitsConfig = z.infer<typeof limitsConfig>;
 /** ApiKeyConfig is one api_keys entry: a string or {key, name, limits}. */

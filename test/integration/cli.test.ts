@@ -36,9 +36,35 @@ describe('inference-gateway command', () => {
     const r = cli('validate', '--config', path);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /2 configuration errors/);
-    assert.match(r.stderr, /gateway\.yaml: models\[0\]\.path: /);
-    assert.match(r.stderr, /gateway\.yaml: models\[1\]\.api_keys\[0\]: .*key#[0-9a-f]{8}/);
+    assert.match(r.stderr, /gateway\.yaml:\d+:\d+: models\[0\]\.path: /);
+    assert.match(r.stderr, /gateway\.yaml:\d+:\d+: models\[1\]\.api_keys\[0\]: .*key#[0-9a-f]{8}/);
     assert.ok(!r.stderr.includes('top-secret-key'));
+  });
+
+  it('validate prints file:line:column, the value given, what was expected and the field meant, never a key', () => {
+    const path = writeConfig(
+      [
+        'models:',
+        '  - name: a',
+        '    upstream_api_key: "secret with spaces"',
+        '    targets: [{ url: "http://h:1" }]',
+        '    timeouts: { connect: 10 seconds }',
+        '    balancr: least-request',
+        '  - name: b',
+        'targets:',
+        '  - url: http://h:2',
+        '',
+      ].join('\n'),
+    );
+    const r = cli('validate', '--config', path);
+    assert.equal(r.status, 1);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines[0], '4 configuration errors:', r.stderr);
+    assert.match(lines[1]!, /gateway\.yaml:3:23: models\[0\]\.upstream_api_key: got key#[0-9a-f]{8};/);
+    assert.match(lines[2]!, /gateway\.yaml:5:26: models\[0\]\.timeouts\.connect: got "10 seconds"; expected a duration such as "500ms", "10s", "5m"/);
+    assert.match(lines[3]!, /gateway\.yaml:6:5: models\[0\]\.balancr: .*did you mean "balancer"\?/);
+    assert.match(lines[4]!, /gateway\.yaml:8:1: targets: .*field of models\[1\] above it, indented too little/);
+    assert.ok(!r.stderr.includes('secret with spaces'));
   });
 
   it('validate --print shows the compiled routes without keys', () => {
