@@ -37,6 +37,8 @@ export interface LoadedConfig {
   notes: string[];
   /** envFields are the config file's fields whose value came from a `${VAR}` reference. */
   envFields: ReadonlySet<string>;
+  /** place gives later issues about this configuration (the start checks) their line and column. */
+  place: (issues: readonly ConfigIssue[]) => ConfigIssue[];
 }
 
 /** LoadOptions are the seams of loading: environment and working directory for relative names. */
@@ -144,7 +146,7 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
 
   checkModels(models, issues, misplaced);
   if (issues.length > 0) throw new ConfigError(placeIssues(issues, locators));
-  return { file, config, models, notes, envFields: new Set(envRefs.keys()) };
+  return { file, config, models, notes, envFields: new Set(envRefs.keys()), place: (later) => placeIssues(later, locators) };
 }
 
 /**

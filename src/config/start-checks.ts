@@ -101,8 +101,8 @@ export function checkStart(loaded: LoadedConfig, baseDir: string): ConfigIssue[]
       }
     }
   }
-  if (errors.length > 0) throw new ConfigError(errors);
-  return keyWarnings(loaded);
+  if (errors.length > 0) throw new ConfigError(loaded.place(errors));
+  return loaded.place(keyWarnings(loaded));
 }
 
 /** keyWarnings: plain keys shorter than MIN_KEY_LENGTH, and plain keys written in the config itself, where a "sha256:" entry would do. */

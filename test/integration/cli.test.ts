@@ -147,7 +147,7 @@ describe('inference-gateway command', () => {
     assert.equal(v.status, 1);
     assert.match(v.stderr, /6 configuration errors/);
     for (const field of ['proxy.tls_listen', 'status.listen', 'admin.token', 'limits_store.redis_url', 'proxy.tls.cert', 'proxy.tls.key']) {
-      assert.ok(v.stderr.includes(`gateway.yaml: ${field}: `), `${field} in:\n${v.stderr}`);
+      assert.match(v.stderr, new RegExp(`gateway\\.yaml:\\d+:\\d+: ${field.replaceAll('.', '\\.')}: `), `${field} with its line and column`);
     }
     const s = cli('start', '--config', path);
     assert.equal(s.status, 1);
@@ -159,7 +159,7 @@ describe('inference-gateway command', () => {
     const tls = writeConfig({ proxy: { tls_listen: '127.0.0.1:18443', tls: { cert: './missing.crt', key: './missing.key' } }, models: [] }, dirname(path), 'tls.yaml');
     const t = cli('validate', '--config', tls);
     assert.equal(t.status, 1);
-    assert.match(t.stderr, /tls\.yaml: proxy\.tls: /);
+    assert.match(t.stderr, /tls\.yaml:\d+:\d+: proxy\.tls: /);
 
     // The admin and status TLS listeners: the admin token rule, their ports, their own certificate files.
     const more = writeConfig(
@@ -174,7 +174,7 @@ describe('inference-gateway command', () => {
     const a = cli('validate', '--config', more);
     assert.equal(a.status, 1);
     for (const field of ['admin.token', 'admin.listen', 'admin.tls.cert', 'admin.tls.key']) {
-      assert.ok(a.stderr.includes(`admin-tls.yaml: ${field}: `), `${field} in:\n${a.stderr}`);
+      assert.match(a.stderr, new RegExp(`admin-tls\\.yaml:\\d+:\\d+: ${field.replaceAll('.', '\\.')}: `), `${field} with its line and column`);
     }
     assert.match(a.stderr, /admin\.tls_listen 0\.0\.0\.0:18442 is not a loopback address/);
   });
@@ -193,9 +193,9 @@ describe('inference-gateway command', () => {
     assert.equal(v.status, 0, v.stderr);
     assert.match(v.stdout, /ok \(1 models\)/);
     assert.match(v.stderr, /3 warnings/);
-    assert.match(v.stderr, /gateway\.yaml: models\[0\]\.api_keys\[0\]: API key key#[0-9a-f]{8} is shorter than 16 characters/);
-    assert.match(v.stderr, /gateway\.yaml: models\[0\]\.api_keys\[0\]: API key key#[0-9a-f]{8} is written in plain text/);
-    assert.match(v.stderr, /gateway\.yaml: models\[0\]\.api_keys\[3\]\.key: API key key#[0-9a-f]{8} is written in plain text/);
+    assert.match(v.stderr, /gateway\.yaml:\d+:\d+: models\[0\]\.api_keys\[0\]: API key key#[0-9a-f]{8} is shorter than 16 characters/);
+    assert.match(v.stderr, /gateway\.yaml:\d+:\d+: models\[0\]\.api_keys\[0\]: API key key#[0-9a-f]{8} is written in plain text/);
+    assert.match(v.stderr, /gateway\.yaml:\d+:\d+: models\[0\]\.api_keys\[3\]\.key: API key key#[0-9a-f]{8} is written in plain text/);
     for (const key of Object.values(keys)) assert.ok(!v.stderr.includes(key) && !v.stdout.includes(key));
 
     const gw = await startGatewayProcess(cleanup, { configPath: path, statusPort, env: { IGW_TEST_KEY: keys.env } });
