@@ -206,10 +206,10 @@ class ForwardHandler implements UpstreamHandler {
   onResponseData(controller: UpstreamController, chunk: Buffer): void {
     const ctx = this.#ctx;
     if (ctx.firstByteAt === 0) ctx.firstByteAt = performance.now();
-    this.#tap.feed(chunk);
+    const hasUsage = this.#tap.feed(chunk);
     this.#last = chunk;
     const tf = ctx.transformer;
-    const out = tf === null ? chunk : tf.data(chunk);
+    const out = tf === null ? chunk : tf.data(chunk, hasUsage);
     if (out === null) return;
     ctx.bytesOut += out.length;
     const res = ctx.res;
