@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { join, resolve } from 'node:path';
+import { compileSnapshot, loadConfigFile } from '../../src/config/index.js';
 import { isTopLevelStreamTrue } from '../../src/pipeline/stream-usage.js';
+import { writeConfig } from '../helpers/harness.js';
 
 describe('isTopLevelStreamTrue', () => {
   const pad = 'x'.repeat(300);
@@ -29,4 +32,24 @@ describe('isTopLevelStreamTrue', () => {
       assert.equal(isTopLevelStreamTrue(Buffer.from(body)), want);
     });
   }
+});
+
+describe('track_stream_usage', () => {
+  it('is on by default, set per model, from defaults and blueprint entries, and forced on by token limits', () => {
+    const path = writeConfig({
+      defaults: { track_stream_usage: false },
+      models: [
+        { name: 'inherits', targets: [{ url: 'http://127.0.0.1:9' }] },
+        { name: 'on', track_stream_usage: true, targets: [{ url: 'http://127.0.0.1:9' }] },
+        { name: 'limited', limits: { tokens: { per_minute: 1000 } }, targets: [{ url: 'http://127.0.0.1:9' }] },
+        { name: 'key-limited', api_keys: [{ key: 'stream-usage-key-0123', limits: { tokens: { per_day: 10 } } }], targets: [{ url: 'http://127.0.0.1:9' }] },
+        { name: 'request-limited', limits: { requests: { per_minute: 10 } }, targets: [{ url: 'http://127.0.0.1:9' }] },
+      ],
+      blueprints: [{ file: join(resolve('examples/blueprints'), 'example_vllm_gpt_oss_120b.json'), track_stream_usage: true }],
+    });
+    const byName = new Map(compileSnapshot(loadConfigFile(path, { env: {} })).models.map((m) => [m.name, m.shouldTrackStreamUsage]));
+    assert.deepEqual(Object.fromEntries(byName), { inherits: false, on: true, limited: true, 'key-limited': true, 'request-limited': false, 'gpt-oss-120b': true });
+    const plain = writeConfig({ models: [{ name: 'm', targets: [{ url: 'http://127.0.0.1:9' }] }] });
+    assert.equal(compileSnapshot(loadConfigFile(plain, { env: {} })).models[0]!.shouldTrackStreamUsage, true);
+  });
 });
