@@ -124,9 +124,11 @@ class ForwardHandler implements UpstreamHandler {
     if (this.#isDone) return;
     this.#isClientGone = true;
     if (this.#isUsageDue()) {
-      // Nothing left to generate: let the engine send its usage, and record the request then.
+      // Nothing left to generate: let the engine send its usage (it may have been paused for
+      // the client), and record the request then.
       this.#ctx.isRecordDeferred = true;
-      this.#graceTimer = setTimeout(this.#giveUp, USAGE_GRACE_MS).unref();
+      this.#graceTimer = setTimeout(ForwardHandler.#giveUp, USAGE_GRACE_MS, this).unref();
+      this.#controller!.resume();
       return;
     }
     this.#settle('neutral');
@@ -142,10 +144,10 @@ class ForwardHandler implements UpstreamHandler {
     return last.indexOf(FINISHED) !== -1 || last.indexOf(FINISHED_SPACED) !== -1;
   }
 
-  /** #giveUp ends the wait for a usage event that did not come in time. */
-  readonly #giveUp = (): void => {
-    this.#controller?.abort(new ClientGoneError());
-  };
+  /** #giveUp ends the wait for a usage event that did not come in time (static: no closure per request). */
+  static #giveUp(handler: ForwardHandler): void {
+    handler.#controller?.abort(new ClientGoneError());
+  }
 
   /** #recordDeferred ends an exchange the client left early, and records it now, exactly once. */
   #recordDeferred(outcome: Outcome): void {
@@ -208,6 +210,8 @@ class ForwardHandler implements UpstreamHandler {
     if (ctx.firstByteAt === 0) ctx.firstByteAt = performance.now();
     const hasUsage = this.#tap.feed(chunk);
     this.#last = chunk;
+    // Only the usage is still wanted from an exchange the client left.
+    if (this.#isClientGone) return;
     const tf = ctx.transformer;
     const out = tf === null ? chunk : tf.data(chunk, hasUsage);
     if (out === null) return;
