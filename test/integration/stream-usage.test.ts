@@ -113,6 +113,29 @@ describe('token counts for streams', () => {
     assert.equal((await tokens(gw, 'm')).completion, 0);
   });
 
+  it('merges into the client own stream_options, and leaves a client that asked for usage alone', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    const msgs = '"messages":[{"role":"user","content":"hi"}],"max_tokens":2';
+    const cases: Array<[string, unknown, boolean]> = [
+      [`{"model":"m",${msgs},"stream":true,"stream_options":{"include_usage":false}}`, { include_usage: true }, false],
+      [`{"model":"m",${msgs},"stream":true,"stream_options":{"continuous_usage_stats":false}}`, { continuous_usage_stats: false, include_usage: true }, false],
+      [`{"model":"m",${msgs},"stream":true,"stream_options":null}`, { include_usage: true }, false],
+      [`{"stream_options":{},"metadata":{"include_usage":true},"model":"m",${msgs},"stream":true}`, { include_usage: true }, false],
+      [`{"metadata":{"stream_options":{"include_usage":true}},"model":"m",${msgs},"stream":true}`, { include_usage: true }, false],
+      [`{"model":"m",${msgs},"stream":true,"stream_options":{ "include_usage" : true }}`, { include_usage: true }, true],
+    ];
+    for (const [body, sent, asked] of cases) {
+      const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-model': 'm' } });
+      const text = await res.text();
+      assert.equal(res.status, 200, body);
+      assert.deepEqual(JSON.parse(sim.received.at(-1)!.body).stream_options, sent, body);
+      assert.equal(text.includes('"usage":{'), asked, body);
+      if (asked) assert.equal(sim.received.at(-1)!.body, body, 'a client that asked for usage has its body forwarded as sent');
+    }
+    await until('tokens of every stream', async () => ((await tokens(gw, 'm')).completion === 2 * cases.length ? true : undefined));
+  });
+
   it('leaves non-stream requests and bodies that only mention "stream" untouched', async () => {
     const sim = await startSim(cleanup, { model: 'm' });
     const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
