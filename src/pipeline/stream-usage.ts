@@ -5,14 +5,14 @@
  * usage event from what the client receives, so the tokens are counted (metrics, access log,
  * token limits) and the client still gets the stream it asked for.
  *
- * The body is not parsed for this. A body already parsed (routing by `model`) is read directly;
- * otherwise one native search looks for `"stream"` followed by `true`, and a count of brackets
- * outside strings, from the start or from the end (whichever is shorter: the key is usually
- * last), tells whether that key belongs to the top-level object. Without a top-level
- * `stream_options` the option is spliced in right after the opening brace; a client's own
- * `{"include_usage": true}` is recognized the same way and left alone. Only a client's
- * `stream_options` without `include_usage: true` is parsed and re-serialized. A request that is
- * not a stream pays one Buffer search; a malformed body is left for the engine to refuse.
+ * The body is not parsed for this (but in one rare case, below). A body already parsed (routing
+ * by `model`) is read directly; otherwise one native search looks for `"stream"` followed by
+ * `true`, and a count of brackets outside strings, from the start or from the end (whichever is
+ * shorter: the key is usually last), tells whether that key belongs to the top-level object.
+ * Without a top-level `stream_options` the option is spliced in right after the opening brace;
+ * a client's own `{"include_usage": true}` is recognized the same way and left alone. Only a
+ * client's `stream_options` without `include_usage: true` is parsed and re-serialized. A request
+ * that is not a stream pays one Buffer search; a malformed body is left for the engine to refuse.
  */
 import { UsageChunkHider } from '../transform/index.js';
 import { parsedBody, rewriteBody } from './body.js';
