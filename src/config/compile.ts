@@ -164,6 +164,7 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
     targets,
     registry,
   );
+  const limits = toModelLimits([gatewayScope, modelScope], keyScopes);
   // What every request reads comes first: the object's first cache lines (10,000 models are cold).
   return {
     name: spec.name,
@@ -172,7 +173,9 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
     keyHashes: keyHashes.length > 0 ? new Set(keyHashes) : null,
     keyInQuery: spec.key_in_query ?? false,
     keyNames: keys.some((k) => k.name !== undefined) ? new Map(keys.flatMap((k, i) => (k.name === undefined ? [] : [[keyHashes[i]!, k.name] as const]))) : EMPTY_NAMES,
-    limits: toModelLimits([gatewayScope, modelScope], keyScopes),
+    limits,
+    // Token limits settle reservations with the real usage: they need it whatever the setting.
+    shouldTrackStreamUsage: spec.track_stream_usage !== false || limits?.hasTokenRules === true,
     // A copy of upstream.only, read without touching the upstream object; only a list without
     // DNS entries never changes.
     soleTarget: dnsTargets.length === 0 ? upstream.only : null,

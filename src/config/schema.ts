@@ -148,6 +148,12 @@ const modelFieldShape = {
   retry_timeout: duration.optional().describe('retry_timeout bounds the time from arrival within which a retry may start (default 30s).'),
   fallback: z.array(fallbackRefConfig).optional().describe('fallback models take the requests when every target of this model is down (in order; not chained).'),
   limits: limitsConfig.optional().describe('limits of this model (all its keys together).'),
+  track_stream_usage: z
+    .boolean()
+    .optional()
+    .describe(
+      'track_stream_usage asks the engine for token usage on every streamed chat or text completion (stream_options.include_usage) and removes that extra event when the client did not ask for it, so streams count in igw_tokens_total and the access log (default true). false forwards stream requests unchanged; models with token limits always ask.',
+    ),
   protocols: z
     .strictObject({
       anthropic: z

@@ -47,6 +47,8 @@ export interface Model {
   readonly keyNames: ReadonlyMap<string, string>;
   /** limits are the rate, token and concurrency limits of the model's requests; null when none apply. */
   readonly limits: ModelLimits | null;
+  /** shouldTrackStreamUsage asks the engine for usage on streams whose client did not (track_stream_usage, or token limits). */
+  readonly shouldTrackStreamUsage: boolean;
   /** upstreamAuthorization is the ready-made "Bearer <key>" header for targets, or null. */
   readonly upstreamAuthorization: string | null;
   /** targets are the configured URL targets (DNS ones are in upstream.targets). */

@@ -10,8 +10,6 @@ import type { Logger } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { CounterStore, LimitScope, ModelLimits, Plan, Rule, TakeRequest, TakeResult } from '../ratelimit/index.js';
 import { LocalStore } from '../ratelimit/index.js';
-import { UsageChunkHider } from '../transform/index.js';
-import { parsedBody, rewriteBody } from './body.js';
 import type { RequestContext } from './context.js';
 
 /** AdmitDeps are the counter store and how to behave when it fails. */
@@ -24,7 +22,6 @@ export interface AdmitDeps {
 }
 
 const WINDOW_TITLE = { second: 'Second', minute: 'Minute', hour: 'Hour', day: 'Day' } as const;
-const INFERENCE_PATHS = /\/(chat\/)?completions$/;
 
 /**
  * estimateTokens reserves prompt bytes / 4 plus the completion budget (none for embeddings).
@@ -85,30 +82,6 @@ function numberAt(text: string, from: number): number | undefined {
   const start = i;
   for (let c = text.charCodeAt(i); c >= 0x30 && c <= 0x39 && i - start < 9; c = text.charCodeAt(++i)) n = n * 10 + c - 0x30;
   return i > start ? n : undefined;
-}
-
-/** saysStreamTrue tells whether the text has "stream": true (the only case that needs a parse). */
-function saysStreamTrue(text: string | null): boolean {
-  if (text === null) return false;
-  const at = text.indexOf('"stream"');
-  if (at === -1) return false;
-  const i = afterColon(text, at + 8);
-  return i !== -1 && text.charCodeAt(i) === 0x74 /* t */;
-}
-
-/**
- * requestUsage asks the upstream to report usage on a stream the client did not ask it for, and
- * marks the extra usage chunk to be removed from what the client receives.
- */
-function requestUsage(ctx: RequestContext, text: string | null): void {
-  if (ctx.transformer !== null || !INFERENCE_PATHS.test(ctx.upstreamPath)) return;
-  if (ctx.parsedBody === undefined && !saysStreamTrue(text)) return;
-  const body = parsedBody(ctx) as { stream?: unknown; stream_options?: { include_usage?: unknown } | null } | null;
-  if (body === null || typeof body !== 'object' || body.stream !== true) return;
-  if (body.stream_options?.include_usage === true) return;
-  body.stream_options = { ...(body.stream_options ?? {}), include_usage: true };
-  rewriteBody(ctx);
-  ctx.transformer = new UsageChunkHider();
 }
 
 /** remainingOf is what rule i leaves after this request (0 for the rule that refused it). */
@@ -233,7 +206,6 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
       // One decode of the body, then string searches: a Buffer search per key is a native call each.
       const text = ctx.body === null || ctx.parsedBody !== undefined ? null : ctx.body.toString('latin1');
       reservation = estimateTokens(ctx, limits, text);
-      requestUsage(ctx, text);
       adds = plan.isTokenRule.map((isToken) => (isToken ? reservation : 1));
     }
     const req: TakeRequest = { keys: plan.keys, windowMs: plan.windowMs, adds, limits: plan.limits };

@@ -55,6 +55,11 @@ export class RequestContext {
   onClientGone: (() => void) | null;
   /** isClosed is set when the response closed (finished or aborted). */
   isClosed: boolean;
+  /**
+   * isRecordDeferred is set when the client left after the engine finished generating but
+   * before its usage arrived: forward then records the request when the upstream ends.
+   */
+  isRecordDeferred: boolean;
   /** limitTake is what admit took from the rate-limit counters (settled when the request ends). */
   limitTake: LimitTake | null;
   /** limitHeaders are the RateLimit-* headers for the response, or null. */
@@ -118,6 +123,7 @@ export class RequestContext {
     this.errorCode = null;
     this.onClientGone = null;
     this.isClosed = false;
+    this.isRecordDeferred = false;
     this.limitTake = null;
     this.limitHeaders = null;
     this.heldSlots = null;

@@ -1,7 +1,7 @@
 /**
  * The request pipeline: fixed, named stages in a fixed order over one RequestContext:
- * route -> authenticate -> list-models -> translate -> admit -> select -> forward, then record
- * when the response closes.
+ * route -> authenticate -> list-models -> translate -> stream-usage -> admit -> select -> forward,
+ * then record when the response closes.
  * A stage ends the request by throwing a GatewayError, which only this runner turns into a
  * response. A stage returns a promise only when it has to wait (admit: a Redis answer or a
  * concurrency slot); the runner continues when it settles, and a stage that finishes at once costs
@@ -27,6 +27,7 @@ import { Recorder } from './record.js';
 import { route } from './route.js';
 import { translate } from './translate.js';
 import { nextTarget, select } from './select.js';
+import { streamUsage } from './stream-usage.js';
 
 /** Stage is one pipeline step. */
 export type Stage = (ctx: RequestContext) => void | Promise<void>;
@@ -63,6 +64,8 @@ function onResponseClose(this: ResponseWithContext): void {
   ctx.isClosed = true;
   this[kCounters]!.inflight--;
   if (!isResponseComplete(this)) ctx.onClientGone?.();
+  // The engine's usage is still on the way: forward records the request once it has arrived.
+  if (ctx.isRecordDeferred) return;
   this[kRecorder]!.record(ctx);
 }
 
@@ -76,9 +79,9 @@ export interface Pipeline {
 
 /** createPipeline returns the request and upgrade listeners of the proxy. */
 export function createPipeline(deps: PipelineDeps): Pipeline {
-  const forwardDeps: ForwardDeps = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls, nextTarget };
-  const tunnelDeps: TunnelDeps = { metrics: deps.metrics, isTls: deps.isTls, nextTarget };
   const recorder = new Recorder(deps.metrics, deps.accessLog);
+  const forwardDeps: ForwardDeps = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls, nextTarget, record: (ctx) => recorder.record(ctx) };
+  const tunnelDeps: TunnelDeps = { metrics: deps.metrics, isTls: deps.isTls, nextTarget };
   const dispatch: Stage = (ctx) => {
     dispatched(ctx, deps.metrics);
     forward(ctx, forwardDeps);
@@ -88,7 +91,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     tunnel(ctx, tunnelDeps);
   };
   const admit = createAdmit({ ...deps.limits, metrics: deps.metrics });
-  const stages: readonly Stage[] = [route, authenticate, listModels, translate, admit, select, dispatch];
+  const stages: readonly Stage[] = [route, authenticate, listModels, translate, streamUsage, admit, select, dispatch];
   // A WebSocket upgrade: no model listing or translation, and the relay instead of forward.
   const upgradeStages: readonly Stage[] = [route, authenticate, admit, select, relay];
 

@@ -3,7 +3,9 @@
  * answer. It uses undici's dispatch handler directly (no intermediate Readable): each upstream
  * chunk is written to the client as it arrives, and when the client socket's buffer is full the
  * upstream is paused until it drains, so a slow reader never makes the gateway hold a stream.
- * A client that goes away aborts the upstream request at once, which makes vLLM stop generating.
+ * A client that goes away aborts the upstream request at once, which makes vLLM stop generating,
+ * except after the stream's last content event: the engine is done, and the usage event it is
+ * about to send is awaited (briefly) so the request's tokens are still counted.
  */
 import { performance } from 'node:perf_hooks';
 import { GatewayError, sendError, toSseErrorEvent, type ErrorCode } from '../errors/index.js';
@@ -15,6 +17,11 @@ import { toClientHeaders, toUpstreamHeaders } from './headers.js';
 import { UsageTap } from './usage-tap.js';
 
 const SSE = 'text/event-stream';
+// A choice that ended: the generation is over (null is sent while it goes on).
+const FINISHED = Buffer.from('"finish_reason":"');
+const FINISHED_SPACED = Buffer.from('"finish_reason": "');
+/** USAGE_GRACE_MS bounds the wait for the usage event after the client left (engines send it at once). */
+const USAGE_GRACE_MS = 2000;
 
 /** ForwardDeps are the long-lived parts forwarding uses. */
 export interface ForwardDeps {
@@ -23,6 +30,8 @@ export interface ForwardDeps {
   nextTarget: (ctx: RequestContext) => boolean;
   metrics: GatewayMetrics;
   isTls: boolean;
+  /** record accounts for a request whose recording the client's departure deferred (ctx.isRecordDeferred). */
+  record: (ctx: RequestContext) => void;
 }
 
 /** forward dispatches ctx to ctx.target; it answers the client itself, errors included. */
@@ -92,6 +101,9 @@ class ForwardHandler implements UpstreamHandler {
   #isStream = false;
   #isClientGone = false;
   #isDone = false;
+  /** #last is the last upstream chunk (a reference): whether it ended the generation decides a client-gone abort. */
+  #last: Buffer | null = null;
+  #graceTimer: NodeJS.Timeout | null = null;
 
   constructor(ctx: RequestContext, deps: ForwardDeps) {
     this.#ctx = ctx;
@@ -111,9 +123,39 @@ class ForwardHandler implements UpstreamHandler {
   readonly onClientGone = (): void => {
     if (this.#isDone) return;
     this.#isClientGone = true;
+    if (this.#isUsageDue()) {
+      // Nothing left to generate: let the engine send its usage (it may have been paused for
+      // the client), and record the request then.
+      this.#ctx.isRecordDeferred = true;
+      this.#graceTimer = setTimeout(ForwardHandler.#giveUp, USAGE_GRACE_MS, this).unref();
+      this.#controller!.resume();
+      return;
+    }
     this.#settle('neutral');
+    // Usage already seen (e.g. the client left between it and the stream's end) still counts.
+    this.#settleUsage();
     this.#controller?.abort(new ClientGoneError());
   };
+
+  /** #isUsageDue tells whether a stream's generation is over and its usage event not seen yet. */
+  #isUsageDue(): boolean {
+    const last = this.#last;
+    if (!this.#isStream || this.#tap.hasUsage || last === null || this.#controller === null) return false;
+    return last.indexOf(FINISHED) !== -1 || last.indexOf(FINISHED_SPACED) !== -1;
+  }
+
+  /** #giveUp ends the wait for a usage event that did not come in time (static: no closure per request). */
+  static #giveUp(handler: ForwardHandler): void {
+    handler.#controller?.abort(new ClientGoneError());
+  }
+
+  /** #recordDeferred ends an exchange the client left early, and records it now, exactly once. */
+  #recordDeferred(outcome: Outcome): void {
+    this.#settle(outcome);
+    if (this.#graceTimer !== null) clearTimeout(this.#graceTimer);
+    this.#settleUsage();
+    this.#deps.record(this.#ctx);
+  }
 
   onRequestStart(controller: UpstreamController): void {
     this.#controller = controller;
@@ -166,9 +208,12 @@ class ForwardHandler implements UpstreamHandler {
   onResponseData(controller: UpstreamController, chunk: Buffer): void {
     const ctx = this.#ctx;
     if (ctx.firstByteAt === 0) ctx.firstByteAt = performance.now();
-    this.#tap.feed(chunk);
+    const hasUsage = this.#tap.feed(chunk);
+    this.#last = chunk;
+    // Only the usage is still wanted from an exchange the client left.
+    if (this.#isClientGone) return;
     const tf = ctx.transformer;
-    const out = tf === null ? chunk : tf.data(chunk);
+    const out = tf === null ? chunk : tf.data(chunk, hasUsage);
     if (out === null) return;
     ctx.bytesOut += out.length;
     const res = ctx.res;
@@ -178,6 +223,10 @@ class ForwardHandler implements UpstreamHandler {
 
   onResponseEnd(): void {
     if (this.#isDone) return;
+    if (this.#isClientGone) {
+      this.#recordDeferred(this.#passive.statusCodes.has(this.#status) ? 'failure' : 'success');
+      return;
+    }
     this.#settle(this.#passive.statusCodes.has(this.#status) ? 'failure' : 'success');
     this.#settleUsage();
     const ctx = this.#ctx;
@@ -211,7 +260,12 @@ class ForwardHandler implements UpstreamHandler {
   }
 
   onResponseError(_controller: UpstreamController, err: Error): void {
-    if (this.#isDone || this.#isClientGone || err instanceof ClientGoneError) return;
+    if (this.#isDone) return;
+    if (this.#isClientGone) {
+      this.#recordDeferred(err instanceof ClientGoneError ? 'neutral' : 'failure');
+      return;
+    }
+    if (err instanceof ClientGoneError) return;
     this.#settle('failure');
     this.#settleUsage();
     const ctx = this.#ctx;

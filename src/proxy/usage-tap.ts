@@ -4,12 +4,14 @@
  * at the end of a JSON body or in the last data event of a stream. Anthropic answers (passthrough)
  * carry {"input_tokens":…,"output_tokens":…}; a stream's message_delta may hold only the output
  * count, which then updates the one seen in message_start. Each chunk costs one
- * Buffer.indexOf for the marker and a look at its last bytes; only the few bytes after a match
- * are decoded. A marker or object cut by a chunk boundary is completed with the next chunk.
+ * Buffer.indexOf for `"usage":` (then a look at the next byte or two: `{` is a usage object, `null`
+ * is not) and a byte loop over its last bytes; only the few bytes after a match are decoded. A
+ * marker or object cut by a chunk boundary is completed with the next chunk. feed() tells whether
+ * the chunk holds part of a usage object, so the usage hider need not search the chunk again.
  */
 
 const MARKER_TEXTS = ['"usage":{', '"usage": {'];
-const MARKERS = MARKER_TEXTS.map((m) => Buffer.from(m));
+const KEY = Buffer.from('"usage":');
 // OpenAI's names, and Anthropic's (input/output_tokens) for Messages API answers passed through.
 const PROMPT = /"(?:prompt|input)_tokens":\s*(\d+)/;
 const COMPLETION = /"(?:completion|output)_tokens":\s*(\d+)/;
@@ -24,29 +26,41 @@ export class UsageTap {
   /** #pending is text cut at the end of the previous chunk: part of a marker, or of a usage object. */
   #pending = '';
 
-  /** feed looks at one response chunk. */
-  feed(chunk: Buffer): void {
+  /** feed looks at one response chunk; true when the chunk holds part of a usage object (or of its marker). */
+  feed(chunk: Buffer): boolean {
+    let isSeen = false;
     if (this.#pending !== '') {
       const text = this.#pending + chunk.toString('latin1', 0, Math.min(chunk.length, WINDOW));
       this.#pending = '';
       const at = markerIn(text);
-      if (at !== -1) this.#scan(text.slice(at), false);
+      if (at !== -1) {
+        isSeen = true;
+        // The whole chunk is in `text`: an object it leaves open continues in the next one.
+        this.#scan(text.slice(at), chunk.length < WINDOW);
+        if (this.#pending !== '') return true;
+      } else if (MARKER_TEXTS.some((m) => m.startsWith(text))) {
+        // A chunk shorter than the rest of the marker.
+        this.#pending = text;
+        return true;
+      }
     }
-    let at = chunk.indexOf(MARKERS[0]!);
-    if (at === -1) at = chunk.indexOf(MARKERS[1]!);
+    const at = markerAt(chunk);
     if (at !== -1) {
       const end = Math.min(chunk.length, at + WINDOW);
       this.#scan(chunk.toString('latin1', at, end), end === chunk.length && end - at < WINDOW);
-      return;
+      return true;
     }
-    // The chunk may end inside a marker: keep that tail for the next chunk.
-    for (let q = chunk.indexOf(0x22, Math.max(0, chunk.length - TAIL)); q !== -1; q = chunk.indexOf(0x22, q + 1)) {
+    // The chunk may end inside a marker: keep that tail for the next chunk. A byte loop over a
+    // few bytes costs less than another native search.
+    for (let q = Math.max(0, chunk.length - TAIL); q < chunk.length; q++) {
+      if (chunk[q] !== 0x22) continue;
       const tail = chunk.toString('latin1', q);
       if (MARKER_TEXTS.some((m) => m.startsWith(tail))) {
         this.#pending = tail;
-        return;
+        return true;
       }
     }
+    return isSeen;
   }
 
   /** hasUsage tells whether a usage object was seen. */
@@ -68,6 +82,15 @@ export class UsageTap {
     if (c !== null) this.completionTokens = Number(c[1]);
     else if (p !== null) this.completionTokens = 0;
   }
+}
+
+/** markerAt is where `"usage":` followed by `{` (or a space and `{`) starts in the chunk, or -1. */
+function markerAt(chunk: Buffer): number {
+  for (let at = chunk.indexOf(KEY); at !== -1; at = chunk.indexOf(KEY, at + KEY.length)) {
+    const next = chunk[at + KEY.length];
+    if (next === 0x7b /* { */ || (next === 0x20 && chunk[at + KEY.length + 1] === 0x7b)) return at;
+  }
+  return -1;
 }
 
 function markerIn(text: string): number {

@@ -25,8 +25,11 @@ export interface ResponseTransformer {
   readonly isBuffered: boolean;
   /** start sees the upstream's status and headers; it may edit the headers in place (content-type, content-length). */
   start(status: number, headers: ResponseHeaders): void;
-  /** data maps one upstream chunk to what the client gets now (null: nothing yet). */
-  data(chunk: Buffer): Buffer | null;
+  /**
+   * data maps one upstream chunk to what the client gets now (null: nothing yet). `hasUsage` is
+   * the usage tap's finding: whether the chunk holds part of an OpenAI usage object.
+   */
+  data(chunk: Buffer, hasUsage: boolean): Buffer | null;
   /** end returns what is left to send when the upstream body ended (null: nothing). */
   end(): Buffer | null;
   /** error returns the last bytes of a stream that failed after its head went out (null: the default SSE error event). */
