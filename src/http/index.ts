@@ -2,3 +2,4 @@ export { sendJson } from './send-json.js';
 export { listen, close } from './listen.js';
 export { createTlsServer, generateDevCertificate, readTlsFiles, reloadTls, type TlsFiles, type TlsServerOptions } from './tls.js';
 export { isResponseComplete } from './is-complete.js';
+export { HeadEnd } from './head-end.js';
