@@ -27,7 +27,7 @@ import {
   type SwapResult,
   type GatewayConfig,
 } from './config/index.js';
-import { close, createTlsServer, generateDevCertificate, listen, reloadTls, type TlsFiles } from './http/index.js';
+import { close, closeAfterResponses, createTlsServer, generateDevCertificate, listen, reloadTls, type TlsFiles } from './http/index.js';
 import { FastServer, type FastRequest, type FastResponse } from './http/fast/index.js';
 import type { GatewayError } from './errors/index.js';
 import type { RequestContext } from './pipeline/index.js';
@@ -252,9 +252,10 @@ export class Gateway {
     proxy.on('upgrade', guardUpgrade(plain.onUpgrade));
     proxy.maxConnections = limits.maxConnections;
     // A malformed request never reaches the pipeline: answer with the status Node's parser implies, then close.
+    // Behind a response still in progress on the connection, nothing is written: it closes after that response.
     proxy.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
-      socket.end(toClientErrorResponse(err.code));
+      if (!closeAfterResponses(socket)) socket.end(toClientErrorResponse(err.code));
     });
     this.#http = proxy;
     if (p.fast_http1 ?? true) {

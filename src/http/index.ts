@@ -3,3 +3,4 @@ export { listen, close } from './listen.js';
 export { createTlsServer, generateDevCertificate, readTlsFiles, reloadTls, type TlsFiles, type TlsServerOptions } from './tls.js';
 export { isResponseComplete } from './is-complete.js';
 export { HeadEnd } from './head-end.js';
+export { closeAfterResponses } from './close-after-responses.js';
