@@ -267,6 +267,7 @@ export class Gateway {
         // The pipeline uses only the part of IncomingMessage/ServerResponse the fast messages carry (src/http/fast/messages.ts).
         onRequest: guard(plain.onRequest) as unknown as (req: FastRequest, res: FastResponse) => void,
         timeoutAnswer: toClientErrorResponse('ERR_HTTP_REQUEST_TIMEOUT'),
+        tooManyFieldsAnswer: toClientErrorResponse('HPE_HEADER_OVERFLOW'),
       });
       front.maxConnections = limits.maxConnections;
       // The fallback never listens itself; 'listening' starts its connection tracking and its
