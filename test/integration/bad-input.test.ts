@@ -103,6 +103,22 @@ describe('bad input cannot knock the gateway over', () => {
     assert.deepEqual(ids, ['pipe-1', 'pipe-2', 'pipe-3']);
   });
 
+  it('runs none of the requests an upgrade carries behind its head when the engine refuses to switch', async () => {
+    const json = chat('m', { max_tokens: 500 });
+    const early = `POST /v1/chat/completions HTTP/1.1\r\nhost: engine\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`.repeat(5);
+    const upgrade = `GET /ai/v1/realtime?model=m HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\napikey: ${KEY}\r\n\r\n`;
+    for (const pieces of [[upgrade + early], [upgrade, { waitMs: 20 }, early]]) {
+      const before = sim.stats.requests;
+      const res = await rawExchange(port, pieces);
+      assert.equal(statusOf(res.text), 404, res.text);
+      assert.equal(res.text.match(/HTTP\/1\.1 \d{3}/g)?.length, 1, 'one response');
+      assert.ok(res.closed);
+      assert.equal(sim.stats.requests, before, 'no request behind the upgrade reached the engine');
+      bodies.push(res.text);
+    }
+    await alive();
+  });
+
   it('survives abrupt disconnects during headers, during the body upload and mid-stream', async () => {
     await rawExchange(port, ['POST /ai/v1/chat/comp'], 50);
     await rawExchange(port, [`POST /ai/v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-model: m\r\napikey: ${KEY}\r\ncontent-length: 1000\r\n\r\n{"model": "m", "mess`], 50);
