@@ -389,9 +389,9 @@ export class Simulator {
   }
 
   /**
-   * refuseUpgrade answers a protocol upgrade (WebSocket) as vLLM's server does without WebSocket
-   * support: as the plain GET it also is (404), on a connection that stays open and serves the
-   * requests written behind it. (node:http on its own would drop those bytes.)
+   * refuseUpgrade answers a protocol upgrade (WebSocket) as an HTTP server without WebSocket
+   * support does: as the plain GET it also is (404), on a connection that stays open and serves
+   * the requests written behind it. (node:http on its own would drop those bytes.)
    */
   private refuseUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.record(req, req.url ?? '/', '');
