@@ -219,6 +219,7 @@ class H1Connection implements ResponseEvents {
     scheduleCheck(this);
   }
 
+  /** checked is called once the loop polled this connection again: the pool starts the exchange or finds it another one. */
   checked(): void {
     const ex = this.#checking!;
     this.#checking = null;
