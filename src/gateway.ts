@@ -37,7 +37,7 @@ import {
   type GatewayConfig,
   type WatchInputs,
 } from './config/index.js';
-import { close, createHttpsServer, createTlsServer, generateDevCertificate, listen, reloadTls, type TlsFiles } from './http/index.js';
+import { close, closeAfterResponses, createHttpsServer, createTlsServer, generateDevCertificate, listen, reloadTls, type TlsFiles } from './http/index.js';
 import { FastServer, type FastRequest, type FastResponse } from './http/fast/index.js';
 import type { GatewayError } from './errors/index.js';
 import type { RequestContext } from './pipeline/index.js';
@@ -288,9 +288,10 @@ export class Gateway {
     proxy.on('upgrade', guardUpgrade(plain.onUpgrade));
     proxy.maxConnections = limits.maxConnections;
     // A malformed request never reaches the pipeline: answer with the status Node's parser implies, then close.
+    // Behind a response still in progress on the connection, nothing is written: it closes after that response.
     proxy.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
-      socket.end(toClientErrorResponse(err.code));
+      if (!closeAfterResponses(socket)) socket.end(toClientErrorResponse(err.code));
     });
     this.#http = proxy;
     if (p.fast_http1 ?? true) {
@@ -302,6 +303,7 @@ export class Gateway {
         // The pipeline uses only the part of IncomingMessage/ServerResponse the fast messages carry (src/http/fast/messages.ts).
         onRequest: guard(plain.onRequest) as unknown as (req: FastRequest, res: FastResponse) => void,
         timeoutAnswer: toClientErrorResponse('ERR_HTTP_REQUEST_TIMEOUT'),
+        tooManyFieldsAnswer: toClientErrorResponse('HPE_HEADER_OVERFLOW'),
       });
       front.maxConnections = limits.maxConnections;
       // The fallback never listens itself; 'listening' starts its connection tracking and its

@@ -7,8 +7,15 @@
  *   connecting --connect--> awaiting head --101--> open: bytes both ways, counted, with
  *        |                        |                     backpressure; either side closing
  *        |                        |                     closes the other
- *        |                        +--other status--> the upstream's refusal is relayed as is
+ *        |                        +--other status--> that one response is relayed, cut where its
+ *        |                                           framing ends, then both sides close
  *        +--error/timeout--> retry on another target, or a JSON error (502/504) like any request
+ *
+ * Nothing the client sent after its upgrade head goes upstream before the `101`: those bytes
+ * belong to the new protocol. An engine that refuses the upgrade is still speaking HTTP/1.1 on
+ * that connection and would read them as requests of its own, run past the gateway's keys,
+ * limits and logs. So they wait (the client socket is not read until then), and a refusal ends
+ * the connection.
  *
  * The connect timeout and the first-byte timeout (waiting for the upstream's answer head) are
  * the model's; an open session has no idle timeout, since WebSocket sessions are quiet for long
@@ -20,10 +27,11 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect } from 'node:tls';
 import { GatewayError, sendError, type ErrorCode } from '../errors/index.js';
+import { HeadEnd } from '../http/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { Target } from '../config/index.js';
 import type { RequestContext } from '../pipeline/context.js';
-import type { Outcome } from '../upstream/index.js';
+import { ResponseParser, type Outcome } from '../upstream/index.js';
 import { toUpstreamErrorCode, withoutQueryKey } from './forward.js';
 import { toUpstreamHeaders } from './headers.js';
 
@@ -37,9 +45,7 @@ export interface TunnelDeps {
 
 /** MAX_HEAD_BYTES bounds the upstream's answer head (status line and headers). */
 const MAX_HEAD_BYTES = 16 * 1024;
-const HEAD_END = Buffer.from('\r\n\r\n');
 const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})/;
-const CONTENT_LENGTH = /\r\ncontent-length:[ \t]*(\d+)[ \t]*\r\n/i;
 /** CLOSE_GRACE_MS is how long a side may take to close after the other side closed. */
 const CLOSE_GRACE_MS = 2000;
 const HEADER_VALUE_OK = /^[^\r\n]*$/;
@@ -58,8 +64,13 @@ class Tunnel {
   readonly #client: Socket;
   #upstream: Socket | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** #head holds the reads of the upstream's answer head until its blank line arrives. */
   #head: Buffer[] = [];
   #headBytes = 0;
+  readonly #headEnd = new HeadEnd();
+  /** #refusal reads a non-101 answer's framing, to relay exactly that response. */
+  #refusal: ResponseParser | null = null;
+  #isRefusalDone = false;
   #isSettled = false;
   #isOpen = false;
 
@@ -98,11 +109,6 @@ class Tunnel {
     upstream.once(isSecure ? 'secureConnect' : 'connect', () => {
       this.#arm(serving.timeouts.firstByteMs, 'first_byte');
       upstream.write(head);
-      const early = ctx.upgradeHead;
-      if (early !== null && early.length > 0) {
-        ctx.relayBytesIn += early.length;
-        upstream.write(early);
-      }
     });
     upstream.on('data', this.#onHeadData);
     upstream.on('error', this.#onUpstreamError);
@@ -158,35 +164,59 @@ class Tunnel {
   readonly #onHeadData = (chunk: Buffer): void => {
     const ctx = this.#ctx;
     if (ctx.firstByteAt === 0) ctx.firstByteAt = performance.now();
-    this.#head.push(chunk);
-    this.#headBytes += chunk.length;
-    const buf = this.#head.length === 1 ? chunk : Buffer.concat(this.#head, this.#headBytes);
-    const end = buf.indexOf(HEAD_END);
-    if (end === -1) {
-      if (this.#headBytes > MAX_HEAD_BYTES) this.#upstream!.destroy(new Error('upstream answer head too large'));
+    const upstream = this.#upstream!;
+    const at = this.#headEnd.find(chunk, 0);
+    if (at === -1) {
+      this.#head.push(chunk);
+      this.#headBytes += chunk.length;
+      if (this.#headBytes > MAX_HEAD_BYTES) upstream.destroy(new Error('upstream answer head too large'));
       return;
     }
+    // Joined once, when complete (a head arriving byte by byte costs linear work).
+    this.#head.push(chunk.subarray(0, at));
+    const head = this.#head.length === 1 ? this.#head[0]! : Buffer.concat(this.#head, this.#headBytes + at);
+    const rest = chunk.subarray(at);
     this.#head = [];
-    const upstream = this.#upstream!;
     upstream.off('data', this.#onHeadData);
     this.#disarm();
     ctx.headersAt = performance.now();
-    const headText = buf.toString('latin1', 0, end);
+    const headText = head.toString('latin1', 0, head.length - 4);
     const m = STATUS_LINE.exec(headText);
     if (m === null) {
       upstream.destroy(new Error('upstream answer is not HTTP/1.1'));
       return;
     }
     const status = Number(m[1]);
+    if (status === 101) {
+      this.#answered(status);
+      this.#open(this.#headOut(headText), rest);
+      return;
+    }
+    // A refusal is relayed only if its framing can be read: it says where the response ends.
+    const refusal = new ResponseParser({ onHead: noop, onBody: noop, onEnd: this.#onRefusalEnd });
+    refusal.start(false);
+    if (!refusal.feed(head)) {
+      upstream.destroy(new Error(`invalid upstream answer: ${refusal.error}`));
+      return;
+    }
+    this.#refusal = refusal;
+    this.#answered(status);
+    this.#relayRefusal(this.#headOut(headText), rest, status);
+  };
+
+  /** #answered records the upstream's answer status. */
+  #answered(status: number): void {
+    const ctx = this.#ctx;
     ctx.relayStatus = status;
     if (status >= 500) this.#deps.metrics.upstreamErrors.labels(ctx.serving!.name, this.#target.url, 'status_5xx').inc();
-    // The answer head goes to the client as the upstream wrote it, plus the request id.
-    const headOut = Buffer.from(`${headText}\r\nx-request-id: ${ctx.requestId}\r\n\r\n`, 'latin1');
-    const rest = buf.subarray(end + HEAD_END.length);
-    ctx.bytesOut += headOut.length + rest.length;
-    if (status === 101) this.#open(headOut, rest);
-    else this.#relayRefusal(headOut, rest, headText, status);
-  };
+  }
+
+  /** #headOut is the answer head for the client: as the upstream wrote it, plus the request id. */
+  #headOut(headText: string): Buffer {
+    const head = Buffer.from(`${headText}\r\nx-request-id: ${this.#ctx.requestId}\r\n\r\n`, 'latin1');
+    this.#ctx.bytesOut += head.length;
+    return head;
+  }
 
   /** #open relays bytes both ways once the upstream switched protocols. */
   #open(head: Buffer, rest: Buffer): void {
@@ -197,12 +227,22 @@ class Tunnel {
     // A session may stay quiet for long (listener idle timeouts are for requests, not sessions).
     client.setTimeout(0);
     client.write(head);
-    if (rest.length > 0) client.write(rest);
+    if (rest.length > 0) {
+      ctx.bytesOut += rest.length;
+      client.write(rest);
+    }
     upstream.on('data', (chunk: Buffer) => {
       ctx.bytesOut += chunk.length;
       if (!client.write(chunk)) upstream.pause();
     });
     client.on('drain', () => upstream.resume());
+    // The bytes that came with the upgrade head, then (as the client socket is read from now
+    // on) whatever the client sent while the upstream had not answered yet.
+    const early = ctx.upgradeHead;
+    if (early !== null && early.length > 0) {
+      ctx.relayBytesIn += early.length;
+      upstream.write(early);
+    }
     client.on('data', (chunk: Buffer) => {
       ctx.relayBytesIn += chunk.length;
       if (!upstream.write(chunk)) client.pause();
@@ -214,30 +254,45 @@ class Tunnel {
     client.resume();
   }
 
-  /** #relayRefusal passes on an upstream's non-101 answer (e.g. 401, 404) and closes both sides after it. */
-  #relayRefusal(head: Buffer, rest: Buffer, headText: string, status: number): void {
+  /** #relayRefusal passes on an upstream's non-101 answer (e.g. 401, 404), exactly as long as its framing says. */
+  #relayRefusal(head: Buffer, rest: Buffer, status: number): void {
     const client = this.#client;
     const upstream = this.#upstream!;
     this.#settle(this.#ctx.serving!.health.passive.statusCodes.has(status) ? 'failure' : 'success');
-    // Without a Content-Length the answer ends when the upstream closes.
-    const m = CONTENT_LENGTH.exec(`${headText}\r\n`);
-    let left = (m === null ? Infinity : Number(m[1])) - rest.length;
     client.write(head);
-    if (rest.length > 0) client.write(rest);
-    if (left <= 0) {
-      closeSoon(client);
-      upstream.destroy();
+    if (this.#isRefusalDone) return this.#endRefusal();
+    upstream.on('data', this.#onRefusalData);
+    client.on('drain', () => upstream.resume());
+    if (rest.length > 0) this.#onRefusalData(rest);
+  }
+
+  /** #onRefusalData relays the refusal's body bytes, up to its end. */
+  readonly #onRefusalData = (chunk: Buffer): void => {
+    if (this.#isRefusalDone) return;
+    const refusal = this.#refusal!;
+    if (!refusal.feed(chunk)) {
+      // Broken framing: the client cannot be told where the answer ends.
+      this.#client.destroy();
+      this.#upstream!.destroy();
       return;
     }
-    upstream.on('data', (chunk: Buffer) => {
-      this.#ctx.bytesOut += chunk.length;
-      client.write(chunk);
-      left -= chunk.length;
-      if (left <= 0) {
-        closeSoon(client);
-        upstream.destroy();
-      }
-    });
+    const part = refusal.hasExtraBytes ? chunk.subarray(0, refusal.extraAt) : chunk;
+    this.#ctx.bytesOut += part.length;
+    if (!this.#client.write(part)) this.#upstream!.pause();
+    if (this.#isRefusalDone) this.#endRefusal();
+  };
+
+  readonly #onRefusalEnd = (): void => {
+    this.#isRefusalDone = true;
+  };
+
+  /** #endRefusal closes both sides once the refusal was relayed: what the upstream sends next is not for this client. */
+  #endRefusal(): void {
+    this.#upstream!.off('data', this.#onRefusalData);
+    // The held bytes are read and dropped, so the client's own close is seen (no reset of a connection with unread data).
+    this.#client.resume();
+    closeSoon(this.#client);
+    this.#upstream!.destroy();
   }
 
   readonly #onUpstreamError = (err: Error): void => {
@@ -245,18 +300,23 @@ class Tunnel {
     this.#fail(toUpstreamErrorCode(err), err);
   };
 
-  readonly #onUpstreamClose = (): void => {
+  readonly #onUpstreamClose = (hadError: boolean): void => {
     this.#disarm();
-    const ctx = this.#ctx;
     if (this.#isOpen) {
       this.#settle('success');
       closeSoon(this.#client);
       return;
     }
-    // A relayed refusal without Content-Length ends here.
-    if (ctx.relayStatus !== 0) closeSoon(this.#client);
+    const refusal = this.#refusal;
+    if (refusal !== null) {
+      if (this.#isRefusalDone) return;
+      // A close-delimited refusal ends here; any other is cut short, and the client must see that.
+      if (!hadError && refusal.end()) closeSoon(this.#client);
+      else this.#client.destroy();
+      return;
+    }
     // Closed before answering: a reset, unless an error already reported it (or a retry took over).
-    else if (!this.#isSettled) this.#fail('upstream_error', new Error('upstream closed before answering the upgrade'));
+    if (!this.#isSettled) this.#fail('upstream_error', new Error('upstream closed before answering the upgrade'));
   };
 
   /** #onClientGone is called by the pipeline when the client's connection closed. */
@@ -292,6 +352,8 @@ class Tunnel {
     sendError(ctx.res, new GatewayError(code, { cause: err }), ctx.requestId, undefined, ctx.limitHeaders, ctx.errorFormat);
   }
 }
+
+function noop(): void {}
 
 /** closeSoon ends a socket's writing side (after what is queued) and destroys it if the peer does not close in time. */
 function closeSoon(socket: Socket): void {

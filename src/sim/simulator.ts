@@ -24,6 +24,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage, InferenceRequestBody, ModelList, Usage } from '../openai/index.js';
 
@@ -260,6 +261,7 @@ export class Simulator {
     };
     this.modelsBody = JSON.stringify(models);
     this.server = createServer({ noDelay: true }, (req, res) => this.handle(req, res));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.refuseUpgrade(req, socket, head));
     // Longer than typical client/proxy idle timeouts (60s), so the upstream never closes a pooled
     // connection the gateway is about to reuse.
     this.server.keepAliveTimeout = 65_000;
@@ -384,6 +386,19 @@ export class Simulator {
         this.internalError(res, job, err);
       }
     });
+  }
+
+  /**
+   * refuseUpgrade answers a protocol upgrade (WebSocket) as an HTTP server without WebSocket
+   * support does: as the plain GET it also is (404), on a connection that stays open and serves
+   * the requests written behind it. (node:http on its own would drop those bytes.)
+   */
+  private refuseUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.record(req, req.url ?? '/', '');
+    socket.write(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: ${NOT_FOUND_BODY.length}\r\nx-simulator-id: ${this.simId}\r\nx-sim-id: ${this.simId}\r\n\r\n${NOT_FOUND_BODY}`);
+    // The bytes after the upgrade head go back in front, and node:http parses them as a new connection.
+    if (head.length > 0) socket.unshift(head);
+    this.server.emit('connection', socket);
   }
 
   private record(req: IncomingMessage, url: string, body: string): void {

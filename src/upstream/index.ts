@@ -21,7 +21,7 @@ export {
 export { parseVllmMetrics } from './vllm-metrics.js';
 export { PoolRegistry, type PoolOptions } from './pool-registry.js';
 export type { UpstreamController, UpstreamDispatcher, UpstreamHandler, UpstreamHeaders, UpstreamRequest } from './dispatch.js';
-export { TRANSPORT_CODES } from './h1/index.js';
+export { ResponseParser, TRANSPORT_CODES } from './h1/index.js';
 export { HEALTH_DEFAULTS, type HealthPolicy, type PassivePolicy } from './health-policy.js';
 export { ModelUpstream, toUpstreamTarget, type UpstreamTarget } from './model-upstream.js';
 export { TargetRecord, TargetRegistry, type Outcome } from './target-record.js';

@@ -103,6 +103,22 @@ describe('bad input cannot knock the gateway over', () => {
     assert.deepEqual(ids, ['pipe-1', 'pipe-2', 'pipe-3']);
   });
 
+  it('runs none of the requests an upgrade carries behind its head when the engine refuses to switch', async () => {
+    const json = chat('m', { max_tokens: 500 });
+    const early = `POST /v1/chat/completions HTTP/1.1\r\nhost: engine\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`.repeat(5);
+    const upgrade = `GET /ai/v1/realtime?model=m HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\napikey: ${KEY}\r\n\r\n`;
+    for (const pieces of [[upgrade + early], [upgrade, { waitMs: 20 }, early]]) {
+      const before = sim.stats.requests;
+      const res = await rawExchange(port, pieces);
+      assert.equal(statusOf(res.text), 404, res.text);
+      assert.equal(res.text.match(/HTTP\/1\.1 \d{3}/g)?.length, 1, 'one response');
+      assert.ok(res.closed);
+      assert.equal(sim.stats.requests, before, 'no request behind the upgrade reached the engine');
+      bodies.push(res.text);
+    }
+    await alive();
+  });
+
   it('survives abrupt disconnects during headers, during the body upload and mid-stream', async () => {
     await rawExchange(port, ['POST /ai/v1/chat/comp'], 50);
     await rawExchange(port, [`POST /ai/v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-model: m\r\napikey: ${KEY}\r\ncontent-length: 1000\r\n\r\n{"model": "m", "mess`], 50);
@@ -196,3 +212,80 @@ describe('bad input cannot knock the gateway over', () => {
     assert.ok(sim.received.every((r) => !JSON.stringify(r.headers).includes(KEY) && !JSON.stringify(r.headers).includes(OTHER_KEY)));
   });
 });
+
+/** dechunk reads a chunked body from `text` (starting just past the head): its data and what follows it, or null when the framing is broken. */
+function dechunk(text: string): { data: string; after: string } | null {
+  let at = 0;
+  let data = '';
+  for (;;) {
+    const lineEnd = text.indexOf('\r\n', at);
+    if (lineEnd === -1) return null;
+    const size = Number.parseInt(text.slice(at, lineEnd), 16);
+    if (!/^[0-9a-f]+$/i.test(text.slice(at, lineEnd))) return null;
+    at = lineEnd + 2;
+    if (size === 0) return text.startsWith('\r\n', at) ? { data, after: text.slice(at + 2) } : null;
+    data += text.slice(at, at + size);
+    at += size;
+    if (!text.startsWith('\r\n', at)) return null;
+    at += 2;
+  }
+}
+
+for (const isFast of [true, false]) {
+  describe(`a malformed request pipelined behind a response in progress (fast_http1: ${isFast})`, () => {
+    const cleanup = new Cleanup();
+    let port: number;
+    const GARBAGE = 'NOT HTTP AT ALL\r\n\r\n';
+
+    before(async () => {
+      const sim = await startSim(cleanup, { model: 'm' });
+      const gw = await startGateway(cleanup, { proxy: { fast_http1: isFast }, models: [{ name: 'm', api_keys: [KEY], targets: [{ url: sim.url }] }] });
+      port = gw.gateway.ports.proxy;
+    });
+    after(() => cleanup.run());
+
+    /** request is a completion request; a chunked body makes the fast front hand the connection to node:http. */
+    const request = (json: string, headers: string, isChunked: boolean): string =>
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\napikey: ${KEY}\r\nx-model: m\r\n${headers}` +
+      (isChunked ? `transfer-encoding: chunked\r\n\r\n${Buffer.byteLength(json).toString(16)}\r\n${json}\r\n0\r\n\r\n` : `content-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`);
+
+    for (const isChunked of [true, false]) {
+      it(`lets a stream finish intact, then closes (request body ${isChunked ? 'chunked' : 'with Content-Length'})`, async () => {
+        const streaming = request(chat('m', { stream: true, max_tokens: 12 }), 'x-sim-itl-ms: 15\r\n', isChunked);
+        const r = await rawExchange(port, [streaming, { until: /data: / }, GARBAGE], 5000);
+        assert.equal(statusOf(r.text), 200, r.text);
+        const body = dechunk(r.text.slice(r.text.indexOf('\r\n\r\n') + 4));
+        assert.ok(body !== null, `the chunked body is intact: ${JSON.stringify(r.text.slice(-300))}`);
+        assert.match(body.data, /data: \[DONE\]\n\n$/);
+        // What follows the stream on this connection: nothing, or the 400 of an idle connection.
+        assert.ok(body.after === '' || statusOf(body.after) === 400, JSON.stringify(body.after));
+        assert.ok(r.closed, 'the connection closes');
+      });
+
+      it(`answers a request still waiting for its engine, not a 400 in its place (request body ${isChunked ? 'chunked' : 'with Content-Length'})`, async () => {
+        const r = await rawExchange(port, [request(chat('m'), 'x-sim-ttft-ms: 100\r\n', isChunked) + GARBAGE], 5000);
+        assert.equal(statusOf(r.text), 200, r.text);
+        assert.match(r.text, /"object":"chat\.completion"/);
+        assert.ok(r.closed, 'the connection closes');
+      });
+    }
+
+    it('answers every request pipelined before the garbage, in order, then closes', async () => {
+      const streaming = request(chat('m', { stream: true, max_tokens: 6 }), 'x-sim-itl-ms: 10\r\n', true);
+      const models = `GET /v1/models HTTP/1.1\r\nhost: x\r\nx-model: m\r\napikey: ${KEY}\r\nx-request-id: second\r\n\r\n`;
+      const r = await rawExchange(port, [streaming + models + GARBAGE], 5000);
+      const heads = [...r.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+      assert.deepEqual(heads, ['200', '200'], r.text);
+      assert.match(r.text, /data: \[DONE\][\s\S]*x-request-id: second/i);
+      assert.ok(r.closed, 'the connection closes');
+    });
+
+    it('answers garbage on an idle connection with a 400 and closes', async () => {
+      const r = await rawExchange(port, [`GET /v1/models HTTP/1.1\r\nhost: x\r\nx-model: m\r\napikey: ${KEY}\r\n\r\n`, { until: /"object":"list"|"data"/ }, GARBAGE], 3000);
+      assert.equal(statusOf(r.text), 200);
+      const second = r.text.slice(r.text.indexOf('HTTP/1.1', 1));
+      assert.equal(statusOf(second), 400, r.text);
+      assert.ok(r.closed);
+    });
+  });
+}

@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Cleanup, chat, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
-import { rawExchange } from '../helpers/raw-socket.js';
+import { rawExchange, statusOf, type RawPiece } from '../helpers/raw-socket.js';
+import { MAX_HEADER_FIELDS } from '../../src/http/fast/parse-head.js';
 import type { Simulator } from '../../src/sim/index.js';
 
 const KEY = 'fast-front-key-0123';
@@ -120,6 +121,47 @@ describe('fast HTTP/1.1 front', () => {
     assert.deepEqual(responses(refused.text), [{ status: 413, id: 'c3' }]);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(sim.received.length, before + 1, 'only c1 reached the upstream');
+  });
+
+  it('answers a head with bare LF line ends at once with 400, as node:http does, however it arrives', async () => {
+    const lf = 'GET /v1/models HTTP/1.1\nhost: gw\nx-model: m\n\n';
+    for (const gw of [fast, plain]) {
+      const whole = await rawExchange(gw.gateway.ports.proxy, [lf], 3000);
+      assert.equal(statusOf(whole.text), 400, whole.text);
+      assert.ok(whole.closed);
+      // The first line alone, then the rest: the front is waiting for the head's end when the LF comes.
+      const split = await rawExchange(gw.gateway.ports.proxy, ['GET /v1/models HTTP/1.1\r\n', { waitMs: 50 }, 'host: gw\nx-model: m\n'], 3000);
+      assert.equal(statusOf(split.text), 400, split.text);
+      assert.ok(split.closed && split.ms < 900, `answered after ${split.ms.toFixed(0)} ms, not at the header timeout`);
+      // Behind a response: the front reads it once that response is done (an idle connection: 400);
+      // node:http reads it at once, while answering, and then closes without one.
+      const behind = await rawExchange(gw.gateway.ports.proxy, [req('lf1') + 'GET /v1/models HTTP/1.1\nhost: gw\n'], 3000);
+      const statuses = [...behind.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+      assert.deepEqual(statuses, gw === fast ? ['200', '400'] : ['200'], behind.text);
+      assert.ok(behind.closed && behind.ms < 900, `answered after ${behind.ms.toFixed(0)} ms`);
+    }
+  });
+
+  it(`refuses a head with more than ${MAX_HEADER_FIELDS} header fields with 431 (node:http keeps ${MAX_HEADER_FIELDS} and drops the rest)`, async () => {
+    const head = (fields: number): string => {
+      const filler = Array.from({ length: fields - 3 }, (_, i) => `f${i.toString(36)}:\r\n`).join('');
+      return `GET /v1/models HTTP/1.1\r\nhost: gw\r\napikey: ${KEY}\r\n${filler}x-model: m\r\n\r\n`;
+    };
+    const atCap = await rawExchange(fast.gateway.ports.proxy, [head(MAX_HEADER_FIELDS)], 3000);
+    assert.equal(statusOf(atCap.text), 200, atCap.text.slice(0, 300));
+    const over = await rawExchange(fast.gateway.ports.proxy, [head(MAX_HEADER_FIELDS + 1)], 3000);
+    assert.equal(statusOf(over.text), 431, over.text.slice(0, 300));
+    assert.match(over.text, /x-gateway-error: headers_too_large/);
+    assert.ok(over.closed);
+  });
+
+  it('serves a pipelined request that drips in one byte at a time behind a stream', async () => {
+    const stream = req('d1', { stream: true }).replace('x-request-id: d1\r\n', 'x-request-id: d1\r\nx-sim-itl-ms: 20\r\n');
+    const pieces: RawPiece[] = [stream, { until: /data: / }];
+    for (const ch of req('d2', { close: true })) pieces.push(ch);
+    const r = await rawExchange(fast.gateway.ports.proxy, pieces, 3000);
+    assert.deepEqual(responses(r.text), [{ status: 200, id: 'd1' }, { status: 200, id: 'd2' }]);
+    assert.ok(r.closed);
   });
 
   it('a connection that never sends a byte gets 408 after header_timeout', async () => {

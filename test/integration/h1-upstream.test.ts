@@ -4,7 +4,7 @@
  * and the same answers as undici (`proxy.fast_upstream: false`) for the simulator.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Cleanup, chat, post, startGateway, startSim } from '../helpers/harness.js';
 
@@ -115,6 +115,40 @@ describe('built-in HTTP/1.1 upstream client', () => {
     assert.equal(res.status, 200);
     assert.equal(await res.text(), '{}');
     assert.equal(engine.connections, 2);
+  });
+
+  it('never hands bytes an engine wrote on an idle connection to the next request, even when both are waiting in the same loop turn', async () => {
+    const engineSockets: Socket[] = [];
+    engine.script = (sock) => {
+      engineSockets.push(sock);
+      sock.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
+    };
+    const body = chat('m');
+    const request = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-model: m\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const client = connect(Number(new URL(url).port), '127.0.0.1');
+    cleanup.add(() => void client.destroy());
+    let text = '';
+    const responses = (n: number): Promise<void> => new Promise((resolve) => {
+      const check = (): void => {
+        if ((text.match(/\r\n\r\n(\{\}|PWNED!)/g) ?? []).length < n) return;
+        client.off('data', check);
+        resolve();
+      };
+      client.on('data', check);
+    });
+    client.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    await new Promise((r) => client.once('connect', r));
+    let done = responses(1);
+    client.write(request);
+    await done;
+    // The next request and an answer nobody asked for are both waiting when the gateway next reads.
+    done = responses(2);
+    client.write(request);
+    engineSockets[0]!.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 6\r\n\r\nPWNED!');
+    await done;
+    assert.doesNotMatch(text, /PWNED/);
+    assert.equal(engine.seen.length, 2);
+    assert.equal(engine.connections, 2, 'the connection that spoke out of turn was not reused');
   });
 
   it('does not reuse a connection whose response was followed by extra bytes', async () => {

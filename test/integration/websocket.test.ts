@@ -4,15 +4,69 @@
  */
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
 import { rawExchange, statusOf } from '../helpers/raw-socket.js';
-import { Cleanup, chat, deadUrl, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
+import { Cleanup, chat, deadUrl, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
+import type { Simulator } from '../../src/sim/index.js';
 
 const KEY = 'ws-key-0123456789';
 const CHAT_KEY = 'ws-chat-key-0123456789';
+const LIMITED_KEY = 'ws-limited-key-0123456789';
+
+/** upgradeHead is a raw WebSocket upgrade request for `path` (the key is RFC 6455's sample nonce). */
+function upgradeHead(path: string, extra = ''): string {
+  return `GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
+}
+
+/** maskedText is one masked (client-to-server) WebSocket text frame. */
+function maskedText(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, payload.map((b, i) => b ^ mask[i % 4]!)]);
+}
+
+/** Refuser is a raw engine that refuses every upgrade with the answer the path names, keeps what it read, and leaves the connection open. */
+interface Refuser {
+  url: string;
+  received: string[];
+  closed: number;
+}
+
+async function startRefuser(cleanup: Cleanup): Promise<Refuser> {
+  const answers: Record<string, string> = {
+    // Each answer is followed, in the same write, by bytes that are not part of it.
+    '/v1/length': 'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nnope!HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nSMUGGL',
+    '/v1/chunked': 'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n5\r\nnope!\r\n0\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nSMUGGL',
+  };
+  const sockets = new Set<Socket>();
+  const server = createNetServer((sock) => {
+    sockets.add(sock);
+    const at = ref.received.push('') - 1;
+    sock.on('error', () => {});
+    sock.on('close', () => {
+      sockets.delete(sock);
+      ref.closed++;
+    });
+    sock.on('data', (chunk: Buffer) => {
+      const seen = (ref.received[at] += chunk.toString('latin1'));
+      if (!seen.includes('\r\n\r\n') || seen.length - chunk.length > seen.indexOf('\r\n\r\n')) return;
+      const path = seen.slice(4, seen.indexOf(' ', 4)).split('?')[0]!;
+      // Close-delimited: the answer ends when the engine closes.
+      if (path === '/v1/close') sock.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\nnope, closing');
+      else sock.write(answers[path] ?? answers['/v1/length']!);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const ref: Refuser = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received: [], closed: 0 };
+  cleanup.add(() => new Promise<void>((r) => {
+    for (const s of sockets) s.destroy();
+    server.close(() => r());
+  }));
+  return ref;
+}
 
 /** Upstream is the echo server and what it saw. */
 interface Upstream {
@@ -92,21 +146,28 @@ async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 2000): 
 describe('WebSocket passthrough', () => {
   const cleanup = new Cleanup();
   let up: Upstream;
+  let refuser: Refuser;
+  let sim: Simulator;
   let gw: RunningGateway;
   let ws: string;
+  let port: number;
 
   before(async () => {
     up = await startEcho(cleanup);
-    const sim = await startSim(cleanup, { model: 'chat' });
+    refuser = await startRefuser(cleanup);
+    sim = await startSim(cleanup, { model: 'chat' });
     gw = await startGateway(cleanup, {
       proxy: { tls_listen: '127.0.0.1:0' },
       models: [
         { name: 'rt', path: '/ai/models', served_model: 'realtime-x', api_keys: [KEY], key_in_query: true, targets: [{ url: up.url }] },
         { name: 'dead', path: '/ai/models', retries: 0, targets: [{ url: await deadUrl() }], health_check: { active: false } },
         { name: 'chat', path: '/ai/models', api_keys: [CHAT_KEY], targets: [{ url: sim.url }] },
+        { name: 'limited', path: '/ai/models', served_model: 'chat', api_keys: [{ key: LIMITED_KEY, name: 'limited', limits: { requests: { per_minute: 2 } } }], targets: [{ url: sim.url }] },
+        { name: 'refuser', path: '/ai/models', retries: 0, targets: [{ url: refuser.url }], health_check: { active: false } },
       ],
     });
     ws = gw.url.replace('http://', 'ws://');
+    port = Number(new URL(gw.url).port);
   });
   after(() => cleanup.run());
 
@@ -210,5 +271,45 @@ describe('WebSocket passthrough', () => {
     assert.equal(statusOf(r.text), 200, JSON.stringify(r));
     assert.match(r.text, /"object":"chat\.completion"/);
     assert.ok(r.closed);
+  });
+  it('holds what the client sent after the upgrade head until the engine switches: requests smuggled there never run', async () => {
+    const completion = JSON.stringify({ model: 'chat', prompt: 'hi', max_tokens: 500 });
+    const smuggled = `POST /v1/completions HTTP/1.1\r\nhost: engine\r\ncontent-type: application/json\r\ncontent-length: ${completion.length}\r\n\r\n${completion}`.repeat(5);
+    const requestsBefore = sim.stats.requests;
+    // The simulator speaks no WebSocket: it refuses the upgrade (404) and keeps its connection open.
+    const r = await rawExchange(port, [upgradeHead('/ai/models/v1/realtime?model=limited', `apikey: ${LIMITED_KEY}\r\n`) + smuggled]);
+    assert.equal(statusOf(r.text), 404, r.text);
+    assert.ok(r.closed, 'the connection closes after the refusal');
+    assert.equal(r.text.match(/HTTP\/1\.1 \d{3}/g)?.length, 1, 'exactly one response reaches the client');
+    assert.equal(sim.stats.requests, requestsBefore, 'no smuggled request reached the engine');
+    // The key was charged for its one upgrade, not for the five requests behind it.
+    const ok = await post(`${gw.url}/ai/models/v1/completions`, completion, { 'x-model': 'limited', apikey: LIMITED_KEY });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('ratelimit-remaining'), '0');
+    await ok.arrayBuffer();
+    assert.equal(sim.stats.requests, requestsBefore + 1);
+    const over = await post(`${gw.url}/ai/models/v1/completions`, completion, { 'x-model': 'limited', apikey: LIMITED_KEY });
+    assert.equal(over.status, 429);
+    await over.arrayBuffer();
+  });
+
+  it('relays held bytes (frames sent before the 101 arrived) once the engine switched', async () => {
+    const r = await rawExchange(port, [upgradeHead('/ai/models/v1/realtime?model=rt', `apikey: ${KEY}\r\n`), maskedText('early'), { until: /echo:early/ }]);
+    assert.equal(statusOf(r.text), 101, r.text);
+    assert.match(r.text, /echo:early/);
+  });
+
+  it("relays exactly the engine's refusal, by its framing, then closes", async () => {
+    for (const path of ['/v1/length', '/v1/chunked', '/v1/close']) {
+      const closedBefore = refuser.closed;
+      const r = await rawExchange(port, [upgradeHead(`/ai/models${path}?model=refuser`) + 'EARLY-BYTES']);
+      assert.equal(statusOf(r.text), 403, `${path}: ${r.text}`);
+      assert.ok(r.closed, `${path}: the connection closes after the refusal`);
+      assert.match(r.text, /\r\nx-request-id: /i);
+      assert.match(r.text, /nope/);
+      assert.doesNotMatch(r.text, /SMUGGL|HTTP\/1\.1 200/, `${path}: bytes after the refusal were relayed`);
+      await until(() => refuser.closed === closedBefore + 1);
+      assert.doesNotMatch(refuser.received.at(-1)!, /EARLY-BYTES/, `${path}: the engine got bytes meant for after the switch`);
+    }
   });
 });

@@ -3,10 +3,10 @@ import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { FastResponse, InvalidHeaderError } from '../../src/http/fast/index.js';
-import { HAND_OVER, INCOMPLETE, parseHead, type Head } from '../../src/http/fast/parse-head.js';
+import { HAND_OVER, INCOMPLETE, MAX_HEADER_FIELDS, TOO_MANY_FIELDS, parseHead, type Head } from '../../src/http/fast/parse-head.js';
 
 const MAX = 16 * 1024;
-const parse = (text: string): Head | typeof INCOMPLETE | typeof HAND_OVER => parseHead(Buffer.from(text, 'latin1'), 0, MAX);
+const parse = (text: string): ReturnType<typeof parseHead> => parseHead(Buffer.from(text, 'latin1'), 0, MAX);
 const head = (text: string): Head => {
   const h = parse(text);
   assert.ok(typeof h === 'object', `expected a head for ${JSON.stringify(text)}, got ${String(h)}`);
@@ -31,6 +31,19 @@ describe('fast HTTP/1.1 head parser', () => {
     assert.equal(parse('POST / HTTP/1.1\r\nhost: x\r\n'), INCOMPLETE);
     assert.equal(parse(`GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(MAX)}\r\n`), HAND_OVER);
     assert.equal(parse(`GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(MAX)}\r\n\r\n`), HAND_OVER);
+  });
+
+  it('hands a head with a bare LF to node:http (which answers 400) before its end arrives', () => {
+    for (const text of ['GET / HTTP/1.1\nhost: x\n', 'GET / HTTP/1.1\nhost: x\n\n', 'GET / HTTP/1.1\r\nhost: x\n', 'GET / HTTP/1.1\r\nhost: x\r\n\n', '\n']) {
+      assert.equal(parse(text), HAND_OVER, JSON.stringify(text));
+    }
+    assert.equal(parse('GET / HTTP/1.1\r\nhost: x\r'), INCOMPLETE);
+  });
+
+  it(`refuses more than ${MAX_HEADER_FIELDS} header fields (431), whatever the size limit allows`, () => {
+    const fields = (n: number): string => Array.from({ length: n - 1 }, (_, i) => `f${i.toString(36)}:\r\n`).join('');
+    assert.equal(typeof parse(`GET / HTTP/1.1\r\nhost: x\r\n${fields(MAX_HEADER_FIELDS)}\r\n`), 'object');
+    assert.equal(parse(`GET / HTTP/1.1\r\nhost: x\r\n${fields(MAX_HEADER_FIELDS + 1)}\r\n`), TOO_MANY_FIELDS);
   });
 
   it('hands over every shape it does not serve itself', () => {

@@ -225,3 +225,18 @@ describe('upstream response parser', () => {
     assert.deepEqual(bodies, ['one', 'two']);
   });
 });
+
+describe('response head arriving one byte at a time', () => {
+  it('parses a head of nearly 16 KiB fed byte by byte, with every header and the body after it', () => {
+    const fields = Array.from({ length: 650 }, (_, i) => `x-field-${String(i).padStart(3, '0')}: value-${i}\r\n`).join('');
+    const text = `HTTP/1.1 200 OK\r\n${fields}content-length: 4\r\n\r\nbody`;
+    assert.ok(text.length > 15_000 && text.length < 16 * 1024, `head of ${text.length} bytes`);
+    const r = read([...Buffer.from(text, 'latin1')].map((b) => Buffer.from([b])));
+    assert.equal(r.ok, true, r.error);
+    assert.equal(r.heads.length, 1);
+    assert.equal(Object.keys(r.heads[0]!.headers).length, 651);
+    assert.equal(r.heads[0]!.headers['x-field-649'], 'value-649');
+    assert.equal(r.body, 'body');
+    assert.equal(r.ends, 1);
+  });
+});

@@ -4,7 +4,8 @@
  * Content-Length, no Transfer-Encoding/Upgrade/Expect, each header once). Anything else is not
  * an error here but a hand-over: node:http then parses the same bytes and answers as it always
  * did (400, 431, chunked bodies, upgrades, HEAD, HTTP/1.0). So this parser only has to be right
- * about what it accepts; it never has to be complete.
+ * about what it accepts; it never has to be complete. One refusal is its own: more header fields
+ * than MAX_HEADER_FIELDS (node:http would pass such a request on with fields dropped).
  */
 
 /** Head is one accepted request head. */
@@ -20,9 +21,20 @@ export interface Head {
   readonly end: number;
 }
 
-/** INCOMPLETE: the head has not fully arrived. HAND_OVER: node:http must handle this connection. */
+/**
+ * INCOMPLETE: the head has not fully arrived. HAND_OVER: node:http must handle this connection.
+ * TOO_MANY_FIELDS: the head has more than MAX_HEADER_FIELDS header fields (the answer is 431).
+ */
 export const INCOMPLETE = 0;
 export const HAND_OVER = 1;
+export const TOO_MANY_FIELDS = 2;
+
+/**
+ * MAX_HEADER_FIELDS bounds the header fields of one request, whatever max_header_size allows.
+ * node:http keeps this many and silently drops the rest; this listener refuses more (431)
+ * rather than pass on a request with fields missing.
+ */
+export const MAX_HEADER_FIELDS = 2000;
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -67,9 +79,9 @@ for (const n of ['host', 'content-type', 'content-length', 'accept', 'user-agent
  * bytes) or HAND_OVER. `maxHeadBytes` bounds request line and headers together, as node:http's
  * maxHeaderSize does: a larger head is handed over, and node:http answers 431.
  */
-export function parseHead(buf: Buffer, start: number, maxHeadBytes: number): Head | typeof INCOMPLETE | typeof HAND_OVER {
+export function parseHead(buf: Buffer, start: number, maxHeadBytes: number): Head | typeof INCOMPLETE | typeof HAND_OVER | typeof TOO_MANY_FIELDS {
   const blank = buf.indexOf(HEAD_END, start);
-  if (blank === -1) return buf.length - start > maxHeadBytes ? HAND_OVER : INCOMPLETE;
+  if (blank === -1) return buf.length - start > maxHeadBytes || hasBareLf(buf, start, -1) ? HAND_OVER : INCOMPLETE;
   if (blank + 4 - start > maxHeadBytes) return HAND_OVER;
   // One decode of the whole head (latin1: one char per byte), then slices of it: a Buffer
   // toString per name and value costs a native call each, ~20 of them per request.
@@ -95,7 +107,9 @@ export function parseHead(buf: Buffer, start: number, maxHeadBytes: number): Hea
   let contentLength = 0;
   let isClose = false;
   let hasHost = false;
+  let fields = 0;
   while (i < end) {
+    if (++fields > MAX_HEADER_FIELDS) return TOO_MANY_FIELDS;
     // name ":" OWS value OWS CRLF
     const nameStart = i;
     while (i < end && TCHAR[at(i)] === 1) i++;
@@ -130,4 +144,16 @@ export function parseHead(buf: Buffer, start: number, maxHeadBytes: number): Hea
   }
   if (!hasHost) return HAND_OVER;
   return { method, url, headers, contentLength, isClose, end: blank + 4 };
+}
+
+/**
+ * hasBareLf tells whether `buf` from `from` on holds an LF not preceded by CR (`prev` is the byte
+ * before `from`, or -1). Such a head is never one this parser accepts, and node:http refuses it
+ * at once (400): handing it over then beats waiting for a blank line that may never come.
+ */
+export function hasBareLf(buf: Buffer, from: number, prev: number): boolean {
+  for (let at = buf.indexOf(LF, from); at !== -1; at = buf.indexOf(LF, at + 1)) {
+    if ((at === from ? prev : buf[at - 1]) !== CR) return true;
+  }
+  return false;
 }

@@ -13,8 +13,9 @@
  */
 import { Server, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
+import { HeadEnd } from '../head-end.js';
 import { FastRequest, FastResponse, type ResponseOwner } from './messages.js';
-import { HAND_OVER, INCOMPLETE, parseHead } from './parse-head.js';
+import { HAND_OVER, INCOMPLETE, TOO_MANY_FIELDS, hasBareLf, parseHead } from './parse-head.js';
 
 /** FastServerOptions are the listener's limits, its fallback and its request handler. */
 export interface FastServerOptions {
@@ -26,12 +27,12 @@ export interface FastServerOptions {
   onRequest: (req: FastRequest, res: FastResponse) => void;
   /** timeoutAnswer is written (then the connection closes) when a head takes longer than headerTimeoutMs. */
   timeoutAnswer: string;
+  /** tooManyFieldsAnswer is written (then the connection closes) for a head over MAX_HEADER_FIELDS fields. */
+  tooManyFieldsAnswer: string;
 }
 
 // Bytes of pipelined requests buffered while a response is in progress before reading pauses.
 const PIPELINE_BUFFER_BYTES = 64 * 1024;
-const HEAD_END = Buffer.from('\r\n\r\n');
-const EMPTY = Buffer.alloc(0);
 
 /** FastServer is the listener. */
 export class FastServer extends Server {
@@ -80,12 +81,17 @@ class Connection implements ResponseOwner {
   #buf: Buffer | null = null;
   /**
    * #parts collects the reads of a head that arrived incomplete, joined only once its blank line
-   * shows up (found by scanning each new read plus the 3 bytes before it), so a head sent a byte
-   * at a time costs linear work, never a re-join and re-parse per byte.
+   * shows up (HeadEnd carries a partial match across reads), so a head sent a byte at a time
+   * costs linear work, never a re-join and re-parse per byte.
    */
   #parts: Buffer[] | null = null;
   #partsLength = 0;
-  #tail: Buffer = EMPTY;
+  readonly #headEnd = new HeadEnd();
+  /** #lastByte is the last byte of the head's reads so far (an LF at the start of the next read needs it). */
+  #lastByte = -1;
+  /** #queued holds reads that arrive while a response is in progress (pipelined requests), joined once it is done. */
+  #queued: Buffer[] = [];
+  #queuedLength = 0;
   #req: FastRequest | null = null;
   #res: FastResponse | null = null;
   /** #bodyLeft is how many bytes of the current request body are still to come. */
@@ -135,26 +141,50 @@ class Connection implements ResponseOwner {
       chunk = chunk.subarray(part.length);
     }
     if (this.#res !== null) {
-      this.#buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
-      if (this.#buf.length > PIPELINE_BUFFER_BYTES) this.#sock.pause();
+      this.#queued.push(chunk);
+      this.#queuedLength += chunk.length;
+      if (this.#queuedLength + (this.#buf?.length ?? 0) > PIPELINE_BUFFER_BYTES) this.#sock.pause();
       return;
     }
     const parts = this.#parts;
     if (parts !== null) {
       parts.push(chunk);
       this.#partsLength += chunk.length;
-      const seam = Buffer.concat([this.#tail, chunk.subarray(0, 3)]);
-      const isComplete = seam.indexOf(HEAD_END) !== -1 || chunk.indexOf(HEAD_END) !== -1;
-      if (!isComplete && this.#partsLength <= this.#server.opts.maxHeadBytes) {
-        this.#tail = Buffer.concat([this.#tail, chunk.subarray(-3)]).subarray(-3);
+      const isComplete = this.#headEnd.find(chunk, 0) !== -1;
+      if (!isComplete && this.#partsLength <= this.#server.opts.maxHeadBytes && !hasBareLf(chunk, 0, this.#lastByte)) {
+        this.#lastByte = chunk[chunk.length - 1]!;
         return;
       }
       this.#buf = Buffer.concat(parts, this.#partsLength);
-      this.#parts = null;
-      this.#tail = EMPTY;
+      this.#dropParts();
     } else this.#buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
     this.#next();
   };
+
+  #dropParts(): void {
+    this.#parts = null;
+    this.#partsLength = 0;
+    this.#headEnd.reset();
+    this.#lastByte = -1;
+  }
+
+  /** #takeQueued puts the reads that came in during the last response behind the bytes still unparsed, in one join. */
+  #takeQueued(): void {
+    const queued = this.#queued;
+    if (queued.length === 0) return;
+    const rest = this.#buf;
+    const length = this.#queuedLength + (rest === null ? 0 : rest.length);
+    if (rest !== null) queued.unshift(rest);
+    this.#buf = queued.length === 1 ? queued[0]! : Buffer.concat(queued, length);
+    this.#queued = [];
+    this.#queuedLength = 0;
+  }
+
+  #dropQueued(): void {
+    if (this.#queuedLength === 0) return;
+    this.#queued = [];
+    this.#queuedLength = 0;
+  }
 
   /** #next starts the next buffered request, if its head is complete. */
   #next(): void {
@@ -165,11 +195,17 @@ class Connection implements ResponseOwner {
     if (head === INCOMPLETE) {
       this.#parts = [buf];
       this.#partsLength = buf.length;
-      this.#tail = buf.subarray(-3);
+      // parseHead scanned buf for the blank line: the scan state is that of its last 3 bytes.
+      this.#headEnd.find(buf, Math.max(0, buf.length - 3));
+      this.#lastByte = buf[buf.length - 1]!;
       this.#buf = null;
       return;
     }
     if (head === HAND_OVER) return this.#handOver();
+    if (head === TOO_MANY_FIELDS) {
+      this.#sock.write(this.#server.opts.tooManyFieldsAnswer);
+      return this.#finish();
+    }
     this.#headSince = 0;
     let rest: Buffer | null = buf.length > head.end ? buf.subarray(head.end) : null;
     const req = new FastRequest(head, this.#sock);
@@ -200,6 +236,7 @@ class Connection implements ResponseOwner {
     // A response sent before its request body was read leaves the stream out of step: close.
     if (isLast || this.#bodyLeft > 0 || this.isClosing()) return this.#finish();
     if (this.#sock.isPaused()) this.#sock.resume();
+    this.#takeQueued();
     this.#next();
   }
 
@@ -207,7 +244,8 @@ class Connection implements ResponseOwner {
   #finish(): void {
     this.#isDone = true;
     this.#buf = null;
-    this.#parts = null;
+    this.#dropParts();
+    this.#dropQueued();
     this.#bodyLeft = 0;
     this.#sock.destroySoon();
   }
@@ -224,6 +262,7 @@ class Connection implements ResponseOwner {
     this.#server.forget(this);
     // The bytes read so far go back into the socket's stream; resume() hands them to node:http's
     // parser on the next tick, before anything the network delivers later.
+    this.#takeQueued();
     if (this.#buf !== null) sock.unshift(this.#buf);
     this.#buf = null;
     this.#server.opts.fallback.emit('connection', sock);
@@ -244,6 +283,7 @@ class Connection implements ResponseOwner {
     this.#res = null;
     this.#req = null;
     this.#buf = null;
+    this.#dropQueued();
   };
 
   readonly #onError = (): void => {

@@ -3,17 +3,20 @@
  * connections per origin, one exchange per connection at a time (no pipelining: inference
  * requests are not idempotent).
  *
- * Why not undici: undici writes a request on a reused keep-alive connection only after a full
- * event-loop turn (a setImmediate, so a FIN or stray bytes already queued on the idle socket are
- * seen first), and its dispatch and parser layers cost CPU. Same build, against undici: 11-14 %
- * less CPU per request and 6-10 µs less added latency (docs/performance.md, 1b). Here a
- * connection idle for under VALIDATE_AFTER_MS, and not freed in the current loop turn, is
- * written at once; any other gets the same one-turn check as undici. Stray bytes on an idle connection, or bytes after the
- * end of a response, close it.
+ * Why not undici: its dispatch and parser layers cost CPU. Same build, against undici: 11-14 %
+ * less CPU per request (docs/performance.md, 1b).
  *
- *   dispatch --idle conn (hot)------------------> write --head--> body... --end--> back to idle
- *       |    --idle conn (idle >= 1 s)--turn--/        \--error/timeout/abort--> closed
- *       \--none idle--connect--------------------/
+ * Reuse check, as undici's: an idle connection carries the next request only after the event
+ * loop has polled once more (the check phase of the next turn), so a FIN or bytes the engine sent
+ * while the connection sat idle, already waiting in the kernel, are read first and close it,
+ * instead of being taken for the next request's answer. One Immediate per loop turn serves every
+ * connection waiting for its check. Stray bytes on an idle connection, or bytes after the end of
+ * a response, close it. (Bytes an engine sends after the check, while the request is on its
+ * way, cannot be told from its answer: that race is inherent to HTTP/1.1 keep-alive.)
+ *
+ *   dispatch --idle conn--next turn--> write --head--> body... --end--> back to idle
+ *       |                           /        \--error/timeout/abort--> closed
+ *       \--none idle--connect------/
  *
  * Timeouts (connect, response head, silence between body chunks) are checked by one shared
  * ticker while any exchange is in flight; a paused exchange (slow client) has no body timeout.
@@ -23,8 +26,6 @@ import { performance } from 'node:perf_hooks';
 import type { UpstreamController, UpstreamDispatcher, UpstreamHandler, UpstreamHeaders, UpstreamRequest } from '../dispatch.js';
 import { ResponseParser, type ResponseEvents, type ResponseHeaders } from './response-parser.js';
 
-/** A connection idle for this long is checked for a pending close before it is written to. */
-const VALIDATE_AFTER_MS = 1000;
 /** DEFAULT_KEEP_ALIVE_MS closes connections idle for this long when the server gave no hint. */
 const DEFAULT_KEEP_ALIVE_MS = 30_000;
 const MAX_KEEP_ALIVE_MS = 600_000;
@@ -95,25 +96,26 @@ function sweep(): void {
   }
 }
 
-/**
- * turn counts event-loop turns (bumped by a setImmediate after a release). A connection released
- * in the current turn may have a FIN behind its response that the loop has not read yet (an
- * engine that closes without saying so); it gets the one-turn check before it is written to.
- */
-let turn = 0;
-let isTurnPending = false;
+// Idle connections waiting for their reuse check, run together in the next check phase.
+let checking: H1Connection[] = [];
+let checkingSpare: H1Connection[] = [];
+let isCheckScheduled = false;
 
-function bumpTurn(): void {
-  turn++;
-  isTurnPending = false;
+function scheduleCheck(conn: H1Connection): void {
+  checking.push(conn);
+  if (isCheckScheduled) return;
+  isCheckScheduled = true;
+  setImmediate(runChecks);
 }
 
-function currentTurn(): number {
-  if (!isTurnPending) {
-    isTurnPending = true;
-    setImmediate(bumpTurn);
-  }
-  return turn;
+function runChecks(): void {
+  isCheckScheduled = false;
+  // A connection found closed sends its exchange to another one, whose check is the next turn's.
+  const batch = checking;
+  checking = checkingSpare;
+  checkingSpare = batch;
+  for (let i = 0; i < batch.length; i++) batch[i]!.checked();
+  batch.length = 0;
 }
 
 function ensureSweeper(): void {
@@ -185,9 +187,9 @@ class H1Connection implements ResponseEvents {
   #deadline = 0;
   #deadlineCode: string = TRANSPORT_CODES.connectTimeout;
   idleSince = 0;
-  /** releasedTurn is the loop turn in which the connection last went idle. */
-  releasedTurn = -1;
   keepAliveMs = DEFAULT_KEEP_ALIVE_MS;
+  /** #checking is the exchange waiting for this idle connection's reuse check. */
+  #checking: Exchange | null = null;
 
   constructor(pool: H1Pool) {
     this.#pool = pool;
@@ -209,6 +211,19 @@ class H1Connection implements ResponseEvents {
     track(this);
     if (this.#isConnected) this.#write(ex);
     else this.#setDeadline(this.#pool.connectTimeoutMs, TRANSPORT_CODES.connectTimeout);
+  }
+
+  /** check starts ex here after the reuse check (next loop turn); the connection may close meanwhile. */
+  check(ex: Exchange): void {
+    this.#checking = ex;
+    scheduleCheck(this);
+  }
+
+  /** checked is called once the loop polled this connection again: the pool starts the exchange or finds it another one. */
+  checked(): void {
+    const ex = this.#checking!;
+    this.#checking = null;
+    this.#pool.reuse(this, ex);
   }
 
   #setDeadline(ms: number, code: string): void {
@@ -437,17 +452,11 @@ export class H1Pool implements UpstreamDispatcher {
     while (idle.length > 0) {
       const conn = idle.pop()!;
       if (conn.isClosed) continue;
-      const idleFor = performance.now() - conn.idleSince;
-      if (idleFor > conn.keepAliveMs) {
+      if (performance.now() - conn.idleSince > conn.keepAliveMs) {
         conn.destroy();
         continue;
       }
-      if (idleFor >= VALIDATE_AFTER_MS || conn.releasedTurn === turn) {
-        // Let the event loop deliver a FIN or stray bytes that may be waiting on it first.
-        setImmediate(this.#validated, conn, ex);
-        return;
-      }
-      conn.start(ex);
+      conn.check(ex);
       return;
     }
     const conn = new H1Connection(this);
@@ -455,7 +464,8 @@ export class H1Pool implements UpstreamDispatcher {
     conn.start(ex);
   }
 
-  readonly #validated = (conn: H1Connection, ex: Exchange): void => {
+  /** reuse runs ex on an idle connection that passed its reuse check, or finds it another one. */
+  reuse(conn: H1Connection, ex: Exchange): void {
     if (ex.isDone) {
       if (!conn.isClosed) this.release(conn);
       return;
@@ -465,7 +475,7 @@ export class H1Pool implements UpstreamDispatcher {
       ex.fail(new UpstreamTransportError(TRANSPORT_CODES.poolClosed, 'the upstream pool is closed'));
     } else if (conn.isClosed) this.#assign(ex);
     else conn.start(ex);
-  };
+  }
 
   /** release takes back a connection whose exchange ended cleanly. */
   release(conn: H1Connection): void {
@@ -474,7 +484,6 @@ export class H1Pool implements UpstreamDispatcher {
       return;
     }
     conn.idleSince = performance.now();
-    conn.releasedTurn = currentTurn();
     this.#idle.push(conn);
     ensureSweeper();
   }

@@ -8,6 +8,7 @@
  * Body bytes are handed on as slices of the socket's chunks (no copy); chunked framing is
  * removed, trailers are read and dropped. 1xx interim heads (other than 101) are skipped.
  */
+import { HeadEnd } from '../../http/index.js';
 
 /** ResponseHeaders are the header fields of a response: lower-case names, repeated fields as arrays. */
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -51,7 +52,6 @@ const C_END_LF = 9;
 
 const CR = 13;
 const LF = 10;
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const DIGITS = /^\d{1,15}$/;
@@ -70,8 +70,10 @@ export class ResponseParser {
   readonly #events: ResponseEvents;
   #state = S_IDLE;
   #isHeadRequest = false;
-  /** #pending holds the start of a head that did not arrive in one chunk. */
-  #pending: Buffer | null = null;
+  /** #parts hold copies of the reads of a head that did not arrive in one chunk; joined once, when it is complete. */
+  #parts: Buffer[] = [];
+  #partsBytes = 0;
+  readonly #headEnd = new HeadEnd();
   #body = B_NONE;
   #remaining = 0;
   #chunkState = C_SIZE;
@@ -85,6 +87,8 @@ export class ResponseParser {
   keepAliveMs = -1;
   /** hasExtraBytes is set when bytes followed the end of the response in the same read. */
   hasExtraBytes = false;
+  /** extraAt is where those bytes begin in the chunk last fed (valid while hasExtraBytes). */
+  extraAt = 0;
 
   constructor(events: ResponseEvents) {
     this.#events = events;
@@ -97,14 +101,14 @@ export class ResponseParser {
 
   /** hasStarted tells whether any byte of the current response has arrived. */
   get hasStarted(): boolean {
-    return this.#state !== S_HEAD || this.#pending !== null;
+    return this.#state !== S_HEAD || this.#partsBytes !== 0;
   }
 
   /** start prepares for the response to a new request (isHead: the request was HEAD, so no body). */
   start(isHeadRequest: boolean): void {
     this.#state = S_HEAD;
     this.#isHeadRequest = isHeadRequest;
-    this.#pending = null;
+    this.#dropParts();
     this.#body = B_NONE;
     this.#remaining = 0;
     this.#chunkState = C_SIZE;
@@ -114,6 +118,7 @@ export class ResponseParser {
     this.isReusable = false;
     this.keepAliveMs = -1;
     this.hasExtraBytes = false;
+    this.extraAt = 0;
   }
 
   /**
@@ -133,6 +138,7 @@ export class ResponseParser {
         at = this.#body === B_CHUNKED ? this.#readChunked(chunk, at) : this.#readPlain(chunk, at);
       } else if (state === S_DONE) {
         this.hasExtraBytes = true;
+        this.extraAt = at;
         this.isReusable = false;
         return true;
       } else return state !== S_ERROR; // stopped (S_IDLE) or failed
@@ -143,7 +149,13 @@ export class ResponseParser {
   /** stop abandons the current response (the exchange was aborted): nothing more is delivered. */
   stop(): void {
     if (this.#state !== S_ERROR) this.#state = S_IDLE;
-    this.#pending = null;
+    this.#dropParts();
+  }
+
+  #dropParts(): void {
+    if (this.#partsBytes !== 0) this.#parts = [];
+    this.#partsBytes = 0;
+    this.#headEnd.reset();
   }
 
   /**
@@ -173,30 +185,33 @@ export class ResponseParser {
 
   /** #readHead finds and parses a complete head; returns where the body starts, or -1 (incomplete or error). */
   #readHead(chunk: Buffer, at: number): number {
-    let buf = chunk;
-    let start = at;
-    if (this.#pending !== null) {
-      buf = Buffer.concat([this.#pending, chunk.subarray(at)]);
-      start = 0;
-    }
-    const end = buf.indexOf(HEAD_END, start);
+    const end = this.#headEnd.find(chunk, at);
     if (end < 0) {
-      if (buf.length - start > MAX_HEAD_BYTES) {
+      const size = this.#partsBytes + chunk.length - at;
+      if (size > MAX_HEAD_BYTES) {
         this.#fail('response head too large');
         return -1;
       }
       // Keep a private copy: the socket's chunk may be reused by the caller.
-      this.#pending = Buffer.from(buf.subarray(start));
+      this.#parts.push(Buffer.from(chunk.subarray(at)));
+      this.#partsBytes = size;
       return -1;
     }
-    if (end - start > MAX_HEAD_BYTES) {
+    // The head's bytes without its blank line.
+    const size = this.#partsBytes + end - at - 4;
+    if (size > MAX_HEAD_BYTES) {
       this.#fail('response head too large');
       return -1;
     }
-    const consumedFromChunk = this.#pending === null ? end + 4 : end + 4 - (this.#pending.length) + at;
-    this.#pending = null;
-    if (!this.#parseHead(buf.toString('latin1', start, end))) return -1;
-    return consumedFromChunk;
+    let text: string;
+    if (this.#partsBytes === 0) text = chunk.toString('latin1', at, end - 4);
+    else {
+      this.#parts.push(chunk.subarray(at, end));
+      text = Buffer.concat(this.#parts, size + 4).toString('latin1', 0, size);
+      this.#dropParts();
+    }
+    if (!this.#parseHead(text)) return -1;
+    return end;
   }
 
   /** #parseHead reads a status line and header fields; false on a malformed head. */
