@@ -1,3 +1,5 @@
+import type { ListenAddress } from '../http/index.js';
+
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const SIZE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)$/;
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -17,12 +19,6 @@ export function toBytes(v: number | string | undefined, fallback: number): numbe
   if (typeof v === 'number') return v;
   const m = SIZE.exec(v);
   return m ? Math.floor(Number(m[1]) * SIZE_BYTES[m[2]!]!) : fallback;
-}
-
-/** ListenAddress is a parsed "host:port". */
-export interface ListenAddress {
-  host: string;
-  port: number;
 }
 
 /** parseListen parses a schema-checked "host:port" (IPv6 in brackets). */

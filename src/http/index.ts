@@ -1,5 +1,5 @@
 export { sendJson } from './send-json.js';
-export { listen, close } from './listen.js';
+export { listen, close, type ListenAddress } from './listen.js';
 export { createHttpsServer, createTlsServer, generateDevCertificate, readTlsFiles, reloadTls, type TlsFiles, type TlsServerOptions } from './tls.js';
 export { isResponseComplete } from './is-complete.js';
 export { HeadEnd } from './head-end.js';

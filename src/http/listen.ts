@@ -1,5 +1,10 @@
 import type { Server } from 'node:net';
-import type { ListenAddress } from '../config/index.js';
+
+/** ListenAddress is where a listener binds: a host and a port (0: any free port). */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
 
 /** listen binds a server and resolves with the port it got (useful with port 0). */
 export function listen(server: Server, addr: ListenAddress): Promise<number> {
