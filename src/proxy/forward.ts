@@ -174,7 +174,8 @@ class ForwardHandler implements UpstreamHandler {
     if (res.destroyed) return;
     const type = headers['content-type'];
     this.#isStream = typeof type === 'string' && type.startsWith(SSE);
-    const out = toClientHeaders(headers, this.#isStream);
+    // A stream may get an error event appended, a transformed body changes length: either is framed anew.
+    const out = toClientHeaders(headers, this.#isStream, this.#isStream || tf !== null);
     if (this.#isStream) {
       // DESIGN 7: no proxy in front may buffer a stream.
       out.push('cache-control', 'no-cache', 'x-accel-buffering', 'no');

@@ -74,11 +74,17 @@ export function toUpstreamHeaders(headers: IncomingHttpHeaders, input: UpstreamH
 // Set by the gateway on every stream (DESIGN 7), so the upstream's own copies are dropped.
 const STREAM_OWN = new Set(['cache-control', 'x-accel-buffering']);
 
-/** toClientHeaders copies upstream response headers for the client, without hop-by-hop ones, as a flat list. */
-export function toClientHeaders(headers: Record<string, string | string[] | undefined>, isStream: boolean): string[] {
+/**
+ * toClientHeaders copies upstream response headers for the client, without hop-by-hop ones, as a
+ * flat list. With isReframed the upstream's Content-Length is dropped too: the gateway changes
+ * the body (a transformer) or may append to it (an SSE error event), so the upstream's length
+ * would be wrong, and on a kept-alive HTTP/1.1 connection the client would read the next
+ * response's head as this body. Node frames such a body itself (chunked on HTTP/1.1).
+ */
+export function toClientHeaders(headers: Record<string, string | string[] | undefined>, isStream: boolean, isReframed: boolean): string[] {
   const out: string[] = [];
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || (isStream && STREAM_OWN.has(name))) continue;
+    if (HOP_BY_HOP.has(name) || (isStream && STREAM_OWN.has(name)) || (isReframed && name === 'content-length')) continue;
     const value = headers[name];
     if (value === undefined) continue;
     if (typeof value === 'string') out.push(name, value);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Cleanup, chat, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
 import { rawExchange, statusOf } from '../helpers/raw-socket.js';
@@ -286,6 +287,128 @@ for (const isFast of [true, false]) {
       const second = r.text.slice(r.text.indexOf('HTTP/1.1', 1));
       assert.equal(statusOf(second), 400, r.text);
       assert.ok(r.closed);
+    });
+  });
+}
+
+/*
+ * An SSE answer whose upstream sent a Content-Length: the gateway changes such a body (the hidden
+ * usage event) or appends to it (the error event after an engine died mid-stream), so it must
+ * frame the body itself. Otherwise, on a kept-alive client connection, the client reads the next
+ * response's head as the rest of this body (response-queue poisoning behind a shared balancer).
+ */
+const SSE_KEY = 'sse-framing-key-0123456789';
+const event = (o: object): string => `data: ${JSON.stringify(o)}\n\n`;
+const delta = (content: string, finish: string | null = null): string =>
+  event({ id: 'c1', object: 'chat.completion.chunk', model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: finish }] });
+const USAGE = event({ id: 'c1', object: 'chat.completion.chunk', model: 'm', choices: [], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } });
+const JSON_ANSWER = JSON.stringify({ id: 'c2', object: 'chat.completion', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'second' }, finish_reason: 'stop' }] });
+
+/**
+ * An engine that frames its streams with Content-Length (x-case: usage sends a whole stream with
+ * a usage event; x-case: early declares more than it sends, then closes), and answers JSON otherwise.
+ */
+function startLengthFramedEngine(cleanup: Cleanup): Promise<string> {
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const which = req.headers['x-case'];
+      if (which === 'usage' || which === 'early') {
+        const body = delta('a') + delta('b') + delta('c', 'stop') + USAGE + 'data: [DONE]\n\n';
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'content-length': Buffer.byteLength(body) + (which === 'early' ? 500 : 0) });
+        if (which === 'usage') return void res.end(body);
+        res.write(delta('a'));
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(JSON_ANSWER) });
+      res.end(JSON_ANSWER);
+    });
+  });
+  cleanup.add(() => new Promise<void>((r) => server.close(() => r())));
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+/** Response is one HTTP/1.1 response read off a connection by its own framing. */
+interface Response {
+  head: string;
+  body: string;
+}
+
+/** readResponses splits raw connection text into responses, each by the framing its head declares. */
+function readResponses(text: string): Response[] {
+  const out: Response[] = [];
+  let rest = text;
+  while (rest.length > 0) {
+    const end = rest.indexOf('\r\n\r\n');
+    assert.ok(end !== -1, `a response head: ${JSON.stringify(rest.slice(0, 200))}`);
+    const head = rest.slice(0, end);
+    rest = rest.slice(end + 4);
+    const length = /\r\ncontent-length: (\d+)/i.exec(head);
+    if (/\r\ntransfer-encoding: chunked/i.test(head)) {
+      let body = '';
+      for (;;) {
+        const line = rest.indexOf('\r\n');
+        const size = Number.parseInt(rest.slice(0, line), 16);
+        assert.ok(line !== -1 && Number.isInteger(size), `a chunk size line: ${JSON.stringify(rest.slice(0, 80))}`);
+        body += rest.slice(line + 2, line + 2 + size);
+        rest = rest.slice(line + 2 + size + 2);
+        if (size === 0) break;
+      }
+      out.push({ head, body });
+    } else if (length !== null) {
+      out.push({ head, body: rest.slice(0, Number(length[1])) });
+      rest = rest.slice(Number(length[1]));
+    } else {
+      out.push({ head, body: rest });
+      rest = '';
+    }
+  }
+  return out;
+}
+
+for (const isFast of [true, false]) {
+  describe(`an SSE answer the upstream framed with Content-Length (fast_http1: ${isFast})`, () => {
+    const cleanup = new Cleanup();
+    let port: number;
+
+    before(async () => {
+      const url = await startLengthFramedEngine(cleanup);
+      const gw = await startGateway(cleanup, { proxy: { fast_http1: isFast }, models: [{ name: 'm', api_keys: [SSE_KEY], targets: [{ url }] }] });
+      port = gw.gateway.ports.proxy;
+    });
+    after(() => cleanup.run());
+
+    const request = (which: string, json: string, close = false): string =>
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\napikey: ${SSE_KEY}\r\nx-model: m\r\nx-case: ${which}\r\n` +
+      `${close ? 'connection: close\r\n' : ''}content-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`;
+
+    /** exchange sends a stream request, waits for its end, then a JSON request on the same connection. */
+    const exchange = async (which: string, streamEnd: RegExp): Promise<Response[]> => {
+      const r = await rawExchange(port, [request(which, chat('m', { stream: true })), { until: streamEnd }, request('json', chat('m'), true)], 5000);
+      assert.ok(r.closed, `the exchange completes: ${JSON.stringify(r.text.slice(-300))}`);
+      return readResponses(r.text);
+    };
+
+    it('hides the usage event and frames the shorter body itself: the next response on the connection is intact', async () => {
+      const [stream, next, ...more] = await exchange('usage', /data: \[DONE\]\n\n/);
+      assert.match(stream!.head, /^HTTP\/1\.1 200/);
+      assert.doesNotMatch(stream!.head, /content-length/i);
+      assert.match(stream!.body, /"content":"c"[\s\S]*data: \[DONE\]\n\n$/);
+      assert.doesNotMatch(stream!.body, /"usage"/, 'the client did not ask for usage');
+      assert.match(next!.head, /^HTTP\/1\.1 200/, `the second response starts where the first ends: ${JSON.stringify(next!.head)}`);
+      assert.equal(next!.body, JSON_ANSWER);
+      assert.equal(more.length, 0);
+    });
+
+    it('appends the error event of an engine that ended early inside its own framing: the next response is intact', async () => {
+      const [stream, next, ...more] = await exchange('early', /"error"/);
+      assert.match(stream!.head, /^HTTP\/1\.1 200/);
+      assert.doesNotMatch(stream!.head, /content-length/i);
+      assert.match(stream!.body, /"content":"a"[\s\S]*data: \{"error":/);
+      assert.match(next!.head, /^HTTP\/1\.1 200/, `the second response starts where the first ends: ${JSON.stringify(next!.head)}`);
+      assert.equal(next!.body, JSON_ANSWER);
+      assert.equal(more.length, 0);
     });
   });
 }
