@@ -3,11 +3,21 @@
  * window, and optionally a concurrency semaphore. Counter names derive from the scope and window
  * only, never from the process or the config hash, so every replica shares them.
  */
-import type { LimitsConfig } from '../config/schema.js';
 import type { Semaphore, SemaphoreRegistry } from './semaphore.js';
 
 /** WindowName is a counted window. */
 export type WindowName = 'second' | 'minute' | 'hour' | 'day';
+
+/** WindowCounts are a limit per window, as configured (`per_minute: 100`). */
+export type WindowCounts = Readonly<Partial<Record<'per_second' | 'per_minute' | 'per_hour' | 'per_day', number | undefined>>>;
+
+/** LimitsSpec is one scope's limits as the configuration states them (validated by the config schema). */
+export interface LimitsSpec {
+  readonly requests?: WindowCounts | undefined;
+  readonly tokens?: WindowCounts | undefined;
+  readonly concurrency?: { readonly max: number; readonly queue?: number | undefined; readonly queue_timeout_ms?: number | undefined } | undefined;
+  readonly default_max_tokens?: number | undefined;
+}
 
 const WINDOWS: ReadonlyArray<[key: 'per_second' | 'per_minute' | 'per_hour' | 'per_day', window: WindowName, ms: number]> = [
   ['per_second', 'second', 1_000],
@@ -45,11 +55,11 @@ export interface LimitScope {
 export const DEFAULT_MAX_TOKENS = 1024;
 
 /** compileLimitScope compiles one limits block (metricScope: "gateway", "model" or "key:<name>"); null when it sets nothing. */
-export function compileLimitScope(cfg: LimitsConfig | undefined, id: string, label: string, metricScope: string, semaphores: SemaphoreRegistry): LimitScope | null {
+export function compileLimitScope(cfg: LimitsSpec | undefined, id: string, label: string, metricScope: string, semaphores: SemaphoreRegistry): LimitScope | null {
   if (cfg === undefined) return null;
   const rules: Rule[] = [];
   for (const kind of ['requests', 'tokens'] as const) {
-    const block = cfg[kind] as Partial<Record<string, number>> | undefined;
+    const block = cfg[kind];
     if (block === undefined) continue;
     for (const [key, window, ms] of WINDOWS) {
       const limit = block[key];
@@ -71,28 +81,4 @@ export function compileLimitScope(cfg: LimitsConfig | undefined, id: string, lab
   const semaphore = c === undefined ? null : semaphores.get(id, c.max, c.queue ?? 0, c.queue_timeout_ms ?? 10_000);
   if (rules.length === 0 && semaphore === null) return null;
   return Object.freeze({ id, label, metricScope, rules: Object.freeze(rules), semaphore, defaultMaxTokens: cfg.default_max_tokens ?? null });
-}
-
-/** ModelLimits are all limits that apply to a model's requests. */
-export interface ModelLimits {
-  /** scopes are the gateway-wide and model scopes that apply to every request (in that order). */
-  readonly scopes: readonly LimitScope[];
-  /** keyScopes are per-key scopes by key hash. */
-  readonly keyScopes: ReadonlyMap<string, LimitScope>;
-  /** hasTokenRules tells whether any scope counts tokens (then usage is reserved and settled). */
-  readonly hasTokenRules: boolean;
-  readonly defaultMaxTokens: number;
-}
-
-/** toModelLimits combines scopes; null when nothing limits the model (the admit stage is then skipped). */
-export function toModelLimits(scopes: ReadonlyArray<LimitScope | null>, keyScopes: ReadonlyMap<string, LimitScope>): ModelLimits | null {
-  const present = scopes.filter((s): s is LimitScope => s !== null);
-  if (present.length === 0 && keyScopes.size === 0) return null;
-  const all = [...present, ...keyScopes.values()];
-  return Object.freeze({
-    scopes: Object.freeze(present),
-    keyScopes,
-    hasTokenRules: all.some((s) => s.rules.some((r) => r.kind === 'tokens')),
-    defaultMaxTokens: all.find((s) => s.defaultMaxTokens !== null)?.defaultMaxTokens ?? DEFAULT_MAX_TOKENS,
-  });
 }
