@@ -1,13 +1,12 @@
 /**
  * route: pick the path route (longest segment prefix), then the model: X-Model first, else the
  * JSON body's `model` matched against names, then served ids. Without X-Model the body is parsed
- * here and kept on the context, so the later stages that read it (translate, admit, select) do not
- * parse it again.
+ * here and kept on the context, so the later stages that read it (translate, prepare, admit,
+ * select) do not parse it again. A gateway name becomes the served id in prepare.
  */
 import type { PathRoute } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { matchPath, normalizePath } from '../routing/index.js';
-import { rewriteBody } from './body.js';
 import { modelNotFound, routeNotFound } from './not-found.js';
 import type { RequestContext } from './context.js';
 
@@ -49,12 +48,6 @@ export function route(ctx: RequestContext): void {
   if (model === undefined) throw modelNotFound(match.route, name, 'model');
   ctx.model = model;
   ctx.serving = model;
-  // A client that names the model by its gateway name gets the upstream's own id in the body,
-  // since vLLM only answers to its --served-model-name.
-  if (model.servedModel !== null && name === model.name && name !== model.servedModel) {
-    (ctx.parsedBody as Record<string, unknown>).model = model.servedModel;
-    rewriteBody(ctx);
-  }
 }
 
 /** routeByQuery picks the model of an upgrade from `?model=` (name, then served id), like a body's `model`. */
@@ -66,11 +59,6 @@ function routeByQuery(ctx: RequestContext, route: PathRoute): void {
   if (model === undefined) throw modelNotFound(route, name, 'model');
   ctx.model = model;
   ctx.serving = model;
-  // As with a body, the upstream gets its own served id.
-  if (model.servedModel !== null && name === model.name && name !== model.servedModel) {
-    params.set('model', model.servedModel);
-    ctx.query = `?${params.toString()}`;
-  }
 }
 
 function bodyModel(ctx: RequestContext): string {

@@ -1,7 +1,7 @@
 /**
  * The request pipeline: fixed, named stages in a fixed order over one RequestContext:
- * route -> authenticate -> list-models -> translate -> stream-usage -> admit -> select -> forward,
- * then record when the response closes.
+ * route -> authenticate -> list-models -> translate -> prepare -> admit -> (schedule) -> select ->
+ * forward, then record when the response closes.
  * A stage ends the request by throwing a GatewayError, which only this runner turns into a
  * response. A stage returns a promise only when it has to wait (admit: a Redis answer or a
  * concurrency slot); the runner continues when it settles, and a stage that finishes at once costs
@@ -26,8 +26,8 @@ import { listModels } from './list-models.js';
 import { Recorder } from './record.js';
 import { route } from './route.js';
 import { translate } from './translate.js';
+import { prepare } from './prepare.js';
 import { nextTarget, select } from './select.js';
-import { streamUsage } from './stream-usage.js';
 
 /** Stage is one pipeline step. */
 export type Stage = (ctx: RequestContext) => void | Promise<void>;
@@ -91,9 +91,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     tunnel(ctx, tunnelDeps);
   };
   const admit = createAdmit({ ...deps.limits, metrics: deps.metrics });
-  const stages: readonly Stage[] = [route, authenticate, listModels, translate, streamUsage, admit, select, dispatch];
+  // schedule decides when an admitted request goes (queueing by priority); none is configured yet, so it is skipped.
+  const schedule: Stage | null = null;
+  const stages = toStageList([route, authenticate, listModels, translate, prepare, admit, schedule, select, dispatch]);
   // A WebSocket upgrade: no model listing or translation, and the relay instead of forward.
-  const upgradeStages: readonly Stage[] = [route, authenticate, admit, select, relay];
+  const upgradeStages = toStageList([route, authenticate, prepare, admit, schedule, select, relay]);
 
   const fail = (ctx: RequestContext, err: unknown): void => {
     const gwErr = toGatewayError(err);
@@ -181,6 +183,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   };
 
   return { onRequest, onUpgrade };
+}
+
+/** toStageList drops the stages that are off (null), once per pipeline: a request never checks them. */
+function toStageList(stages: ReadonlyArray<Stage | null>): readonly Stage[] {
+  return Object.freeze(stages.filter((s): s is Stage => s !== null));
 }
 
 /** dispatched counts a request in flight and keeps what record() will need of its model. */

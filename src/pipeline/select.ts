@@ -7,7 +7,8 @@
 import type { Model, Target } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { isEligible, toPromptPrefixKey } from '../upstream/index.js';
-import { parsedBody, rewriteBody } from './body.js';
+import { parsedBody } from './body.js';
+import { useServedModel } from './prepare.js';
 import type { RequestContext } from './context.js';
 
 /** hashKeyOf computes the consistent-hash key of a request for a model, or null. */
@@ -41,20 +42,12 @@ export function nextTarget(ctx: RequestContext): boolean {
     target = pickFrom(ctx, serving, now);
   }
   if (target === undefined) return false;
-  if (serving !== ctx.serving) switchServing(ctx, serving);
+  if (serving !== ctx.serving) {
+    ctx.serving = serving;
+    if (serving !== model) useServedModel(ctx, serving);
+  }
   ctx.target = target;
   return true;
-}
-
-/** switchServing moves a request to a fallback model, rewriting the body's model to the fallback's served id. */
-function switchServing(ctx: RequestContext, serving: Model): void {
-  ctx.serving = serving;
-  if (serving === ctx.model || serving.servedModel === null) return;
-  const body = parsedBody(ctx);
-  if (body !== null && typeof body === 'object' && !Array.isArray(body) && 'model' in body) {
-    (body as { model: unknown }).model = serving.servedModel;
-    rewriteBody(ctx);
-  }
 }
 
 /** retryAfterSec is when the first ejected target of a model (or its fallbacks) gets its next chance. */

@@ -136,6 +136,27 @@ describe('token counts for streams', () => {
     await until('tokens of every stream', async () => ((await tokens(gw, 'm')).completion === 2 * cases.length ? true : undefined));
   });
 
+  it('reads a repeated key as the engine does, by its last value, so a stream cannot hide from usage tracking', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    const msgs = '"messages":[{"role":"user","content":"hi"}],"max_tokens":2';
+    const streams = [`{"model":"m","stream":false,${msgs},"stream":true}`, `{"model":"m",${msgs},"stream":true,"stream_options":{"include_usage":true,"include_usage":false}}`];
+    for (const body of streams) {
+      const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-model': 'm' } });
+      const text = await res.text();
+      assert.equal(res.status, 200, body);
+      assert.ok(text.startsWith('data: '), body);
+      assert.deepEqual(JSON.parse(sim.received.at(-1)!.body).stream_options, { include_usage: true }, body);
+      assert.equal(text.includes('"usage":{'), false, body);
+    }
+    await until('tokens of both streams', async () => ((await tokens(gw, 'm')).completion === 2 * streams.length ? true : undefined));
+    const notStream = `{"model":"m","stream":true,${msgs},"stream":false}`;
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', body: notStream, headers: { 'content-type': 'application/json', 'x-model': 'm' } });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    assert.equal(sim.received.at(-1)!.body, notStream);
+  });
+
   it('leaves non-stream requests and bodies that only mention "stream" untouched', async () => {
     const sim = await startSim(cleanup, { model: 'm' });
     const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { join, resolve } from 'node:path';
 import { compileSnapshot, loadConfigFile } from '../../src/config/index.js';
-import { isTopLevelStreamTrue } from '../../src/pipeline/stream-usage.js';
+import { isTopLevelStreamTrue } from '../../src/openai/index.js';
 import { writeConfig } from '../helpers/harness.js';
 
 describe('isTopLevelStreamTrue', () => {
