@@ -12,7 +12,7 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
 import { dirname, resolve } from 'node:path';
-import { ConfigHistory, createAdminHandler, type AdminHost, type ConfigSource } from './admin/index.js';
+import { AdminEvents, ConfigHistory, createAdminHandler, type AdminHost, type ConfigSource } from './admin/index.js';
 import {
   ConfigError,
   ConfigStore,
@@ -106,6 +106,8 @@ export class Gateway {
   readonly #semaphores = new SemaphoreRegistry();
   /** #history lists the configuration loads; recorded in #apply, where every reload is applied. */
   readonly #history = new ConfigHistory();
+  /** #events feeds the dashboard (GET /events): samples the counters once a second from start() to stop(). */
+  #events: AdminEvents | null = null;
   #limitStore: CounterStore | null = null;
   #generation: Generation | null = null;
   readonly #metrics = new GatewayMetrics();
@@ -360,7 +362,8 @@ export class Gateway {
       metrics: () => this.#metrics.registry.metrics(),
       metricsContentType: this.#metrics.registry.contentType,
     });
-    const adminHandler = createAdminHandler({ host: this.#adminHost(), token: adminToken, audit: (line) => this.#log.info({ audit: line }, 'admin write') });
+    this.#events = new AdminEvents({ metrics: this.#metrics, accessLog: this.#accessLog, current: () => this.#store.current });
+    const adminHandler = createAdminHandler({ host: this.#adminHost(), token: adminToken, audit: (line) => this.#log.info({ audit: line }, 'admin write'), events: this.#events });
     this.#status = createServer(statusHandler);
     this.#admin = createServer(adminHandler);
     // The same handlers over HTTPS (HTTP/1.1), as the Kong setup's 8101 and 8442.
@@ -387,6 +390,7 @@ export class Gateway {
     const tlsPort = this.#tls !== null && tlsAddr !== null ? await listen(this.#tls as unknown as Server, tlsAddr) : 0;
     this.#ports = { proxy: proxyPort, status, admin, tls: tlsPort, adminTls, statusTls };
     this.#startGeneration(this.#store.current);
+    this.#events.start();
     this.#isListening = true;
     this.#log.info({ ports: this.#ports, models: this.#store.current.models.length, hash: this.#store.current.hash }, 'gateway listening');
     return this.#ports;
@@ -562,6 +566,7 @@ export class Gateway {
     this.#watcher?.close();
     this.#watcher = null;
     this.#generation?.retire();
+    this.#events?.stop();
     const graceMs = this.#opts.shutdownGraceMs ?? (this.#settings.shutdown_grace_s ?? DEFAULT_GRACE_S) * 1000;
     const deadline = Date.now() + graceMs;
     this.#tlsWatcher?.close();

@@ -12,7 +12,7 @@
  * never a header, so never the token.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { ConfigError, describeSnapshot, type Snapshot, type SwapResult } from '../config/index.js';
 import { sendJson } from '../http/index.js';
 import type { TargetRecord } from '../upstream/index.js';
@@ -47,6 +47,8 @@ export interface AdminOptions {
   maxConfigBytes?: number;
   /** audit receives one line per admin write, after it was answered. */
   audit?: (line: AuditLine) => void;
+  /** events serves `GET /events` (Server-Sent Events for the dashboard); without it the path is 404. */
+  events?: { handle(req: IncomingMessage, res: ServerResponse): void };
 }
 
 /** AuditLine is what the audit log says about one admin write. */
@@ -78,6 +80,7 @@ const ADMIN_INDEX = Object.freeze({
     { method: 'GET', path: '/models/{name}', description: 'the models of that name (one per path)' },
     { method: 'GET', path: '/config', description: 'the compiled configuration (keys never shown, only counted)' },
     { method: 'POST', path: '/config', description: 'replace the whole configuration (YAML or JSON body); ?check_hash=1 answers 304 when unchanged' },
+    { method: 'GET', path: '/events', description: 'Server-Sent Events: the last 15 minutes of 1 s samples on connect, then a sample, the fleet and new requests every second' },
     { method: 'GET', path: '/config/history', description: 'the configuration loads, newest first: time, source, result, hash, errors' },
     { method: 'POST', path: '/config/rollback/{hash}', description: 'swap back one of the last 10 applied configurations' },
     { method: 'POST', path: '/models/{name}/targets/{target}/drain', description: 'no new requests to that target (its index in the model, or its URL-encoded URL); in-flight ones finish' },
@@ -245,6 +248,8 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
         return sendJson(res, 401, { message: 'Unauthorized' }, { 'www-authenticate': 'Bearer realm="inference-gateway-admin"' });
       }
     }
+    const events = opts.events;
+    if (events !== undefined && method === 'GET' && (req.url === '/events' || req.url?.startsWith('/events?'))) return events.handle(req, res);
     handle(req).then(
       ([status, body, headers]) => {
         if (status === 304) {
