@@ -17,6 +17,7 @@ import { ConfigError, describeSnapshot, type Snapshot, type SwapResult } from '.
 import { sendJson } from '../http/index.js';
 import type { TargetRecord } from '../upstream/index.js';
 import type { ConfigHistoryEntry, ConfigSource } from './config-history.js';
+import { createUiHandler } from './ui-files.js';
 
 /** AdminHost is what the admin API reads and changes; the Gateway implements it. */
 export interface AdminHost {
@@ -80,6 +81,7 @@ const ADMIN_INDEX = Object.freeze({
     { method: 'GET', path: '/models/{name}', description: 'the models of that name (one per path)' },
     { method: 'GET', path: '/config', description: 'the compiled configuration (keys never shown, only counted)' },
     { method: 'POST', path: '/config', description: 'replace the whole configuration (YAML or JSON body); ?check_hash=1 answers 304 when unchanged' },
+    { method: 'GET', path: '/ui/', description: 'the dashboard (a browser asking for GET / is redirected there)' },
     { method: 'GET', path: '/events', description: 'Server-Sent Events: the last 15 minutes of 1 s samples on connect, then a sample, the fleet and new requests every second' },
     { method: 'GET', path: '/config/history', description: 'the configuration loads, newest first: time, source, result, hash, errors' },
     { method: 'POST', path: '/config/rollback/{hash}', description: 'swap back one of the last 10 applied configurations' },
@@ -230,8 +232,11 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
   };
 
   const audit = opts.audit;
+  const ui = createUiHandler();
   return (req, res) => {
     const method = req.method ?? 'GET';
+    // The dashboard's files hold no data: served before the token check, so the page can ask for it.
+    if (ui(req, res)) return;
     if (audit !== undefined && method !== 'GET' && method !== 'HEAD') {
       // Logged once answered, refused attempts included; the query string is left out (it is not part of an action).
       res.once('close', () => {
