@@ -12,7 +12,7 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
 import { dirname, resolve } from 'node:path';
-import { createAdminHandler, type AdminHost } from './admin/index.js';
+import { AdminEvents, ConfigHistory, createAdminHandler, type AdminHost, type ConfigSource } from './admin/index.js';
 import {
   ConfigError,
   ConfigStore,
@@ -104,6 +104,10 @@ export class Gateway {
   readonly #pools = new PoolRegistry();
   readonly #registry = new TargetRegistry();
   readonly #semaphores = new SemaphoreRegistry();
+  /** #history lists the configuration loads; recorded in #apply, where every reload is applied. */
+  readonly #history = new ConfigHistory();
+  /** #events feeds the dashboard (GET /events): samples the counters once a second from start() to stop(). */
+  #events: AdminEvents | null = null;
   #limitStore: CounterStore | null = null;
   #generation: Generation | null = null;
   readonly #metrics = new GatewayMetrics();
@@ -153,6 +157,7 @@ export class Gateway {
     this.#accessLog = new AccessLog({ enabled: logCfg?.access_log ?? true, format: logCfg?.format ?? 'json', ...(opts.accessLogDest ? { dest: opts.accessLogDest } : {}) });
     const compileOptions = { registry: this.#registry, semaphores: this.#semaphores, rowOf: this.#metrics.rowOf };
     this.#store = new ConfigStore(compileSnapshot(loaded, compileOptions), compileOptions);
+    this.#history.record('file', 'applied', this.#store.current.hash, [], loaded);
     for (const note of loaded.notes) this.#log.info(note);
     this.#logWarnings(warnings);
     this.#store.onSwap = (next) => this.#startGeneration(next);
@@ -168,7 +173,7 @@ export class Gateway {
         this.#healthLog.checkModels(snapshot.models.filter((m) => m.name === model));
       },
     });
-    for (const m of snapshot.models) for (const t of m.upstream.targets) this.#metrics.targetUp.labels(m.name, t.url).set(t.state.isHealthy ? 1 : 0);
+    for (const m of snapshot.models) for (const t of m.upstream.targets) this.#metrics.targetUp.labels(m.name, t.url).set(isUp(t.state) ? 1 : 0);
     // A model whose DNS targets are still being looked up is judged once they are found.
     this.#healthLog.retain(snapshot.models);
     this.#healthLog.checkModels(snapshot.models.filter((m) => m.upstream.targets.length > 0 || m.dnsTargets.length === 0));
@@ -179,9 +184,16 @@ export class Gateway {
     for (const m of this.#store.current.models) {
       if (!m.upstream.targets.some((t) => t.state === record)) continue;
       users.push(m);
-      this.#metrics.targetUp.labels(m.name, record.url).set(record.isHealthy ? 1 : 0);
+      this.#metrics.targetUp.labels(m.name, record.url).set(isUp(record) ? 1 : 0);
     }
     this.#healthLog.targetChanged(record, users);
+  }
+
+  /** #onDrainChange updates igw_target_up of a target the admin API drained or undrained. */
+  #onDrainChange(record: TargetRecord): void {
+    for (const m of this.#store.current.models) {
+      if (m.upstream.targets.some((t) => t.state === record)) this.#metrics.targetUp.labels(m.name, record.url).set(isUp(record) ? 1 : 0);
+    }
   }
 
   /** snapshot is the configuration new requests are served with. */
@@ -350,7 +362,8 @@ export class Gateway {
       metrics: () => this.#metrics.registry.metrics(),
       metricsContentType: this.#metrics.registry.contentType,
     });
-    const adminHandler = createAdminHandler({ host: this.#adminHost(), token: adminToken });
+    this.#events = new AdminEvents({ metrics: this.#metrics, accessLog: this.#accessLog, current: () => this.#store.current });
+    const adminHandler = createAdminHandler({ host: this.#adminHost(), token: adminToken, audit: (line) => this.#log.info({ audit: line }, 'admin write'), events: this.#events });
     this.#status = createServer(statusHandler);
     this.#admin = createServer(adminHandler);
     // The same handlers over HTTPS (HTTP/1.1), as the Kong setup's 8101 and 8442.
@@ -377,6 +390,7 @@ export class Gateway {
     const tlsPort = this.#tls !== null && tlsAddr !== null ? await listen(this.#tls as unknown as Server, tlsAddr) : 0;
     this.#ports = { proxy: proxyPort, status, admin, tls: tlsPort, adminTls, statusTls };
     this.#startGeneration(this.#store.current);
+    this.#events.start();
     this.#isListening = true;
     this.#log.info({ ports: this.#ports, models: this.#store.current.models.length, hash: this.#store.current.hash }, 'gateway listening');
     return this.#ports;
@@ -410,7 +424,7 @@ export class Gateway {
   }
 
   /** reload re-reads the config file; on any error it throws ConfigError and the old config keeps serving. */
-  reload(): SwapResult {
+  reload(source: ConfigSource = 'SIGHUP'): SwapResult {
     if (this.#isLoading) throw new ConfigError([{ file: this.#opts.configPath, field: '', message: 'another configuration load is in progress' }]);
     this.#isLoading = true;
     this.#reloadTls();
@@ -426,7 +440,7 @@ export class Gateway {
       }
     };
     try {
-      return this.#apply(load, false).result;
+      return this.#apply(load, false, source).result;
     } finally {
       this.#isLoading = false;
       this.#watcher?.follow(this.#inputs);
@@ -437,9 +451,9 @@ export class Gateway {
    * tryReload is reload for SIGHUP and --watch: the outcome is logged, a failure as one line with
    * every issue, and the old config keeps serving.
    */
-  tryReload(): void {
+  tryReload(source: ConfigSource = 'SIGHUP'): void {
     try {
-      this.reload();
+      this.reload(source);
     } catch (err) {
       this.#log.error({ issues: err instanceof ConfigError ? err.issues : String(err) }, 'config reload failed; the previous configuration keeps serving');
     }
@@ -453,26 +467,30 @@ export class Gateway {
       onChange: () => {
         // A POST /config load is running: the watcher checks again after its debounce.
         if (this.#isLoading) return false;
-        this.tryReload();
+        this.tryReload('watch');
         return true;
       },
     });
   }
 
   /** #apply runs one load, its start checks and the swap, counting the result; it returns the result and the warnings to tell the caller. */
-  #apply(load: () => LoadedConfig, isCheckHash: boolean): { result: SwapResult; warnings: string[] } {
+  #apply(load: () => LoadedConfig, isCheckHash: boolean, source: ConfigSource): { result: SwapResult; warnings: string[] } {
     let loaded: LoadedConfig;
     let issues: ConfigIssue[];
+    let result: SwapResult;
     try {
       loaded = load();
       // What the next start would refuse is refused now, not at the next restart.
       issues = checkStart(loaded, dirname(this.#configFile));
+      result = this.#store.swap(loaded);
     } catch (err) {
       this.#metrics.configReloads.labels('failed').inc();
+      const errors = err instanceof ConfigError ? err.issues : [{ file: '', field: '', message: String(err) }];
+      this.#history.record(source, 'failed', this.#store.current.hash, errors, null);
       throw err;
     }
-    const result = this.#store.swap(loaded);
     this.#metrics.configReloads.labels(result).inc();
+    this.#history.record(source, result, this.#store.current.hash, [], loaded);
     // Listeners, TLS settings, the admin token, logging and the limits store are static: they
     // change only with a restart, and we say which instead of silently ignoring them.
     const next = settingsOf(loaded);
@@ -502,8 +520,14 @@ export class Gateway {
         for (const v of (await this.#metrics.inflight.get()).values) out.set(String(v.labels.model), (out.get(String(v.labels.model)) ?? 0) + v.value);
         return out;
       },
-      applyConfigText: (text, checkHash) => {
-        const applied = this.#apply(() => loadConfigText(text, { file: 'POST /config', baseDir: dirname(configPath), env: this.#opts.env, cwd: this.#opts.cwd }), checkHash);
+      history: () => this.#history.entries(),
+      rollback: (hash) => {
+        const loaded = this.#history.loadedOf(hash);
+        return loaded === undefined ? null : this.#apply(() => loaded, false, 'rollback');
+      },
+      targetChanged: (record) => this.#onDrainChange(record),
+      applyConfigText: (text, checkHash, source) => {
+        const applied = this.#apply(() => loadConfigText(text, { file: 'POST /config', baseDir: dirname(configPath), env: this.#opts.env, cwd: this.#opts.cwd }), checkHash, source);
         // The file stays the source of truth: say when it takes over again.
         const when = `the next SIGHUP${this.#watcher !== null ? ', change of its files' : ''} or restart`;
         applied.warnings.push(`the configuration file ${this.#opts.configPath} replaces this configuration at ${when}`);
@@ -542,6 +566,7 @@ export class Gateway {
     this.#watcher?.close();
     this.#watcher = null;
     this.#generation?.retire();
+    this.#events?.stop();
     const graceMs = this.#opts.shutdownGraceMs ?? (this.#settings.shutdown_grace_s ?? DEFAULT_GRACE_S) * 1000;
     const deadline = Date.now() + graceMs;
     this.#tlsWatcher?.close();
@@ -574,6 +599,11 @@ export class Gateway {
     await this.#limitStore?.close();
     this.#accessLog.close();
   }
+}
+
+/** isUp is igw_target_up's value: healthy and not drained. */
+function isUp(t: { readonly isHealthy: boolean; readonly isDrained?: boolean }): boolean {
+  return t.isHealthy && t.isDrained !== true;
 }
 
 /** GatewaySettings are a config's sections other than its models. */

@@ -4,12 +4,20 @@
  * configuration like Kong's DB-less `/config`: 201 with the new hash and the warnings (settings
  * that wait for a restart, weak keys, the config file that will replace it), 400 with every error
  * and nothing changed, 304 for `?check_hash=1` when unchanged, 429 while another load runs.
- * With a token set, every call needs `Authorization: Bearer <token>`.
+ * `GET /config/history` lists the loads, `POST /config/rollback/{hash}` restores one of the last
+ * applied configurations, and `POST /models/{name}/targets/{target}/drain` (and `undrain`) keeps
+ * new requests off a target while its in-flight ones finish.
+ * With a token set, every call needs `Authorization: Bearer <token>`. Every write (any method
+ * but GET and HEAD) is logged as one audit line: client address, method, path, action, status;
+ * never a header, so never the token.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { ConfigError, describeSnapshot, type Snapshot, type SwapResult } from '../config/index.js';
 import { sendJson } from '../http/index.js';
+import type { TargetRecord } from '../upstream/index.js';
+import type { ConfigHistoryEntry, ConfigSource } from './config-history.js';
+import { createUiHandler } from './ui-files.js';
 
 /** AdminHost is what the admin API reads and changes; the Gateway implements it. */
 export interface AdminHost {
@@ -19,7 +27,13 @@ export interface AdminHost {
   /** inflight returns the requests in flight per model name. */
   inflight(): Promise<Map<string, number>>;
   /** applyConfigText validates and swaps a whole configuration; throws ConfigError on any mistake. */
-  applyConfigText(text: string, checkHash: boolean): { result: SwapResult; warnings: string[] };
+  applyConfigText(text: string, checkHash: boolean, source: ConfigSource): { result: SwapResult; warnings: string[] };
+  /** history lists the configuration loads, newest first. */
+  history(): ConfigHistoryEntry[];
+  /** rollback swaps back an applied configuration by its hash; null when it is not among the kept ones. */
+  rollback(hash: string): { result: SwapResult; warnings: string[] } | null;
+  /** targetChanged is told when the admin API drained or undrained a target (metrics). */
+  targetChanged(record: TargetRecord): void;
   /** isLoading tells whether a configuration load is running. */
   isLoading(): boolean;
   setLoading(on: boolean): void;
@@ -32,6 +46,30 @@ export interface AdminOptions {
   token: string | undefined;
   /** maxConfigBytes bounds a POST /config body (default 16 MiB). */
   maxConfigBytes?: number;
+  /** audit receives one line per admin write, after it was answered. */
+  audit?: (line: AuditLine) => void;
+  /** events serves `GET /events` (Server-Sent Events for the dashboard); without it the path is 404. */
+  events?: { handle(req: IncomingMessage, res: ServerResponse): void };
+}
+
+/** AuditLine is what the audit log says about one admin write. */
+export interface AuditLine {
+  client: string;
+  method: string;
+  path: string;
+  /** action names the write: config_apply, config_rollback, target_drain, target_undrain, or unknown. */
+  action: string;
+  status: number;
+}
+
+/** actionOf names the admin write a method and path make. */
+function actionOf(method: string, path: string): string {
+  if (method !== 'POST') return 'unknown';
+  if (path === '/config') return 'config_apply';
+  if (path.startsWith('/config/rollback/')) return 'config_rollback';
+  if (path.startsWith('/models/') && path.endsWith('/drain')) return 'target_drain';
+  if (path.startsWith('/models/') && path.endsWith('/undrain')) return 'target_undrain';
+  return 'unknown';
 }
 
 /** ADMIN_INDEX is the answer to `GET /`: what this listener serves. */
@@ -43,6 +81,12 @@ const ADMIN_INDEX = Object.freeze({
     { method: 'GET', path: '/models/{name}', description: 'the models of that name (one per path)' },
     { method: 'GET', path: '/config', description: 'the compiled configuration (keys never shown, only counted)' },
     { method: 'POST', path: '/config', description: 'replace the whole configuration (YAML or JSON body); ?check_hash=1 answers 304 when unchanged' },
+    { method: 'GET', path: '/ui/', description: 'the dashboard (a browser asking for GET / is redirected there)' },
+    { method: 'GET', path: '/events', description: 'Server-Sent Events: the last 15 minutes of 1 s samples on connect, then a sample, the fleet and new requests every second' },
+    { method: 'GET', path: '/config/history', description: 'the configuration loads, newest first: time, source, result, hash, errors' },
+    { method: 'POST', path: '/config/rollback/{hash}', description: 'swap back one of the last 10 applied configurations' },
+    { method: 'POST', path: '/models/{name}/targets/{target}/drain', description: 'no new requests to that target (its index in the model, or its URL-encoded URL); in-flight ones finish' },
+    { method: 'POST', path: '/models/{name}/targets/{target}/undrain', description: 'end a drain' },
   ],
 });
 
@@ -69,15 +113,12 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
   const maxBytes = opts.maxConfigBytes ?? 16 * 1024 * 1024;
   const host = opts.host;
 
-  const postConfig = async (req: IncomingMessage, checkHash: boolean): Promise<[number, unknown, Record<string, string>?]> => {
+  /** load runs one configuration load under the admin API's lock (one at a time, 429 while another runs). */
+  const load = async (run: () => Promise<[number, unknown, Record<string, string>?]>): Promise<[number, unknown, Record<string, string>?]> => {
     if (host.isLoading()) return [429, { message: 'A configuration load is in progress' }, { 'retry-after': '1' }];
     host.setLoading(true);
     try {
-      const text = await readText(req, maxBytes);
-      if (text === null) return [413, { message: `Configuration larger than ${maxBytes} bytes` }];
-      const { result, warnings } = host.applyConfigText(text, checkHash);
-      if (result === 'unchanged' && checkHash) return [304, null];
-      return [201, { configuration_hash: host.current().hash, result, warnings }];
+      return await run();
     } catch (err) {
       if (err instanceof ConfigError) return [400, { message: err.message.split('\n')[0], errors: err.issues }];
       throw err;
@@ -86,14 +127,72 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
     }
   };
 
+  const postConfig = (req: IncomingMessage, checkHash: boolean): Promise<[number, unknown, Record<string, string>?]> =>
+    load(async () => {
+      const text = await readText(req, maxBytes);
+      if (text === null) return [413, { message: `Configuration larger than ${maxBytes} bytes` }];
+      // The dashboard marks its own applies, so the history can tell them from scripts.
+      const source: ConfigSource = String(req.headers['x-config-source'] ?? '').toLowerCase() === 'ui' ? 'UI' : 'POST';
+      const { result, warnings } = host.applyConfigText(text, checkHash, source);
+      if (result === 'unchanged' && checkHash) return [304, null];
+      return [201, { configuration_hash: host.current().hash, result, warnings }];
+    });
+
+  const rollback = (hash: string): Promise<[number, unknown, Record<string, string>?]> =>
+    load(async () => {
+      const applied = host.rollback(hash);
+      if (applied === null) return [404, { message: 'No such configuration among the last applied ones: GET /config/history lists them' }];
+      return [201, { configuration_hash: host.current().hash, result: applied.result, warnings: applied.warnings }];
+    });
+
+  /** drain sets or clears the drain of one target of the models of a name; path is /models/{name}/targets/{target}/(un)drain. */
+  const drain = (path: string, isDrained: boolean): [number, unknown] => {
+    const rest = path.slice('/models/'.length, path.lastIndexOf('/'));
+    const at = rest.lastIndexOf('/targets/');
+    if (at === -1) return [404, { message: 'Not found: POST /models/{name}/targets/{target}/drain' }];
+    let name: string;
+    let target: string;
+    try {
+      name = decodeURIComponent(rest.slice(0, at));
+      target = decodeURIComponent(rest.slice(at + '/targets/'.length));
+    } catch {
+      return [400, { message: 'Bad model name or target encoding' }];
+    }
+    const models = host.current().models.filter((m) => m.name === name);
+    if (models.length === 0) return [404, { message: 'No such model' }];
+    // A target is its index in the model's target list, or its URL.
+    const index = /^\d+$/.test(target) ? Number(target) : -1;
+    const records = new Set<TargetRecord>();
+    for (const m of models) {
+      const t = index >= 0 ? m.upstream.targets[index] : m.upstream.targets.find((x) => x.url === target);
+      if (t !== undefined) records.add(t.state);
+    }
+    if (records.size === 0) return [404, { message: 'No such target in this model: use its index or its URL-encoded URL' }];
+    const out = [];
+    for (const r of records) {
+      if (r.isDrained !== isDrained) {
+        r.isDrained = isDrained;
+        host.targetChanged(r);
+      }
+      out.push({ url: r.url, drained: r.isDrained, inflight: r.inflight });
+    }
+    return [200, { model: name, targets: out }];
+  };
+
   const handle = async (req: IncomingMessage): Promise<[number, unknown, Record<string, string>?]> => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
-    if (path === '/config' && req.method === 'POST') return postConfig(req, query.get('check_hash') === '1');
+    if (req.method === 'POST') {
+      if (path === '/config') return postConfig(req, query.get('check_hash') === '1');
+      if (path.startsWith('/config/rollback/')) return rollback(path.slice('/config/rollback/'.length));
+      if (path.startsWith('/models/') && path.endsWith('/drain')) return drain(path, true);
+      if (path.startsWith('/models/') && path.endsWith('/undrain')) return drain(path, false);
+    }
     if (req.method !== 'GET') return [405, { message: 'Method not allowed' }];
     if (path === '/status') return [200, host.status()];
+    if (path === '/config/history') return [200, { data: host.history() }];
     const snapshot = host.current();
     const view = describeSnapshot(snapshot);
     if (path === '/config') return [200, view];
@@ -107,6 +206,7 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
           weight: t.weight,
           healthy: t.state.isHealthy,
           active_healthy: t.state.isActiveHealthy,
+          drained: t.state.isDrained,
           ejected_until: t.state.ejectedUntilMs > 0 ? new Date(t.state.ejectedUntilMs).toISOString() : null,
           inflight: t.state.inflight,
           load: t.state.load,
@@ -131,7 +231,21 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
     return [404, { message: 'Not found: GET / lists the endpoints' }];
   };
 
+  const audit = opts.audit;
+  const ui = createUiHandler();
   return (req, res) => {
+    const method = req.method ?? 'GET';
+    // The dashboard's files hold no data: served before the token check, so the page can ask for it.
+    if (ui(req, res)) return;
+    if (audit !== undefined && method !== 'GET' && method !== 'HEAD') {
+      // Logged once answered, refused attempts included; the query string is left out (it is not part of an action).
+      res.once('close', () => {
+        const url = req.url ?? '/';
+        const q = url.indexOf('?');
+        const path = q === -1 ? url : url.slice(0, q);
+        audit({ client: req.socket.remoteAddress ?? 'unknown', method, path, action: actionOf(method, path), status: res.statusCode });
+      });
+    }
     if (expected !== null) {
       const auth = req.headers.authorization ?? '';
       const given = auth.toLowerCase().startsWith('bearer ') ? auth.slice(7).trim() : '';
@@ -139,6 +253,8 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
         return sendJson(res, 401, { message: 'Unauthorized' }, { 'www-authenticate': 'Bearer realm="inference-gateway-admin"' });
       }
     }
+    const events = opts.events;
+    if (events !== undefined && method === 'GET' && (req.url === '/events' || req.url?.startsWith('/events?'))) return events.handle(req, res);
     handle(req).then(
       ([status, body, headers]) => {
         if (status === 304) {

@@ -61,6 +61,7 @@ export async function runDemo(opts: { env?: NodeJS.ProcessEnv; print?: (line: st
   const base = `http://localhost:${gateway.ports.proxy}`;
   print(`Inference Gateway demo: 3 simulated blueprint models behind ${base}`);
   print(`  status  http://localhost:${gateway.ports.status}/status   admin  http://127.0.0.1:${gateway.ports.admin}/models`);
+  print(`  dashboard  http://127.0.0.1:${gateway.ports.admin}/ui/`);
   print('');
   for (const m of MODELS) {
     print(`curl -X POST ${base}/ai/models/v1/chat/completions \\`);

@@ -72,6 +72,11 @@ export class AccessLog {
   readonly #dest: Flushable | null;
   readonly #format: (e: AccessEntry, time: string) => string;
   readonly #timer: NodeJS.Timeout | null;
+  /**
+   * tap, when set, sees every entry as it is written (the dashboard's Requests page sets it only
+   * while someone watches); null otherwise, so the request path pays one null check.
+   */
+  tap: ((e: AccessEntry, timeMs: number) => void) | null = null;
 
   constructor(opts: { enabled: boolean; format: AccessLogFormat; dest?: DestinationStream }) {
     this.#format = opts.format === 'text' ? toTextLine : toJsonLine;
@@ -88,6 +93,7 @@ export class AccessLog {
   /** write logs one request. */
   write(e: AccessEntry): void {
     if (this.#dest !== null) this.#dest.write(this.#format(e, isoNow()));
+    if (this.tap !== null) this.tap(e, Date.now());
   }
 
   /** close flushes what is buffered (on stop). */

@@ -74,6 +74,24 @@ function histogramOf(name: string, le: readonly string[], at: number, sum: numbe
   histogramSamples(name, labels, le, counts, sumOf(store, rows, sum), sumOf(store, rows, count), out);
 }
 
+/** MetricsTotals are the per-request counters summed at one moment (cumulative since start): what the dashboard's sampler reads. */
+export interface MetricsTotals {
+  /** requestsByModel counts answered requests per model name. */
+  readonly requestsByModel: Map<string, number>;
+  /** statusClasses counts answered requests by status class: index 1 is 1xx … index 5 is 5xx (499 counts as 4xx). */
+  readonly statusClasses: Float64Array;
+  /** durationBounds and durationBuckets: the request duration histogram (seconds), per bucket (not cumulative); the last bucket is +Inf. */
+  readonly durationBounds: readonly number[];
+  readonly durationBuckets: Float64Array;
+  /** ttfbBounds and ttfbBuckets: the upstream TTFB histogram, likewise. */
+  readonly ttfbBounds: readonly number[];
+  readonly ttfbBuckets: Float64Array;
+  promptTokens: number;
+  completionTokens: number;
+  /** inflight is the requests sent upstream and not finished, over every model. */
+  inflight: number;
+}
+
 /** GatewayMetrics owns the Prometheus registry; it outlives config snapshots. */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -175,6 +193,55 @@ export class GatewayMetrics {
     }
     return row;
   };
+
+  /**
+   * totals sums every row's counters. It reads the rows the request path already writes and adds
+   * nothing to it; the dashboard calls it once a second (O(rows), off the request path).
+   */
+  totals(): MetricsTotals {
+    const t: MetricsTotals = {
+      requestsByModel: new Map(),
+      statusClasses: new Float64Array(6),
+      durationBounds: DURATION_BOUNDS,
+      durationBuckets: new Float64Array(DURATION_BOUNDS.length + 1),
+      ttfbBounds: TTFB_BOUNDS,
+      ttfbBuckets: new Float64Array(TTFB_BOUNDS.length + 1),
+      promptTokens: 0,
+      completionTokens: 0,
+      inflight: 0,
+    };
+    const store = this.#store;
+    for (let row = 0; row < this.#records.length; row++) {
+      const r = this.#records[row]!;
+      const base = row * ROW;
+      let n = store[base + OK]!;
+      t.statusClasses[2]! += n;
+      for (const [status, count] of r.statuses) {
+        n += count;
+        t.statusClasses[Math.min(5, Math.max(1, Math.floor(status / 100)))]! += count;
+      }
+      if (n > 0) t.requestsByModel.set(r.model, (t.requestsByModel.get(r.model) ?? 0) + n);
+      // Bucket i counts the values in (bound[i-1], bound[i]]; the row keeps no +Inf bucket, so it is count minus the rest.
+      let inBounds = 0;
+      for (let i = 0; i < DURATION_BOUNDS.length; i++) {
+        const c = store[base + DURATION_AT + BUCKET_STRIDE * i]!;
+        t.durationBuckets[i]! += c;
+        inBounds += c;
+      }
+      t.durationBuckets[DURATION_BOUNDS.length]! += store[base + DURATION_COUNT]! - inBounds;
+      inBounds = 0;
+      for (let i = 0; i < TTFB_BOUNDS.length; i++) {
+        const c = store[base + TTFB_AT + BUCKET_STRIDE * i]!;
+        t.ttfbBuckets[i]! += c;
+        inBounds += c;
+      }
+      t.ttfbBuckets[TTFB_BOUNDS.length]! += store[base + TTFB_COUNT]! - inBounds;
+      t.promptTokens += store[base + PROMPT_TOKENS]!;
+      t.completionTokens += store[base + COMPLETION_TOKENS]!;
+      t.inflight += this.#inflight[row]!;
+    }
+    return t;
+  }
 
   /** unmatchedRow is the row of requests that matched no model (path: the matched route, or "unmatched"). */
   unmatchedRow(routePath: string | null): number {

@@ -1,1 +1,1 @@
-export { GatewayMetrics, MODEL_LIST, UNMATCHED } from './gateway-metrics.js';
+export { GatewayMetrics, MODEL_LIST, UNMATCHED, type MetricsTotals } from './gateway-metrics.js';

@@ -7,7 +7,9 @@
  * - passive (outlier ejection): `failures` consecutive failed requests eject the target for
  *   `ejection`, doubling per consecutive ejection up to `max_ejection`; when it ends, exactly one
  *   half-open trial request decides between healthy again and a longer ejection.
- * A target is picked only when both say yes. When probes had marked the target down and then see
+ * A target is picked only when both say yes, and while it is not drained: a drain (admin API)
+ * keeps new requests off a target without touching its health, and requests already on it finish.
+ * When probes had marked the target down and then see
  * it healthy again (a restarted replica), that also ends a passive ejection early.
  */
 import type { LoadSample, TargetState } from './balancer/types.js';
@@ -22,6 +24,8 @@ export class TargetRecord implements TargetState {
   inflight = 0;
   isHealthy = true;
   load: LoadSample | null = null;
+  /** isDrained is set by the admin API's drain and cleared by undrain; kept by URL, so it survives reloads. */
+  isDrained = false;
   #isActiveHealthy = true;
   #activeOk = 0;
   #activeFail = 0;

@@ -24,6 +24,8 @@ export interface TargetState {
   isHealthy: boolean;
   /** load is the latest metrics sample, or null when none was read (or metrics are off). */
   load: LoadSample | null;
+  /** isDrained is true while an operator keeps new requests off the target (in-flight ones finish); absent means false. */
+  isDrained?: boolean;
 }
 
 /** Candidate is one target as a balancer sees it. */
@@ -48,9 +50,9 @@ export interface Balancer {
   pick(input: PickInput): Candidate | undefined;
 }
 
-/** isEligible tells whether a candidate may be picked at all. */
+/** isEligible tells whether a candidate may be picked at all: healthy, not drained, not excluded. */
 export function isEligible(c: Candidate, excluded: ReadonlySet<Candidate> | null): boolean {
-  return c.state.isHealthy && (excluded === null || !excluded.has(c));
+  return c.state.isHealthy && c.state.isDrained !== true && (excluded === null || !excluded.has(c));
 }
 
 /** pickOnly answers for a pool of at most one candidate (a model with one server, the common case): it, when eligible. */

@@ -1,0 +1,362 @@
+/**
+ * The dashboard, served by the admin listener at /ui/. It reads `GET /events` (Server-Sent Events,
+ * read with fetch so the token goes in the Authorization header, never in a URL) and calls the
+ * admin API for actions. Every value from config or traffic is put in the page as text
+ * (textContent), never as HTML. The token, when the gateway has one, lives in sessionStorage.
+ */
+import uPlot from 'uplot';
+
+type Sample = {
+  time: number;
+  requests_per_s: number;
+  requests_per_s_by_model: Record<string, number>;
+  status_per_s: Record<string, number>;
+  latency_ms: { p50: number | null; p95: number | null };
+  ttft_ms: { p50: number | null; p95: number | null };
+  prompt_tokens_per_s: number;
+  completion_tokens_per_s: number;
+  inflight: number;
+  queued: number;
+  limited_per_s: Record<string, number>;
+};
+type Target = { url: string; state: string; inflight: number; ejected_until: string | null; load: { running: number; waiting: number; kv_cache_usage: number; age_ms: number } | null };
+type FleetModel = { name: string; path: string; inflight: number; targets: Target[] };
+type Entry = { time: string; request_id: string; trace_id: string; method: string; path: string; model: string | null; status: number; total_ms: number; upstream_ms: number | null; ttfb_ms: number | null; target: string | null; key: string | null; error: string | null; prompt_tokens: number | null; completion_tokens: number | null };
+type HistoryEntry = { time: string; source: string; result: string; hash: string; errors: Issue[]; can_rollback: boolean };
+
+const TOKEN_KEY = 'igw-admin-token';
+const MAX_SAMPLES = 900;
+const MAX_REQUESTS = 500;
+
+const state = {
+  samples: [] as Sample[],
+  fleet: [] as FleetModel[],
+  requests: [] as Entry[],
+  connected: false,
+  selected: null as Entry | null,
+};
+
+/** el builds an element; string children become text nodes, so nothing is ever parsed as HTML. */
+function el(tag: string, attrs: Record<string, string> = {}, ...children: Array<Node | string | null>): HTMLElement {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) if (c !== null) e.append(typeof c === 'string' ? document.createTextNode(c) : c);
+  return e;
+}
+
+function token(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** api calls the admin API with the token. */
+async function api(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  const t = token();
+  if (t !== null) headers.set('authorization', `Bearer ${t}`);
+  return fetch(path, { ...init, headers, cache: 'no-store' });
+}
+
+const main = (): HTMLElement => document.getElementById('main')!;
+
+function showLogin(message: string | null): void {
+  const input = el('input', { type: 'password', id: 'token', autocomplete: 'current-password', placeholder: 'admin token' }) as HTMLInputElement;
+  const form = el('form', { class: 'card login' }, el('h3', {}, 'Admin token'), el('p', { class: 'muted' }, 'This gateway requires its admin.token. It is kept in this tab only.'), input, ' ', el('button', { type: 'submit' }, 'Sign in'), message === null ? null : el('p', { class: 'error', id: 'login-error' }, message));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, input.value);
+    void boot();
+  });
+  main().replaceChildren(form);
+  input.focus();
+}
+
+/** boot checks the token and connects to /events. */
+async function boot(): Promise<void> {
+  const res = await api('/status');
+  if (res.status === 401) {
+    const hadToken = token() !== null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    showLogin(hadToken ? 'Wrong token.' : null);
+    return;
+  }
+  void connect();
+  render();
+}
+
+/** connect reads /events until it ends, then reconnects. */
+async function connect(): Promise<void> {
+  for (;;) {
+    try {
+      const res = await api('/events');
+      if (res.status === 401) return showLogin('Wrong token.');
+      if (res.body === null) throw new Error('no body');
+      setConnected(true);
+      const reader = res.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) !== -1) {
+          onFrame(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    } catch {
+      // Reconnect below.
+    }
+    setConnected(false);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+function setConnected(on: boolean): void {
+  state.connected = on;
+  document.getElementById('conn')!.textContent = on ? 'live' : 'disconnected, retrying…';
+}
+
+function onFrame(frame: string): void {
+  let event = 'message';
+  let data = '';
+  for (const line of frame.split('\n')) {
+    if (line.startsWith('event: ')) event = line.slice(7);
+    else if (line.startsWith('data: ')) data += line.slice(6);
+  }
+  const d = JSON.parse(data) as { samples?: Sample[]; sample?: Sample; fleet: FleetModel[]; requests: Entry[] };
+  if (event === 'history') {
+    state.samples = d.samples ?? [];
+    state.requests = [...d.requests].reverse();
+  } else if (event === 'tick' && d.sample !== undefined) {
+    state.samples.push(d.sample);
+    if (state.samples.length > MAX_SAMPLES) state.samples.shift();
+    for (const r of d.requests) state.requests.unshift(r);
+    if (state.requests.length > MAX_REQUESTS) state.requests.length = MAX_REQUESTS;
+  }
+  state.fleet = d.fleet;
+  update();
+}
+
+// ---- pages ----
+
+const pages: Record<string, { render: () => void; update: () => void }> = {};
+
+function page(): string {
+  const p = location.hash.slice(1);
+  return p in pages ? p : 'overview';
+}
+
+function render(): void {
+  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.getAttribute('href') === `#${page()}`);
+  charts.clear();
+  pages[page()]!.render();
+  update();
+}
+
+function update(): void {
+  if (document.getElementById('token') !== null) return;
+  pages[page()]!.update();
+}
+
+const charts = new Map<string, { plot: uPlot; key: string }>();
+
+/** chart draws (or updates) one time series card; series are named, values per sample. */
+function chart(id: string, series: Array<[string, (s: Sample) => number | null]>): void {
+  const box = document.getElementById(id);
+  if (box === null) return;
+  const xs = state.samples.map((s) => s.time / 1000);
+  const data: uPlot.AlignedData = [xs, ...series.map(([, f]) => state.samples.map(f))];
+  const key = series.map(([n]) => n).join('|');
+  const have = charts.get(id);
+  if (have !== undefined && have.key === key) {
+    have.plot.setData(data);
+    return;
+  }
+  have?.plot.destroy();
+  const colors = ['#1f6feb', '#2e7d32', '#c62828', '#a86b00', '#8e24aa', '#00838f'];
+  const opts: uPlot.Options = {
+    width: Math.max(300, box.clientWidth - 4),
+    height: 160,
+    series: [{}, ...series.map(([label], i) => ({ label, stroke: colors[i % colors.length]!, width: 1.5, spanGaps: false }))],
+    // The window is the last 15 minutes whatever has been sampled yet, so a fresh page does not stretch one point over years.
+    scales: { x: { time: true, range: (_u, _min, max) => [max - 900, max] } },
+    axes: [{ stroke: '#888' }, { stroke: '#888', size: 50 }],
+    legend: { show: true },
+  };
+  box.replaceChildren();
+  charts.set(id, { plot: new uPlot(opts, data, box), key });
+}
+
+function last(): Sample | undefined {
+  return state.samples[state.samples.length - 1];
+}
+
+pages.overview = {
+  render() {
+    const card = (title: string, id: string, big = ''): HTMLElement => el('div', { class: 'card' }, el('h3', {}, title), big === '' ? null : el('div', { class: 'big', id: `${id}-now` }), el('div', { id }));
+    main().replaceChildren(
+      el('div', { class: 'grid' },
+        card('Requests/s', 'c-rps', 'y'),
+        card('Requests/s by model', 'c-models'),
+        card('Answers/s by status class', 'c-status'),
+        card('Latency and time to first token (ms)', 'c-latency'),
+        card('Tokens/s', 'c-tokens'),
+        card('In flight and queued', 'c-inflight'),
+        el('div', { class: 'card' }, el('h3', {}, '429s by limit (last 60 s)'), el('table', { id: 't-limited' })),
+      ),
+    );
+  },
+  update() {
+    const s = last();
+    const now = document.getElementById('c-rps-now');
+    if (now !== null) now.textContent = s === undefined ? '–' : `${s.requests_per_s} req/s`;
+    chart('c-rps', [['requests/s', (x) => x.requests_per_s]]);
+    const models = new Set<string>();
+    for (const x of state.samples.slice(-300)) for (const m of Object.keys(x.requests_per_s_by_model)) if (models.size < 6) models.add(m);
+    chart('c-models', [...models].map((m): [string, (x: Sample) => number] => [m, (x) => x.requests_per_s_by_model[m] ?? 0]));
+    chart('c-status', ['2xx', '4xx', '5xx'].map((c): [string, (x: Sample) => number] => [c, (x) => x.status_per_s[c] ?? 0]));
+    chart('c-latency', [['p50', (x) => x.latency_ms.p50], ['p95', (x) => x.latency_ms.p95], ['TTFT p50', (x) => x.ttft_ms.p50], ['TTFT p95', (x) => x.ttft_ms.p95]]);
+    chart('c-tokens', [['prompt', (x) => x.prompt_tokens_per_s], ['completion', (x) => x.completion_tokens_per_s]]);
+    chart('c-inflight', [['in flight', (x) => x.inflight], ['queued', (x) => x.queued]]);
+    const limited = new Map<string, number>();
+    for (const x of state.samples.slice(-60)) for (const [k, v] of Object.entries(x.limited_per_s)) limited.set(k, (limited.get(k) ?? 0) + v);
+    const table = document.getElementById('t-limited');
+    if (table !== null) {
+      const rows = [...limited].sort((a, b) => b[1] - a[1]).map(([k, v]) => el('tr', {}, el('td', {}, k), el('td', {}, String(v))));
+      table.replaceChildren(el('tr', {}, el('th', {}, 'limit'), el('th', {}, '429s')), ...(rows.length > 0 ? rows : [el('tr', {}, el('td', { class: 'muted' }, 'none'))]));
+    }
+  },
+};
+
+pages.fleet = {
+  render() {
+    main().replaceChildren(el('p', { class: 'muted' }, 'Every model and its targets. A row turns red when its target is out (failing active checks or ejected); a drained target takes no new requests.'), el('div', { id: 'fleet' }), el('p', { class: 'error', id: 'fleet-error' }));
+  },
+  update() {
+    const box = document.getElementById('fleet');
+    if (box === null) return;
+    const pct = (v: number): string => `${Math.round(v * 1000) / 10}%`;
+    const tables = state.fleet.map((m) => {
+      const rows = m.targets.map((t, i) => {
+        const load = t.load;
+        const action = el('button', { 'data-action': t.state === 'drained' ? 'undrain' : 'drain', 'data-target': t.url }, t.state === 'drained' ? 'Undrain' : 'Drain');
+        action.addEventListener('click', () => void drain(m.name, i, t.state === 'drained' ? 'undrain' : 'drain'));
+        return el('tr', { class: t.state === 'failing' || t.state === 'ejected' ? 'down' : '', 'data-url': t.url },
+          el('td', {}, t.url),
+          el('td', { class: `state-${t.state}` }, t.state + (t.ejected_until === null ? '' : ` until ${new Date(t.ejected_until).toLocaleTimeString()}`)),
+          el('td', {}, String(t.inflight)),
+          el('td', {}, load === null ? '–' : String(load.running)),
+          el('td', {}, load === null ? '–' : String(load.waiting)),
+          el('td', {}, load === null ? '–' : pct(load.kv_cache_usage)),
+          el('td', {}, load === null ? '–' : `${(load.age_ms / 1000).toFixed(1)} s`),
+          el('td', {}, action),
+        );
+      });
+      return el('div', { class: 'card', 'data-model': m.name },
+        el('h3', {}, `${m.name}  `, el('span', { class: 'muted' }, `path ${m.path} · ${m.inflight} in flight`)),
+        el('table', {}, el('tr', {}, ...['target', 'state', 'in flight', 'running', 'waiting', 'KV cache', 'sample age', ''].map((h) => el('th', {}, h))), ...rows),
+      );
+    });
+    box.replaceChildren(...tables);
+  },
+};
+
+async function drain(model: string, index: number, action: 'drain' | 'undrain'): Promise<void> {
+  const res = await api(`/models/${encodeURIComponent(model)}/targets/${index}/${action}`, { method: 'POST' });
+  const err = document.getElementById('fleet-error');
+  if (err !== null) err.textContent = res.ok ? '' : `${action} failed: HTTP ${res.status}`;
+}
+
+pages.requests = {
+  render() {
+    const filter = (id: string, placeholder: string): HTMLElement => {
+      const i = el('input', { id, placeholder });
+      i.addEventListener('input', () => update());
+      return i;
+    };
+    main().replaceChildren(el('div', { class: 'filters' }, filter('f-model', 'model'), filter('f-status', 'status (e.g. 429, 5)'), filter('f-key', 'key name or fingerprint')), el('div', { id: 'detail' }), el('table', { id: 't-requests' }));
+  },
+  update() {
+    const table = document.getElementById('t-requests');
+    if (table === null) return;
+    const val = (id: string): string => (document.getElementById(id) as HTMLInputElement | null)?.value.trim() ?? '';
+    const [fm, fs, fk] = [val('f-model'), val('f-status'), val('f-key')];
+    const rows = state.requests
+      .filter((r) => (fm === '' || (r.model ?? '').includes(fm)) && (fs === '' || String(r.status).startsWith(fs)) && (fk === '' || (r.key ?? '').includes(fk)))
+      .map((r) => {
+        const tr = el('tr', {}, el('td', {}, r.time.slice(11, 23)), el('td', {}, r.model ?? '–'), el('td', {}, String(r.status)), el('td', {}, `${r.total_ms} ms`), el('td', {}, r.key ?? '–'), el('td', {}, r.error ?? ''), el('td', {}, r.path));
+        tr.addEventListener('click', () => {
+          state.selected = r;
+          update();
+        });
+        return tr;
+      });
+    table.replaceChildren(el('tr', {}, ...['time', 'model', 'status', 'total', 'key', 'error', 'path'].map((h) => el('th', {}, h))), ...rows);
+    const d = document.getElementById('detail');
+    const r = state.selected;
+    if (d !== null) {
+      d.replaceChildren(r === null ? el('p', { class: 'muted' }, `${rows.length} of the last ${state.requests.length} requests seen while this page was open. Click one for its timing.`) : el('div', { class: 'card' },
+        el('h3', {}, `Request ${r.request_id}`),
+        el('pre', {}, `trace id     ${r.trace_id}\ntarget       ${r.target ?? '–'}\nupstream     ${r.upstream_ms ?? '–'} ms (dispatch to response headers)\nTTFB         ${r.ttfb_ms ?? '–'} ms (dispatch to first body byte)\ntotal        ${r.total_ms} ms\ntokens       ${r.prompt_tokens ?? '–'} prompt, ${r.completion_tokens ?? '–'} completion`)));
+    }
+  },
+};
+
+pages.config = {
+  render() {
+    const text = el('textarea', { id: 'cfg-text', spellcheck: 'false', placeholder: 'Paste a whole configuration (YAML or JSON) to apply it.' });
+    const apply = el('button', { id: 'cfg-apply' }, 'Apply');
+    apply.addEventListener('click', () => void applyConfig((text as HTMLTextAreaElement).value));
+    main().replaceChildren(
+      el('div', { class: 'card' }, el('h3', {}, 'Running configuration'), el('div', { id: 'cfg-hash', class: 'big' }), el('pre', { id: 'cfg-models' })),
+      el('h3', {}, 'Apply a configuration'),
+      text, apply, el('div', { id: 'cfg-result' }),
+      el('h3', {}, 'Reload history'), el('table', { id: 't-history' }),
+    );
+    void loadConfig();
+  },
+  update() {},
+};
+
+async function loadConfig(): Promise<void> {
+  const [cfg, hist] = await Promise.all([api('/config').then((r) => r.json() as Promise<{ hash: string; models: Array<{ name: string; path: string }> }>), api('/config/history').then((r) => r.json() as Promise<{ data: HistoryEntry[] }>)]);
+  const hash = document.getElementById('cfg-hash');
+  if (hash === null) return;
+  hash.textContent = cfg.hash;
+  document.getElementById('cfg-models')!.textContent = cfg.models.map((m) => `${m.name}  ${m.path || '/'}`).join('\n');
+  const rows = hist.data.map((h) => {
+    const back = h.can_rollback && h.hash !== cfg.hash ? el('button', { 'data-hash': h.hash }, 'Roll back') : null;
+    back?.addEventListener('click', () => void rollback(h.hash));
+    return el('tr', {}, el('td', {}, h.time), el('td', {}, h.source), el('td', {}, h.result), el('td', {}, h.hash.slice(0, 12)), el('td', { class: 'error' }, h.errors.map(issueText).join('\n')), el('td', {}, back));
+  });
+  document.getElementById('t-history')!.replaceChildren(el('tr', {}, ...['time', 'source', 'result', 'hash', 'errors', ''].map((x) => el('th', {}, x))), ...rows);
+}
+
+type Issue = { file: string; field: string; message: string; line?: number; column?: number };
+
+/** issueText prints an issue as `validate` does: file:line:column: field: message. */
+function issueText(i: Issue): string {
+  const at = i.line === undefined ? '' : `:${i.line}:${i.column ?? 1}`;
+  return `${i.file}${at}: ${i.field ? `${i.field}: ` : ''}${i.message}`;
+}
+
+async function applyConfig(text: string): Promise<void> {
+  const res = await api('/config', { method: 'POST', body: text, headers: { 'content-type': 'application/yaml', 'x-config-source': 'ui' } });
+  const out = document.getElementById('cfg-result')!;
+  const body = (await res.json()) as { errors?: Issue[]; configuration_hash?: string; result?: string; warnings?: string[] };
+  if (res.status === 201) out.replaceChildren(el('p', {}, `${body.result ?? ''}: ${body.configuration_hash ?? ''}`), ...(body.warnings ?? []).map((w) => el('p', { class: 'muted' }, w)));
+  else out.replaceChildren(el('p', { class: 'error', id: 'cfg-errors' }, (body.errors ?? []).map(issueText).join('\n') || `HTTP ${res.status}`));
+  await loadConfig();
+}
+
+async function rollback(hash: string): Promise<void> {
+  const res = await api(`/config/rollback/${hash}`, { method: 'POST' });
+  document.getElementById('cfg-result')!.replaceChildren(el('p', { class: res.ok ? '' : 'error' }, res.ok ? `rolled back to ${hash}` : `rollback failed: HTTP ${res.status}`));
+  await loadConfig();
+}
+
+window.addEventListener('hashchange', () => {
+  if (document.getElementById('token') === null) render();
+});
+void boot();

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { quantileMs, type EventSample, type FleetModel, type RequestEntry } from '../../src/admin/index.js';
+import { Cleanup, chat, post, startGateway, startSim } from '../helpers/harness.js';
+import { SseReader } from '../helpers/sse.js';
+
+const ADMIN_TOKEN = 'admin-events-token-0123456';
+const KEY = 'events-key-0123456789abcdef';
+const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+type History = { interval_ms: number; samples: EventSample[]; fleet: FleetModel[]; requests: RequestEntry[] };
+type Tick = { sample: EventSample; fleet: FleetModel[]; requests: RequestEntry[] };
+
+describe('GET /events: live samples for the dashboard', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('needs the admin token, then sends history and a tick a second with rates, fleet and new requests', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { admin: { token: ADMIN_TOKEN }, models: [{ name: 'm', api_keys: [KEY], targets: [{ url: sim.url }] }] });
+    assert.equal((await fetch(`${gw.adminUrl}/events`)).status, 401);
+    // Before anyone watches: this request is counted in the samples but not kept for the Requests page.
+    await (await post(`${gw.url}/v1/chat/completions`, chat('m'), { authorization: `Bearer ${KEY}`, 'x-request-id': 'unwatched' })).arrayBuffer();
+    const sse = new SseReader();
+    cleanup.add(() => sse.close());
+    const res = await sse.open(`${gw.adminUrl}/events`, AUTH);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const history = await sse.next<History>((e) => e.event === 'history');
+    assert.equal(history.interval_ms, 1000);
+    assert.deepEqual(history.requests, []);
+    assert.deepEqual(history.fleet.map((m) => [m.name, m.targets.map((t) => [t.url, t.state])]), [['m', [[sim.url, 'healthy']]]]);
+    // Traffic flowing: the rate shows within 3 s, and each request appears once.
+    const stop = Date.now() + 2500;
+    let sent = 0;
+    const tick = (async () => sse.next<Tick>((e) => e.event === 'tick' && (e.data as Tick).sample.requests_per_s > 0, 0, 3000))();
+    while (Date.now() < stop && sent < 20) {
+      await (await post(`${gw.url}/v1/chat/completions`, chat('m'), { authorization: `Bearer ${KEY}`, 'x-request-id': `watched-${sent}` })).arrayBuffer();
+      sent++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const t = await tick;
+    assert.ok(t.sample.requests_per_s > 0);
+    assert.ok((t.sample.status_per_s['2xx'] ?? 0) > 0);
+    assert.ok((t.sample.requests_per_s_by_model.m ?? 0) > 0);
+    assert.ok(t.sample.latency_ms.p50 !== null && t.sample.latency_ms.p50 > 0);
+    assert.ok(t.sample.completion_tokens_per_s > 0);
+    const entries = await sse.next<Tick>((e) => e.event === 'tick' && (e.data as Tick).requests.length > 0);
+    const entry = entries.requests[0]!;
+    assert.match(entry.request_id, /^watched-/);
+    assert.equal(entry.model, 'm');
+    assert.equal(entry.status, 200);
+    assert.match(entry.key ?? '', /^key#[0-9a-f]{8}$/);
+    assert.ok(!JSON.stringify(sse.events).includes(KEY), 'never a key');
+    await sse.close();
+    // A new watcher gets the history: samples, and the entries seen while someone watched (not the unwatched one).
+    const again = new SseReader();
+    cleanup.add(() => again.close());
+    await again.open(`${gw.adminUrl}/events`, AUTH);
+    const h2 = await again.next<History>((e) => e.event === 'history');
+    assert.ok(h2.samples.some((s) => s.requests_per_s > 0));
+    assert.ok(h2.requests.length > 0);
+    assert.ok(h2.requests.every((r) => r.request_id.startsWith('watched-')));
+  });
+
+  it('quantileMs interpolates inside the bucket that holds the rank, like histogram_quantile', () => {
+    const bounds = [0.1, 0.2, 0.4];
+    assert.equal(quantileMs(bounds, [0, 0, 0, 0], 0.5), null);
+    assert.equal(quantileMs(bounds, [0, 2, 0, 0], 0.5), 150);
+    assert.equal(quantileMs(bounds, [1, 0, 0, 1], 0.95), 400);
+    assert.equal(quantileMs(bounds, [4, 0, 0, 0], 0.5), 50);
+  });
+});

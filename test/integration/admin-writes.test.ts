@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { Cleanup, chat, post, startGateway, startSim } from '../helpers/harness.js';
+import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
+
+const ADMIN_TOKEN = 'admin-writes-token-0123456';
+const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+/** until polls a condition until a deadline. */
+async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const adminPost = (url: string, body = '', headers: Record<string, string> = {}): Promise<Response> => fetch(url, { method: 'POST', body, headers: { ...AUTH, ...headers } });
+
+describe('admin writes: drain, config history, rollback, audit', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('a drained target gets no new requests while its in-flight one finishes; undrain brings it back', async () => {
+    const a = await startSim(cleanup, { model: 'm', id: 'a' });
+    const b = await startSim(cleanup, { model: 'm', id: 'b' });
+    const gw = await startGateway(cleanup, { admin: { token: ADMIN_TOKEN }, models: [{ name: 'm', balancer: 'round-robin', targets: [{ url: a.url }, { url: b.url }] }] });
+    // A slow request on each target, so one is surely in flight on a.
+    const slow = [0, 1].map(() => post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-sim-latency-ms': '800' }));
+    await until('a slow request on a', () => a.stats.running + a.stats.waiting + (a.stats.requests - a.stats.completed) > 0);
+    const drained = await adminPost(`${gw.adminUrl}/models/m/targets/0/drain`);
+    assert.equal(drained.status, 200);
+    const body = (await drained.json()) as { targets: Array<{ url: string; drained: boolean }> };
+    assert.deepEqual(body.targets.map((t) => [t.url, t.drained]), [[a.url, true]]);
+    const before = a.stats.requests;
+    for (let i = 0; i < 6; i++) await (await post(`${gw.url}/v1/chat/completions`, chat('m'))).arrayBuffer();
+    assert.equal(a.stats.requests, before, 'a drained target gets no new request');
+    for (const r of await Promise.all(slow)) assert.equal(r.status, 200, 'in-flight requests finish');
+    const models = (await (await fetch(`${gw.adminUrl}/models`, { headers: AUTH })).json()) as { data: Array<{ targets: Array<{ url: string; drained: boolean }> }> };
+    assert.deepEqual(models.data[0]!.targets.map((t) => t.drained), [true, false]);
+    const metrics = parsePrometheus(await (await fetch(`${gw.statusUrl}/metrics`)).text());
+    assert.equal(valueOf(metrics, 'igw_target_up', { model: 'm', target: a.url }), 0);
+    assert.equal(valueOf(metrics, 'igw_target_up', { model: 'm', target: b.url }), 1);
+    // By URL this time, URL-encoded.
+    assert.equal((await adminPost(`${gw.adminUrl}/models/m/targets/${encodeURIComponent(a.url)}/undrain`)).status, 200);
+    for (let i = 0; i < 4; i++) await (await post(`${gw.url}/v1/chat/completions`, chat('m'))).arrayBuffer();
+    assert.ok(a.stats.requests > before, 'undrained, it gets requests again');
+  });
+
+  it('a model whose only target is drained answers 503 no_healthy_upstream; unknown models and targets are 404', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { models: [{ name: 'org/m', targets: [{ url: sim.url }] }] });
+    assert.equal((await adminPost(`${gw.adminUrl}/models/${encodeURIComponent('org/m')}/targets/0/drain`)).status, 200);
+    const r = await post(`${gw.url}/v1/chat/completions`, chat('org/m'));
+    assert.equal(r.status, 503);
+    assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'no_healthy_upstream');
+    assert.equal((await adminPost(`${gw.adminUrl}/models/nope/targets/0/drain`)).status, 404);
+    assert.equal((await adminPost(`${gw.adminUrl}/models/${encodeURIComponent('org/m')}/targets/5/drain`)).status, 404);
+    assert.equal((await adminPost(`${gw.adminUrl}/models/${encodeURIComponent('org/m')}/targets/%E0%A4%A/drain`)).status, 400);
+  });
+
+  it('lists every load in /config/history and rolls back to an earlier hash; an unknown hash is 404', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { admin: { token: ADMIN_TOKEN }, models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    const first = gw.gateway.snapshot.hash;
+    const next = stringify({ admin: { listen: '127.0.0.1:0', token: ADMIN_TOKEN }, models: [{ name: 'm', targets: [{ url: sim.url }] }, { name: 'm2', targets: [{ url: sim.url }] }] });
+    const applied = await adminPost(`${gw.adminUrl}/config`, next, { 'x-config-source': 'ui' });
+    assert.equal(applied.status, 201);
+    const second = ((await applied.json()) as { configuration_hash: string }).configuration_hash;
+    assert.notEqual(second, first);
+    const bad = await adminPost(`${gw.adminUrl}/config`, 'models:\n  - name: x\n    targets: nope\n');
+    assert.equal(bad.status, 400);
+    const history = (await (await fetch(`${gw.adminUrl}/config/history`, { headers: AUTH })).json()) as { data: Array<{ source: string; result: string; hash: string; errors: unknown[]; can_rollback: boolean }> };
+    assert.deepEqual(history.data.map((e) => [e.source, e.result, e.hash]), [['POST', 'failed', second], ['UI', 'applied', second], ['file', 'applied', first]]);
+    assert.ok(history.data[0]!.errors.length > 0);
+    assert.equal(history.data[2]!.can_rollback, true);
+    const back = await adminPost(`${gw.adminUrl}/config/rollback/${first}`);
+    assert.equal(back.status, 201);
+    assert.equal(((await back.json()) as { configuration_hash: string }).configuration_hash, first);
+    assert.equal(gw.gateway.snapshot.hash, first);
+    assert.deepEqual(gw.gateway.snapshot.models.map((m) => m.name), ['m']);
+    assert.equal((await adminPost(`${gw.adminUrl}/config/rollback/${'0'.repeat(64)}`)).status, 404);
+    const after = (await (await fetch(`${gw.adminUrl}/config/history`, { headers: AUTH })).json()) as { data: Array<{ source: string; result: string }> };
+    assert.deepEqual([after.data[0]!.source, after.data[0]!.result], ['rollback', 'applied']);
+  });
+
+  it('logs every admin write as an audit line with client, action and status, refused ones included, never the token', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { admin: { token: ADMIN_TOKEN }, models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    assert.equal((await adminPost(`${gw.adminUrl}/models/m/targets/0/drain`)).status, 200);
+    assert.equal((await fetch(`${gw.adminUrl}/models/m/targets/0/undrain`, { method: 'POST', headers: { authorization: 'Bearer wrong-token' } })).status, 401);
+    await (await fetch(`${gw.adminUrl}/models`, { headers: AUTH })).arrayBuffer();
+    type Audit = { audit?: { client: string; method: string; path: string; action: string; status: number } };
+    await until('two audit lines', () => gw.log.json<Audit>().filter((l) => l.audit !== undefined).length >= 2);
+    const lines = gw.log.json<Audit>().filter((l) => l.audit !== undefined).map((l) => l.audit!);
+    assert.deepEqual(lines.map((l) => [l.action, l.status, l.path]), [['target_drain', 200, '/models/m/targets/0/drain'], ['target_undrain', 401, '/models/m/targets/0/undrain']]);
+    assert.equal(lines[0]!.client, '127.0.0.1');
+    assert.ok(!gw.log.lines.join('\n').includes(ADMIN_TOKEN));
+    assert.ok(!gw.log.lines.join('\n').includes('wrong-token'));
+  });
+});

@@ -1,0 +1,162 @@
+/**
+ * The dashboard in a real browser: Debian's chromium driven by playwright-core (no browser is
+ * downloaded). Screenshots of each page go to test/artifacts/ (not committed); with
+ * IGW_DOCS_SCREENSHOTS=1 the overview and fleet ones are also written to docs/ for the README.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { Cleanup, chat, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
+import type { Simulator } from '../../src/sim/index.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ADMIN_TOKEN = 'dashboard-token-0123456789';
+const XSS = '<img src=x onerror=alert(1)>';
+const ARTIFACTS = 'test/artifacts';
+
+/** hashShown selects the Config page's hash once it shows this one (selectors, not page functions: the CSP forbids eval). */
+const hashShown = (hash: string): string => `#cfg-hash:text-is("${hash}")`;
+
+async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('dashboard in chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed (.ci/run installs it)` }, () => {
+  let browser: Browser;
+  const cleanup = new Cleanup();
+  const errors: string[] = [];
+
+  before(async () => {
+    // Test the current sources: build the bundle first.
+    execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build-ui.ts'], { stdio: 'ignore' });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  });
+  after(() => browser?.close());
+  afterEach(() => cleanup.run());
+
+  async function open(gw: RunningGateway, path = '/'): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
+    cleanup.add(() => context.close());
+    const page = await context.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('dialog', (d) => {
+      errors.push(`dialog: ${d.message()}`);
+      void d.dismiss();
+    });
+    await page.goto(`${gw.adminUrl}${path}`);
+    return page;
+  }
+
+  async function signIn(page: Page, token: string): Promise<void> {
+    await page.fill('#token', token);
+    await page.click('button[type=submit]');
+  }
+
+  it('asks for the token, refuses a wrong one, shows live traffic, and sends the strict headers', async () => {
+    errors.length = 0;
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { admin: { token: ADMIN_TOKEN }, models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    const ui = await fetch(`${gw.adminUrl}/ui/`);
+    assert.equal(ui.status, 200);
+    assert.match(ui.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    assert.equal(ui.headers.get('x-frame-options'), 'DENY');
+    assert.equal(ui.headers.get('referrer-policy'), 'no-referrer');
+    assert.equal((await fetch(`${gw.adminUrl}/`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).headers.get('content-type')?.startsWith('application/json'), true, 'JSON clients keep the index');
+
+    const page = await open(gw);
+    assert.ok(page.url().endsWith('/ui/'), 'GET / redirects a browser to /ui/');
+    await page.waitForSelector('#token');
+    await signIn(page, 'wrong-token');
+    await page.waitForSelector('#login-error');
+    await signIn(page, ADMIN_TOKEN);
+    await page.waitForSelector('#c-rps-now');
+    assert.ok(!page.url().includes(ADMIN_TOKEN), 'never in a URL');
+    // Traffic: the rate shows > 0 within 3 s.
+    let isFlowing = true;
+    const traffic = (async () => {
+      while (isFlowing) await (await post(`${gw.url}/v1/chat/completions`, chat('m'))).arrayBuffer();
+    })();
+    try {
+      await page.waitForSelector('#c-rps-now:text-matches("^[1-9][0-9]* req/s$")', { timeout: 3000 });
+    } finally {
+      isFlowing = false;
+      await traffic;
+    }
+    await page.screenshot({ path: `${ARTIFACTS}/overview.png` });
+    if (process.env.IGW_DOCS_SCREENSHOTS === '1') await page.screenshot({ path: 'docs/dashboard-overview.png' });
+    await page.click('a[href="#requests"]');
+    await page.waitForSelector('#t-requests tr:nth-child(2)');
+    await page.screenshot({ path: `${ARTIFACTS}/requests.png` });
+    // The browser reports each refused token check (401) itself; nothing else may appear.
+    assert.deepEqual(errors.filter((e) => !e.includes('status of 401')), [], 'no console errors');
+  });
+
+  it('fleet: a killed simulator turns red, drain from the page stops new requests while the in-flight one finishes, a hostile model name is text', async () => {
+    errors.length = 0;
+    const a = await startSim(cleanup, { model: 'm', id: 'a' });
+    const b = await startSim(cleanup, { model: 'm', id: 'b' });
+    const victim: Simulator = await startSim(cleanup, { model: XSS });
+    const victimUrl = victim.url;
+    const gw = await startGateway(cleanup, {
+      models: [
+        { name: 'm', balancer: 'round-robin', health_check: { path: '/health', interval: '200ms', unhealthy_threshold: 1 }, targets: [{ url: a.url }, { url: b.url }] },
+        { name: XSS, health_check: { path: '/health', interval: '200ms', unhealthy_threshold: 1 }, targets: [{ url: victimUrl }] },
+      ],
+    });
+    const page = await open(gw, '/ui/#fleet');
+    await page.waitForSelector(`tr[data-url="${a.url}"]`);
+    // The hostile name is shown as text, never parsed.
+    assert.equal(await page.locator('img').count(), 0);
+    assert.equal(await page.getByText(XSS, { exact: false }).count() > 0, true);
+    // Kill a replica: its row turns red.
+    await victim.close();
+    await page.waitForSelector(`tr.down[data-url="${victimUrl}"]`, { timeout: 3000 });
+    // Drain a from the page while a slow request is on it.
+    const slow = [0, 1].map(() => post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-sim-latency-ms': '1500' }));
+    await until('a slow request on a', () => a.stats.requests - a.stats.completed > 0);
+    await page.click(`tr[data-url="${a.url}"] button[data-action=drain]`);
+    await page.waitForSelector(`tr[data-url="${a.url}"] .state-drained`);
+    const before = a.stats.requests;
+    for (let i = 0; i < 4; i++) await (await post(`${gw.url}/v1/chat/completions`, chat('m'))).arrayBuffer();
+    assert.equal(a.stats.requests, before, 'no new request on the drained target');
+    for (const r of await Promise.all(slow)) assert.equal(r.status, 200, 'the in-flight ones finish');
+    await page.screenshot({ path: `${ARTIFACTS}/fleet.png` });
+    if (process.env.IGW_DOCS_SCREENSHOTS === '1') await page.screenshot({ path: 'docs/dashboard-fleet.png' });
+    assert.deepEqual(errors, [], 'no console errors and no dialog');
+  });
+
+  it('config: an invalid edit shows its line and changes nothing; a valid one applies; rollback restores the old hash', async () => {
+    errors.length = 0;
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    const first = gw.gateway.snapshot.hash;
+    const page = await open(gw, '/ui/#config');
+    await page.waitForSelector(hashShown(first));
+    await page.fill('#cfg-text', `models:\n  - name: m\n    targets: [{ url: ${sim.url} }]\n  - name: x\n    targets: nope\n`);
+    await page.click('#cfg-apply');
+    const err = await page.waitForSelector('#cfg-errors');
+    assert.match((await err.textContent()) ?? '', /POST \/config:5:\d+/, 'the error names its line');
+    assert.equal(gw.gateway.snapshot.hash, first, 'nothing changed');
+    await page.fill('#cfg-text', `models:\n  - name: m\n    targets: [{ url: ${sim.url} }]\n  - name: m2\n    targets: [{ url: ${sim.url} }]\n`);
+    await page.click('#cfg-apply');
+    await until('the new config', () => gw.gateway.snapshot.hash !== first);
+    const second = gw.gateway.snapshot.hash;
+    await page.waitForSelector(hashShown(second));
+    await page.click(`button[data-hash="${first}"]`);
+    await until('the rollback', () => gw.gateway.snapshot.hash === first);
+    await page.waitForSelector(hashShown(first));
+    await page.screenshot({ path: `${ARTIFACTS}/config.png` });
+    assert.deepEqual(errors.filter((e) => !e.includes('400')), [], 'no console errors but the refused apply');
+  });
+});
