@@ -1,6 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Model, PathRoute, Snapshot, Target } from '../config/index.js';
 import type { ErrorCode, ErrorFormat } from '../errors/index.js';
+import type { GatewayRequest, GatewayResponse } from '../http/index.js';
 import type { ResponseTransformer } from '../transform/index.js';
 import type { LimitTake, Semaphore } from '../ratelimit/index.js';
 
@@ -9,8 +9,8 @@ import type { LimitTake, Semaphore } from '../ratelimit/index.js';
  * so all contexts share one hidden class; stages fill them in as they learn things.
  */
 export class RequestContext {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: GatewayRequest;
+  readonly res: GatewayResponse;
   /** snapshot is read from the store once, when the request arrives; nothing later reads the store. */
   readonly snapshot: Snapshot;
   /** startedAt is performance.now() when the request arrived. */
@@ -90,7 +90,7 @@ export class RequestContext {
   /** isModelList is set when the gateway answers the request with its own model list. */
   isModelList: boolean;
 
-  constructor(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
+  constructor(req: GatewayRequest, res: GatewayResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
     this.req = req;
     this.res = res;
     this.snapshot = snapshot;

@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Snapshot } from '../config/index.js';
-import { isResponseComplete } from '../http/index.js';
+import { isResponseComplete, type GatewayRequest, type GatewayResponse } from '../http/index.js';
 import { GatewayError, sendError, toGatewayError } from '../errors/index.js';
 import type { AccessLog } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
@@ -57,7 +57,7 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
 const kContext = Symbol('igw.context');
 const kRecorder = Symbol('igw.recorder');
 const kCounters = Symbol('igw.counters');
-type ResponseWithContext = ServerResponse & { [kContext]?: RequestContext; [kRecorder]?: Recorder; [kCounters]?: { inflight: number } };
+type ResponseWithContext = GatewayResponse & { [kContext]?: RequestContext; [kRecorder]?: Recorder; [kCounters]?: { inflight: number } };
 
 function onResponseClose(this: ResponseWithContext): void {
   const ctx = this[kContext]!;
@@ -72,7 +72,7 @@ function onResponseClose(this: ResponseWithContext): void {
 /** Pipeline is the proxy listener's two entry points. */
 export interface Pipeline {
   /** onRequest is the HTTP request listener. */
-  onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  onRequest: (req: GatewayRequest, res: GatewayResponse) => void;
   /** onUpgrade is the HTTP/1.1 'upgrade' listener: WebSocket upgrades are relayed, other upgrades (h2c) served as plain requests. */
   onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
@@ -118,7 +118,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   };
 
   /** begin makes the context of a request and hooks its accounting to the response's close. */
-  const begin = (req: IncomingMessage, res: ServerResponse): RequestContext => {
+  const begin = (req: GatewayRequest, res: GatewayResponse): RequestContext => {
     const startedAt = performance.now();
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
@@ -136,7 +136,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return ctx;
   };
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  const onRequest = (req: GatewayRequest, res: GatewayResponse): void => {
     const ctx = begin(req, res);
     const limit = ctx.snapshot.settings.maxBodyBytes;
     const declared = req.headers['content-length'];
