@@ -17,7 +17,7 @@ import { isResponseComplete, type GatewayRequest, type GatewayResponse } from '.
 import { GatewayError, sendError, toGatewayError } from '../errors/index.js';
 import type { AccessLog } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
-import { forward, toTraceContext, tunnel, type ForwardDeps, type TunnelDeps } from '../proxy/index.js';
+import { forward, toTraceContext, tunnel, type ForwardDeps, type Reselect, type TunnelDeps } from '../proxy/index.js';
 import type { PoolRegistry } from '../upstream/index.js';
 import { createAdmit, type AdmitDeps } from './admit.js';
 import { authenticate } from './authenticate.js';
@@ -80,8 +80,10 @@ export interface Pipeline {
 /** createPipeline returns the request and upgrade listeners of the proxy. */
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const recorder = new Recorder(deps.metrics, deps.accessLog);
-  const forwardDeps: ForwardDeps = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls, nextTarget, record: (ctx) => recorder.record(ctx) };
-  const tunnelDeps: TunnelDeps = { metrics: deps.metrics, isTls: deps.isTls, nextTarget };
+  // A retry asks the select stage for another target.
+  const reselect: Reselect<RequestContext> = { next: nextTarget };
+  const forwardDeps: ForwardDeps<RequestContext> = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls, reselect, record: (ctx) => recorder.record(ctx) };
+  const tunnelDeps: TunnelDeps<RequestContext> = { metrics: deps.metrics, isTls: deps.isTls, reselect };
   const dispatch: Stage = (ctx) => {
     dispatched(ctx, deps.metrics);
     forward(ctx, forwardDeps);
