@@ -9,10 +9,9 @@
  * abort returns, so the request's accounting (which may run right after a client left) sees a
  * settled attempt and the usage seen so far. What the transport reports afterwards is dropped.
  */
-import type { Target } from '../config/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { Outcome, PassivePolicy, UpstreamController, UpstreamHandler, UpstreamHeaders } from '../upstream/index.js';
-import type { TailContext } from './tail-context.js';
+import type { TailContext, TailTarget } from './tail-context.js';
 import { ClientGoneError, type ResponseHandler } from './tail-handler.js';
 import { UPSTREAM_ERROR_REASONS, toUpstreamErrorCode } from './upstream-error.js';
 
@@ -26,7 +25,7 @@ export class PassiveHealth implements UpstreamHandler, UpstreamController {
   readonly #ctx: TailContext;
   readonly #next: ResponseHandler;
   readonly #metrics: GatewayMetrics;
-  readonly #target: Target;
+  readonly #target: TailTarget;
   /** #passive is the serving model's passive health policy, read while the model is in cache. */
   readonly #passive: PassivePolicy;
   readonly #model: string;

@@ -9,16 +9,21 @@
 import { performance } from 'node:perf_hooks';
 import type { ErrorCode } from '../errors/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
-import type { PoolRegistry, UpstreamController, UpstreamHeaders } from '../upstream/index.js';
+import type { UpstreamController, UpstreamDispatcher, UpstreamHeaders } from '../upstream/index.js';
 import { toUpstreamHeaders } from './headers.js';
 import { PassiveHealth } from './passive-health.js';
 import type { Reselect, TailContext } from './tail-context.js';
 import { ClientGoneError, type ResponseHandler, type TailHandler } from './tail-handler.js';
 import { toUpstreamErrorCode } from './upstream-error.js';
 
+/** Forwarders hands out the dispatcher of an origin (the pool registry). */
+export interface Forwarders {
+  forwarder(origin: string, connectTimeoutMs: number, isFastUpstream: boolean): UpstreamDispatcher;
+}
+
 /** RetryDeps are the long-lived parts a retry link uses. */
 export interface RetryDeps<C extends TailContext> {
-  pools: PoolRegistry;
+  pools: Forwarders;
   reselect: Reselect<C>;
   metrics: GatewayMetrics;
   isTls: boolean;
@@ -32,6 +37,7 @@ export class Retry<C extends TailContext> implements ResponseHandler {
   /** #attempt is the current attempt's link: the controller of the links below. */
   #attempt: PassiveHealth | null = null;
   #isAnswered = false;
+  #isClientGone = false;
   #isDone = false;
 
   constructor(ctx: C, deps: RetryDeps<C>, next: TailHandler) {
@@ -82,6 +88,7 @@ export class Retry<C extends TailContext> implements ResponseHandler {
   /** #onClientGone is called by the pipeline when the client closed before the response finished (one per request). */
   readonly #onClientGone = (): void => {
     if (this.#isDone) return;
+    this.#isClientGone = true;
     const attempt = this.#attempt!;
     this.#next.onClientGone(attempt);
     if (!this.#ctx.isRecordDeferred) attempt.abort(new ClientGoneError());
@@ -107,7 +114,7 @@ export class Retry<C extends TailContext> implements ResponseHandler {
   onResponseError(controller: UpstreamController, err: Error): void {
     const ctx = this.#ctx;
     // Nothing reached the client and the engine never answered: try another target.
-    if (!this.#isAnswered && !ctx.isClosed && retryTarget(ctx, toUpstreamErrorCode(err), this.#deps.reselect)) {
+    if (!this.#isAnswered && !this.#isClientGone && retryTarget(ctx, toUpstreamErrorCode(err), this.#deps.reselect)) {
       this.#dispatch();
       return;
     }

@@ -3,6 +3,12 @@ import type { GatewayRequest, GatewayResponse } from '../http/index.js';
 import type { Model, Target } from '../config/index.js';
 import type { ResponseTransformer } from '../transform/index.js';
 
+/** TailModel is what the tail reads of a model (the routed one, or the one serving it). */
+export type TailModel = Pick<Model, 'name' | 'keyHashes' | 'upstreamAuthorization' | 'timeouts' | 'health' | 'retries' | 'retryTimeoutMs'>;
+
+/** TailTarget is what the tail reads of a target. */
+export type TailTarget = Pick<Target, 'url' | 'origin' | 'basePath' | 'state'>;
+
 /**
  * TailContext is what the request tail (forward, tunnel and their handlers) reads and writes of a
  * request. The pipeline's RequestContext satisfies it as it is; the tail never sees the pipeline.
@@ -18,10 +24,10 @@ export interface TailContext {
   readonly upstreamPath: string;
   readonly body: Buffer | null;
   readonly keyFromQuery: boolean;
-  readonly model: Model | null;
-  readonly serving: Model | null;
-  readonly target: Target | null;
-  tried: Set<Target> | null;
+  readonly model: TailModel | null;
+  readonly serving: TailModel | null;
+  readonly target: TailTarget | null;
+  tried: Set<TailTarget> | null;
   attempts: number;
   readonly transformer: ResponseTransformer | null;
   readonly limitHeaders: string[] | null;

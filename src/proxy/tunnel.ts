@@ -29,12 +29,11 @@ import { connect as tlsConnect } from 'node:tls';
 import { GatewayError, sendError, type ErrorCode } from '../errors/index.js';
 import { HeadEnd } from '../http/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
-import type { Target } from '../config/index.js';
 import { ResponseParser, type Outcome } from '../upstream/index.js';
 import { toUpstreamHeaders } from './headers.js';
 import { toOutcome } from './passive-health.js';
 import { retryTarget, withoutQueryKey } from './retry.js';
-import type { Reselect, TailContext } from './tail-context.js';
+import type { Reselect, TailContext, TailTarget } from './tail-context.js';
 import { UPSTREAM_ERROR_REASONS, toUpstreamErrorCode } from './upstream-error.js';
 
 /** TunnelDeps are the long-lived parts a tunnel uses. */
@@ -62,7 +61,7 @@ export function tunnel<C extends TailContext>(ctx: C, deps: TunnelDeps<C>): void
 class Tunnel<C extends TailContext> {
   readonly #ctx: C;
   readonly #deps: TunnelDeps<C>;
-  readonly #target: Target;
+  readonly #target: TailTarget;
   readonly #client: Socket;
   #upstream: Socket | null = null;
   #timer: NodeJS.Timeout | null = null;
