@@ -74,10 +74,10 @@ export class RequestContext {
   isMessagesApi: boolean;
   /** upgradeHead is set (possibly empty) on a WebSocket upgrade: the bytes that came after the request head. */
   upgradeHead: Buffer | null;
-  /** relayStatus is the status a relayed upgrade got from the upstream (101, or its refusal); 0 otherwise. */
-  relayStatus: number;
-  /** relayBytesIn counts the bytes a relayed upgrade carried from the client to the upstream. */
-  relayBytesIn: number;
+  /** tunnelStatus is the status a WebSocket tunnel got from the upstream (101, or its refusal); 0 otherwise. */
+  tunnelStatus: number;
+  /** tunnelBytesIn counts the bytes a WebSocket tunnel carried from the client to the upstream. */
+  tunnelBytesIn: number;
   /** keyName is the configured name of the key used, or null. */
   keyName: string | null;
   /**
@@ -132,8 +132,8 @@ export class RequestContext {
     this.errorFormat = this.path.endsWith('/v1/messages') || this.path.includes('/v1/messages/') ? 'anthropic' : 'openai';
     this.isMessagesApi = false;
     this.upgradeHead = null;
-    this.relayStatus = 0;
-    this.relayBytesIn = 0;
+    this.tunnelStatus = 0;
+    this.tunnelBytesIn = 0;
     this.keyName = null;
     this.statsRow = -1;
     this.modelName = null;

@@ -73,7 +73,7 @@ function onResponseClose(this: ResponseWithContext): void {
 export interface Pipeline {
   /** onRequest is the HTTP request listener. */
   onRequest: (req: GatewayRequest, res: GatewayResponse) => void;
-  /** onUpgrade is the HTTP/1.1 'upgrade' listener: WebSocket upgrades are relayed, other upgrades (h2c) served as plain requests. */
+  /** onUpgrade is the HTTP/1.1 'upgrade' listener: WebSocket upgrades are tunneled, other upgrades (h2c) served as plain requests. */
   onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
@@ -88,14 +88,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     dispatched(ctx, deps.metrics);
     forward(ctx, forwardDeps);
   };
-  const relay: Stage = (ctx) => {
+  const tunnelStage: Stage = (ctx) => {
     dispatched(ctx, deps.metrics);
     tunnel(ctx, tunnelDeps);
   };
   const admit = createAdmit({ ...deps.limits, metrics: deps.metrics });
   const stages: readonly Stage[] = [route, authenticate, listModels, translate, streamUsage, admit, select, dispatch];
-  // A WebSocket upgrade: no model listing or translation, and the relay instead of forward.
-  const upgradeStages: readonly Stage[] = [route, authenticate, admit, select, relay];
+  // A WebSocket upgrade: no model listing or translation, and a tunnel instead of forward.
+  const tunnelStages: readonly Stage[] = [route, authenticate, admit, select, tunnelStage];
 
   const fail = (ctx: RequestContext, err: unknown): void => {
     const gwErr = toGatewayError(err);
@@ -179,7 +179,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     const ctx = begin(req, res);
     ctx.upgradeHead = head;
-    run(ctx, 0, upgradeStages);
+    run(ctx, 0, tunnelStages);
   };
 
   return { onRequest, onUpgrade };
@@ -202,7 +202,7 @@ function closeAfterAnswer(this: ServerResponse): void {
 }
 
 /**
- * readUpgradeBody reads the body of an upgrade the gateway does not relay (e.g. curl --http2's
+ * readUpgradeBody reads the body of an upgrade the gateway does not tunnel (e.g. curl --http2's
  * `Upgrade: h2c`), which is then answered as the plain HTTP/1.1 request it also is (RFC 9110
  * 7.8 lets a server ignore Upgrade). Node hands such a request over before parsing its body: the
  * body is what follows the head, up to Content-Length. Over the limit nothing is read (413).

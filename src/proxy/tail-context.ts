@@ -43,8 +43,8 @@ export interface TailContext {
   readonly isClosed: boolean;
   isRecordDeferred: boolean;
   readonly upgradeHead: Buffer | null;
-  relayStatus: number;
-  relayBytesIn: number;
+  tunnelStatus: number;
+  tunnelBytesIn: number;
 }
 
 /**

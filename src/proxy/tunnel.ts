@@ -51,13 +51,13 @@ const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})/;
 const CLOSE_GRACE_MS = 2000;
 const HEADER_VALUE_OK = /^[^\r\n]*$/;
 
-/** tunnel relays ctx (a WebSocket upgrade) to ctx.target; it answers the client itself, errors included. */
+/** tunnel carries ctx (a WebSocket upgrade) to ctx.target; it answers the client itself, errors included. */
 export function tunnel<C extends TailContext>(ctx: C, deps: TunnelDeps<C>): void {
   ctx.dispatchedAt = performance.now();
   new Tunnel(ctx, deps).connect();
 }
 
-/** Tunnel is one attempt to relay an upgrade to one target. */
+/** Tunnel is one attempt to tunnel an upgrade to one target. */
 class Tunnel<C extends TailContext> {
   readonly #ctx: C;
   readonly #deps: TunnelDeps<C>;
@@ -202,13 +202,13 @@ class Tunnel<C extends TailContext> {
     }
     this.#refusal = refusal;
     this.#answered(status);
-    this.#relayRefusal(this.#headOut(headText), rest, status);
+    this.#passRefusal(this.#headOut(headText), rest, status);
   };
 
   /** #answered records the upstream's answer status. */
   #answered(status: number): void {
     const ctx = this.#ctx;
-    ctx.relayStatus = status;
+    ctx.tunnelStatus = status;
     if (status >= 500) this.#deps.metrics.upstreamErrors.labels(ctx.serving!.name, this.#target.url, 'status_5xx').inc();
   }
 
@@ -241,11 +241,11 @@ class Tunnel<C extends TailContext> {
     // on) whatever the client sent while the upstream had not answered yet.
     const early = ctx.upgradeHead;
     if (early !== null && early.length > 0) {
-      ctx.relayBytesIn += early.length;
+      ctx.tunnelBytesIn += early.length;
       upstream.write(early);
     }
     client.on('data', (chunk: Buffer) => {
-      ctx.relayBytesIn += chunk.length;
+      ctx.tunnelBytesIn += chunk.length;
       if (!upstream.write(chunk)) client.pause();
     });
     upstream.on('drain', () => client.resume());
@@ -255,8 +255,8 @@ class Tunnel<C extends TailContext> {
     client.resume();
   }
 
-  /** #relayRefusal passes on an upstream's non-101 answer (e.g. 401, 404), exactly as long as its framing says. */
-  #relayRefusal(head: Buffer, rest: Buffer, status: number): void {
+  /** #passRefusal passes on an upstream's non-101 answer (e.g. 401, 404), exactly as long as its framing says. */
+  #passRefusal(head: Buffer, rest: Buffer, status: number): void {
     const client = this.#client;
     const upstream = this.#upstream!;
     this.#settle(toOutcome(this.#ctx.serving!.health.passive, status));
@@ -297,7 +297,7 @@ class Tunnel<C extends TailContext> {
   }
 
   readonly #onUpstreamError = (err: Error): void => {
-    if (this.#isOpen || this.#ctx.relayStatus !== 0) return; // 'close' follows and ends the session
+    if (this.#isOpen || this.#ctx.tunnelStatus !== 0) return; // 'close' follows and ends the session
     this.#fail(toUpstreamErrorCode(err), err);
   };
 

@@ -164,7 +164,7 @@ export function context(res: FakeResponse, transformer: ResponseTransformer | nu
     isClosed: false,
     isRecordDeferred: false,
     upgradeHead: null,
-    relayStatus: 0,
-    relayBytesIn: 0,
+    tunnelStatus: 0,
+    tunnelBytesIn: 0,
   };
 }
