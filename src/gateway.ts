@@ -5,7 +5,7 @@
  * Stop: readiness turns 503 at once, the proxy stops accepting, in-flight requests get
  * `shutdown_grace_s`, then everything closes.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
@@ -37,8 +37,8 @@ import {
   type GatewayConfig,
   type WatchInputs,
 } from './config/index.js';
-import { close, closeAfterResponses, createHttpsServer, createTlsServer, generateDevCertificate, listen, reloadTls, type TlsFiles } from './http/index.js';
-import { FastServer, type FastRequest, type FastResponse } from './http/fast/index.js';
+import { close, closeAfterResponses, createHttpsServer, createTlsServer, generateDevCertificate, listen, reloadTls, type GatewayRequest, type GatewayResponse, type TlsFiles } from './http/index.js';
+import { FastServer } from './http/fast/index.js';
 import type { GatewayError } from './errors/index.js';
 import type { RequestContext } from './pipeline/index.js';
 import { AccessLog, createLogger, HealthLog, type Logger } from './log/index.js';
@@ -262,7 +262,7 @@ export class Gateway {
         socket.destroy();
       }
     };
-    const guard = (handle: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse): void => {
+    const guard = (handle: (req: GatewayRequest, res: GatewayResponse) => void) => (req: GatewayRequest, res: GatewayResponse): void => {
       this.#requestsTotal++;
       try {
         handle(req, res);
@@ -312,8 +312,7 @@ export class Gateway {
         headerTimeoutMs: limits.headerTimeoutMs,
         keepAliveTimeoutMs: limits.keepaliveTimeoutMs,
         fallback: proxy,
-        // The pipeline uses only the part of IncomingMessage/ServerResponse the fast messages carry (src/http/fast/messages.ts).
-        onRequest: guard(plain.onRequest) as unknown as (req: FastRequest, res: FastResponse) => void,
+        onRequest: guard(plain.onRequest),
         timeoutAnswer: toClientErrorResponse('ERR_HTTP_REQUEST_TIMEOUT'),
         tooManyFieldsAnswer: toClientErrorResponse('HPE_HEADER_OVERFLOW'),
       });
@@ -344,7 +343,7 @@ export class Gateway {
     if (tlsAddr !== null) {
       const files = tlsFilesOf('proxy', p.tls);
       const secure = createPipeline({ ...pipelineDeps, isTls: true });
-      const tls = createTlsServer({ files, maxHeaderBytes: limits.maxHeaderBytes, idleTimeoutMs: limits.keepaliveTimeoutMs, maxConcurrentStreams: limits.http2MaxConcurrentStreams }, guard(secure.onRequest) as never);
+      const tls = createTlsServer({ files, maxHeaderBytes: limits.maxHeaderBytes, idleTimeoutMs: limits.keepaliveTimeoutMs, maxConcurrentStreams: limits.http2MaxConcurrentStreams }, guard(secure.onRequest));
       // HTTP/1.1 clients of the TLS listener (ALPN http/1.1) upgrade like plain ones; HTTP/2 has no Upgrade.
       tls.on('upgrade', guardUpgrade(secure.onUpgrade));
       tls.maxConnections = limits.maxConnections;
@@ -387,7 +386,7 @@ export class Gateway {
     const admin = await listen(this.#admin, adminAddr);
     const adminTls = this.#adminTls !== null && adminTlsAddr !== null ? await listen(this.#adminTls, adminTlsAddr) : 0;
     const proxyPort = await listen(this.#proxy, proxyAddr);
-    const tlsPort = this.#tls !== null && tlsAddr !== null ? await listen(this.#tls as unknown as Server, tlsAddr) : 0;
+    const tlsPort = this.#tls !== null && tlsAddr !== null ? await listen(this.#tls, tlsAddr) : 0;
     this.#ports = { proxy: proxyPort, status, admin, tls: tlsPort, adminTls, statusTls };
     this.#startGeneration(this.#store.current);
     this.#events.start();

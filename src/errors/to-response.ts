@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { GatewayResponse } from '../http/index.js';
 import { errorCodes, type ErrorType } from './codes.js';
 import { GatewayError } from './gateway-error.js';
 
@@ -111,7 +111,7 @@ export function sentErrorBytes(res: object): number {
  * error asks for it, `Retry-After` and extra headers. It does nothing if headers already went out.
  */
 export function sendError(
-  res: ServerResponse,
+  res: GatewayResponse,
   err: GatewayError,
   requestId: string,
   extraHeaders?: Record<string, string>,

@@ -4,3 +4,5 @@ export { createHttpsServer, createTlsServer, generateDevCertificate, readTlsFile
 export { isResponseComplete } from './is-complete.js';
 export { HeadEnd } from './head-end.js';
 export { closeAfterResponses } from './close-after-responses.js';
+export type { GatewayRequest } from './gateway-request.js';
+export type { GatewayResponse } from './gateway-response.js';

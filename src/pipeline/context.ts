@@ -1,6 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Model, PathRoute, Snapshot, Target } from '../config/index.js';
 import type { ErrorCode, ErrorFormat } from '../errors/index.js';
+import type { GatewayRequest, GatewayResponse } from '../http/index.js';
 import type { ResponseTransformer } from '../transform/index.js';
 import type { LimitTake, Semaphore } from '../ratelimit/index.js';
 
@@ -9,8 +9,8 @@ import type { LimitTake, Semaphore } from '../ratelimit/index.js';
  * so all contexts share one hidden class; stages fill them in as they learn things.
  */
 export class RequestContext {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: GatewayRequest;
+  readonly res: GatewayResponse;
   /** snapshot is read from the store once, when the request arrives; nothing later reads the store. */
   readonly snapshot: Snapshot;
   /** startedAt is performance.now() when the request arrived. */
@@ -74,10 +74,10 @@ export class RequestContext {
   isMessagesApi: boolean;
   /** upgradeHead is set (possibly empty) on a WebSocket upgrade: the bytes that came after the request head. */
   upgradeHead: Buffer | null;
-  /** relayStatus is the status a relayed upgrade got from the upstream (101, or its refusal); 0 otherwise. */
-  relayStatus: number;
-  /** relayBytesIn counts the bytes a relayed upgrade carried from the client to the upstream. */
-  relayBytesIn: number;
+  /** tunnelStatus is the status a WebSocket tunnel got from the upstream (101, or its refusal); 0 otherwise. */
+  tunnelStatus: number;
+  /** tunnelBytesIn counts the bytes a WebSocket tunnel carried from the client to the upstream. */
+  tunnelBytesIn: number;
   /** keyName is the configured name of the key used, or null. */
   keyName: string | null;
   /**
@@ -90,7 +90,7 @@ export class RequestContext {
   /** isModelList is set when the gateway answers the request with its own model list. */
   isModelList: boolean;
 
-  constructor(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
+  constructor(req: GatewayRequest, res: GatewayResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
     this.req = req;
     this.res = res;
     this.snapshot = snapshot;
@@ -132,8 +132,8 @@ export class RequestContext {
     this.errorFormat = this.path.endsWith('/v1/messages') || this.path.includes('/v1/messages/') ? 'anthropic' : 'openai';
     this.isMessagesApi = false;
     this.upgradeHead = null;
-    this.relayStatus = 0;
-    this.relayBytesIn = 0;
+    this.tunnelStatus = 0;
+    this.tunnelBytesIn = 0;
     this.keyName = null;
     this.statsRow = -1;
     this.modelName = null;

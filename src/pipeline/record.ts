@@ -31,8 +31,8 @@ export class Recorder {
       settleLimits(ctx);
       const res = ctx.res;
       const end = performance.now();
-      // A relayed upgrade (WebSocket) is logged once, when it closes, with the upstream's status.
-      const status = ctx.relayStatus !== 0 ? ctx.relayStatus : isResponseComplete(res) ? res.statusCode : CLIENT_CLOSED;
+      // A WebSocket tunnel is logged once, when it closes, with the upstream's status.
+      const status = ctx.tunnelStatus !== 0 ? ctx.tunnelStatus : isResponseComplete(res) ? res.statusCode : CLIENT_CLOSED;
       const model = ctx.model;
       const metrics = this.#metrics;
       const row = ctx.statsRow !== -1 ? ctx.statsRow : model !== null ? model.statsRow : unroutedRow(ctx, metrics);
@@ -55,7 +55,7 @@ export class Recorder {
         upstream_ms: ctx.headersAt > 0 ? round(ctx.headersAt - ctx.dispatchedAt) : null,
         ttfb_ms: ctx.firstByteAt > 0 ? round(ctx.firstByteAt - ctx.dispatchedAt) : null,
         target: ctx.target === null ? null : ctx.target.url,
-        bytes_in: ctx.relayStatus !== 0 ? ctx.relayBytesIn : ctx.body === null ? 0 : ctx.body.length,
+        bytes_in: ctx.tunnelStatus !== 0 ? ctx.tunnelBytesIn : ctx.body === null ? 0 : ctx.body.length,
         // An error the gateway made itself is counted where it was sent, whichever stage sent it.
         bytes_out: ctx.errorCode === null ? ctx.bytesOut : ctx.bytesOut + sentErrorBytes(res),
         prompt_tokens: ctx.promptTokens >= 0 ? ctx.promptTokens : null,

@@ -13,11 +13,11 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Snapshot } from '../config/index.js';
-import { isResponseComplete } from '../http/index.js';
+import { isResponseComplete, type GatewayRequest, type GatewayResponse } from '../http/index.js';
 import { GatewayError, sendError, toGatewayError } from '../errors/index.js';
 import type { AccessLog } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
-import { forward, toTraceContext, tunnel, type ForwardDeps, type TunnelDeps } from '../proxy/index.js';
+import { forward, toTraceContext, tunnel, type ForwardDeps, type Reselect, type TunnelDeps } from '../proxy/index.js';
 import type { PoolRegistry } from '../upstream/index.js';
 import { createAdmit, type AdmitDeps } from './admit.js';
 import { authenticate } from './authenticate.js';
@@ -57,7 +57,7 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
 const kContext = Symbol('igw.context');
 const kRecorder = Symbol('igw.recorder');
 const kCounters = Symbol('igw.counters');
-type ResponseWithContext = ServerResponse & { [kContext]?: RequestContext; [kRecorder]?: Recorder; [kCounters]?: { inflight: number } };
+type ResponseWithContext = GatewayResponse & { [kContext]?: RequestContext; [kRecorder]?: Recorder; [kCounters]?: { inflight: number } };
 
 function onResponseClose(this: ResponseWithContext): void {
   const ctx = this[kContext]!;
@@ -72,21 +72,23 @@ function onResponseClose(this: ResponseWithContext): void {
 /** Pipeline is the proxy listener's two entry points. */
 export interface Pipeline {
   /** onRequest is the HTTP request listener. */
-  onRequest: (req: IncomingMessage, res: ServerResponse) => void;
-  /** onUpgrade is the HTTP/1.1 'upgrade' listener: WebSocket upgrades are relayed, other upgrades (h2c) served as plain requests. */
+  onRequest: (req: GatewayRequest, res: GatewayResponse) => void;
+  /** onUpgrade is the HTTP/1.1 'upgrade' listener: WebSocket upgrades are tunneled, other upgrades (h2c) served as plain requests. */
   onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
 /** createPipeline returns the request and upgrade listeners of the proxy. */
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const recorder = new Recorder(deps.metrics, deps.accessLog);
-  const forwardDeps: ForwardDeps = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls, nextTarget, record: (ctx) => recorder.record(ctx) };
-  const tunnelDeps: TunnelDeps = { metrics: deps.metrics, isTls: deps.isTls, nextTarget };
+  // A retry asks the select stage for another target.
+  const reselect: Reselect<RequestContext> = { next: nextTarget };
+  const forwardDeps: ForwardDeps<RequestContext> = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls, reselect, record: (ctx) => recorder.record(ctx) };
+  const tunnelDeps: TunnelDeps<RequestContext> = { metrics: deps.metrics, isTls: deps.isTls, reselect };
   const dispatch: Stage = (ctx) => {
     dispatched(ctx, deps.metrics);
     forward(ctx, forwardDeps);
   };
-  const relay: Stage = (ctx) => {
+  const tunnelStage: Stage = (ctx) => {
     dispatched(ctx, deps.metrics);
     tunnel(ctx, tunnelDeps);
   };
@@ -94,8 +96,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   // schedule decides when an admitted request goes (queueing by priority); none is configured yet, so it is skipped.
   const schedule: Stage | null = null;
   const stages = toStageList([route, authenticate, listModels, translate, prepare, admit, schedule, select, dispatch]);
-  // A WebSocket upgrade: no model listing or translation, and the relay instead of forward.
-  const upgradeStages = toStageList([route, authenticate, prepare, admit, schedule, select, relay]);
+  // A WebSocket upgrade: no model listing or translation, and a tunnel instead of forward.
+  const tunnelStages = toStageList([route, authenticate, prepare, admit, schedule, select, tunnelStage]);
 
   const fail = (ctx: RequestContext, err: unknown): void => {
     const gwErr = toGatewayError(err);
@@ -120,7 +122,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   };
 
   /** begin makes the context of a request and hooks its accounting to the response's close. */
-  const begin = (req: IncomingMessage, res: ServerResponse): RequestContext => {
+  const begin = (req: GatewayRequest, res: GatewayResponse): RequestContext => {
     const startedAt = performance.now();
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
@@ -138,7 +140,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return ctx;
   };
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  const onRequest = (req: GatewayRequest, res: GatewayResponse): void => {
     const ctx = begin(req, res);
     const limit = ctx.snapshot.settings.maxBodyBytes;
     const declared = req.headers['content-length'];
@@ -179,7 +181,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     const ctx = begin(req, res);
     ctx.upgradeHead = head;
-    run(ctx, 0, upgradeStages);
+    run(ctx, 0, tunnelStages);
   };
 
   return { onRequest, onUpgrade };
@@ -207,7 +209,7 @@ function closeAfterAnswer(this: ServerResponse): void {
 }
 
 /**
- * readUpgradeBody reads the body of an upgrade the gateway does not relay (e.g. curl --http2's
+ * readUpgradeBody reads the body of an upgrade the gateway does not tunnel (e.g. curl --http2's
  * `Upgrade: h2c`), which is then answered as the plain HTTP/1.1 request it also is (RFC 9110
  * 7.8 lets a server ignore Upgrade). Node hands such a request over before parsing its body: the
  * body is what follows the head, up to Content-Length. Over the limit nothing is read (413).

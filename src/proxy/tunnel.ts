@@ -29,16 +29,17 @@ import { connect as tlsConnect } from 'node:tls';
 import { GatewayError, sendError, type ErrorCode } from '../errors/index.js';
 import { HeadEnd } from '../http/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
-import type { Target } from '../config/index.js';
-import type { RequestContext } from '../pipeline/context.js';
 import { ResponseParser, type Outcome } from '../upstream/index.js';
-import { toUpstreamErrorCode, withoutQueryKey } from './forward.js';
 import { toUpstreamHeaders } from './headers.js';
+import { toOutcome } from './passive-health.js';
+import { retryTarget, withoutQueryKey } from './retry.js';
+import type { Reselect, TailContext, TailTarget } from './tail-context.js';
+import { UPSTREAM_ERROR_REASONS, toUpstreamErrorCode } from './upstream-error.js';
 
 /** TunnelDeps are the long-lived parts a tunnel uses. */
-export interface TunnelDeps {
-  /** nextTarget picks another target for a retry (excluding ctx.tried); false when none is left. */
-  nextTarget: (ctx: RequestContext) => boolean;
+export interface TunnelDeps<C extends TailContext> {
+  /** reselect picks another target for a retry (excluding ctx.tried). */
+  reselect: Reselect<C>;
   metrics: GatewayMetrics;
   isTls: boolean;
 }
@@ -50,17 +51,17 @@ const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})/;
 const CLOSE_GRACE_MS = 2000;
 const HEADER_VALUE_OK = /^[^\r\n]*$/;
 
-/** tunnel relays ctx (a WebSocket upgrade) to ctx.target; it answers the client itself, errors included. */
-export function tunnel(ctx: RequestContext, deps: TunnelDeps): void {
+/** tunnel carries ctx (a WebSocket upgrade) to ctx.target; it answers the client itself, errors included. */
+export function tunnel<C extends TailContext>(ctx: C, deps: TunnelDeps<C>): void {
   ctx.dispatchedAt = performance.now();
   new Tunnel(ctx, deps).connect();
 }
 
-/** Tunnel is one attempt to relay an upgrade to one target. */
-class Tunnel {
-  readonly #ctx: RequestContext;
-  readonly #deps: TunnelDeps;
-  readonly #target: Target;
+/** Tunnel is one attempt to tunnel an upgrade to one target. */
+class Tunnel<C extends TailContext> {
+  readonly #ctx: C;
+  readonly #deps: TunnelDeps<C>;
+  readonly #target: TailTarget;
   readonly #client: Socket;
   #upstream: Socket | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -74,7 +75,7 @@ class Tunnel {
   #isSettled = false;
   #isOpen = false;
 
-  constructor(ctx: RequestContext, deps: TunnelDeps) {
+  constructor(ctx: C, deps: TunnelDeps<C>) {
     this.#ctx = ctx;
     this.#deps = deps;
     this.#target = ctx.target!;
@@ -201,13 +202,13 @@ class Tunnel {
     }
     this.#refusal = refusal;
     this.#answered(status);
-    this.#relayRefusal(this.#headOut(headText), rest, status);
+    this.#passRefusal(this.#headOut(headText), rest, status);
   };
 
   /** #answered records the upstream's answer status. */
   #answered(status: number): void {
     const ctx = this.#ctx;
-    ctx.relayStatus = status;
+    ctx.tunnelStatus = status;
     if (status >= 500) this.#deps.metrics.upstreamErrors.labels(ctx.serving!.name, this.#target.url, 'status_5xx').inc();
   }
 
@@ -240,11 +241,11 @@ class Tunnel {
     // on) whatever the client sent while the upstream had not answered yet.
     const early = ctx.upgradeHead;
     if (early !== null && early.length > 0) {
-      ctx.relayBytesIn += early.length;
+      ctx.tunnelBytesIn += early.length;
       upstream.write(early);
     }
     client.on('data', (chunk: Buffer) => {
-      ctx.relayBytesIn += chunk.length;
+      ctx.tunnelBytesIn += chunk.length;
       if (!upstream.write(chunk)) client.pause();
     });
     upstream.on('drain', () => client.resume());
@@ -254,11 +255,11 @@ class Tunnel {
     client.resume();
   }
 
-  /** #relayRefusal passes on an upstream's non-101 answer (e.g. 401, 404), exactly as long as its framing says. */
-  #relayRefusal(head: Buffer, rest: Buffer, status: number): void {
+  /** #passRefusal passes on an upstream's non-101 answer (e.g. 401, 404), exactly as long as its framing says. */
+  #passRefusal(head: Buffer, rest: Buffer, status: number): void {
     const client = this.#client;
     const upstream = this.#upstream!;
-    this.#settle(this.#ctx.serving!.health.passive.statusCodes.has(status) ? 'failure' : 'success');
+    this.#settle(toOutcome(this.#ctx.serving!.health.passive, status));
     client.write(head);
     if (this.#isRefusalDone) return this.#endRefusal();
     upstream.on('data', this.#onRefusalData);
@@ -296,7 +297,7 @@ class Tunnel {
   }
 
   readonly #onUpstreamError = (err: Error): void => {
-    if (this.#isOpen || this.#ctx.relayStatus !== 0) return; // 'close' follows and ends the session
+    if (this.#isOpen || this.#ctx.tunnelStatus !== 0) return; // 'close' follows and ends the session
     this.#fail(toUpstreamErrorCode(err), err);
   };
 
@@ -336,17 +337,12 @@ class Tunnel {
     this.#settle('failure');
     this.#upstream?.destroy();
     const ctx = this.#ctx;
-    const reason = code === 'upstream_timeout' ? 'timeout' : code === 'upstream_connect_failed' ? 'connect_failed' : 'reset';
-    this.#deps.metrics.upstreamErrors.labels(ctx.serving!.name, this.#target.url, reason).inc();
+    this.#deps.metrics.upstreamErrors.labels(ctx.serving!.name, this.#target.url, UPSTREAM_ERROR_REASONS[code] ?? 'error').inc();
     if (ctx.isClosed) return;
-    const model = ctx.model!;
     // Nothing reached the client yet and an upgrade is a GET: another target may take it.
-    if ((code === 'upstream_connect_failed' || code === 'upstream_error') && ctx.attempts <= model.retries && performance.now() - ctx.startedAt < model.retryTimeoutMs) {
-      (ctx.tried ??= new Set()).add(this.#target);
-      if (this.#deps.nextTarget(ctx)) {
-        new Tunnel(ctx, this.#deps).connect();
-        return;
-      }
+    if (retryTarget(ctx, code, this.#deps.reselect)) {
+      new Tunnel(ctx, this.#deps).connect();
+      return;
     }
     ctx.errorCode = code;
     sendError(ctx.res, new GatewayError(code, { cause: err }), ctx.requestId, undefined, ctx.limitHeaders, ctx.errorFormat);

@@ -1,19 +1,19 @@
 /**
- * The request and response objects of the fast HTTP/1.1 listener. They carry the part of
- * node:http's IncomingMessage / ServerResponse surface the pipeline uses (src/pipeline,
- * src/proxy, src/errors: headers, method, url, body events; writeHead with a flat list or an
- * object, write, end, flushHeaders, destroy, headersSent, destroyed, writableFinished,
- * 'close' / 'finish' / 'drain') and nothing else. What they write is what node:http would
- * write for the same calls (Date, keep-alive, chunked framing when no length is given), with
- * the same header checks, so a pipeline cannot tell which listener served it.
+ * The request and response objects of the fast HTTP/1.1 listener. They implement GatewayRequest
+ * and GatewayResponse (src/http/gateway-request.ts, gateway-response.ts), the surface the
+ * pipeline is typed against, and nothing else. What they write is what node:http would write
+ * for the same calls (Date, keep-alive, chunked framing when no length is given), with the same
+ * header checks, so a pipeline cannot tell which listener served it.
  */
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { GatewayRequest } from '../gateway-request.js';
+import type { GatewayResponse } from '../gateway-response.js';
 import type { Head } from './parse-head.js';
 
 /** FastRequest is one request head plus its body, delivered as 'data' and 'end' events. */
-export class FastRequest extends EventEmitter {
+export class FastRequest extends EventEmitter implements GatewayRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: Record<string, string>;
@@ -116,7 +116,7 @@ export interface ResponseOwner {
 type HeaderInput = readonly string[] | Readonly<Record<string, string | number | readonly string[] | undefined>>;
 
 /** FastResponse writes one response on the connection's socket. */
-export class FastResponse extends EventEmitter {
+export class FastResponse extends EventEmitter implements GatewayResponse {
   statusCode = 200;
   headersSent = false;
   destroyed = false;
