@@ -18,13 +18,11 @@ import {
   ConfigStore,
   InputWatcher,
   checkStart,
-  compileSnapshot,
   configInputs,
   loadConfigFile,
   loadConfigText,
   parseListen,
   readConfigInputs,
-  LISTENER_DEFAULTS,
   restartNeededFor,
   DEFAULTS,
   toBytes,
@@ -95,8 +93,6 @@ function toClientErrorResponse(code: string | undefined): string {
   return `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-gateway-error: ${errCode}\r\n\r\n${body}`;
 }
 
-const DEFAULT_GRACE_S = 30;
-
 /** Gateway is one running gateway process's listeners and state. */
 export class Gateway {
   readonly #opts: GatewayOptions;
@@ -148,15 +144,16 @@ export class Gateway {
     this.#inputs = configInputs(this.#configFile, loaded.config);
     this.#settings = settingsOf(loaded);
     const logCfg = this.#settings.log;
-    this.#log = opts.logger ?? createLogger(process.env.IGW_LOG_LEVEL ?? logCfg?.level ?? 'info');
+    this.#log = opts.logger ?? createLogger(process.env.IGW_LOG_LEVEL ?? logCfg?.level ?? DEFAULTS.logLevel);
     this.#healthLog = new HealthLog(this.#log);
-    this.#accessLog = new AccessLog({ enabled: logCfg?.access_log ?? true, format: logCfg?.format ?? 'json', ...(opts.accessLogDest ? { dest: opts.accessLogDest } : {}) });
-    const compileOptions = { registry: this.#registry, semaphores: this.#semaphores, rowOf: this.#metrics.rowOf };
-    this.#store = new ConfigStore(compileSnapshot(loaded, compileOptions), compileOptions);
+    this.#accessLog = new AccessLog({ enabled: logCfg?.access_log ?? DEFAULTS.isAccessLog, format: logCfg?.format ?? DEFAULTS.logFormat, ...(opts.accessLogDest ? { dest: opts.accessLogDest } : {}) });
+    this.#registry.onChange = (record) => this.#onHealthChange(record);
+    // Pools of an origin no target uses any more close; requests still on them finish first.
+    this.#registry.onOriginUnused = (origin) => void this.#pools.forget(origin);
+    this.#store = new ConfigStore(loaded, { registries: { targets: this.#registry, semaphores: this.#semaphores }, rowOf: this.#metrics.rowOf });
     for (const note of loaded.notes) this.#log.info(note);
     this.#logWarnings(warnings);
     this.#store.onSwap = (next) => this.#startGeneration(next);
-    this.#registry.onChange = (record) => this.#onHealthChange(record);
   }
 
   /** #startGeneration starts a snapshot's health checks and discovery, and retires the previous ones. */
@@ -197,9 +194,9 @@ export class Gateway {
   /** start opens the listeners (the constructor already refused what cannot start: see checkStart). */
   async start(): Promise<GatewayPorts> {
     const cfg = this.#settings;
-    const proxyAddr = parseListen(cfg.proxy?.listen ?? LISTENER_DEFAULTS.proxy);
-    const statusAddr = parseListen(cfg.status?.listen ?? LISTENER_DEFAULTS.status);
-    const adminAddr = parseListen(cfg.admin?.listen ?? LISTENER_DEFAULTS.admin);
+    const proxyAddr = parseListen(cfg.proxy?.listen ?? DEFAULTS.listen.proxy);
+    const statusAddr = parseListen(cfg.status?.listen ?? DEFAULTS.listen.status);
+    const adminAddr = parseListen(cfg.admin?.listen ?? DEFAULTS.listen.admin);
     const adminToken = cfg.admin?.token;
     const adminTlsAddr = cfg.admin?.tls_listen === undefined ? null : parseListen(cfg.admin.tls_listen);
     const statusTlsAddr = cfg.status?.tls_listen === undefined ? null : parseListen(cfg.status.tls_listen);
@@ -211,7 +208,7 @@ export class Gateway {
       const { RedisStore } = await import('./ratelimit/redis-store.js');
       let lastRedisLogMs = 0;
       const redisStore = new RedisStore(ls.redis_url!, {
-        timeoutMs: ls.timeout_ms ?? 500,
+        timeoutMs: ls.timeout_ms ?? DEFAULTS.limitsStoreTimeoutMs,
         onError: (err) => {
           // ioredis reports every failed reconnect; one line per 10 s is enough.
           if (Date.now() - lastRedisLogMs < 10_000) return;
@@ -223,7 +220,7 @@ export class Gateway {
       // Counting the first requests locally because the connection was still being made would
       // let a restart briefly exceed shared limits: wait for Redis, but not forever.
       if (!(await redisStore.waitReady(2000))) {
-        const isTolerant = ls.fault_tolerant ?? true;
+        const isTolerant = ls.fault_tolerant ?? DEFAULTS.isLimitsStoreFaultTolerant;
         this.#log.warn({ fault_tolerant: isTolerant }, `redis not reachable at start; limited requests are ${isTolerant ? 'counted locally' : 'refused with 503'} until it is`);
       }
     } else limitStore = new LocalStore();
@@ -234,7 +231,7 @@ export class Gateway {
       metrics: this.#metrics,
       accessLog: this.#accessLog,
       counters: this.#counters,
-      limits: { store: limitStore, isFaultTolerant: ls.fault_tolerant ?? true, log: this.#log },
+      limits: { store: limitStore, isFaultTolerant: ls.fault_tolerant ?? DEFAULTS.isLimitsStoreFaultTolerant, log: this.#log },
       onError: (err: GatewayError, ctx: RequestContext) => {
         // A model without a healthy target is logged once when it goes down (HealthLog), not per refused request.
         if (err.code === 'no_healthy_upstream') return;
@@ -294,7 +291,7 @@ export class Gateway {
       if (!closeAfterResponses(socket)) socket.end(toClientErrorResponse(err.code));
     });
     this.#http = proxy;
-    if (p.fast_http1 ?? true) {
+    if (p.fast_http1 ?? DEFAULTS.isFastHttp1) {
       const front = new FastServer({
         maxHeadBytes: limits.maxHeaderBytes,
         headerTimeoutMs: limits.headerTimeoutMs,
@@ -542,7 +539,7 @@ export class Gateway {
     this.#watcher?.close();
     this.#watcher = null;
     this.#generation?.retire();
-    const graceMs = this.#opts.shutdownGraceMs ?? (this.#settings.shutdown_grace_s ?? DEFAULT_GRACE_S) * 1000;
+    const graceMs = this.#opts.shutdownGraceMs ?? (this.#settings.shutdown_grace_s === undefined ? DEFAULTS.shutdownGraceMs : this.#settings.shutdown_grace_s * 1000);
     const deadline = Date.now() + graceMs;
     this.#tlsWatcher?.close();
     // HTTP/2: GOAWAY to every session; their open streams may finish within the grace period.

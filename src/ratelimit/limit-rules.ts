@@ -4,7 +4,7 @@
  * only, never from the process or the config hash, so every replica shares them.
  */
 import type { LimitsConfig } from '../config/schema.js';
-import type { Semaphore, SemaphoreRegistry } from './semaphore.js';
+import type { Semaphore, SemaphoreLimits } from './semaphore.js';
 
 /** WindowName is a counted window. */
 export type WindowName = 'second' | 'minute' | 'hour' | 'day';
@@ -37,15 +37,30 @@ export interface LimitScope {
   /** metricScope names the scope in metric labels: "gateway", "model" or "key:<name>". */
   readonly metricScope: string;
   readonly rules: readonly Rule[];
+  /** semaphore is the scope's live concurrency semaphore (registered when the snapshot is committed). */
   readonly semaphore: Semaphore | null;
+  /** concurrency are the configured semaphore sizes; the live semaphore takes them at commit. */
+  readonly concurrency: SemaphoreLimits | null;
   readonly defaultMaxTokens: number | null;
 }
 
-/** DEFAULT_MAX_TOKENS is the completion reservation when neither request nor config gives one. */
-export const DEFAULT_MAX_TOKENS = 1024;
+/** SemaphoreSource gives the semaphore of a scope id: the live one, or a new one at these limits. */
+export type SemaphoreSource = (id: string, limits: SemaphoreLimits) => Semaphore;
 
-/** compileLimitScope compiles one limits block (metricScope: "gateway", "model" or "key:<name>"); null when it sets nothing. */
-export function compileLimitScope(cfg: LimitsConfig | undefined, id: string, label: string, metricScope: string, semaphores: SemaphoreRegistry): LimitScope | null {
+/** LimitDefaults are the configuration defaults of a limits block. */
+export interface LimitDefaults {
+  readonly queue: number;
+  readonly queueTimeoutMs: number;
+  /** defaultMaxTokens is the completion reservation when neither request nor config gives one. */
+  readonly defaultMaxTokens: number;
+}
+
+/**
+ * compileLimitScope compiles one limits block (metricScope: "gateway", "model" or "key:<name>");
+ * null when it sets nothing. It changes no live state: semaphoreOf hands out the live semaphore or
+ * a new one, which the registry takes when the snapshot is committed.
+ */
+export function compileLimitScope(cfg: LimitsConfig | undefined, id: string, label: string, metricScope: string, semaphoreOf: SemaphoreSource, defaults: LimitDefaults): LimitScope | null {
   if (cfg === undefined) return null;
   const rules: Rule[] = [];
   for (const kind of ['requests', 'tokens'] as const) {
@@ -68,9 +83,10 @@ export function compileLimitScope(cfg: LimitsConfig | undefined, id: string, lab
     }
   }
   const c = cfg.concurrency;
-  const semaphore = c === undefined ? null : semaphores.get(id, c.max, c.queue ?? 0, c.queue_timeout_ms ?? 10_000);
+  const concurrency = c === undefined ? null : Object.freeze({ max: c.max, queueMax: c.queue ?? defaults.queue, queueTimeoutMs: c.queue_timeout_ms ?? defaults.queueTimeoutMs });
+  const semaphore = concurrency === null ? null : semaphoreOf(id, concurrency);
   if (rules.length === 0 && semaphore === null) return null;
-  return Object.freeze({ id, label, metricScope, rules: Object.freeze(rules), semaphore, defaultMaxTokens: cfg.default_max_tokens ?? null });
+  return Object.freeze({ id, label, metricScope, rules: Object.freeze(rules), semaphore, concurrency, defaultMaxTokens: cfg.default_max_tokens ?? null });
 }
 
 /** ModelLimits are all limits that apply to a model's requests. */
@@ -85,7 +101,7 @@ export interface ModelLimits {
 }
 
 /** toModelLimits combines scopes; null when nothing limits the model (the admit stage is then skipped). */
-export function toModelLimits(scopes: ReadonlyArray<LimitScope | null>, keyScopes: ReadonlyMap<string, LimitScope>): ModelLimits | null {
+export function toModelLimits(scopes: ReadonlyArray<LimitScope | null>, keyScopes: ReadonlyMap<string, LimitScope>, defaultMaxTokens: number): ModelLimits | null {
   const present = scopes.filter((s): s is LimitScope => s !== null);
   if (present.length === 0 && keyScopes.size === 0) return null;
   const all = [...present, ...keyScopes.values()];
@@ -93,6 +109,6 @@ export function toModelLimits(scopes: ReadonlyArray<LimitScope | null>, keyScope
     scopes: Object.freeze(present),
     keyScopes,
     hasTokenRules: all.some((s) => s.rules.some((r) => r.kind === 'tokens')),
-    defaultMaxTokens: all.find((s) => s.defaultMaxTokens !== null)?.defaultMaxTokens ?? DEFAULT_MAX_TOKENS,
+    defaultMaxTokens: all.find((s) => s.defaultMaxTokens !== null)?.defaultMaxTokens ?? defaultMaxTokens,
   });
 }

@@ -2,7 +2,8 @@
  * Background work of one config generation: active health probes, DNS discovery and vLLM
  * /metrics polling for least-load. All of it is tied to an AbortSignal and stops when the
  * generation is retired by a reload; the state it writes (TargetRecords) is kept by URL and
- * carries over to the next generation.
+ * carries over to the next generation. A probe or poll also stops once its target's record is
+ * dropped (the target left the configuration or DNS).
  */
 import { lookup, Resolver } from 'node:dns/promises';
 import { isIPv6 } from 'node:net';
@@ -52,9 +53,10 @@ async function fetchText(pools: PoolRegistry, target: UpstreamTarget, path: stri
  * interval.
  */
 export async function runHealthChecks(pools: PoolRegistry, target: UpstreamTarget, policy: HealthPolicy, signal: AbortSignal): Promise<void> {
-  while (!signal.aborted) {
+  while (!signal.aborted && target.state.isKept) {
     const interval = target.state.isActiveHealthy ? policy.intervalMs : Math.max(50, policy.intervalMs / 2);
     if (!(await sleep(interval, signal))) return;
+    if (!target.state.isKept) return;
     const body = await fetchText(pools, target, policy.path, policy.timeoutMs, signal);
     if (signal.aborted) return;
     target.state.activeResult(body !== null, policy);
@@ -63,7 +65,7 @@ export async function runHealthChecks(pools: PoolRegistry, target: UpstreamTarge
 
 /** runLoadPolling reads a target's vLLM /metrics every interval into its load sample. */
 export async function runLoadPolling(pools: PoolRegistry, target: UpstreamTarget, path: string, intervalMs: number, signal: AbortSignal): Promise<void> {
-  while (!signal.aborted) {
+  while (!signal.aborted && target.state.isKept) {
     const text = await fetchText(pools, target, path, Math.max(intervalMs * 4, 1000), signal);
     if (signal.aborted) return;
     if (text !== null) {
