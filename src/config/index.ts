@@ -9,3 +9,4 @@ export { commitSnapshot, type Registries } from './commit.js';
 export { parseListen, toBytes, toMs } from './units.js';
 export { checkStart, restartNeededFor } from './start-checks.js';
 export { configInputs, InputWatcher, readConfigInputs, type WatchInputs } from './watch.js';
+export { ConfigReloader, logIssues, settingsOf, type GatewaySettings, type ReloaderOptions } from './reload.js';
