@@ -16,7 +16,7 @@ import { createPipeline, type RequestContext } from './pipeline/index.js';
 import { openCounterStore, SemaphoreRegistry, type CounterStore } from './ratelimit/index.js';
 import { Listeners, type GatewayPorts } from './server/index.js';
 import { createStatusHandler, toStatusDocument } from './status/index.js';
-import { Generation, PoolRegistry, TargetRegistry, type TargetRecord } from './upstream/index.js';
+import { Generation, PoolRegistry, TargetRegistry, type TargetState } from './upstream/index.js';
 
 export type { GatewayPorts } from './server/index.js';
 
@@ -105,7 +105,7 @@ export class Gateway {
     this.#healthLog.checkModels(snapshot.models.filter((m) => m.upstream.targets.length > 0 || m.dnsTargets.length === 0));
   }
 
-  #onHealthChange(record: TargetRecord): void {
+  #onHealthChange(record: TargetState): void {
     const users: Model[] = [];
     for (const m of this.#store.current.models) {
       if (!m.upstream.targets.some((t) => t.state === record)) continue;

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { toKeyHash } from '../auth/index.js';
 import { compileLimitScope, Semaphore, toModelLimits, type LimitScope, type SemaphoreLookup, type SemaphoreSource } from '../ratelimit/index.js';
-import { ModelUpstream, TargetRecord, toUpstreamTarget, type HealthPolicy, type TargetLookup } from '../upstream/index.js';
+import { ModelUpstream, TargetState, toTarget, type HealthPolicy, type TargetLookup } from '../upstream/index.js';
 import type { LoadedConfig, ModelSpec } from './load.js';
 import type { FallbackRefConfig } from './schema.js';
 import type { DnsTarget, HashOn, LoadMetrics, Model, PathRoute, Snapshot } from './snapshot.js';
@@ -102,7 +102,7 @@ function keyLabel(name: string | undefined, hash: string): string {
   return name ?? `key#${hash.slice(0, 8)}`;
 }
 
-function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetRecord, semaphores: SemaphoreSource, gatewayScope: LimitScope | null, interner: Interner, rowOf: (name: string, path: string) => number): MutableModel {
+function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, semaphores: SemaphoreSource, gatewayScope: LimitScope | null, interner: Interner, rowOf: (name: string, path: string) => number): MutableModel {
   const keys = (spec.api_keys ?? []).map((k) => (typeof k === 'string' ? { key: k, name: undefined, limits: undefined } : k));
   const keyHashes = keys.map((k) => toKeyHash(k.key)!);
   const keyScopes = new Map<string, LimitScope>();
@@ -132,7 +132,7 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetRecord, 
     }
   }
   const targets = interner.get('targets', JSON.stringify(urlTargets), () =>
-    Object.freeze(urlTargets.map((t) => interner.get('target', `${t.weight} ${t.url}`, () => toUpstreamTarget(t.url, t.weight, recordOf(t.url))))),
+    Object.freeze(urlTargets.map((t) => interner.get('target', `${t.weight} ${t.url}`, () => toTarget(t.url, t.weight, recordOf(t.url))))),
   );
   const hashOn = toHashOn(spec);
   const loadMetrics = toLoadMetrics(spec);
@@ -157,9 +157,6 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetRecord, 
     limits,
     // Token limits settle reservations with the real usage: they need it whatever the setting.
     shouldTrackStreamUsage: (spec.track_stream_usage ?? DEFAULTS.shouldTrackStreamUsage) || limits?.hasTokenRules === true,
-    // A copy of upstream.only, read without touching the upstream object; only a list without
-    // DNS entries never changes.
-    soleTarget: dnsTargets.length === 0 ? upstream.only : null,
     upstream,
     upstreamAuthorization: spec.upstream_api_key ? `Bearer ${spec.upstream_api_key}` : null,
     timeouts: interner.get('timeouts', JSON.stringify(spec.timeouts ?? null), () =>
@@ -196,10 +193,10 @@ export function resolveFallback(ref: FallbackRefConfig, models: readonly { name:
 /** compileSnapshot compiles a loaded configuration. */
 export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {}): Snapshot {
   // One record per URL in this snapshot: the live one, else a new one the registry takes at commit.
-  const records = new Map<string, TargetRecord>();
-  const recordOf = (url: string): TargetRecord => {
+  const records = new Map<string, TargetState>();
+  const recordOf = (url: string): TargetState => {
     let r = records.get(url);
-    if (r === undefined) records.set(url, (r = opts.registry?.find(url) ?? new TargetRecord(url)));
+    if (r === undefined) records.set(url, (r = opts.registry?.find(url) ?? new TargetState(url)));
     return r;
   };
   // One semaphore per scope id (a defaults key is shared by many models), as for records.
@@ -271,7 +268,6 @@ function hashOf(settings: object, models: readonly Model[]): string {
       ...m,
       statsRow: undefined,
       soleKeyHash: undefined,
-      soleTarget: undefined,
       keyHashes: m.keyHashes ? [...m.keyHashes].sort() : null,
       keyNames: [...m.keyNames].sort(),
       limits: m.limits === null ? null : { scopes: m.limits.scopes.map(scopeView), keys: [...m.limits.keyScopes].sort().map(([h, sc]) => [h, scopeView(sc)]) },

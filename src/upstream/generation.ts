@@ -9,14 +9,14 @@ import type { DnsTarget } from './dns-target.js';
 import type { HealthPolicy } from './health-policy.js';
 import type { ModelUpstream } from './model-upstream.js';
 import { runDnsDiscovery, runHealthChecks, runLoadPolling } from './checkers.js';
-import type { UpstreamTarget } from './model-upstream.js';
+import type { Target } from './target.js';
 import type { PoolRegistry } from './pool-registry.js';
-import type { TargetRecord } from './target-record.js';
+import type { TargetState } from './target-state.js';
 
 /** GenerationModel is what a generation needs of a compiled model. */
 export interface GenerationModel {
   readonly name: string;
-  readonly targets: readonly UpstreamTarget[];
+  readonly targets: readonly Target[];
   readonly dnsTargets: readonly DnsTarget[];
   readonly health: HealthPolicy;
   readonly loadMetrics: { readonly path: string; readonly intervalMs: number } | null;
@@ -38,8 +38,8 @@ export interface GenerationEvents {
 export class Generation {
   readonly #abort = new AbortController();
   /** #probed and #polled are the record each URL's running probe or poll loop watches. */
-  readonly #probed = new Map<string, TargetRecord>();
-  readonly #polled = new Map<string, TargetRecord>();
+  readonly #probed = new Map<string, TargetState>();
+  readonly #polled = new Map<string, TargetState>();
   readonly #snapshot: GenerationSnapshot;
   readonly #pools: PoolRegistry;
 
@@ -60,7 +60,7 @@ export class Generation {
     }
   }
 
-  #watchTarget(health: HealthPolicy, load: GenerationModel['loadMetrics'], t: UpstreamTarget): void {
+  #watchTarget(health: HealthPolicy, load: GenerationModel['loadMetrics'], t: Target): void {
     const signal = this.#abort.signal;
     if (health.isActive && this.#probed.get(t.url) !== t.state) {
       this.#probed.set(t.url, t.state);
@@ -89,6 +89,6 @@ export class Generation {
 }
 
 /** forgetLoop clears a finished loop's entry, unless a newer record of the same URL took it over. */
-function forgetLoop(loops: Map<string, TargetRecord>, t: UpstreamTarget): void {
+function forgetLoop(loops: Map<string, TargetState>, t: Target): void {
   if (loops.get(t.url) === t.state) loops.delete(t.url);
 }

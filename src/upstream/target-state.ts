@@ -1,5 +1,5 @@
 /**
- * TargetRecord is the live state of one target URL: in-flight count, health and load. It is kept
+ * TargetState is the live state of one target URL: in-flight count, health and load. It is kept
  * in a registry by URL, so it survives config reloads and is shared by every model that uses the
  * same server. Health is two independent verdicts:
  * - active: periodic probes; unhealthy after `unhealthy_threshold` failures, healthy after
@@ -14,17 +14,31 @@
  * (ModelUpstream.attach), and once nothing holds it and its last request has ended, it is dropped,
  * so targets that leave the configuration or DNS do not pile up.
  */
-import type { LoadSample, TargetState } from './balancer/types.js';
 import type { HealthPolicy, PassivePolicy } from './health-policy.js';
+
+/** LoadSample is what a target's vLLM /metrics said at one time. */
+export interface LoadSample {
+  /** waiting is vllm:num_requests_waiting. */
+  waiting: number;
+  /** running is vllm:num_requests_running. */
+  running: number;
+  /** kvCacheUsage is vllm:kv_cache_usage_perc (or the older vllm:gpu_cache_usage_perc), 0..1. */
+  kvCacheUsage: number;
+  /** atMs is when it was read (clock milliseconds). */
+  atMs: number;
+}
 
 /** Outcome is how one request attempt ended, as passive health sees it. */
 export type Outcome = 'success' | 'failure' | 'neutral';
 
-/** TargetRecord holds one target's shared live state. */
-export class TargetRecord implements TargetState {
+/** TargetState holds one target's shared live state. */
+export class TargetState {
   readonly url: string;
+  /** inflight counts this gateway's requests on the target that have not finished. */
   inflight = 0;
+  /** isHealthy is false while health checks or passive ejection keep the target out. */
   isHealthy = true;
+  /** load is the latest metrics sample, or null when none was read (or metrics are off). */
   load: LoadSample | null = null;
   #isActiveHealthy = true;
   #activeOk = 0;
@@ -40,7 +54,7 @@ export class TargetRecord implements TargetState {
   /** registry is where the record is kept while held, or null (a record nothing committed). */
   registry: TargetRegistry | null = null;
   /** onChange is told when isHealthy flips (metrics, logs). */
-  onChange: ((record: TargetRecord) => void) | null = null;
+  onChange: ((record: TargetState) => void) | null = null;
 
   constructor(url: string) {
     this.url = url;
@@ -160,29 +174,29 @@ export class TargetRecord implements TargetState {
 
 /** TargetLookup finds the live record of a target URL: compiling reads records, never creates them. */
 export interface TargetLookup {
-  find(url: string): TargetRecord | undefined;
+  find(url: string): TargetState | undefined;
 }
 
 /**
- * TargetRegistry keeps one TargetRecord per target URL while a live model upstream lists it, and
+ * TargetRegistry keeps one TargetState per target URL while a live model upstream lists it, and
  * as long as requests run on it after that. It also counts records per origin, so the connection
  * pools of an origin no target uses any more can be closed (onOriginUnused).
  */
 export class TargetRegistry implements TargetLookup {
-  readonly #records = new Map<string, TargetRecord>();
+  readonly #records = new Map<string, TargetState>();
   readonly #origins = new Map<string, number>();
-  onChange: ((record: TargetRecord) => void) | null = null;
+  onChange: ((record: TargetState) => void) | null = null;
   /** onOriginUnused is told when the last record of an origin (scheme://host:port) is dropped. */
   onOriginUnused: ((origin: string) => void) | null = null;
 
   /** find returns the registered record of a URL, if any. */
-  find(url: string): TargetRecord | undefined {
+  find(url: string): TargetState | undefined {
     return this.#records.get(url);
   }
 
   /** get returns the record of a URL, making (not yet registering) one when none is registered: hold registers it. */
-  get(url: string): TargetRecord {
-    return this.#records.get(url) ?? new TargetRecord(url);
+  get(url: string): TargetState {
+    return this.#records.get(url) ?? new TargetState(url);
   }
 
   /** size is how many records are kept. */
@@ -191,7 +205,7 @@ export class TargetRegistry implements TargetLookup {
   }
 
   /** hold counts one more live user of a record, registering it on first use. */
-  hold(record: TargetRecord): void {
+  hold(record: TargetState): void {
     record.holds++;
     if (record.registry === this) return;
     // A URL has one record: a second one for it (made while the first was being dropped) stays unregistered.
@@ -204,12 +218,12 @@ export class TargetRegistry implements TargetLookup {
   }
 
   /** release counts one live user fewer; an unheld record without requests is dropped. */
-  release(record: TargetRecord): void {
+  release(record: TargetState): void {
     if (--record.holds === 0 && record.inflight === 0) this.forget(record);
   }
 
-  /** forget drops a record nothing holds any more (TargetRecord.end calls it when its last request ends). */
-  forget(record: TargetRecord): void {
+  /** forget drops a record nothing holds any more (TargetState.end calls it when its last request ends). */
+  forget(record: TargetState): void {
     if (record.holds > 0 || record.registry !== this || this.#records.get(record.url) !== record) return;
     this.#records.delete(record.url);
     record.registry = null;
