@@ -17,7 +17,8 @@
  * hit rate and TTFT averaged over 20 rings (the ring depends on the target URLs, which in the real
  * benchmark carry random ports), with the range.
  */
-import { ConsistentHashBalancer, LeastLoadBalancer, LeastRequestBalancer, RoundRobinBalancer, type Balancer, type Candidate } from '../src/upstream/balancer/index.js';
+import { ConsistentHashBalancer, LeastLoadBalancer, LeastRequestBalancer, RoundRobinBalancer, type Balancer, type Target } from '../src/upstream/balancer/index.js';
+import { TargetState } from '../src/upstream/index.js';
 import { mulberry32 } from './lib/openloop.js';
 
 const SLOTS = 4;
@@ -115,11 +116,11 @@ function serviceMs(speed: number, hit: boolean, hitTtftFactor: number): { ttft: 
   return { ttft, hold: ttft + speed * (TOKENS - 1) * ITL_MS };
 }
 
-function simulate(make: (c: Candidate[]) => Balancer, o: ModelRun): ModelResult {
+function simulate(make: (c: Target[]) => Balancer, o: ModelRun): ModelResult {
   const random = mulberry32(o.seed);
   const capacity = o.speeds.reduce((s, f) => s + SLOTS / (serviceMs(f, false, 1).hold / 1000), 0);
   const meanGapMs = 1000 / (capacity * o.load);
-  const candidates: Candidate[] = o.urls.map((url) => ({ url, weight: 1, state: { inflight: 0, isHealthy: true, load: null } }));
+  const candidates: Target[] = o.urls.map((url) => ({ url, origin: url, basePath: '', weight: 1, state: new TargetState(url) }));
   const balancer = make(candidates);
   const replicas: Replica[] = o.speeds.map((speed) => ({ speed, running: 0, queue: [], lru: o.cacheSize > 0 ? new Map() : null }));
   const keys = Array.from({ length: Math.max(1, o.prompts) }, (_, k) => `system prompt of tenant ${k + 1}: ${random().toString(36)}`);
@@ -189,7 +190,7 @@ const urls = (random: () => number): string[] => Array.from({ length: 4 }, () =>
 
 // Scenario 1: one replica three times slower, 87.5 % of the nominal capacity.
 process.stdout.write(`Scenario 1 (model): 3 replicas at speed 1 + 1 at speed 3, ${SLOTS} slots, ttft ${TTFT_MS} ms, itl ${ITL_MS} ms, ${TOKENS} tokens, Poisson arrivals at 87.5 % of capacity, ${SECONDS} s\n`);
-const s1: Array<[string, (c: Candidate[]) => Balancer, number]> = [
+const s1: Array<[string, (c: Target[]) => Balancer, number]> = [
   ['round-robin', (c) => new RoundRobinBalancer(c), Infinity],
   ['least-request', (c) => new LeastRequestBalancer(c), Infinity],
   ['least-load, metrics every 100 ms', (c) => new LeastLoadBalancer(c), 100],
@@ -209,7 +210,7 @@ for (const seed of [1, 2]) {
 // Scenario 2: four equal replicas with an LRU of 8 prompt prefixes, 70 % of the all-miss capacity.
 for (const prompts of [16, 24]) {
   process.stdout.write(`\nScenario 2 (model): 4 equal replicas, prefix cache 8, ${prompts} prompts, 70 % of the all-miss capacity; mean (min..max) over 20 rings\n`);
-  const s2: Array<[string, (c: Candidate[]) => Balancer]> = [
+  const s2: Array<[string, (c: Target[]) => Balancer]> = [
     ['round-robin', (c) => new RoundRobinBalancer(c)],
     ['consistent-hash (load factor 1.25)', (c) => new ConsistentHashBalancer(c)],
     ['consistent-hash (load factor 2)', (c) => new ConsistentHashBalancer(c, { loadFactor: 2 })],

@@ -49,7 +49,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import { stringify } from 'yaml';
-import { ConsistentHashBalancer, toPromptPrefixKey, type Candidate } from '../src/upstream/balancer/index.js';
+import { ConsistentHashBalancer, toPromptPrefixKey, type Target } from '../src/upstream/balancer/index.js';
+import { TargetState } from '../src/upstream/index.js';
 import { cliEntry, pinLayout, type CliEntry, type Layout } from './lib/layout.js';
 import { Samples, percentile } from './lib/loadgen.js';
 import { FAILED, OK, UNFINISHED, mulberry32, openLoop, poissonArrivals, type OpenLoopResult } from './lib/openloop.js';
@@ -597,7 +598,7 @@ async function scenarioSlowReplica(cli: CliEntry, layout: Layout, dir: string): 
 
 /** ringOwners says which replica owns each prompt on the consistent-hash ring: where the gateway sends it when no replica is above its load bound. */
 function ringOwners(urls: readonly string[], prompts: readonly string[]): number[] {
-  const candidates: Candidate[] = urls.map((url) => ({ url, weight: 1, state: { inflight: 0, isHealthy: true, load: null } }));
+  const candidates: Target[] = urls.map((url) => ({ url, origin: url, basePath: '', weight: 1, state: new TargetState(url) }));
   const ring = new ConsistentHashBalancer(candidates);
   return prompts.map((p) => {
     const key = toPromptPrefixKey({ messages: [{ role: 'system', content: p }, { role: 'user', content: 'x' }] }, S2_HASH_CHARS);

@@ -15,7 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { ConfigError, describeSnapshot, type Snapshot, type SwapResult } from '../config/index.js';
 import { sendJson } from '../http/index.js';
-import type { TargetRecord } from '../upstream/index.js';
+import type { TargetState } from '../upstream/index.js';
 import type { ConfigHistoryEntry, ConfigSource } from './config-history.js';
 import { createUiHandler } from './ui-files.js';
 
@@ -33,7 +33,7 @@ export interface AdminHost {
   /** rollback swaps back an applied configuration by its hash; null when it is not among the kept ones. */
   rollback(hash: string): { result: SwapResult; warnings: string[] } | null;
   /** targetChanged is told when the admin API drained or undrained a target (metrics). */
-  targetChanged(record: TargetRecord): void;
+  targetChanged(record: TargetState): void;
   /** isLoading tells whether a configuration load is running. */
   isLoading(): boolean;
   setLoading(on: boolean): void;
@@ -162,7 +162,7 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
     if (models.length === 0) return [404, { message: 'No such model' }];
     // A target is its index in the model's target list, or its URL.
     const index = /^\d+$/.test(target) ? Number(target) : -1;
-    const records = new Set<TargetRecord>();
+    const records = new Set<TargetState>();
     for (const m of models) {
       const t = index >= 0 ? m.upstream.targets[index] : m.upstream.targets.find((x) => x.url === target);
       if (t !== undefined) records.add(t.state);

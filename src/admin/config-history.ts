@@ -5,10 +5,9 @@
  * `POST /config/rollback/{hash}` can swap one back without reading any file again (the files may
  * have changed since). Memory: one loaded configuration each (about 1.5 KB a model).
  */
-import type { ConfigIssue, LoadedConfig, SwapResult } from '../config/index.js';
+import type { ConfigIssue, ConfigSource, LoadedConfig, SwapResult } from '../config/index.js';
 
-/** ConfigSource is where a configuration load came from. */
-export type ConfigSource = 'file' | 'SIGHUP' | 'watch' | 'POST' | 'UI' | 'rollback';
+export type { ConfigSource } from '../config/index.js';
 
 /** CONFIG_SOURCES lists every ConfigSource. */
 export const CONFIG_SOURCES: readonly ConfigSource[] = Object.freeze(['file', 'SIGHUP', 'watch', 'POST', 'UI', 'rollback']);

@@ -1,46 +1,27 @@
 /**
  * compileSnapshot turns a checked configuration into the immutable Snapshot requests run on:
  * maps from path prefix and model name, key-hash ownership, parsed targets and timeouts in ms.
- * Everything a request would otherwise derive is derived here, once.
+ * Everything a request would otherwise derive is derived here, once. Compiling is pure: it reads
+ * the live target records and semaphores it attaches to, and changes none of them; what a
+ * snapshot changes in them happens when it is installed (commit.ts).
  */
 import { createHash } from 'node:crypto';
 import { toKeyHash } from '../auth/index.js';
-import { compileLimitScope, SemaphoreRegistry, toModelLimits, type LimitScope } from '../ratelimit/index.js';
-import { HEALTH_DEFAULTS, ModelUpstream, TargetRegistry, toUpstreamTarget, type HealthPolicy } from '../upstream/index.js';
+import { compileLimitScope, Semaphore, toModelLimits, type LimitScope, type SemaphoreLookup, type SemaphoreSource } from '../ratelimit/index.js';
+import { ModelUpstream, TargetState, toTarget, type HealthPolicy, type TargetLookup } from '../upstream/index.js';
 import type { LoadedConfig, ModelSpec } from './load.js';
 import type { FallbackRefConfig } from './schema.js';
 import type { DnsTarget, HashOn, LoadMetrics, Model, PathRoute, Snapshot } from './snapshot.js';
+import { DEFAULTS } from './defaults.js';
 import { toBytes, toMs } from './units.js';
 
-/** Default values of the settings (the README's configuration reference lists them). */
-export const DEFAULTS = Object.freeze({
-  maxBodyBytes: 32 * 1024 * 1024,
-  maxUrlLength: 8192,
-  maxHeaderBytes: 16 * 1024,
-  headerTimeoutMs: 10_000,
-  keepaliveTimeoutMs: 65_000,
-  maxConnections: 16_384,
-  http2MaxConcurrentStreams: 128,
-  connectMs: 5_000,
-  firstByteMs: 600_000,
-  idleMs: 120_000,
-  retries: 2,
-  retryTimeoutMs: 30_000,
-  hashPromptChars: 256,
-  hashLoadFactor: 1.25,
-  loadMetricsPath: '/metrics',
-  loadMetricsIntervalMs: 250,
-  loadMetricsStaleMs: 2_000,
-  dnsMinTtlMs: 1_000,
-  dnsMaxTtlMs: 60_000,
-});
 
-/** CompileOptions are the long-lived parts a compiled snapshot attaches to. */
+/** CompileOptions are the long-lived parts a compiled snapshot attaches to (read, never changed). */
 export interface CompileOptions {
-  /** registry holds target state across snapshots; a fresh one is made when absent (e.g. validate). */
-  registry?: TargetRegistry;
-  /** semaphores hold concurrency-limit state across snapshots. */
-  semaphores?: SemaphoreRegistry;
+  /** registry holds target state across snapshots; without it (validate, tests) every target gets a new record. */
+  registry?: TargetLookup;
+  /** semaphores hold concurrency-limit state across snapshots; without it every scope gets a new semaphore. */
+  semaphores?: SemaphoreLookup;
   /**
    * rowOf gives a model's metrics row (GatewayMetrics.rowOf), stable per (name, path) across
    * reloads; without it (validate, tests) models are numbered in order.
@@ -76,28 +57,29 @@ function toHealth(spec: ModelSpec, interner: Interner): HealthPolicy {
 }
 
 function makeHealth(spec: ModelSpec): HealthPolicy {
+  const H = DEFAULTS.health;
   const h = spec.health_check ?? {};
   const p = h.passive ?? {};
   return Object.freeze({
-    path: h.path ?? HEALTH_DEFAULTS.path,
-    isActive: h.active ?? true,
-    intervalMs: toMs(h.interval, HEALTH_DEFAULTS.intervalMs),
-    timeoutMs: toMs(h.timeout, HEALTH_DEFAULTS.timeoutMs),
-    healthyThreshold: h.healthy_threshold ?? HEALTH_DEFAULTS.healthyThreshold,
-    unhealthyThreshold: h.unhealthy_threshold ?? HEALTH_DEFAULTS.unhealthyThreshold,
+    path: h.path ?? H.path,
+    isActive: h.active ?? H.isActive,
+    intervalMs: toMs(h.interval, H.intervalMs),
+    timeoutMs: toMs(h.timeout, H.timeoutMs),
+    healthyThreshold: h.healthy_threshold ?? H.healthyThreshold,
+    unhealthyThreshold: h.unhealthy_threshold ?? H.unhealthyThreshold,
     passive: Object.freeze({
-      isEnabled: p.enabled ?? true,
-      failures: p.failures ?? HEALTH_DEFAULTS.failures,
-      ejectionMs: toMs(p.ejection, HEALTH_DEFAULTS.ejectionMs),
-      maxEjectionMs: toMs(p.max_ejection, HEALTH_DEFAULTS.maxEjectionMs),
-      statusCodes: new Set(p.status_codes ?? HEALTH_DEFAULTS.statusCodes),
+      isEnabled: p.enabled ?? H.isPassive,
+      failures: p.failures ?? H.failures,
+      ejectionMs: toMs(p.ejection, H.ejectionMs),
+      maxEjectionMs: toMs(p.max_ejection, H.maxEjectionMs),
+      statusCodes: new Set(p.status_codes ?? H.statusCodes),
     }),
   });
 }
 
 function toHashOn(spec: ModelSpec): HashOn | null {
   if (spec.balancer !== 'consistent-hash') return null;
-  const on = spec.hash_on ?? 'prompt_prefix';
+  const on = spec.hash_on ?? DEFAULTS.hashOn;
   if (on === 'api_key') return { kind: 'api_key' };
   if (on === 'prompt_prefix') return { kind: 'prompt_prefix', chars: spec.hash_prompt_chars ?? DEFAULTS.hashPromptChars };
   return { kind: 'header', header: on.slice('header:'.length).toLowerCase() };
@@ -120,29 +102,29 @@ function keyLabel(name: string | undefined, hash: string): string {
   return name ?? `key#${hash.slice(0, 8)}`;
 }
 
-function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: SemaphoreRegistry, gatewayScope: LimitScope | null, interner: Interner, rowOf: (name: string, path: string) => number): MutableModel {
+function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, semaphores: SemaphoreSource, gatewayScope: LimitScope | null, interner: Interner, rowOf: (name: string, path: string) => number): MutableModel {
   const keys = (spec.api_keys ?? []).map((k) => (typeof k === 'string' ? { key: k, name: undefined, limits: undefined } : k));
   const keyHashes = keys.map((k) => toKeyHash(k.key)!);
   const keyScopes = new Map<string, LimitScope>();
   keys.forEach((k, i) => {
     const hash = keyHashes[i]!;
     const label = keyLabel(k.name, hash);
-    const scope = compileLimitScope(k.limits, `key:${k.name ?? hash.slice(0, 16)}`, `key ${label}`, `key:${label}`, semaphores);
+    const scope = compileLimitScope(k.limits, `key:${k.name ?? hash.slice(0, 16)}`, `key ${label}`, `key:${label}`, semaphores, DEFAULTS.limits);
     if (scope !== null) keyScopes.set(hash, scope);
   });
-  const modelScope = compileLimitScope(spec.limits, `model:${spec.path ?? ''}:${spec.name}`, `model ${spec.name}`, 'model', semaphores);
+  const modelScope = compileLimitScope(spec.limits, `model:${spec.path ?? ''}:${spec.name}`, `model ${spec.name}`, 'model', semaphores, DEFAULTS.limits);
   const urlTargets: Array<{ url: string; weight: number }> = [];
   const dnsTargets: DnsTarget[] = [];
   for (const t of spec.targets ?? []) {
-    if ('url' in t) urlTargets.push({ url: t.url, weight: t.weight ?? 1 });
+    if ('url' in t) urlTargets.push({ url: t.url, weight: t.weight ?? DEFAULTS.weight });
     else {
       const i = t.dns.lastIndexOf(':');
       dnsTargets.push(
         Object.freeze({
           host: t.dns.slice(0, i),
           port: Number(t.dns.slice(i + 1)),
-          scheme: t.scheme ?? 'http',
-          weight: t.weight ?? 1,
+          scheme: t.scheme ?? DEFAULTS.dnsScheme,
+          weight: t.weight ?? DEFAULTS.dnsWeight,
           minTtlMs: toMs(t.min_ttl, DEFAULTS.dnsMinTtlMs),
           maxTtlMs: toMs(t.max_ttl, DEFAULTS.dnsMaxTtlMs),
         }),
@@ -150,11 +132,11 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
     }
   }
   const targets = interner.get('targets', JSON.stringify(urlTargets), () =>
-    Object.freeze(urlTargets.map((t) => interner.get('target', `${t.weight} ${t.url}`, () => toUpstreamTarget(t.url, t.weight, registry)))),
+    Object.freeze(urlTargets.map((t) => interner.get('target', `${t.weight} ${t.url}`, () => toTarget(t.url, t.weight, recordOf(t.url))))),
   );
   const hashOn = toHashOn(spec);
   const loadMetrics = toLoadMetrics(spec);
-  const balancerKind = spec.balancer ?? 'round-robin';
+  const balancerKind = spec.balancer ?? DEFAULTS.balancer;
   const path = spec.path ?? '';
   const upstream = new ModelUpstream(
     balancerKind,
@@ -162,23 +144,19 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
       Object.freeze({ loadFactor: spec.hash_load_factor ?? DEFAULTS.hashLoadFactor, staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs }),
     ),
     targets,
-    registry,
   );
-  const limits = toModelLimits([gatewayScope, modelScope], keyScopes);
+  const limits = toModelLimits([gatewayScope, modelScope], keyScopes, DEFAULTS.limits.defaultMaxTokens);
   // What every request reads comes first: the object's first cache lines (10,000 models are cold).
   return {
     name: spec.name,
     statsRow: rowOf(spec.name, path),
     soleKeyHash: keyHashes.length === 1 ? keyHashes[0]! : null,
     keyHashes: keyHashes.length > 0 ? new Set(keyHashes) : null,
-    keyInQuery: spec.key_in_query ?? false,
+    keyInQuery: spec.key_in_query ?? DEFAULTS.isKeyInQuery,
     keyNames: keys.some((k) => k.name !== undefined) ? new Map(keys.flatMap((k, i) => (k.name === undefined ? [] : [[keyHashes[i]!, k.name] as const]))) : EMPTY_NAMES,
     limits,
     // Token limits settle reservations with the real usage: they need it whatever the setting.
-    shouldTrackStreamUsage: spec.track_stream_usage !== false || limits?.hasTokenRules === true,
-    // A copy of upstream.only, read without touching the upstream object; only a list without
-    // DNS entries never changes.
-    soleTarget: dnsTargets.length === 0 ? upstream.only : null,
+    shouldTrackStreamUsage: (spec.track_stream_usage ?? DEFAULTS.shouldTrackStreamUsage) || limits?.hasTokenRules === true,
     upstream,
     upstreamAuthorization: spec.upstream_api_key ? `Bearer ${spec.upstream_api_key}` : null,
     timeouts: interner.get('timeouts', JSON.stringify(spec.timeouts ?? null), () =>
@@ -193,7 +171,7 @@ function compileModel(spec: ModelSpec, registry: TargetRegistry, semaphores: Sem
     health: toHealth(spec, interner),
     servedModel: spec.served_model ?? null,
     fallback: [],
-    anthropicMode: spec.protocols?.anthropic ?? 'translate',
+    anthropicMode: spec.protocols?.anthropic ?? DEFAULTS.anthropicMode,
     hashOn,
     path,
     targets,
@@ -214,13 +192,25 @@ export function resolveFallback(ref: FallbackRefConfig, models: readonly { name:
 
 /** compileSnapshot compiles a loaded configuration. */
 export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {}): Snapshot {
-  const registry = opts.registry ?? new TargetRegistry();
-  const semaphores = opts.semaphores ?? new SemaphoreRegistry();
-  const gatewayScope = compileLimitScope(loaded.config.limits, 'gw', 'the gateway', 'gateway', semaphores);
+  // One record per URL in this snapshot: the live one, else a new one the registry takes at commit.
+  const records = new Map<string, TargetState>();
+  const recordOf = (url: string): TargetState => {
+    let r = records.get(url);
+    if (r === undefined) records.set(url, (r = opts.registry?.find(url) ?? new TargetState(url)));
+    return r;
+  };
+  // One semaphore per scope id (a defaults key is shared by many models), as for records.
+  const made = new Map<string, Semaphore>();
+  const semaphores: SemaphoreSource = (id, l) => {
+    let s = made.get(id);
+    if (s === undefined) made.set(id, (s = opts.semaphores?.find(id) ?? new Semaphore(l.max, l.queueMax, l.queueTimeoutMs)));
+    return s;
+  };
+  const gatewayScope = compileLimitScope(loaded.config.limits, 'gw', 'the gateway', 'gateway', semaphores, DEFAULTS.limits);
   const interner = new Interner();
   let rows = 0;
   const rowOf = opts.rowOf ?? (() => rows++);
-  const mutable = loaded.models.map((m) => compileModel(m, registry, semaphores, gatewayScope, interner, rowOf));
+  const mutable = loaded.models.map((m) => compileModel(m, recordOf, semaphores, gatewayScope, interner, rowOf));
   loaded.models.forEach((spec, i) => {
     // Fallbacks are not chained: a fallback's own fallbacks are never consulted.
     const refs = spec.fallback ?? [];
@@ -253,7 +243,7 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
     maxBodyBytes: toBytes(loaded.config.proxy?.max_body_size, DEFAULTS.maxBodyBytes),
     maxUrlLength: loaded.config.proxy?.max_url_length ?? DEFAULTS.maxUrlLength,
     dnsServers: Object.freeze(loaded.config.dns?.servers ?? []),
-    isFastUpstream: loaded.config.proxy?.fast_upstream ?? true,
+    isFastUpstream: loaded.config.proxy?.fast_upstream ?? DEFAULTS.isFastUpstream,
   });
   return Object.freeze({
     hash: hashOf(settings, models),
@@ -267,7 +257,7 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
 }
 
 function scopeView(s: LimitScope): object {
-  return { id: s.id, rules: s.rules, concurrency: s.semaphore ? [s.semaphore.max, s.semaphore.queueMax, s.semaphore.queueTimeoutMs] : null, defaultMaxTokens: s.defaultMaxTokens };
+  return { id: s.id, rules: s.rules, concurrency: s.concurrency ? [s.concurrency.max, s.concurrency.queueMax, s.concurrency.queueTimeoutMs] : null, defaultMaxTokens: s.defaultMaxTokens };
 }
 
 /** hashOf fingerprints what routing depends on (keys only by hash), so an unchanged reload can be skipped. */
@@ -278,7 +268,6 @@ function hashOf(settings: object, models: readonly Model[]): string {
       ...m,
       statsRow: undefined,
       soleKeyHash: undefined,
-      soleTarget: undefined,
       keyHashes: m.keyHashes ? [...m.keyHashes].sort() : null,
       keyNames: [...m.keyNames].sort(),
       limits: m.limits === null ? null : { scopes: m.limits.scopes.map(scopeView), keys: [...m.limits.keyScopes].sort().map(([h, sc]) => [h, scopeView(sc)]) },
@@ -315,7 +304,7 @@ export function describeSnapshot(s: Snapshot): { hash: string; models: ModelView
 
 /** toLimitView shows one limit scope: its rules in words and its concurrency cap (keys appear by name or fingerprint). */
 function toLimitView(sc: LimitScope): LimitView {
-  const sem = sc.semaphore;
+  const sem = sc.concurrency;
   return {
     scope: sc.label,
     rules: sc.rules.map((r) => r.description),

@@ -1,9 +1,12 @@
 export { ConfigError, formatIssues, type ConfigIssue } from './config-error.js';
 export { loadConfigFile, loadConfigText, type LoadedConfig, type ModelSpec, type Source } from './load.js';
-export { compileSnapshot, describeSnapshot, DEFAULTS } from './compile.js';
+export { compileSnapshot, describeSnapshot } from './compile.js';
+export { CONFIG_DEFAULTS, DEFAULTS } from './defaults.js';
 export type { AnthropicMode, Model, PathRoute, Settings, Snapshot, Target, Timeouts } from './snapshot.js';
 export { gatewayConfig, type GatewayConfig } from './schema.js';
-export { ConfigStore, type SwapResult } from './store.js';
+export { ConfigStore, type StoreOptions, type SwapResult } from './store.js';
+export { commitSnapshot, type Registries } from './commit.js';
 export { parseListen, toBytes, toMs } from './units.js';
-export { checkStart, LISTENER_DEFAULTS, restartNeededFor } from './start-checks.js';
+export { checkStart, restartNeededFor } from './start-checks.js';
 export { configInputs, InputWatcher, readConfigInputs, type WatchInputs } from './watch.js';
+export { ConfigReloader, logIssues, settingsOf, type ConfigLoad, type ConfigSource, type GatewaySettings, type ReloaderOptions } from './reload.js';

@@ -5,6 +5,7 @@
  * route or a limit silently lost.
  */
 import { z } from 'zod';
+import { CONFIG_DEFAULTS as C } from './defaults.js';
 
 // Messages say what is expected in the user's words (examples, not patterns); the loader adds the value given.
 const DURATION_HINT = 'expected a duration such as "500ms", "10s", "5m" or "1h" (a plain number means milliseconds)';
@@ -29,7 +30,7 @@ const URL_CHARS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/;
 /** urlTargetConfig is one upstream server given by URL. */
 export const urlTargetConfig = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: URL_HINT }).refine((u) => URL_CHARS.test(u), URL_HINT).describe('url is the upstream base URL, e.g. http://10.0.0.5:8000; a path in it is prepended to forwarded paths.'),
-  weight: z.number().int().min(1).max(1000).optional().describe('weight is the share of requests this target gets relative to the others (default 1).'),
+  weight: z.number().int().min(1).max(1000).optional().describe(`weight is the share of requests this target gets relative to the others (default ${C.url_target.weight}).`),
 });
 
 /** dnsTargetConfig discovers targets from DNS: every A/AAAA record of the name becomes a target. */
@@ -38,10 +39,10 @@ export const dnsTargetConfig = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected "host:port", e.g. "scout-headless.default.svc:8000"')
     .describe('dns is "host:port" to resolve (e.g. a Kubernetes headless Service); re-resolved on the record TTL.'),
-  scheme: z.enum(['http', 'https']).optional().describe('scheme of the discovered targets (default "http").'),
-  weight: z.number().int().min(1).max(1000).optional().describe('weight of each discovered target (default 1).'),
-  min_ttl: duration.optional().describe('min_ttl is the shortest re-resolve interval, whatever the record TTL says (default 1s).'),
-  max_ttl: duration.optional().describe('max_ttl is the longest re-resolve interval (default 60s).'),
+  scheme: z.enum(['http', 'https']).optional().describe(`scheme of the discovered targets (default "${C.dns_target.scheme}").`),
+  weight: z.number().int().min(1).max(1000).optional().describe(`weight of each discovered target (default ${C.dns_target.weight}).`),
+  min_ttl: duration.optional().describe(`min_ttl is the shortest re-resolve interval, whatever the record TTL says (default ${C.dns_target.min_ttl}).`),
+  max_ttl: duration.optional().describe(`max_ttl is the longest re-resolve interval (default ${C.dns_target.max_ttl}).`),
 });
 
 /** targetConfig is one upstream server (url) or a DNS name that yields several. */
@@ -49,28 +50,28 @@ export const targetConfig = z.union([urlTargetConfig, dnsTargetConfig], 'expecte
 
 /** timeoutsConfig are the per-model upstream timeouts. */
 export const timeoutsConfig = z.strictObject({
-  connect: duration.optional().describe('connect is how long to wait for a TCP/TLS connection to a target (default 5s).'),
-  first_byte: duration.optional().describe('first_byte is how long to wait for the upstream response headers (default 600s: long prompts are slow).'),
-  idle: duration.optional().describe('idle is the longest silence allowed between two chunks of an upstream response (default 120s).'),
+  connect: duration.optional().describe(`connect is how long to wait for a TCP/TLS connection to a target (default ${C.model.timeouts.connect}).`),
+  first_byte: duration.optional().describe(`first_byte is how long to wait for the upstream response headers (default ${C.model.timeouts.first_byte}: long prompts are slow).`),
+  idle: duration.optional().describe(`idle is the longest silence allowed between two chunks of an upstream response (default ${C.model.timeouts.idle}).`),
 });
 
 /** passiveHealthConfig ejects targets that fail real requests. */
 export const passiveHealthConfig = z.strictObject({
-  failures: z.number().int().min(1).max(100).optional().describe('failures is how many consecutive failed requests eject a target (default 3; 0 turns passive checks off via enabled).'),
-  ejection: duration.optional().describe('ejection is how long the first ejection lasts (default 10s); each consecutive ejection doubles it.'),
-  max_ejection: duration.optional().describe('max_ejection caps the doubling (default 5m). After an ejection, one half-open trial request decides.'),
-  status_codes: z.array(z.number().int().min(500).max(599)).optional().describe('status_codes are upstream statuses counted as failures (default [502, 503, 504]).'),
-  enabled: z.boolean().optional().describe('enabled turns passive checks on or off (default true).'),
+  failures: z.number().int().min(1).max(100).optional().describe(`failures is how many consecutive failed requests eject a target (default ${C.model.health_check.passive.failures}; 0 turns passive checks off via enabled).`),
+  ejection: duration.optional().describe(`ejection is how long the first ejection lasts (default ${C.model.health_check.passive.ejection}); each consecutive ejection doubles it.`),
+  max_ejection: duration.optional().describe(`max_ejection caps the doubling (default ${C.model.health_check.passive.max_ejection}). After an ejection, one half-open trial request decides.`),
+  status_codes: z.array(z.number().int().min(500).max(599)).optional().describe(`status_codes are upstream statuses counted as failures (default [${C.model.health_check.passive.status_codes.join(', ')}]).`),
+  enabled: z.boolean().optional().describe(`enabled turns passive checks on or off (default ${C.model.health_check.passive.enabled}).`),
 });
 
 /** healthCheckConfig describes how targets are checked. */
 export const healthCheckConfig = z.strictObject({
-  path: z.string().startsWith('/').optional().describe("path is the target's health endpoint (default: the blueprint's readiness probe path, else /health)."),
-  active: z.boolean().optional().describe('active turns active checks on or off (default true).'),
-  interval: duration.optional().describe('interval between active checks of a target (default 5s).'),
-  timeout: duration.optional().describe('timeout of one active check (default 2s).'),
-  healthy_threshold: z.number().int().min(1).max(100).optional().describe('healthy_threshold is how many successful checks mark a target healthy (default 2).'),
-  unhealthy_threshold: z.number().int().min(1).max(100).optional().describe('unhealthy_threshold is how many failed checks mark a target unhealthy (default 3).'),
+  path: z.string().startsWith('/').optional().describe(`path is the target's health endpoint (default: the blueprint's readiness probe path, else ${C.model.health_check.path}).`),
+  active: z.boolean().optional().describe(`active turns active checks on or off (default ${C.model.health_check.active}).`),
+  interval: duration.optional().describe(`interval between active checks of a target (default ${C.model.health_check.interval}).`),
+  timeout: duration.optional().describe(`timeout of one active check (default ${C.model.health_check.timeout}).`),
+  healthy_threshold: z.number().int().min(1).max(100).optional().describe(`healthy_threshold is how many successful checks mark a target healthy (default ${C.model.health_check.healthy_threshold}).`),
+  unhealthy_threshold: z.number().int().min(1).max(100).optional().describe(`unhealthy_threshold is how many failed checks mark a target unhealthy (default ${C.model.health_check.unhealthy_threshold}).`),
   passive: passiveHealthConfig.optional(),
 });
 
@@ -101,12 +102,12 @@ export const limitsConfig = z.strictObject({
   concurrency: z
     .strictObject({
       max: z.number().int().positive().describe('max is how many requests may run at once.'),
-      queue: z.number().int().min(0).optional().describe('queue is how many more may wait for a slot (default 0).'),
-      queue_timeout_ms: z.number().int().positive().optional().describe('queue_timeout_ms is the longest wait in the queue (default 10000).'),
+      queue: z.number().int().min(0).optional().describe(`queue is how many more may wait for a slot (default ${C.limits.concurrency.queue}).`),
+      queue_timeout_ms: z.number().int().positive().optional().describe(`queue_timeout_ms is the longest wait in the queue (default ${C.limits.concurrency.queue_timeout_ms}).`),
     })
     .optional()
     .describe('concurrency caps requests in flight, with a bounded FIFO wait queue in front (counted per gateway process).'),
-  default_max_tokens: z.number().int().positive().optional().describe('default_max_tokens is the completion reservation when a request sets no max_tokens (default 1024).'),
+  default_max_tokens: z.number().int().positive().optional().describe(`default_max_tokens is the completion reservation when a request sets no max_tokens (default ${C.limits.default_max_tokens}).`),
 });
 
 /** apiKeyObjectConfig is a key with a name (shown instead of the key) and limits of its own. */
@@ -125,34 +126,34 @@ const modelFieldShape = {
     .describe('api_keys are the keys that may call this model (header "apikey" or "Authorization: Bearer"); a "sha256:<64 hex>" entry holds a key by its hash. Empty or absent: no key needed.'),
   served_model: z.string().min(1).optional().describe("served_model is the upstream's own model id (vLLM --served-model-name); body routing also matches it."),
   upstream_api_key: z.string().min(1).regex(/^[\x21-\x7e]+$/, 'must be visible ASCII without spaces: it is sent in a header').optional().describe('upstream_api_key is sent to the targets as "Authorization: Bearer <key>" (for engines started with --api-key).'),
-  key_in_query: z.boolean().optional().describe('key_in_query also accepts the key from an "apikey" query parameter, as Kong allowed (default false).'),
+  key_in_query: z.boolean().optional().describe(`key_in_query also accepts the key from an "apikey" query parameter, as Kong allowed (default ${C.model.key_in_query}).`),
   targets: z.array(targetConfig).optional().describe('targets are the upstream servers of the model: {url, weight} entries and/or {dns: "host:port"} discovery entries.'),
   timeouts: timeoutsConfig.optional(),
   health_check: healthCheckConfig.optional(),
-  balancer: z.enum(['round-robin', 'least-request', 'consistent-hash', 'least-load']).optional().describe('balancer picks a target per request (default "round-robin").'),
+  balancer: z.enum(['round-robin', 'least-request', 'consistent-hash', 'least-load']).optional().describe(`balancer picks a target per request (default "${C.model.balancer}").`),
   hash_on: z
     .union([z.enum(['api_key', 'prompt_prefix']), z.string().regex(/^header:[A-Za-z0-9-]+$/, 'expected "api_key", "prompt_prefix" or "header:<Name>"')], 'expected "api_key", "prompt_prefix" or "header:<Name>"')
     .optional()
-    .describe('hash_on is the consistent-hash key: "header:<Name>", "api_key" or "prompt_prefix" (default "prompt_prefix").'),
-  hash_prompt_chars: z.number().int().min(1).max(100_000).optional().describe('hash_prompt_chars is how many characters of the system prompt and first messages form the prompt_prefix key (default 256).'),
-  hash_load_factor: z.number().min(1).max(10).optional().describe('hash_load_factor bounds a target at this multiple of the average in-flight load before its keys spill over (default 1.25).'),
+    .describe(`hash_on is the consistent-hash key: "header:<Name>", "api_key" or "prompt_prefix" (default "${C.model.hash_on}").`),
+  hash_prompt_chars: z.number().int().min(1).max(100_000).optional().describe(`hash_prompt_chars is how many characters of the system prompt and first messages form the prompt_prefix key (default ${C.model.hash_prompt_chars}).`),
+  hash_load_factor: z.number().min(1).max(10).optional().describe(`hash_load_factor bounds a target at this multiple of the average in-flight load before its keys spill over (default ${C.model.hash_load_factor}).`),
   load_metrics: z
     .strictObject({
-      path: z.string().startsWith('/').optional().describe("path of the targets' Prometheus metrics (default /metrics)."),
-      interval: duration.optional().describe('interval between polls (default 250ms).'),
-      stale_after: duration.optional().describe('stale_after: older samples are ignored and least-request is used (default 2s).'),
+      path: z.string().startsWith('/').optional().describe(`path of the targets' Prometheus metrics (default ${C.model.load_metrics.path}).`),
+      interval: duration.optional().describe(`interval between polls (default ${C.model.load_metrics.interval}).`),
+      stale_after: duration.optional().describe(`stale_after: older samples are ignored and least-request is used (default ${C.model.load_metrics.stale_after}).`),
     })
     .optional()
     .describe('load_metrics configures the /metrics polling of the least-load balancer.'),
-  retries: z.number().int().min(0).max(10).optional().describe('retries is how many other targets a request that failed to connect, or was reset before any response byte, is retried on (default 2).'),
-  retry_timeout: duration.optional().describe('retry_timeout bounds the time from arrival within which a retry may start (default 30s).'),
+  retries: z.number().int().min(0).max(10).optional().describe(`retries is how many other targets a request that failed to connect, or was reset before any response byte, is retried on (default ${C.model.retries}).`),
+  retry_timeout: duration.optional().describe(`retry_timeout bounds the time from arrival within which a retry may start (default ${C.model.retry_timeout}).`),
   fallback: z.array(fallbackRefConfig).optional().describe('fallback models take the requests when every target of this model is down (in order; not chained).'),
   limits: limitsConfig.optional().describe('limits of this model (all its keys together).'),
   track_stream_usage: z
     .boolean()
     .optional()
     .describe(
-      'track_stream_usage asks the engine for token usage on every streamed chat or text completion (stream_options.include_usage) and removes that extra event when the client did not ask for it, so streams count in igw_tokens_total and the access log (default true). false forwards stream requests unchanged; models with token limits always ask.',
+      `track_stream_usage asks the engine for token usage on every streamed chat or text completion (stream_options.include_usage) and removes that extra event when the client did not ask for it, so streams count in igw_tokens_total and the access log (default ${C.model.track_stream_usage}). false forwards stream requests unchanged; models with token limits always ask.`,
     ),
   protocols: z
     .strictObject({
@@ -160,7 +161,7 @@ const modelFieldShape = {
         .enum(['translate', 'passthrough', 'off'])
         .optional()
         .describe(
-          'anthropic is how POST <path>/v1/messages (the Anthropic Messages API) is served: "translate" (default) turns it into /v1/chat/completions and the answer back; "passthrough" forwards it as is, for engines that serve it; "off" answers 404.',
+          `anthropic is how POST <path>/v1/messages (the Anthropic Messages API) is served: "${C.model.protocols.anthropic}" (default) turns it into /v1/chat/completions and the answer back; "passthrough" forwards it as is, for engines that serve it; "off" answers 404.`,
         ),
     })
     .optional()
@@ -198,26 +199,26 @@ const listenerTls = z.strictObject({ cert: z.string().min(1), key: z.string().mi
 
 /** proxyConfig is the inference listener. */
 export const proxyConfig = z.strictObject({
-  listen: listenAddress.optional().describe('listen is the HTTP proxy address (default "0.0.0.0:8000").'),
+  listen: listenAddress.optional().describe(`listen is the HTTP proxy address (default "${C.proxy.listen}").`),
   tls_listen: listenAddress.optional().describe('tls_listen is the HTTPS proxy address (e.g. "0.0.0.0:8443"), serving HTTP/2 and HTTP/1.1 (ALPN).'),
   tls: z
     .strictObject({ cert: z.string().min(1), key: z.string().min(1) })
     .optional()
     .describe('tls holds PEM file paths (relative to the config file) for tls_listen; without it a self-signed development certificate is generated. Reloaded on SIGHUP and when the files change.'),
-  max_body_size: byteSize.optional().describe('max_body_size is the largest request body accepted; larger gets 413 (default "32MiB").'),
-  max_header_size: byteSize.optional().describe('max_header_size bounds the request line and headers together; larger gets 431 (default "16KiB").'),
-  max_url_length: z.number().int().min(64).max(1_048_576).optional().describe('max_url_length is the longest request target (path and query) accepted; longer gets 414 (default 8192).'),
-  header_timeout: duration.optional().describe('header_timeout is how long a client may take to send a request\'s headers (slow-loris guard; default 10s). It does not limit bodies or streams.'),
-  keepalive_timeout: duration.optional().describe('keepalive_timeout closes an idle client connection (default 65s).'),
-  max_connections: z.number().int().min(1).optional().describe('max_connections per listener; further connections are closed at once (default 16384).'),
-  fast_http1: z.boolean().optional().describe('fast_http1 serves plain HTTP/1.1 API calls with the gateway\'s own strict parser and writer (default true); anything else on the connection goes to node:http. false: node:http serves everything.'),
-  fast_upstream: z.boolean().optional().describe('fast_upstream sends requests to plain-HTTP targets over the gateway\'s own HTTP/1.1 client (default true); HTTPS targets always use undici. false: undici for every target.'),
-  http2_max_concurrent_streams: z.number().int().min(1).max(1_000_000).optional().describe('http2_max_concurrent_streams bounds the streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS; default 128, as nginx).'),
+  max_body_size: byteSize.optional().describe(`max_body_size is the largest request body accepted; larger gets 413 (default "${C.proxy.max_body_size}").`),
+  max_header_size: byteSize.optional().describe(`max_header_size bounds the request line and headers together; larger gets 431 (default "${C.proxy.max_header_size}").`),
+  max_url_length: z.number().int().min(64).max(1_048_576).optional().describe(`max_url_length is the longest request target (path and query) accepted; longer gets 414 (default ${C.proxy.max_url_length}).`),
+  header_timeout: duration.optional().describe(`header_timeout is how long a client may take to send a request's headers (slow-loris guard; default ${C.proxy.header_timeout}). It does not limit bodies or streams.`),
+  keepalive_timeout: duration.optional().describe(`keepalive_timeout closes an idle client connection (default ${C.proxy.keepalive_timeout}).`),
+  max_connections: z.number().int().min(1).optional().describe(`max_connections per listener; further connections are closed at once (default ${C.proxy.max_connections}).`),
+  fast_http1: z.boolean().optional().describe(`fast_http1 serves plain HTTP/1.1 API calls with the gateway's own strict parser and writer (default ${C.proxy.fast_http1}); anything else on the connection goes to node:http. false: node:http serves everything.`),
+  fast_upstream: z.boolean().optional().describe(`fast_upstream sends requests to plain-HTTP targets over the gateway's own HTTP/1.1 client (default ${C.proxy.fast_upstream}); HTTPS targets always use undici. false: undici for every target.`),
+  http2_max_concurrent_streams: z.number().int().min(1).max(1_000_000).optional().describe(`http2_max_concurrent_streams bounds the streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS; default ${C.proxy.http2_max_concurrent_streams}, as nginx).`),
 });
 
 /** adminConfig is the admin listener. */
 export const adminConfig = z.strictObject({
-  listen: listenAddress.optional().describe('listen is the admin API address (default "127.0.0.1:8001").'),
+  listen: listenAddress.optional().describe(`listen is the admin API address (default "${C.admin.listen}").`),
   token: z.string().min(1).optional().describe('token is the bearer token the admin API requires.'),
   tls_listen: listenAddress.optional().describe('tls_listen is the admin API\'s HTTPS address (e.g. "0.0.0.0:8442"); off by default. Beyond loopback it needs token, as listen does.'),
   tls: listenerTls.describe('tls holds PEM file paths (relative to the config file) for tls_listen; default: proxy.tls, else a self-signed development certificate. Reloaded on SIGHUP and when the files change.'),
@@ -230,24 +231,24 @@ export const dnsConfig = z.strictObject({
 
 /** limitsStoreConfig is where rate-limit counters live. */
 export const limitsStoreConfig = z.strictObject({
-  policy: z.enum(['local', 'redis']).optional().describe('policy "local" counts in this process (default); "redis" shares counters across gateway replicas.'),
+  policy: z.enum(['local', 'redis']).optional().describe(`policy "${C.limits_store.policy}" counts in this process (default); "redis" shares counters across gateway replicas.`),
   redis_url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port[/db]').refine((u) => URL_CHARS.test(u), 'expected redis://host:port[/db]').optional().describe('redis_url of the shared counter store (policy redis).'),
-  fault_tolerant: z.boolean().optional().describe('fault_tolerant lets traffic through (counted locally) while Redis is unreachable (default true); false answers 503.'),
-  timeout_ms: z.number().int().positive().optional().describe('timeout_ms bounds one Redis check (default 500).'),
+  fault_tolerant: z.boolean().optional().describe(`fault_tolerant lets traffic through (counted locally) while Redis is unreachable (default ${C.limits_store.fault_tolerant}); false answers 503.`),
+  timeout_ms: z.number().int().positive().optional().describe(`timeout_ms bounds one Redis check (default ${C.limits_store.timeout_ms}).`),
 });
 
 /** statusConfig is the status listener. */
 export const statusConfig = z.strictObject({
-  listen: listenAddress.optional().describe('listen is the status address serving /status and /status/ready (default "0.0.0.0:8100").'),
+  listen: listenAddress.optional().describe(`listen is the status address serving /status and /status/ready (default "${C.status.listen}").`),
   tls_listen: listenAddress.optional().describe('tls_listen is the status listener\'s HTTPS address (e.g. "0.0.0.0:8101"), serving the same endpoints; off by default.'),
   tls: listenerTls.describe('tls holds PEM file paths (relative to the config file) for tls_listen; default: proxy.tls, else a self-signed development certificate. Reloaded on SIGHUP and when the files change.'),
 });
 
 /** logConfig sets the gateway log (stderr) and the access log (stdout). */
 export const logConfig = z.strictObject({
-  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().describe('level is the gateway log level on stderr (default "info"; env IGW_LOG_LEVEL overrides).'),
-  access_log: z.boolean().optional().describe('access_log writes one line per request on stdout (default true).'),
-  format: z.enum(['json', 'text']).optional().describe('format of access log lines: "json" (default) or "text".'),
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().describe(`level is the gateway log level on stderr (default "${C.log.level}"; env IGW_LOG_LEVEL overrides).`),
+  access_log: z.boolean().optional().describe(`access_log writes one line per request on stdout (default ${C.log.access_log}).`),
+  format: z.enum(['json', 'text']).optional().describe(`format of access log lines: "${C.log.format}" (default) or "text".`),
 });
 
 /** gatewayConfig is the whole configuration file. */
@@ -261,7 +262,7 @@ export const gatewayConfig = z
     dns: dnsConfig.optional(),
     limits_store: limitsStoreConfig.optional(),
     limits: limitsConfig.optional().describe('limits are gateway-wide: one budget shared by all models.'),
-    shutdown_grace_s: z.number().int().min(0).max(3600).optional().describe('shutdown_grace_s is how long in-flight requests and streams get to finish after SIGTERM (default 30).'),
+    shutdown_grace_s: z.number().int().min(0).max(3600).optional().describe(`shutdown_grace_s is how long in-flight requests and streams get to finish after SIGTERM (default ${C.shutdown_grace_s}).`),
     defaults: modelDefaultsConfig.optional().describe('defaults are fields every model starts from; a model or blueprints entry overrides them.'),
     models: z.array(modelConfig).optional().describe('models are routed models declared directly.'),
     blueprints: z.array(blueprintEntryConfig).optional().describe('blueprints are OCI AI Blueprints recipe files or folders to import models from.'),

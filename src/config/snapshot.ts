@@ -3,12 +3,9 @@
  * current snapshot once and uses only it, so a reload mid-request cannot mix two configs.
  */
 import type { ModelLimits } from '../ratelimit/index.js';
-import type { BalancerKind, DnsTarget, HealthPolicy, ModelUpstream, UpstreamTarget } from '../upstream/index.js';
+import type { BalancerKind, DnsTarget, HealthPolicy, ModelUpstream, Target } from '../upstream/index.js';
 
-export type { DnsTarget };
-
-/** Target is one upstream server of a model (with its live state), split for fast path building. */
-export type Target = UpstreamTarget;
+export type { DnsTarget, Target };
 
 /** HashOn is what the consistent-hash balancer hashes. */
 export type HashOn = { readonly kind: 'header'; readonly header: string } | { readonly kind: 'api_key' } | { readonly kind: 'prompt_prefix'; readonly chars: number };
@@ -71,8 +68,6 @@ export interface Model {
   readonly source: string;
   /** anthropicMode is how the Anthropic Messages API (`/v1/messages`) is served for this model. */
   readonly anthropicMode: AnthropicMode;
-  /** soleTarget is the target of a model with one URL target and no DNS ones (a list that never changes), else null. */
-  readonly soleTarget: Target | null;
   /** upstream is the live target list and balancer. */
   readonly upstream: ModelUpstream;
 }

@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { fingerprintKey } from '../auth/index.js';
 import { ConfigError, type ConfigIssue } from './config-error.js';
+import { DEFAULTS } from './defaults.js';
 import type { LoadedConfig } from './load.js';
 import type { GatewayConfig } from './schema.js';
 import { parseListen } from './units.js';
@@ -18,8 +19,7 @@ import { parseListen } from './units.js';
 /** MIN_KEY_LENGTH is the shortest API key accepted without a warning (keygen makes 43 characters). */
 const MIN_KEY_LENGTH = 16;
 
-/** LISTENER_DEFAULTS are the listen addresses used when a section does not set one. */
-export const LISTENER_DEFAULTS = { proxy: '0.0.0.0:8000', status: '0.0.0.0:8100', admin: '127.0.0.1:8001' } as const;
+const LISTEN = DEFAULTS.listen;
 
 /** isLoopbackHost tells whether a listen host only accepts local connections. */
 function isLoopbackHost(host: string): boolean {
@@ -38,11 +38,11 @@ export function checkStart(loaded: LoadedConfig, baseDir: string): ConfigIssue[]
   const errors: ConfigIssue[] = [];
 
   const listeners: Array<{ field: string; value: string }> = [
-    { field: 'proxy.listen', value: config.proxy?.listen ?? LISTENER_DEFAULTS.proxy },
+    { field: 'proxy.listen', value: config.proxy?.listen ?? LISTEN.proxy },
     ...(config.proxy?.tls_listen !== undefined ? [{ field: 'proxy.tls_listen', value: config.proxy.tls_listen }] : []),
-    { field: 'status.listen', value: config.status?.listen ?? LISTENER_DEFAULTS.status },
+    { field: 'status.listen', value: config.status?.listen ?? LISTEN.status },
     ...(config.status?.tls_listen !== undefined ? [{ field: 'status.tls_listen', value: config.status.tls_listen }] : []),
-    { field: 'admin.listen', value: config.admin?.listen ?? LISTENER_DEFAULTS.admin },
+    { field: 'admin.listen', value: config.admin?.listen ?? LISTEN.admin },
     ...(config.admin?.tls_listen !== undefined ? [{ field: 'admin.tls_listen', value: config.admin.tls_listen }] : []),
   ];
   const bound: Array<{ field: string; host: string; port: number }> = [];
@@ -59,7 +59,7 @@ export function checkStart(loaded: LoadedConfig, baseDir: string): ConfigIssue[]
   }
 
   for (const field of ['listen', 'tls_listen'] as const) {
-    const value = field === 'listen' ? (config.admin?.listen ?? LISTENER_DEFAULTS.admin) : config.admin?.tls_listen;
+    const value = field === 'listen' ? (config.admin?.listen ?? LISTEN.admin) : config.admin?.tls_listen;
     if (value === undefined) continue;
     const { host, port } = parseListen(value);
     if (!isLoopbackHost(host) && config.admin?.token === undefined) {

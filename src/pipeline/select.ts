@@ -6,7 +6,7 @@
  */
 import type { Model, Target } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import { isEligible, toPromptPrefixKey } from '../upstream/index.js';
+import { toPromptPrefixKey } from '../upstream/index.js';
 import { parsedBody } from './body.js';
 import { useServedModel } from './prepare.js';
 import type { RequestContext } from './context.js';
@@ -23,12 +23,9 @@ function hashKeyOf(ctx: RequestContext, model: Model): string | null {
   return toPromptPrefixKey(parsedBody(ctx), on.chars);
 }
 
-/** pickFrom asks one model's balancer for a target (a one-target model needs no balancer). */
+/** pickFrom asks one model's upstream for a target; it asks for the hash key only when a balancer uses one. */
 function pickFrom(ctx: RequestContext, model: Model, nowMs: number): Target | undefined {
-  // A fixed sole target is read off the model itself: its upstream object is one cold object fewer.
-  const only = model.soleTarget ?? model.upstream.only;
-  if (only !== null) return isEligible(only, ctx.tried) ? only : undefined;
-  return model.upstream.pick({ excluded: ctx.tried, hashKey: hashKeyOf(ctx, model), nowMs });
+  return model.upstream.pick(ctx.tried, nowMs, hashKeyOf, ctx, model);
 }
 
 /** nextTarget picks from the requested model, then its fallbacks; sets ctx.serving and ctx.target. */

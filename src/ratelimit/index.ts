@@ -1,7 +1,8 @@
 export type { CounterStore, TakeRequest, TakeResult } from './counter-store.js';
 export { LocalStore } from './local-store.js';
+export { openCounterStore, type CounterStoreOptions } from './open-counter-store.js';
 // RedisStore (src/ratelimit/redis-store.ts) is imported on demand: it loads ioredis.
-export { Semaphore, SemaphoreRegistry } from './semaphore.js';
-export { compileLimitScope, DEFAULT_MAX_TOKENS, type LimitScope, type LimitsSpec, type Rule, type WindowCounts, type WindowName } from './limit-rules.js';
+export { Semaphore, SemaphoreRegistry, type SemaphoreLimits, type SemaphoreLookup } from './semaphore.js';
+export { compileLimitScope, type LimitDefaults, type LimitScope, type LimitsSpec, type SemaphoreSource, type Rule, type WindowCounts, type WindowName } from './limit-rules.js';
 export { toModelLimits, type ModelLimits } from './model-limits.js';
 export { compilePlan, LimitTake, toRateLimitHeaders, type Plan } from './plan.js';

@@ -3,7 +3,7 @@
  * window, and optionally a concurrency semaphore. Counter names derive from the scope and window
  * only, never from the process or the config hash, so every replica shares them.
  */
-import type { Semaphore, SemaphoreRegistry } from './semaphore.js';
+import type { Semaphore, SemaphoreLimits } from './semaphore.js';
 
 /** WindowName is a counted window. */
 export type WindowName = 'second' | 'minute' | 'hour' | 'day';
@@ -47,15 +47,30 @@ export interface LimitScope {
   /** metricScope names the scope in metric labels: "gateway", "model" or "key:<name>". */
   readonly metricScope: string;
   readonly rules: readonly Rule[];
+  /** semaphore is the scope's live concurrency semaphore (registered when the snapshot is committed). */
   readonly semaphore: Semaphore | null;
+  /** concurrency are the configured semaphore sizes; the live semaphore takes them at commit. */
+  readonly concurrency: SemaphoreLimits | null;
   readonly defaultMaxTokens: number | null;
 }
 
-/** DEFAULT_MAX_TOKENS is the completion reservation when neither request nor config gives one. */
-export const DEFAULT_MAX_TOKENS = 1024;
+/** SemaphoreSource gives the semaphore of a scope id: the live one, or a new one at these limits. */
+export type SemaphoreSource = (id: string, limits: SemaphoreLimits) => Semaphore;
 
-/** compileLimitScope compiles one limits block (metricScope: "gateway", "model" or "key:<name>"); null when it sets nothing. */
-export function compileLimitScope(cfg: LimitsSpec | undefined, id: string, label: string, metricScope: string, semaphores: SemaphoreRegistry): LimitScope | null {
+/** LimitDefaults are the configuration defaults of a limits block. */
+export interface LimitDefaults {
+  readonly queue: number;
+  readonly queueTimeoutMs: number;
+  /** defaultMaxTokens is the completion reservation when neither request nor config gives one. */
+  readonly defaultMaxTokens: number;
+}
+
+/**
+ * compileLimitScope compiles one limits block (metricScope: "gateway", "model" or "key:<name>");
+ * null when it sets nothing. It changes no live state: semaphoreOf hands out the live semaphore or
+ * a new one, which the registry takes when the snapshot is committed.
+ */
+export function compileLimitScope(cfg: LimitsSpec | undefined, id: string, label: string, metricScope: string, semaphoreOf: SemaphoreSource, defaults: LimitDefaults): LimitScope | null {
   if (cfg === undefined) return null;
   const rules: Rule[] = [];
   for (const kind of ['requests', 'tokens'] as const) {
@@ -78,7 +93,8 @@ export function compileLimitScope(cfg: LimitsSpec | undefined, id: string, label
     }
   }
   const c = cfg.concurrency;
-  const semaphore = c === undefined ? null : semaphores.get(id, c.max, c.queue ?? 0, c.queue_timeout_ms ?? 10_000);
+  const concurrency = c === undefined ? null : Object.freeze({ max: c.max, queueMax: c.queue ?? defaults.queue, queueTimeoutMs: c.queue_timeout_ms ?? defaults.queueTimeoutMs });
+  const semaphore = concurrency === null ? null : semaphoreOf(id, concurrency);
   if (rules.length === 0 && semaphore === null) return null;
-  return Object.freeze({ id, label, metricScope, rules: Object.freeze(rules), semaphore, defaultMaxTokens: cfg.default_max_tokens ?? null });
+  return Object.freeze({ id, label, metricScope, rules: Object.freeze(rules), semaphore, concurrency, defaultMaxTokens: cfg.default_max_tokens ?? null });
 }

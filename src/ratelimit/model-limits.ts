@@ -2,7 +2,7 @@
  * ModelLimits: every limit on one model's requests, with the plan of each (model, key) pair
  * compiled when the snapshot compiles, so a request looks its plan up and builds nothing.
  */
-import { DEFAULT_MAX_TOKENS, type LimitScope } from './limit-rules.js';
+import type { LimitScope } from './limit-rules.js';
 import { compilePlan, type Plan } from './plan.js';
 
 /** ModelLimits are all limits that apply to a model's requests. */
@@ -21,7 +21,7 @@ export interface ModelLimits {
 }
 
 /** toModelLimits combines scopes and compiles their plans; null when nothing limits the model (the admit stage is then skipped). */
-export function toModelLimits(scopes: ReadonlyArray<LimitScope | null>, keyScopes: ReadonlyMap<string, LimitScope>): ModelLimits | null {
+export function toModelLimits(scopes: ReadonlyArray<LimitScope | null>, keyScopes: ReadonlyMap<string, LimitScope>, defaultMaxTokens: number): ModelLimits | null {
   const present = scopes.filter((s): s is LimitScope => s !== null);
   if (present.length === 0 && keyScopes.size === 0) return null;
   const all = [...present, ...keyScopes.values()];
@@ -33,6 +33,6 @@ export function toModelLimits(scopes: ReadonlyArray<LimitScope | null>, keyScope
     plan: compilePlan(present),
     keyPlans,
     hasTokenRules: all.some((s) => s.rules.some((r) => r.kind === 'tokens')),
-    defaultMaxTokens: all.find((s) => s.defaultMaxTokens !== null)?.defaultMaxTokens ?? DEFAULT_MAX_TOKENS,
+    defaultMaxTokens: all.find((s) => s.defaultMaxTokens !== null)?.defaultMaxTokens ?? defaultMaxTokens,
   });
 }

@@ -98,17 +98,46 @@ export class Semaphore {
   }
 }
 
-/** SemaphoreRegistry keeps one Semaphore per scope for the life of the process, so reloads keep counts. */
-export class SemaphoreRegistry {
+/** SemaphoreLimits are a semaphore's configured sizes. */
+export interface SemaphoreLimits {
+  readonly max: number;
+  readonly queueMax: number;
+  readonly queueTimeoutMs: number;
+}
+
+/** SemaphoreLookup finds the live semaphore of a scope: compiling reads it, never changes it. */
+export interface SemaphoreLookup {
+  find(scope: string): Semaphore | undefined;
+}
+
+/**
+ * SemaphoreRegistry keeps one Semaphore per scope across reloads, so counts survive them. Compile
+ * only looks semaphores up (a new scope gets a new, unregistered one); commit registers what the
+ * installed snapshot uses, resizes it to that snapshot's limits, and forgets idle semaphores of
+ * scopes that left the configuration.
+ */
+export class SemaphoreRegistry implements SemaphoreLookup {
   readonly #byScope = new Map<string, Semaphore>();
 
-  /** get returns the scope's semaphore, created or resized to these limits. */
-  get(scope: string, max: number, queueMax: number, queueTimeoutMs: number): Semaphore {
-    let s = this.#byScope.get(scope);
-    if (s === undefined) {
-      s = new Semaphore(max, queueMax, queueTimeoutMs);
-      this.#byScope.set(scope, s);
-    } else if (s.max !== max || s.queueMax !== queueMax || s.queueTimeoutMs !== queueTimeoutMs) s.resize(max, queueMax, queueTimeoutMs);
-    return s;
+  /** find returns the scope's registered semaphore, if any. */
+  find(scope: string): Semaphore | undefined {
+    return this.#byScope.get(scope);
+  }
+
+  /** size is how many semaphores are registered. */
+  get size(): number {
+    return this.#byScope.size;
+  }
+
+  /** commit makes the registry hold exactly the semaphores in use (plus busy ones that left), at their configured limits. */
+  commit(inUse: Iterable<{ readonly id: string; readonly semaphore: Semaphore; readonly limits: SemaphoreLimits }>): void {
+    const ids = new Set<string>();
+    for (const { id, semaphore: s, limits: l } of inUse) {
+      ids.add(id);
+      this.#byScope.set(id, s);
+      if (s.max !== l.max || s.queueMax !== l.queueMax || s.queueTimeoutMs !== l.queueTimeoutMs) s.resize(l.max, l.queueMax, l.queueTimeoutMs);
+    }
+    // A semaphore still holding or queueing requests stays, so a scope that comes back keeps its count.
+    for (const [id, s] of this.#byScope) if (!ids.has(id) && s.running === 0 && s.waiting === 0) this.#byScope.delete(id);
   }
 }

@@ -1,14 +1,16 @@
 /**
  * Background work of one config generation: active health probes, DNS discovery and vLLM
  * /metrics polling for least-load. All of it is tied to an AbortSignal and stops when the
- * generation is retired by a reload; the state it writes (TargetRecords) is kept by URL and
- * carries over to the next generation.
+ * generation is retired by a reload; the state it writes (TargetStates) is kept by URL and
+ * carries over to the next generation. A probe or poll also stops once its target's record is
+ * dropped (the target left the configuration or DNS).
  */
 import { lookup, Resolver } from 'node:dns/promises';
 import { isIPv6 } from 'node:net';
 import type { DnsTarget } from './dns-target.js';
 import type { HealthPolicy } from './health-policy.js';
-import type { ModelUpstream, UpstreamTarget } from './model-upstream.js';
+import type { ModelUpstream } from './model-upstream.js';
+import type { Target } from './target.js';
 import type { PoolRegistry } from './pool-registry.js';
 import { parseVllmMetrics } from './vllm-metrics.js';
 
@@ -30,7 +32,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
 }
 
 /** fetchText GETs a path on a target through its pool; null on any failure or non-2xx. */
-async function fetchText(pools: PoolRegistry, target: UpstreamTarget, path: string, timeoutMs: number, signal: AbortSignal): Promise<string | null> {
+async function fetchText(pools: PoolRegistry, target: Target, path: string, timeoutMs: number, signal: AbortSignal): Promise<string | null> {
   try {
     const res = await pools.get(target.origin, { connectTimeoutMs: timeoutMs }).request({
       path: target.basePath + path,
@@ -51,10 +53,11 @@ async function fetchText(pools: PoolRegistry, target: UpstreamTarget, path: stri
  * as often, so with the default healthy_threshold of 2 a restarted replica is back within one
  * interval.
  */
-export async function runHealthChecks(pools: PoolRegistry, target: UpstreamTarget, policy: HealthPolicy, signal: AbortSignal): Promise<void> {
-  while (!signal.aborted) {
+export async function runHealthChecks(pools: PoolRegistry, target: Target, policy: HealthPolicy, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted && target.state.isKept) {
     const interval = target.state.isActiveHealthy ? policy.intervalMs : Math.max(50, policy.intervalMs / 2);
     if (!(await sleep(interval, signal))) return;
+    if (!target.state.isKept) return;
     const body = await fetchText(pools, target, policy.path, policy.timeoutMs, signal);
     if (signal.aborted) return;
     target.state.activeResult(body !== null, policy);
@@ -62,8 +65,8 @@ export async function runHealthChecks(pools: PoolRegistry, target: UpstreamTarge
 }
 
 /** runLoadPolling reads a target's vLLM /metrics every interval into its load sample. */
-export async function runLoadPolling(pools: PoolRegistry, target: UpstreamTarget, path: string, intervalMs: number, signal: AbortSignal): Promise<void> {
-  while (!signal.aborted) {
+export async function runLoadPolling(pools: PoolRegistry, target: Target, path: string, intervalMs: number, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted && target.state.isKept) {
     const text = await fetchText(pools, target, path, Math.max(intervalMs * 4, 1000), signal);
     if (signal.aborted) return;
     if (text !== null) {

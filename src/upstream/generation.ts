@@ -1,20 +1,22 @@
 /**
  * Generation runs the background work of one compiled snapshot (health checks, DNS discovery,
  * load polling) and stops it when a reload retires the snapshot. Health checks and load polls
- * are per target URL: a URL shared by several models is probed once.
+ * are per target URL: a URL shared by several models is probed once. A target dropped from the
+ * registry (it left DNS) stops being probed, and is probed anew if it comes back.
  */
 import { setMaxListeners } from 'node:events';
 import type { DnsTarget } from './dns-target.js';
 import type { HealthPolicy } from './health-policy.js';
 import type { ModelUpstream } from './model-upstream.js';
 import { runDnsDiscovery, runHealthChecks, runLoadPolling } from './checkers.js';
-import type { UpstreamTarget } from './model-upstream.js';
+import type { Target } from './target.js';
 import type { PoolRegistry } from './pool-registry.js';
+import type { TargetState } from './target-state.js';
 
 /** GenerationModel is what a generation needs of a compiled model. */
 export interface GenerationModel {
   readonly name: string;
-  readonly targets: readonly UpstreamTarget[];
+  readonly targets: readonly Target[];
   readonly dnsTargets: readonly DnsTarget[];
   readonly health: HealthPolicy;
   readonly loadMetrics: { readonly path: string; readonly intervalMs: number } | null;
@@ -35,8 +37,9 @@ export interface GenerationEvents {
 /** Generation owns one snapshot's background tasks. */
 export class Generation {
   readonly #abort = new AbortController();
-  readonly #probed = new Set<string>();
-  readonly #polled = new Set<string>();
+  /** #probed and #polled are the record each URL's running probe or poll loop watches. */
+  readonly #probed = new Map<string, TargetState>();
+  readonly #polled = new Map<string, TargetState>();
   readonly #snapshot: GenerationSnapshot;
   readonly #pools: PoolRegistry;
 
@@ -57,15 +60,15 @@ export class Generation {
     }
   }
 
-  #watchTarget(health: HealthPolicy, load: GenerationModel['loadMetrics'], t: UpstreamTarget): void {
+  #watchTarget(health: HealthPolicy, load: GenerationModel['loadMetrics'], t: Target): void {
     const signal = this.#abort.signal;
-    if (health.isActive && !this.#probed.has(t.url)) {
-      this.#probed.add(t.url);
-      void runHealthChecks(this.#pools, t, health, signal);
+    if (health.isActive && this.#probed.get(t.url) !== t.state) {
+      this.#probed.set(t.url, t.state);
+      void runHealthChecks(this.#pools, t, health, signal).then(() => forgetLoop(this.#probed, t));
     }
-    if (load !== null && !this.#polled.has(t.url)) {
-      this.#polled.add(t.url);
-      void runLoadPolling(this.#pools, t, load.path, load.intervalMs, signal);
+    if (load !== null && this.#polled.get(t.url) !== t.state) {
+      this.#polled.set(t.url, t.state);
+      void runLoadPolling(this.#pools, t, load.path, load.intervalMs, signal).then(() => forgetLoop(this.#polled, t));
     }
   }
 
@@ -74,8 +77,18 @@ export class Generation {
     return this.#snapshot;
   }
 
+  /** watching is how many target URLs this generation probes or polls. */
+  get watching(): number {
+    return new Set([...this.#probed.keys(), ...this.#polled.keys()]).size;
+  }
+
   /** retire stops every task of this generation. */
   retire(): void {
     this.#abort.abort();
   }
+}
+
+/** forgetLoop clears a finished loop's entry, unless a newer record of the same URL took it over. */
+function forgetLoop(loops: Map<string, TargetState>, t: Target): void {
+  if (loops.get(t.url) === t.state) loops.delete(t.url);
 }

@@ -90,6 +90,28 @@ export class PoolRegistry {
     return f;
   }
 
+  /** size is how many undici pools and built-in clients are kept. */
+  get size(): number {
+    let n = this.#pools.size;
+    for (const f of this.#forwarders[1].values()) for (const d of f.values()) if (!(d instanceof UndiciForwarder)) n++;
+    return n;
+  }
+
+  /** forget closes and drops every pool of an origin no target uses any more, letting requests on them finish. */
+  async forget(origin: string): Promise<void> {
+    const gone: Array<Pool | UpstreamDispatcher> = [];
+    for (const [key, pool] of this.#pools) {
+      if (key.slice(0, key.lastIndexOf('|')) !== origin) continue;
+      gone.push(pool);
+      this.#pools.delete(key);
+    }
+    for (const byOrigin of this.#forwarders) {
+      for (const f of byOrigin.get(origin)?.values() ?? []) if (!(f instanceof UndiciForwarder)) gone.push(f);
+      byOrigin.delete(origin);
+    }
+    await Promise.allSettled(gone.map((p) => p.close()));
+  }
+
   /** #takeAll empties the registry and returns every pool it held. */
   #takeAll(): Array<Pool | UpstreamDispatcher> {
     const all: Array<Pool | UpstreamDispatcher> = [...this.#pools.values()];

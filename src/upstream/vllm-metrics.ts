@@ -5,7 +5,7 @@
  * makes one pass with indexOf and startsWith: no split, no regex, and a substring only for the
  * value of a line it keeps. It never throws: a line it cannot read is skipped.
  */
-import type { LoadSample } from './balancer/types.js';
+import type { LoadSample } from './target-state.js';
 
 const WAITING = 'vllm:num_requests_waiting';
 const RUNNING = 'vllm:num_requests_running';

@@ -14,15 +14,16 @@ import {
   createBalancer,
   toPromptPrefixKey,
 } from '../../src/upstream/balancer/index.js';
-import type { Balancer, BalancerKind, Candidate, LoadSample, PickInput, TargetState } from '../../src/upstream/balancer/index.js';
+import type { Balancer, BalancerKind, Target, LoadSample, PickInput } from '../../src/upstream/balancer/index.js';
+import { TargetState } from '../../src/upstream/index.js';
 
-/** TestCandidate is a Candidate whose state the test may change. */
-interface TestCandidate extends Candidate {
+/** TestTarget is a Target whose state the test may change. */
+interface TestTarget extends Target {
   readonly state: TargetState;
 }
 
-function candidate(url: string, weight = 1, state: Partial<TargetState> = {}): TestCandidate {
-  return { url, weight, state: { inflight: 0, isHealthy: true, load: null, ...state } };
+function candidate(url: string, weight = 1, state: Partial<Pick<TargetState, 'inflight' | 'isHealthy' | 'load'>> = {}): TestTarget {
+  return { url, origin: url, basePath: '', weight, state: Object.assign(new TargetState(url), state) };
 }
 
 function sample(waiting: number, running: number, kvCacheUsage = 0, atMs = NOW): LoadSample {
@@ -43,16 +44,16 @@ function mulberry32(seed: number): () => number {
 
 const NOW = 1_000_000;
 
-function input(hashKey: string | null = null, excluded: ReadonlySet<Candidate> | null = null, nowMs = NOW): PickInput {
+function input(hashKey: string | null = null, excluded: ReadonlySet<Target> | null = null, nowMs = NOW): PickInput {
   return { excluded, hashKey, nowMs };
 }
 
-function create(kind: BalancerKind, candidates: readonly Candidate[], seed = 1): Balancer {
+function create(kind: BalancerKind, candidates: readonly Target[], seed = 1): Balancer {
   return createBalancer(kind, candidates, { random: mulberry32(seed) });
 }
 
 /** freshen gives every candidate a fresh sample that agrees with its in-flight count, as a poller would. */
-function freshen(candidates: readonly TestCandidate[], nowMs: number): void {
+function freshen(candidates: readonly TestTarget[], nowMs: number): void {
   for (const c of candidates) c.state.load = sample(0, c.state.inflight, Math.min(1, c.state.inflight / (16 * c.weight)), nowMs);
 }
 
@@ -61,10 +62,10 @@ function freshen(candidates: readonly TestCandidate[], nowMs: number): void {
  * holds one in-flight slot for a random 1..40 ticks, and every 5 ticks a metrics poll refreshes
  * the load samples. Every pick carries a distinct hash key. Returns the picks per candidate.
  */
-function simulate(balancer: Balancer, candidates: readonly TestCandidate[], picks: number, seed: number): number[] {
+function simulate(balancer: Balancer, candidates: readonly TestTarget[], picks: number, seed: number): number[] {
   const random = mulberry32(seed);
   const counts = candidates.map(() => 0);
-  const releases = new Map<number, TestCandidate[]>();
+  const releases = new Map<number, TestTarget[]>();
   let picked = 0;
   for (let tick = 0; picked < picks; tick++) {
     for (const c of releases.get(tick) ?? []) c.state.inflight--;
@@ -72,7 +73,7 @@ function simulate(balancer: Balancer, candidates: readonly TestCandidate[], pick
     const nowMs = NOW + tick * 50;
     if (tick % 5 === 0) freshen(candidates, nowMs);
     for (let k = 0; k < 3 && picked < picks; k++) {
-      const c = balancer.pick(input(`key-${picked}`, null, nowMs)) as TestCandidate | undefined;
+      const c = balancer.pick(input(`key-${picked}`, null, nowMs)) as TestTarget | undefined;
       assert.ok(c !== undefined);
       picked++;
       counts[candidates.indexOf(c)]!++;
@@ -104,8 +105,8 @@ for (const kind of BALANCER_KINDS) {
       const all = [a!, b!, c!, d!];
       freshen(all, NOW);
       const balancer = create(kind, all);
-      const excluded = new Set<Candidate>([c!]);
-      const seen = new Set<Candidate>();
+      const excluded = new Set<Target>([c!]);
+      const seen = new Set<Target>();
       for (let i = 0; i < 2000; i++) {
         const picked = balancer.pick(input(`key-${i}`, excluded));
         assert.ok(picked === a || picked === d, `picked ${picked?.url}`);
@@ -215,13 +216,13 @@ describe('LeastRequestBalancer', () => {
 
   it('survives a random source that returns 1 or NaN', () => {
     const all = [candidate('a'), candidate('b'), candidate('c')];
-    assert.ok(all.includes(new LeastRequestBalancer(all, { random: () => 1 }).pick(input()) as TestCandidate));
-    assert.ok(all.includes(new LeastRequestBalancer(all, { random: () => Number.NaN }).pick(input()) as TestCandidate));
+    assert.ok(all.includes(new LeastRequestBalancer(all, { random: () => 1 }).pick(input()) as TestTarget));
+    assert.ok(all.includes(new LeastRequestBalancer(all, { random: () => Number.NaN }).pick(input()) as TestTarget));
   });
 });
 
 describe('ConsistentHashBalancer', () => {
-  const fleet = (n: number): TestCandidate[] => Array.from({ length: n }, (_, i) => candidate(`http://10.0.1.${i + 1}:8000`));
+  const fleet = (n: number): TestTarget[] => Array.from({ length: n }, (_, i) => candidate(`http://10.0.1.${i + 1}:8000`));
 
   it('sends the same key to the same target, across rebuilt balancers and candidate orders', () => {
     const all = fleet(5);
@@ -269,9 +270,9 @@ describe('ConsistentHashBalancer', () => {
     const all = fleet(3);
     const ch = new ConsistentHashBalancer(all, { loadFactor: 1.25 });
     const home = ch.pick(input('hot'))!;
-    const counts = new Map<Candidate, number>();
+    const counts = new Map<Target, number>();
     for (let total = 0; total < 30; total++) {
-      const c = ch.pick(input('hot')) as TestCandidate;
+      const c = ch.pick(input('hot')) as TestTarget;
       // The bound the paper gives: no target above ceil(c * (total + 1) / n) once this one is placed.
       assert.ok(c.state.inflight + 1 <= Math.ceil((1.25 * (total + 1)) / 3), `pick ${total} went over the bound`);
       c.state.inflight++;
@@ -284,7 +285,7 @@ describe('ConsistentHashBalancer', () => {
   it('keeps a hot key home while the load factor allows it', () => {
     const all = fleet(3);
     const ch = new ConsistentHashBalancer(all, { loadFactor: 10 });
-    const home = ch.pick(input('hot')) as TestCandidate;
+    const home = ch.pick(input('hot')) as TestTarget;
     for (let i = 0; i < 30; i++) {
       assert.equal(ch.pick(input('hot')), home);
       home.state.inflight++;
@@ -295,7 +296,7 @@ describe('ConsistentHashBalancer', () => {
     const all = [candidate('http://light', 1), candidate('http://heavy', 3)];
     const ch = new ConsistentHashBalancer(all, { loadFactor: 1.25 });
     // Over 40 picks of many keys in flight at once the heavy target holds about 3/4 of them.
-    for (let i = 0; i < 40; i++) (ch.pick(input(`k${i}`)) as TestCandidate).state.inflight++;
+    for (let i = 0; i < 40; i++) (ch.pick(input(`k${i}`)) as TestTarget).state.inflight++;
     assert.ok(all[1]!.state.inflight >= 25, `heavy holds ${all[1]!.state.inflight} of 40`);
     assert.ok(all[0]!.state.inflight <= Math.ceil((1.25 * 40) / 4), `light holds ${all[0]!.state.inflight} of 40`);
   });
@@ -358,7 +359,7 @@ describe('toPromptPrefixKey', () => {
 });
 
 describe('LeastLoadBalancer', () => {
-  const ll = (all: readonly Candidate[], opts: { staleMs?: number } = {}): LeastLoadBalancer => new LeastLoadBalancer(all, { random: mulberry32(9), ...opts });
+  const ll = (all: readonly Target[], opts: { staleMs?: number } = {}): LeastLoadBalancer => new LeastLoadBalancer(all, { random: mulberry32(9), ...opts });
 
   it('prefers the candidate whose sample shows the shorter queue', () => {
     const all = [candidate('a', 1, { load: sample(10, 5) }), candidate('b', 1, { load: sample(1, 5) }), candidate('c', 1, { load: sample(4, 0) })];
@@ -395,7 +396,7 @@ describe('LeastLoadBalancer', () => {
   it('counts the requests it sent since the sample, so a burst between polls does not herd', () => {
     const all = [candidate('a', 1, { load: sample(2, 0) }), candidate('b', 1, { load: sample(2, 0) })];
     const balancer = ll(all);
-    for (let i = 0; i < 10; i++) (balancer.pick(input()) as TestCandidate).state.inflight++;
+    for (let i = 0; i < 10; i++) (balancer.pick(input()) as TestTarget).state.inflight++;
     assert.equal(all[0]!.state.inflight, 5);
     assert.equal(all[1]!.state.inflight, 5);
   });

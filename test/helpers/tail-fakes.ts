@@ -9,7 +9,7 @@ import type { GatewayRequest, GatewayResponse } from '../../src/http/index.js';
 import type { TailContext, TailModel, TailTarget } from '../../src/proxy/tail-context.js';
 import type { TailHandler } from '../../src/proxy/tail-handler.js';
 import type { ResponseTransformer } from '../../src/transform/index.js';
-import { TargetRecord, type PassivePolicy, type UpstreamController, type UpstreamHeaders } from '../../src/upstream/index.js';
+import { TargetState, type PassivePolicy, type UpstreamController, type UpstreamHeaders } from '../../src/upstream/index.js';
 
 /** FakeResponse records what the tail writes to the client. */
 export class FakeResponse extends EventEmitter implements GatewayResponse {
@@ -120,7 +120,7 @@ export function model(name = 'm', retries = 1): TailModel {
 
 /** target is a target with its own, real health record. */
 export function target(url = 'http://127.0.0.1:1'): TailTarget {
-  return { url, origin: url, basePath: '', state: new TargetRecord(url) };
+  return { url, origin: url, basePath: '', state: new TargetState(url) };
 }
 
 const request: GatewayRequest = Object.assign(new EventEmitter(), {

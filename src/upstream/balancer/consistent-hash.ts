@@ -21,8 +21,8 @@
  * Points are hashed with FNV-1a plus murmur3's finalizer: fast, and well spread for such names.
  */
 import { LeastRequestBalancer, isLessLoaded } from './least-request.js';
-import { isEligible, pickOnly } from './types.js';
-import type { Balancer, Candidate, PickInput } from './types.js';
+import { isEligible } from './types.js';
+import type { Balancer, Target, PickInput } from './types.js';
 
 /** ConsistentHashOptions tune a ConsistentHashBalancer. */
 export interface ConsistentHashOptions {
@@ -38,7 +38,7 @@ const MAX_RING_POINTS = 1 << 20;
 
 /** ConsistentHashBalancer maps a request's hash key to a target on a weighted hash ring, with bounded loads. */
 export class ConsistentHashBalancer implements Balancer {
-  readonly #candidates: readonly Candidate[];
+  readonly #candidates: readonly Target[];
   readonly #loadFactor: number;
   /** ring holds the point hashes in ascending order; owners[i] is the candidate index of ring[i]. */
   readonly #ring: Uint32Array;
@@ -50,7 +50,7 @@ export class ConsistentHashBalancer implements Balancer {
   #pickNo = 0;
   readonly #fallback: LeastRequestBalancer;
 
-  constructor(candidates: readonly Candidate[], opts: ConsistentHashOptions = {}) {
+  constructor(candidates: readonly Target[], opts: ConsistentHashOptions = {}) {
     const loadFactor = opts.loadFactor ?? 1.25;
     if (!(loadFactor >= 1) || !Number.isFinite(loadFactor)) throw new RangeError(`loadFactor must be a finite number >= 1, got ${loadFactor}`);
     for (const c of candidates) {
@@ -93,13 +93,12 @@ export class ConsistentHashBalancer implements Balancer {
   }
 
   /** pick returns the first eligible candidate clockwise from the key's hash that is within its load bound, or undefined when none is eligible. */
-  pick(input: PickInput): Candidate | undefined {
+  pick(input: PickInput): Target | undefined {
     const key = input.hashKey;
     // Without a key there is nothing to be consistent about: spread by load instead.
     if (key === null) return this.#fallback.pick(input);
     const candidates = this.#candidates;
     const n = candidates.length;
-    if (n <= 1) return pickOnly(candidates, input.excluded);
 
     let totalInflight = 0;
     let totalWeight = 0;
@@ -122,7 +121,7 @@ export class ConsistentHashBalancer implements Balancer {
     let pos = lowerBound(ring, hash32(key));
     if (pos === ring.length) pos = 0;
     let seen = 0;
-    let fallback: Candidate | undefined;
+    let fallback: Target | undefined;
     // Each step moves to a different owner; every owner is met within one turn, so this ends.
     for (let steps = 0; steps < ring.length && seen < n; steps++) {
       const owner = owners[pos]!;

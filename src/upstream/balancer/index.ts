@@ -8,10 +8,11 @@ import { LeastLoadBalancer } from './least-load.js';
 import type { LeastLoadOptions } from './least-load.js';
 import { LeastRequestBalancer } from './least-request.js';
 import { RoundRobinBalancer } from './round-robin.js';
-import type { Balancer, Candidate } from './types.js';
+import type { Balancer, Target } from './types.js';
 
 export { isEligible } from './types.js';
-export type { Balancer, Candidate, LoadSample, PickInput, TargetState } from './types.js';
+export type { Balancer, PickInput, Target } from './types.js';
+export type { LoadSample, TargetState } from '../target-state.js';
 export { RoundRobinBalancer } from './round-robin.js';
 export { LeastRequestBalancer } from './least-request.js';
 export type { LeastRequestOptions } from './least-request.js';
@@ -30,7 +31,7 @@ export type BalancerOptions = ConsistentHashOptions & LeastLoadOptions;
 export const BALANCER_KINDS: readonly BalancerKind[] = Object.freeze(['round-robin', 'least-request', 'consistent-hash', 'least-load']);
 
 /** createBalancer builds the balancer of the given kind over candidates; it throws RangeError on invalid options. */
-export function createBalancer(kind: BalancerKind, candidates: readonly Candidate[], opts: BalancerOptions = {}): Balancer {
+export function createBalancer(kind: BalancerKind, candidates: readonly Target[], opts: BalancerOptions = {}): Balancer {
   switch (kind) {
     case 'round-robin':
       return new RoundRobinBalancer(candidates);

@@ -28,8 +28,8 @@
  * sees load from other gateways and clients, at the cost of polling and trusting a stale-ish view.
  */
 import { LeastRequestBalancer } from './least-request.js';
-import { isEligible, pickOnly } from './types.js';
-import type { Balancer, Candidate, PickInput } from './types.js';
+import { isEligible } from './types.js';
+import type { Balancer, Target, PickInput } from './types.js';
 
 /** LeastLoadOptions tune a LeastLoadBalancer. */
 export interface LeastLoadOptions {
@@ -46,7 +46,7 @@ const KV_FULL_PENALTY = 8;
 
 /** LeastLoadBalancer picks the eligible candidate with the lowest load score from fresh vLLM metrics, or falls back to least-request. */
 export class LeastLoadBalancer implements Balancer {
-  readonly #candidates: readonly Candidate[];
+  readonly #candidates: readonly Target[];
   readonly #staleMs: number;
   readonly #runningWeight: number;
   readonly #random: () => number;
@@ -56,7 +56,7 @@ export class LeastLoadBalancer implements Balancer {
   /** inflightAtSample[i] is candidate i's inflight when that sample was first seen. */
   readonly #inflightAtSample: Float64Array;
 
-  constructor(candidates: readonly Candidate[], opts: LeastLoadOptions = {}) {
+  constructor(candidates: readonly Target[], opts: LeastLoadOptions = {}) {
     const staleMs = opts.staleMs ?? 2000;
     const runningWeight = opts.runningWeight ?? 0.5;
     if (!(staleMs >= 0)) throw new RangeError(`staleMs must be >= 0, got ${staleMs}`);
@@ -71,16 +71,15 @@ export class LeastLoadBalancer implements Balancer {
   }
 
   /** pick returns the eligible candidate with the lowest load score, or undefined when none is eligible. */
-  pick(input: PickInput): Candidate | undefined {
+  pick(input: PickInput): Target | undefined {
     const candidates = this.#candidates;
     const n = candidates.length;
-    if (n <= 1) return pickOnly(candidates, input.excluded);
     const sampleAtMs = this.#sampleAtMs;
     const inflightAtSample = this.#inflightAtSample;
     // A random start makes ties (an idle fleet) go to a random target instead of always the first.
     const r = Math.floor(this.#random() * n);
     const start = r > 0 ? (r < n ? r : n - 1) : 0;
-    let best: Candidate | undefined;
+    let best: Target | undefined;
     let bestScore = Infinity;
     for (let k = 0; k < n; k++) {
       const i = start + k < n ? start + k : start + k - n;

@@ -8,7 +8,7 @@
  * onto the single least-loaded target, which strict "pick the minimum" would do.
  */
 import { isEligible } from './types.js';
-import type { Balancer, Candidate, PickInput } from './types.js';
+import type { Balancer, Target, PickInput } from './types.js';
 
 /** LeastRequestOptions are the seams of a LeastRequestBalancer. */
 export interface LeastRequestOptions {
@@ -18,19 +18,19 @@ export interface LeastRequestOptions {
 
 /** LeastRequestBalancer picks the less loaded (per weight) of two random eligible candidates. */
 export class LeastRequestBalancer implements Balancer {
-  readonly #candidates: readonly Candidate[];
+  readonly #candidates: readonly Target[];
   readonly #random: () => number;
   /** eligible holds the indexes of this pick's eligible candidates; preallocated so a pick allocates nothing. */
   readonly #eligible: Int32Array;
 
-  constructor(candidates: readonly Candidate[], opts: LeastRequestOptions = {}) {
+  constructor(candidates: readonly Target[], opts: LeastRequestOptions = {}) {
     this.#candidates = candidates;
     this.#random = opts.random ?? Math.random;
     this.#eligible = new Int32Array(candidates.length);
   }
 
   /** pick returns the less loaded of two random eligible candidates, the only one, or undefined when none is eligible. */
-  pick(input: PickInput): Candidate | undefined {
+  pick(input: PickInput): Target | undefined {
     const candidates = this.#candidates;
     const eligible = this.#eligible;
     let count = 0;
@@ -54,7 +54,7 @@ export class LeastRequestBalancer implements Balancer {
 }
 
 /** isLessLoaded tells whether a has strictly less (inflight + 1) / weight than b (cross-multiplied: no division). */
-export function isLessLoaded(a: Candidate, b: Candidate): boolean {
+export function isLessLoaded(a: Target, b: Target): boolean {
   return (a.state.inflight + 1) * b.weight < (b.state.inflight + 1) * a.weight;
 }
 

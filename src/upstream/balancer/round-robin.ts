@@ -6,24 +6,23 @@
  * tried by this request) sit the pick out with their scores untouched, as nginx does for down
  * peers. Trade-off: it ignores load entirely, so a slow replica gets its full share anyway.
  */
-import { isEligible, pickOnly } from './types.js';
-import type { Balancer, Candidate, PickInput } from './types.js';
+import { isEligible } from './types.js';
+import type { Balancer, Target, PickInput } from './types.js';
 
 /** RoundRobinBalancer picks candidates in smooth weighted order, skipping ineligible ones. */
 export class RoundRobinBalancer implements Balancer {
-  readonly #candidates: readonly Candidate[];
+  readonly #candidates: readonly Target[];
   readonly #scores: Float64Array;
 
-  constructor(candidates: readonly Candidate[]) {
+  constructor(candidates: readonly Target[]) {
     this.#candidates = candidates;
     this.#scores = new Float64Array(candidates.length);
   }
 
   /** pick returns the next eligible candidate in smooth weighted order, or undefined when none is eligible. */
-  pick(input: PickInput): Candidate | undefined {
+  pick(input: PickInput): Target | undefined {
     const candidates = this.#candidates;
     const n = candidates.length;
-    if (n <= 1) return pickOnly(candidates, input.excluded);
     const scores = this.#scores;
     let best = -1;
     let total = 0;

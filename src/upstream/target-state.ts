@@ -1,5 +1,5 @@
 /**
- * TargetRecord is the live state of one target URL: in-flight count, health and load. It is kept
+ * TargetState is the live state of one target URL: in-flight count, health and load. It is kept
  * in a registry by URL, so it survives config reloads and is shared by every model that uses the
  * same server. Health is two independent verdicts:
  * - active: periodic probes; unhealthy after `unhealthy_threshold` failures, healthy after
@@ -11,18 +11,36 @@
  * keeps new requests off a target without touching its health, and requests already on it finish.
  * When probes had marked the target down and then see
  * it healthy again (a restarted replica), that also ends a passive ejection early.
+ *
+ * The registry forgets: a record is held by every live model upstream that lists its target
+ * (ModelUpstream.attach), and once nothing holds it and its last request has ended, it is dropped,
+ * so targets that leave the configuration or DNS do not pile up.
  */
-import type { LoadSample, TargetState } from './balancer/types.js';
 import type { HealthPolicy, PassivePolicy } from './health-policy.js';
+
+/** LoadSample is what a target's vLLM /metrics said at one time. */
+export interface LoadSample {
+  /** waiting is vllm:num_requests_waiting. */
+  waiting: number;
+  /** running is vllm:num_requests_running. */
+  running: number;
+  /** kvCacheUsage is vllm:kv_cache_usage_perc (or the older vllm:gpu_cache_usage_perc), 0..1. */
+  kvCacheUsage: number;
+  /** atMs is when it was read (clock milliseconds). */
+  atMs: number;
+}
 
 /** Outcome is how one request attempt ended, as passive health sees it. */
 export type Outcome = 'success' | 'failure' | 'neutral';
 
-/** TargetRecord holds one target's shared live state. */
-export class TargetRecord implements TargetState {
+/** TargetState holds one target's shared live state. */
+export class TargetState {
   readonly url: string;
+  /** inflight counts this gateway's requests on the target that have not finished. */
   inflight = 0;
+  /** isHealthy is false while health checks or passive ejection keep the target out. */
   isHealthy = true;
+  /** load is the latest metrics sample, or null when none was read (or metrics are off). */
   load: LoadSample | null = null;
   /** isDrained is set by the admin API's drain and cleared by undrain; kept by URL, so it survives reloads. */
   isDrained = false;
@@ -35,11 +53,20 @@ export class TargetRecord implements TargetState {
   #isHalfOpen = false;
   #isTrialRunning = false;
   #timer: NodeJS.Timeout | null = null;
+  /** holds counts the live model upstreams listing this target (TargetRegistry.hold). */
+  holds = 0;
+  /** registry is where the record is kept while held, or null (a record nothing committed). */
+  registry: TargetRegistry | null = null;
   /** onChange is told when isHealthy flips (metrics, logs). */
-  onChange: ((record: TargetRecord) => void) | null = null;
+  onChange: ((record: TargetState) => void) | null = null;
 
   constructor(url: string) {
     this.url = url;
+  }
+
+  /** isKept tells whether the registry still keeps this record (false once the target is dropped). */
+  get isKept(): boolean {
+    return this.registry !== null;
   }
 
   /** ejectedUntilMs is when the current passive ejection ends (0: not ejected). */
@@ -59,6 +86,12 @@ export class TargetRecord implements TargetState {
   /** end counts an attempt finishing with its passive-health outcome. */
   end(outcome: Outcome, policy: PassivePolicy, nowMs: number): void {
     this.inflight--;
+    this.#settle(outcome, policy, nowMs);
+    // A target that left the configuration is dropped once its last request ends.
+    if (this.inflight === 0 && this.holds === 0 && this.registry !== null) this.registry.forget(this);
+  }
+
+  #settle(outcome: Outcome, policy: PassivePolicy, nowMs: number): void {
     if (!policy.isEnabled || outcome === 'neutral') {
       if (this.#isTrialRunning && outcome === 'neutral') this.#isTrialRunning = false;
       this.#update();
@@ -143,20 +176,70 @@ export class TargetRecord implements TargetState {
   }
 }
 
-/** TargetRegistry keeps one TargetRecord per target URL for the life of the process. */
-export class TargetRegistry {
-  readonly #records = new Map<string, TargetRecord>();
-  onChange: ((record: TargetRecord) => void) | null = null;
+/** TargetLookup finds the live record of a target URL: compiling reads records, never creates them. */
+export interface TargetLookup {
+  find(url: string): TargetState | undefined;
+}
 
-  /** get returns the record of a URL, creating it on first use. */
-  get(url: string): TargetRecord {
-    let r = this.#records.get(url);
-    if (r === undefined) {
-      r = new TargetRecord(url);
-      r.onChange = (rec) => this.onChange?.(rec);
-      this.#records.set(url, r);
+/**
+ * TargetRegistry keeps one TargetState per target URL while a live model upstream lists it, and
+ * as long as requests run on it after that. It also counts records per origin, so the connection
+ * pools of an origin no target uses any more can be closed (onOriginUnused).
+ */
+export class TargetRegistry implements TargetLookup {
+  readonly #records = new Map<string, TargetState>();
+  readonly #origins = new Map<string, number>();
+  onChange: ((record: TargetState) => void) | null = null;
+  /** onOriginUnused is told when the last record of an origin (scheme://host:port) is dropped. */
+  onOriginUnused: ((origin: string) => void) | null = null;
+
+  /** find returns the registered record of a URL, if any. */
+  find(url: string): TargetState | undefined {
+    return this.#records.get(url);
+  }
+
+  /** get returns the record of a URL, making (not yet registering) one when none is registered: hold registers it. */
+  get(url: string): TargetState {
+    return this.#records.get(url) ?? new TargetState(url);
+  }
+
+  /** size is how many records are kept. */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  /** hold counts one more live user of a record, registering it on first use. */
+  hold(record: TargetState): void {
+    record.holds++;
+    if (record.registry === this) return;
+    // A URL has one record: a second one for it (made while the first was being dropped) stays unregistered.
+    if (this.#records.has(record.url)) return;
+    record.registry = this;
+    record.onChange = (rec) => this.onChange?.(rec);
+    this.#records.set(record.url, record);
+    const origin = new URL(record.url).origin;
+    this.#origins.set(origin, (this.#origins.get(origin) ?? 0) + 1);
+  }
+
+  /** release counts one live user fewer; an unheld record without requests is dropped. */
+  release(record: TargetState): void {
+    if (--record.holds === 0 && record.inflight === 0) this.forget(record);
+  }
+
+  /** forget drops a record nothing holds any more (TargetState.end calls it when its last request ends). */
+  forget(record: TargetState): void {
+    if (record.holds > 0 || record.registry !== this || this.#records.get(record.url) !== record) return;
+    this.#records.delete(record.url);
+    record.registry = null;
+    record.onChange = null;
+    record.dispose();
+    const origin = new URL(record.url).origin;
+    const left = (this.#origins.get(origin) ?? 1) - 1;
+    if (left > 0) this.#origins.set(origin, left);
+    else {
+      this.#origins.delete(origin);
+      this.onOriginUnused?.(origin);
     }
-    return r;
   }
 
   /** dispose stops every record's timers. */

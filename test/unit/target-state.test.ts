@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TargetRecord, type HealthPolicy, type PassivePolicy } from '../../src/upstream/index.js';
+import { TargetState, type HealthPolicy, type PassivePolicy } from '../../src/upstream/index.js';
 
 const passive: PassivePolicy = { isEnabled: true, failures: 3, ejectionMs: 40, maxEjectionMs: 100, statusCodes: new Set([503]) };
 const policy: HealthPolicy = { path: '/health', isActive: true, intervalMs: 10, timeoutMs: 10, healthyThreshold: 2, unhealthyThreshold: 3, passive };
 
-const fail = (r: TargetRecord): void => {
+const fail = (r: TargetState): void => {
   r.begin();
   r.end('failure', passive, Date.now());
 };
-const waitHealthy = async (r: TargetRecord, timeoutMs: number): Promise<number> => {
+const waitHealthy = async (r: TargetState, timeoutMs: number): Promise<number> => {
   const t0 = Date.now();
   while (!r.isHealthy) {
     if (Date.now() - t0 > timeoutMs) throw new Error('still unhealthy');
@@ -20,7 +20,7 @@ const waitHealthy = async (r: TargetRecord, timeoutMs: number): Promise<number> 
 
 describe('target health', () => {
   it('ejects after N consecutive failures, and a success in between resets the count', () => {
-    const r = new TargetRecord('http://t');
+    const r = new TargetState('http://t');
     fail(r);
     fail(r);
     r.begin();
@@ -35,7 +35,7 @@ describe('target health', () => {
   });
 
   it('lets exactly one half-open trial through after the ejection, then doubles the next ejection on failure', async () => {
-    const r = new TargetRecord('http://t');
+    const r = new TargetState('http://t');
     for (let i = 0; i < 3; i++) fail(r);
     await waitHealthy(r, 500);
     r.begin();
@@ -55,7 +55,7 @@ describe('target health', () => {
   });
 
   it('a client that leaves during the trial does not decide it', async () => {
-    const r = new TargetRecord('http://t');
+    const r = new TargetState('http://t');
     for (let i = 0; i < 3; i++) fail(r);
     await waitHealthy(r, 500);
     r.begin();
@@ -65,7 +65,7 @@ describe('target health', () => {
   });
 
   it('active checks: out after the unhealthy threshold, back after the healthy threshold, ending a stale ejection', () => {
-    const r = new TargetRecord('http://t');
+    const r = new TargetState('http://t');
     for (let i = 0; i < 3; i++) fail(r);
     r.activeResult(false, policy);
     r.activeResult(false, policy);
@@ -80,7 +80,7 @@ describe('target health', () => {
   });
 
   it('passing probes do not end an ejection earned by failing requests', () => {
-    const r = new TargetRecord('http://t');
+    const r = new TargetState('http://t');
     for (let i = 0; i < 3; i++) fail(r);
     for (let i = 0; i < 5; i++) r.activeResult(true, policy);
     assert.equal(r.isHealthy, false);

@@ -1,0 +1,1 @@
+export { Listeners, type GatewayPorts, type ListenersOptions, type ProxyHandlers } from './listeners.js';
