@@ -361,7 +361,7 @@ export class Gateway {
       metrics: () => this.#metrics.registry.metrics(),
       metricsContentType: this.#metrics.registry.contentType,
     });
-    this.#events = new AdminEvents({ metrics: this.#metrics, accessLog: this.#accessLog, current: () => this.#store.current });
+    this.#events = new AdminEvents({ metrics: this.#metrics, accessLog: this.#accessLog, current: () => this.#store.current, limits: limitStore });
     const adminHandler = createAdminHandler({ host: this.#adminHost(), token: adminToken, audit: (line) => this.#log.info({ audit: line }, 'admin write'), events: this.#events });
     this.#status = createServer(statusHandler);
     this.#admin = createServer(adminHandler);

@@ -22,6 +22,7 @@ type Sample = {
 type Target = { url: string; state: string; inflight: number; ejected_until: string | null; load: { running: number; waiting: number; kv_cache_usage: number; age_ms: number } | null };
 type FleetModel = { name: string; path: string; inflight: number; targets: Target[] };
 type Entry = { time: string; request_id: string; trace_id: string; method: string; path: string; model: string | null; status: number; total_ms: number; upstream_ms: number | null; ttfb_ms: number | null; target: string | null; key: string | null; error: string | null; prompt_tokens: number | null; completion_tokens: number | null };
+type KeyStat = { model: string; key: string; requests: number; prompt_tokens: number; completion_tokens: number; limited: number; headroom: Array<{ limit: string; max: number; remaining: number; reset_s: number }> | null };
 type HistoryEntry = { time: string; source: string; result: string; hash: string; errors: Issue[]; can_rollback: boolean };
 
 const TOKEN_KEY = 'igw-admin-token';
@@ -32,6 +33,8 @@ const state = {
   samples: [] as Sample[],
   fleet: [] as FleetModel[],
   requests: [] as Entry[],
+  keys: [] as KeyStat[],
+  keysSince: null as string | null,
   connected: false,
   selected: null as Entry | null,
 };
@@ -124,10 +127,12 @@ function onFrame(frame: string): void {
     if (line.startsWith('event: ')) event = line.slice(7);
     else if (line.startsWith('data: ')) data += line.slice(6);
   }
-  const d = JSON.parse(data) as { samples?: Sample[]; sample?: Sample; fleet: FleetModel[]; requests: Entry[] };
+  const d = JSON.parse(data) as { samples?: Sample[]; sample?: Sample; fleet: FleetModel[]; requests: Entry[]; keys?: KeyStat[]; keys_since?: string };
+  if (d.keys !== undefined) state.keys = d.keys;
   if (event === 'history') {
     state.samples = d.samples ?? [];
     state.requests = [...d.requests].reverse();
+    state.keysSince = d.keys_since ?? null;
   } else if (event === 'tick' && d.sample !== undefined) {
     state.samples.push(d.sample);
     if (state.samples.length > MAX_SAMPLES) state.samples.shift();
@@ -267,6 +272,29 @@ async function drain(model: string, index: number, action: 'drain' | 'undrain'):
   const err = document.getElementById('fleet-error');
   if (err !== null) err.textContent = res.ok ? '' : `${action} failed: HTTP ${res.status}`;
 }
+
+pages.keys = {
+  render() {
+    main().replaceChildren(el('p', { class: 'muted', id: 'keys-since' }), el('table', { id: 't-keys' }));
+  },
+  update() {
+    const table = document.getElementById('t-keys');
+    if (table === null) return;
+    const since = state.keysSince === null ? 'this page opened' : new Date(state.keysSince).toLocaleTimeString();
+    document.getElementById('keys-since')!.textContent = `Each key by name (or fingerprint when it has none): its requests, tokens and 429s since ${since}, while a dashboard is open, and what each limit on its requests leaves in the current window.`;
+    const rows = state.keys.map((k) =>
+      el('tr', { 'data-key': k.key, 'data-model': k.model },
+        el('td', {}, k.model),
+        el('td', {}, k.key),
+        el('td', { class: 'requests' }, String(k.requests)),
+        el('td', {}, `${k.prompt_tokens} prompt, ${k.completion_tokens} completion`),
+        el('td', { class: k.limited > 0 ? 'error' : '' }, String(k.limited)),
+        el('td', { class: 'headroom' }, k.headroom === null ? 'limit store did not answer' : k.headroom.length === 0 ? 'no limits' : k.headroom.map((h) => `${h.limit}: ${h.remaining} of ${h.max} left, resets in ${h.reset_s} s`).join('\n')),
+      ),
+    );
+    table.replaceChildren(el('tr', {}, ...['model', 'key', 'requests', 'tokens', '429s', 'headroom'].map((h) => el('th', {}, h))), ...(rows.length > 0 ? rows : [el('tr', {}, el('td', { class: 'muted' }, 'no keyed request yet'))]));
+  },
+};
 
 pages.requests = {
   render() {

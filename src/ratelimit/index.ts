@@ -4,4 +4,4 @@ export { LocalStore } from './local-store.js';
 export { Semaphore, SemaphoreRegistry } from './semaphore.js';
 export { compileLimitScope, DEFAULT_MAX_TOKENS, type LimitScope, type LimitsSpec, type Rule, type WindowCounts, type WindowName } from './limit-rules.js';
 export { toModelLimits, type ModelLimits } from './model-limits.js';
-export { compilePlan, LimitTake, toRateLimitHeaders, type Plan } from './plan.js';
+export { compilePlan, LimitTake, readPlan, toRateLimitHeaders, type Plan, type PlanUsage } from './plan.js';

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { hashKey } from '../../src/auth/index.js';
 import { Cleanup, chat, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
 import type { Simulator } from '../../src/sim/index.js';
 
@@ -135,6 +136,33 @@ describe('dashboard in chromium', () => {
     await page.screenshot({ path: `${ARTIFACTS}/fleet.png` });
     if (process.env.IGW_DOCS_SCREENSHOTS === '1') await page.screenshot({ path: 'docs/dashboard-fleet.png' });
     assert.deepEqual(errors, [], 'no console errors and no dialog');
+  });
+
+  it('keys: each key by name or fingerprint with its requests, tokens, 429s and headroom; the raw key never in the page', async () => {
+    errors.length = 0;
+    const named = 'browser-key-team-a-0123456789';
+    const anonymous = 'browser-key-anonymous-0123456789';
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, {
+      models: [{ name: 'm', limits: { requests: { per_day: 1000 } }, api_keys: [{ key: named, name: 'team-a', limits: { requests: { per_day: 3 } } }, anonymous], targets: [{ url: sim.url }] }],
+    });
+    const page = await open(gw, '/ui/#keys');
+    await page.waitForSelector('#conn:text-is("live")');
+    await page.waitForSelector('#t-keys');
+    // Counted since the page opened: 3 answered and one 429 for team-a, one for the unnamed key.
+    for (let i = 0; i < 4; i++) await (await post(`${gw.url}/v1/chat/completions`, chat('m'), { authorization: `Bearer ${named}` })).arrayBuffer();
+    await (await post(`${gw.url}/v1/chat/completions`, chat('m'), { authorization: `Bearer ${anonymous}` })).arrayBuffer();
+    const row = 'tr[data-key="team-a"]';
+    await page.waitForSelector(`${row} td.requests:text-is("4")`, { timeout: 3000 });
+    assert.equal(await page.locator(`${row} td:nth-child(5)`).textContent(), '1', 'one 429');
+    assert.match((await page.locator(`${row} td.headroom`).textContent()) ?? '', /key:team-a:requests_per_day: 0 of 3 left/);
+    assert.match((await page.locator(`${row} td.headroom`).textContent()) ?? '', /model:requests_per_day: \d+ of 1000 left/);
+    const fingerprint = `key#${hashKey(anonymous).slice(0, 8)}`;
+    await page.waitForSelector(`tr[data-key="${fingerprint}"] td.requests:text-is("1")`);
+    const html = await page.content();
+    assert.ok(!html.includes(named) && !html.includes(anonymous), 'never a key');
+    await page.screenshot({ path: `${ARTIFACTS}/keys.png` });
+    assert.deepEqual(errors, [], 'no console errors');
   });
 
   it('config: an invalid edit shows its line and changes nothing; a valid one applies; rollback restores the old hash', async () => {
