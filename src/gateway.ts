@@ -20,6 +20,7 @@ import {
   checkStart,
   compileSnapshot,
   configInputs,
+  dryRunConfig,
   loadConfigFile,
   loadConfigText,
   parseListen,
@@ -532,6 +533,7 @@ export class Gateway {
         applied.warnings.push(`the configuration file ${this.#opts.configPath} replaces this configuration at ${when}`);
         return applied;
       },
+      validateConfigText: (text) => dryRunConfig(text, { file: 'POST /config', baseDir: dirname(configPath), env: this.#opts.env, cwd: this.#opts.cwd }, this.#history.loadedOf(this.#store.current.hash)),
       isLoading: () => this.#isLoading,
       setLoading: (on) => {
         this.#isLoading = on;

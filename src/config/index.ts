@@ -7,3 +7,4 @@ export { ConfigStore, type SwapResult } from './store.js';
 export { parseListen, toBytes, toMs } from './units.js';
 export { checkStart, LISTENER_DEFAULTS, restartNeededFor } from './start-checks.js';
 export { configInputs, InputWatcher, readConfigInputs, type WatchInputs } from './watch.js';
+export { dryRunConfig, renderConfig, type DryRun } from './dry-run.js';

@@ -165,19 +165,29 @@ describe('dashboard in chromium', () => {
     assert.deepEqual(errors, [], 'no console errors');
   });
 
-  it('config: an invalid edit shows its line and changes nothing; a valid one applies; rollback restores the old hash', async () => {
+  it('config: an invalid edit shows its line on validate and changes nothing; a valid one shows its diff, then applies; rollback restores the old hash', async () => {
     errors.length = 0;
     const sim = await startSim(cleanup, { model: 'm' });
     const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
     const first = gw.gateway.snapshot.hash;
+    const history = async (): Promise<number> => ((await (await fetch(`${gw.adminUrl}/config/history`)).json()) as { data: unknown[] }).data.length;
+    const loads = await history();
     const page = await open(gw, '/ui/#config');
     await page.waitForSelector(hashShown(first));
     await page.fill('#cfg-text', `models:\n  - name: m\n    targets: [{ url: ${sim.url} }]\n  - name: x\n    targets: nope\n`);
+    await page.click('#cfg-validate');
+    const invalid = await page.waitForSelector('#cfg-errors');
+    assert.match((await invalid.textContent()) ?? '', /POST \/config:5:\d+/, 'validate names the line and column');
+    assert.equal(gw.gateway.snapshot.hash, first, 'nothing changed');
+    assert.equal(await history(), loads, 'a validation is not a load');
     await page.click('#cfg-apply');
     const err = await page.waitForSelector('#cfg-errors');
     assert.match((await err.textContent()) ?? '', /POST \/config:5:\d+/, 'the error names its line');
     assert.equal(gw.gateway.snapshot.hash, first, 'nothing changed');
     await page.fill('#cfg-text', `models:\n  - name: m\n    targets: [{ url: ${sim.url} }]\n  - name: m2\n    targets: [{ url: ${sim.url} }]\n`);
+    await page.click('#cfg-validate');
+    await page.waitForSelector('#cfg-diff .diff-add:text-matches("name: m2")');
+    assert.equal(gw.gateway.snapshot.hash, first, 'validating applies nothing');
     await page.click('#cfg-apply');
     await until('the new config', () => gw.gateway.snapshot.hash !== first);
     const second = gw.gateway.snapshot.hash;
@@ -186,6 +196,6 @@ describe('dashboard in chromium', () => {
     await until('the rollback', () => gw.gateway.snapshot.hash === first);
     await page.waitForSelector(hashShown(first));
     await page.screenshot({ path: `${ARTIFACTS}/config.png` });
-    assert.deepEqual(errors.filter((e) => !e.includes('400')), [], 'no console errors but the refused apply');
+    assert.deepEqual(errors.filter((e) => !e.includes('400')), [], 'no console errors but the refused validate and apply');
   });
 });
