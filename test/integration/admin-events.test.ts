@@ -3,6 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { quantileMs, type EventSample, type FleetModel, type KeyStat, type RequestEntry } from '../../src/admin/index.js';
 import { hashKey } from '../../src/auth/index.js';
 import { Cleanup, chat, post, startGateway, startSim } from '../helpers/harness.js';
+import { RedisServer } from '../helpers/redis.js';
 import { SseReader } from '../helpers/sse.js';
 
 const ADMIN_TOKEN = 'admin-events-token-0123456';
@@ -108,6 +109,36 @@ describe('GET /events: live samples for the dashboard', () => {
     assert.deepEqual(byKey.get(`key#${hashKey(KEY).slice(0, 8)}`)?.headroom, [], 'a key nothing limits');
     const all = JSON.stringify(sse.events);
     for (const k of [named, other, KEY]) assert.ok(!all.includes(k), 'never a key');
+  });
+
+  it('with the Redis limit store, headroom is the count every replica shares, and reading it adds nothing', async () => {
+    const redis = await RedisServer.launch();
+    cleanup.add(() => redis.kill());
+    const key = 'events-key-shared-0123456789';
+    const sim = await startSim(cleanup, { model: 'm' });
+    const config = { admin: { token: ADMIN_TOKEN }, limits_store: { policy: 'redis', redis_url: redis.url }, models: [{ name: 'm', api_keys: [{ key, name: 'shared', limits: { requests: { per_day: 10 } } }], targets: [{ url: sim.url }] }] };
+    const [a, b] = [await startGateway(cleanup, config), await startGateway(cleanup, config)];
+    const send = async (url: string): Promise<void> => {
+      const r = await post(`${url}/v1/chat/completions`, chat('m'), { authorization: `Bearer ${key}` });
+      await r.arrayBuffer();
+      assert.equal(r.status, 200);
+    };
+    await send(b.url);
+    await send(b.url);
+    const sse = new SseReader();
+    cleanup.add(() => sse.close());
+    await sse.open(`${a.adminUrl}/events`, AUTH);
+    await sse.next((e) => e.event === 'history');
+    await send(a.url);
+    const remaining = (t: Tick): number | undefined => t.keys.find((k) => k.key === 'shared')?.headroom?.find((h) => h.limit === 'key:shared:requests_per_day')?.remaining;
+    const first = await sse.next<Tick>((e) => e.event === 'tick' && remaining(e.data as Tick) !== undefined, 0, 3000);
+    const at = sse.events.length;
+    assert.equal(remaining(first), 10 - 3, 'the requests through the other replica count');
+    assert.equal(first.keys.find((k) => k.key === 'shared')?.requests, 1, 'this replica served one while watched');
+    // Two more ticks read the counter again: it does not move.
+    await sse.next((e) => e.event === 'tick', at);
+    const later = await sse.next<Tick>((e) => e.event === 'tick', sse.events.length);
+    assert.equal(remaining(later), 10 - 3);
   });
 
   it('quantileMs interpolates inside the bucket that holds the rank, like histogram_quantile', () => {
