@@ -8,7 +8,7 @@
 import { dirname, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { AdminEvents, ConfigHistory, createAdminHandler, type AdminHost } from './admin/index.js';
-import { checkStart, ConfigReloader, ConfigStore, DEFAULTS, loadConfigFile, logIssues, type Model, type Snapshot, type SwapResult } from './config/index.js';
+import { checkStart, ConfigReloader, ConfigStore, DEFAULTS, loadConfigFile, logIssues, dryRunConfig, type Model, type Snapshot, type SwapResult } from './config/index.js';
 import type { GatewayError } from './errors/index.js';
 import { AccessLog, createLogger, HealthLog, type Logger } from './log/index.js';
 import { GatewayMetrics } from './metrics/index.js';
@@ -161,7 +161,7 @@ export class Gateway {
         this.#log.error({ request_id: ctx.requestId, code: err.code, model: ctx.model?.name, target: ctx.target?.url, cause: String(err.cause ?? '') }, 'gateway error');
       },
     };
-    this.#events = new AdminEvents({ metrics: this.#metrics, accessLog: this.#accessLog, current: () => this.#store.current });
+    this.#events = new AdminEvents({ metrics: this.#metrics, accessLog: this.#accessLog, current: () => this.#store.current, limits: limitStore });
     const listeners = new Listeners({
       settings: cfg,
       baseDir: dirname(resolve(this.#opts.cwd ?? process.cwd(), this.#opts.configPath)),
@@ -204,6 +204,7 @@ export class Gateway {
 
   #adminHost(): AdminHost {
     const reloader = this.#reloader;
+    const baseDir = dirname(resolve(this.#opts.cwd ?? process.cwd(), this.#opts.configPath));
     return {
       current: () => this.#store.current,
       status: () => this.#statusDocument(),
@@ -219,6 +220,7 @@ export class Gateway {
         return loaded === undefined ? null : reloader.applyLoaded(loaded, 'rollback');
       },
       targetChanged: (record) => this.#onDrainChange(record),
+      validateConfigText: (text) => dryRunConfig(text, { file: 'POST /config', baseDir, env: this.#opts.env, cwd: this.#opts.cwd }, this.#history.loadedOf(this.#store.current.hash)),
       isLoading: () => reloader.isLoading,
       setLoading: (on) => {
         reloader.isLoading = on;

@@ -13,13 +13,20 @@
  * connects and cleared when the last one leaves, so with nobody watching the request path pays
  * one null check. The last 500 entries seen while watched are kept and sent on connect.
  *
- * Events: `history` once on connect ({interval_ms, samples, requests}), then `tick` every second
- * ({sample, fleet, requests: the entries since the previous tick}).
+ * The Keys page's numbers come from the same tap: while someone watches, each entry with a key
+ * adds to that key's requests, tokens and 429s (so they count since the first watcher connected,
+ * and start over when the last one leaves). Each tick then reads, for the keys seen, what every
+ * limit on their requests leaves in its current window, from the limit store (one read per key
+ * and second, off the request path).
+ *
+ * Events: `history` once on connect ({interval_ms, samples, fleet, requests, keys, keys_since}),
+ * then `tick` every second ({sample, fleet, requests: the entries since the previous tick, keys}).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Snapshot } from '../config/index.js';
+import type { Model, Snapshot } from '../config/index.js';
 import type { AccessEntry, AccessLog } from '../log/index.js';
 import type { GatewayMetrics, MetricsTotals } from '../metrics/index.js';
+import { readPlan, type CounterStore, type Plan } from '../ratelimit/index.js';
 
 /** EventSample is one second of traffic, as the Overview page draws it. */
 export interface EventSample {
@@ -64,6 +71,30 @@ export interface FleetModel {
   targets: FleetTarget[];
 }
 
+/** KeyHeadroom is what one limit on a key's requests leaves in its current window. */
+export interface KeyHeadroom {
+  /** limit names it as igw_rate_limited_total does (`<scope>:<kind>_per_<window>`). */
+  limit: string;
+  max: number;
+  remaining: number;
+  /** reset_s is the seconds until its window ends. */
+  reset_s: number;
+}
+
+/** KeyStat is one key's requests while watched, and its limits' headroom now. */
+export interface KeyStat {
+  model: string;
+  /** key is the key's configured name, else its fingerprint (`key#` and 8 hex digits); never the key. */
+  key: string;
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  /** limited counts its 429 answers. */
+  limited: number;
+  /** headroom lists every limit on its requests (the gateway's, the model's, the key's own); empty when none; null when the limit store did not answer. */
+  headroom: KeyHeadroom[] | null;
+}
+
 /** RequestEntry is one access log entry with its time. */
 export type RequestEntry = AccessEntry & { time: string };
 
@@ -80,8 +111,36 @@ export interface AdminEventsOptions {
   requestsSize?: number;
   /** maxFleetModels caps the models sent per tick (default 500). */
   maxFleetModels?: number;
+  /** limits is the limit store the Keys page reads headroom from (none: no headroom shown). */
+  limits?: CounterStore;
+  /** maxKeys caps the keys counted while watched (default 1000). */
+  maxKeys?: number;
   /** clock returns epoch milliseconds (tests). */
   clock?: () => number;
+}
+
+/** KeyCount is one key's counters while watched. */
+interface KeyCount {
+  model: string;
+  key: string;
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+  limited: number;
+}
+
+/** plansOf maps a model's key labels (name or fingerprint) to the plan their requests take; built once per compiled model. */
+const keyPlans = new WeakMap<Model, Map<string, Plan>>();
+function plansOf(m: Model): Map<string, Plan> {
+  let plans = keyPlans.get(m);
+  if (plans === undefined) {
+    plans = new Map();
+    if (m.limits !== null && m.keyHashes !== null) {
+      for (const hash of m.keyHashes) plans.set(m.keyNames.get(hash) ?? `key#${hash.slice(0, 8)}`, m.limits.keyPlans.get(hash) ?? m.limits.plan);
+    }
+    keyPlans.set(m, plans);
+  }
+  return plans;
 }
 
 const STATUS_CLASSES = ['', '1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -126,7 +185,13 @@ export class AdminEvents {
   #previous: { totals: MetricsTotals; limited: Map<string, number> } | null = null;
   #timer: NodeJS.Timeout | null = null;
   #isSampling = false;
+  /** #keys count each (model, key label) seen while watched, since #keysSince. */
+  readonly #keys = new Map<string, KeyCount>();
+  #keysSince = 0;
+  /** #keyStats are the last tick's key numbers, for a watcher that connects between ticks. */
+  #keyStats: KeyStat[] = [];
   readonly #onEntry = (e: AccessEntry, timeMs: number): void => {
+    if (e.key !== null && e.model !== null) this.#countKey(e);
     const entry: RequestEntry = { time: new Date(timeMs).toISOString(), ...e };
     this.#pending.push(entry);
     if (this.#requests.length < this.#requestsSize) this.#requests.push(entry);
@@ -135,6 +200,50 @@ export class AdminEvents {
       this.#requestsAt = (this.#requestsAt + 1) % this.#requestsSize;
     }
   };
+
+  #countKey(e: AccessEntry): void {
+    const id = `${e.model}\u0000${e.key}`;
+    let k = this.#keys.get(id);
+    if (k === undefined) {
+      if (this.#keys.size >= (this.#opts.maxKeys ?? 1000)) return;
+      k = { model: e.model!, key: e.key!, requests: 0, promptTokens: 0, completionTokens: 0, limited: 0 };
+      this.#keys.set(id, k);
+    }
+    k.requests++;
+    k.promptTokens += e.prompt_tokens ?? 0;
+    k.completionTokens += e.completion_tokens ?? 0;
+    if (e.status === 429) k.limited++;
+  }
+
+  /** keys reads the headroom of every key seen while watched (every limit its requests take) and returns their numbers, busiest first. */
+  async keys(): Promise<KeyStat[]> {
+    const store = this.#opts.limits;
+    const models = this.#opts.current().models;
+    const counts = [...this.#keys.values()].sort((a, b) => b.requests - a.requests);
+    return Promise.all(
+      counts.map(async (k): Promise<KeyStat> => {
+        let headroom: KeyHeadroom[] | null = [];
+        // A name can serve under several paths: the key belongs to the one whose keys hold it.
+        let plan: Plan | undefined;
+        for (const m of models) {
+          if (m.name !== k.model) continue;
+          plan = plansOf(m).get(k.key);
+          if (plan !== undefined) break;
+        }
+        if (plan !== undefined) {
+          if (store === undefined) headroom = null;
+          else {
+            try {
+              headroom = (await readPlan(store, plan)).map((u) => ({ limit: u.rule.metricLabel, max: u.rule.limit, remaining: u.remaining, reset_s: Math.ceil(u.resetMs / 1000) }));
+            } catch {
+              headroom = null;
+            }
+          }
+        }
+        return { model: k.model, key: k.key, requests: k.requests, prompt_tokens: k.promptTokens, completion_tokens: k.completionTokens, limited: k.limited, headroom };
+      }),
+    );
+  }
 
   constructor(opts: AdminEventsOptions) {
     this.#opts = opts;
@@ -190,7 +299,8 @@ export class AdminEvents {
       if (this.#clients.size > 0) {
         const requests = this.#pending;
         this.#pending = [];
-        this.#broadcast('tick', { sample: s, fleet: this.fleet(), requests });
+        this.#keyStats = await this.keys();
+        this.#broadcast('tick', { sample: s, fleet: this.fleet(), requests, keys: this.#keyStats });
       }
     } catch {
       // A failed sample is a gap in the charts, never an error anywhere else.
@@ -270,7 +380,8 @@ export class AdminEvents {
   handle(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     const requests = this.#requests.length < this.#requestsSize ? [...this.#requests] : [...this.#requests.slice(this.#requestsAt), ...this.#requests.slice(0, this.#requestsAt)];
-    this.#send(res, 'history', { interval_ms: this.#opts.intervalMs ?? 1000, samples: this.#samples, fleet: this.fleet(), requests });
+    if (this.#clients.size === 0) this.#keysSince = this.#clock();
+    this.#send(res, 'history', { interval_ms: this.#opts.intervalMs ?? 1000, samples: this.#samples, fleet: this.fleet(), requests, keys: this.#keyStats, keys_since: new Date(this.#keysSince).toISOString() });
     this.#clients.add(res);
     if (this.#clients.size === 1) this.#opts.accessLog.tap = this.#onEntry;
     req.socket.setNoDelay(true);
@@ -279,6 +390,8 @@ export class AdminEvents {
       if (this.#clients.size === 0) {
         this.#opts.accessLog.tap = null;
         this.#pending = [];
+        this.#keys.clear();
+        this.#keyStats = [];
       }
     });
   }

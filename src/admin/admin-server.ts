@@ -5,7 +5,8 @@
  * that wait for a restart, weak keys, the config file that will replace it), 400 with every error
  * and nothing changed, 304 for `?check_hash=1` when unchanged, 429 while another load runs.
  * `GET /config/history` lists the loads, `POST /config/rollback/{hash}` restores one of the last
- * applied configurations, and `POST /models/{name}/targets/{target}/drain` (and `undrain`) keeps
+ * applied configurations, `POST /config/validate` says what `POST /config` would say about a body
+ * without applying it, and `POST /models/{name}/targets/{target}/drain` (and `undrain`) keeps
  * new requests off a target while its in-flight ones finish.
  * With a token set, every call needs `Authorization: Bearer <token>`. Every write (any method
  * but GET and HEAD) is logged as one audit line: client address, method, path, action, status;
@@ -13,7 +14,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { ConfigError, describeSnapshot, type Snapshot, type SwapResult } from '../config/index.js';
+import { ConfigError, describeSnapshot, type DryRun, type Snapshot, type SwapResult } from '../config/index.js';
 import { sendJson } from '../http/index.js';
 import type { TargetState } from '../upstream/index.js';
 import type { ConfigHistoryEntry, ConfigSource } from './config-history.js';
@@ -28,6 +29,8 @@ export interface AdminHost {
   inflight(): Promise<Map<string, number>>;
   /** applyConfigText validates and swaps a whole configuration; throws ConfigError on any mistake. */
   applyConfigText(text: string, checkHash: boolean, source: ConfigSource): { result: SwapResult; warnings: string[] };
+  /** validateConfigText runs the load and start checks of applyConfigText and changes nothing; throws ConfigError on any mistake. */
+  validateConfigText(text: string): DryRun;
   /** history lists the configuration loads, newest first. */
   history(): ConfigHistoryEntry[];
   /** rollback swaps back an applied configuration by its hash; null when it is not among the kept ones. */
@@ -57,7 +60,7 @@ export interface AuditLine {
   client: string;
   method: string;
   path: string;
-  /** action names the write: config_apply, config_rollback, target_drain, target_undrain, or unknown. */
+  /** action names the write: config_apply, config_validate, config_rollback, target_drain, target_undrain, or unknown. */
   action: string;
   status: number;
 }
@@ -66,6 +69,7 @@ export interface AuditLine {
 function actionOf(method: string, path: string): string {
   if (method !== 'POST') return 'unknown';
   if (path === '/config') return 'config_apply';
+  if (path === '/config/validate') return 'config_validate';
   if (path.startsWith('/config/rollback/')) return 'config_rollback';
   if (path.startsWith('/models/') && path.endsWith('/drain')) return 'target_drain';
   if (path.startsWith('/models/') && path.endsWith('/undrain')) return 'target_undrain';
@@ -83,6 +87,7 @@ const ADMIN_INDEX = Object.freeze({
     { method: 'POST', path: '/config', description: 'replace the whole configuration (YAML or JSON body); ?check_hash=1 answers 304 when unchanged' },
     { method: 'GET', path: '/ui/', description: 'the dashboard (a browser asking for GET / is redirected there)' },
     { method: 'GET', path: '/events', description: 'Server-Sent Events: the last 15 minutes of 1 s samples on connect, then a sample, the fleet and new requests every second' },
+    { method: 'POST', path: '/config/validate', description: 'check a whole configuration as POST /config would, without applying it: its errors with file:line:column, or its warnings and both configurations as text to diff' },
     { method: 'GET', path: '/config/history', description: 'the configuration loads, newest first: time, source, result, hash, errors' },
     { method: 'POST', path: '/config/rollback/{hash}', description: 'swap back one of the last 10 applied configurations' },
     { method: 'POST', path: '/models/{name}/targets/{target}/drain', description: 'no new requests to that target (its index in the model, or its URL-encoded URL); in-flight ones finish' },
@@ -138,6 +143,19 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
       return [201, { configuration_hash: host.current().hash, result, warnings }];
     });
 
+  /** validate is POST /config's checks without the swap: no lock (it changes nothing), no history entry. */
+  const validate = async (req: IncomingMessage): Promise<[number, unknown, Record<string, string>?]> => {
+    const text = await readText(req, maxBytes);
+    if (text === null) return [413, { message: `Configuration larger than ${maxBytes} bytes` }];
+    try {
+      const { warnings, config, running } = host.validateConfigText(text);
+      return [200, { valid: true, warnings, config, running }];
+    } catch (err) {
+      if (err instanceof ConfigError) return [400, { valid: false, message: err.message.split('\n')[0], errors: err.issues }];
+      throw err;
+    }
+  };
+
   const rollback = (hash: string): Promise<[number, unknown, Record<string, string>?]> =>
     load(async () => {
       const applied = host.rollback(hash);
@@ -186,6 +204,7 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
     const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
     if (req.method === 'POST') {
       if (path === '/config') return postConfig(req, query.get('check_hash') === '1');
+      if (path === '/config/validate') return validate(req);
       if (path.startsWith('/config/rollback/')) return rollback(path.slice('/config/rollback/'.length));
       if (path.startsWith('/models/') && path.endsWith('/drain')) return drain(path, true);
       if (path.startsWith('/models/') && path.endsWith('/undrain')) return drain(path, false);

@@ -10,3 +10,4 @@ export { parseListen, toBytes, toMs } from './units.js';
 export { checkStart, restartNeededFor } from './start-checks.js';
 export { configInputs, InputWatcher, readConfigInputs, type WatchInputs } from './watch.js';
 export { ConfigReloader, logIssues, settingsOf, type ConfigLoad, type ConfigSource, type GatewaySettings, type ReloaderOptions } from './reload.js';
+export { dryRunConfig, renderConfig, type DryRun } from './dry-run.js';

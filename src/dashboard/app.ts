@@ -22,6 +22,7 @@ type Sample = {
 type Target = { url: string; state: string; inflight: number; ejected_until: string | null; load: { running: number; waiting: number; kv_cache_usage: number; age_ms: number } | null };
 type FleetModel = { name: string; path: string; inflight: number; targets: Target[] };
 type Entry = { time: string; request_id: string; trace_id: string; method: string; path: string; model: string | null; status: number; total_ms: number; upstream_ms: number | null; ttfb_ms: number | null; target: string | null; key: string | null; error: string | null; prompt_tokens: number | null; completion_tokens: number | null };
+type KeyStat = { model: string; key: string; requests: number; prompt_tokens: number; completion_tokens: number; limited: number; headroom: Array<{ limit: string; max: number; remaining: number; reset_s: number }> | null };
 type HistoryEntry = { time: string; source: string; result: string; hash: string; errors: Issue[]; can_rollback: boolean };
 
 const TOKEN_KEY = 'igw-admin-token';
@@ -32,6 +33,8 @@ const state = {
   samples: [] as Sample[],
   fleet: [] as FleetModel[],
   requests: [] as Entry[],
+  keys: [] as KeyStat[],
+  keysSince: null as string | null,
   connected: false,
   selected: null as Entry | null,
 };
@@ -124,10 +127,12 @@ function onFrame(frame: string): void {
     if (line.startsWith('event: ')) event = line.slice(7);
     else if (line.startsWith('data: ')) data += line.slice(6);
   }
-  const d = JSON.parse(data) as { samples?: Sample[]; sample?: Sample; fleet: FleetModel[]; requests: Entry[] };
+  const d = JSON.parse(data) as { samples?: Sample[]; sample?: Sample; fleet: FleetModel[]; requests: Entry[]; keys?: KeyStat[]; keys_since?: string };
+  if (d.keys !== undefined) state.keys = d.keys;
   if (event === 'history') {
     state.samples = d.samples ?? [];
     state.requests = [...d.requests].reverse();
+    state.keysSince = d.keys_since ?? null;
   } else if (event === 'tick' && d.sample !== undefined) {
     state.samples.push(d.sample);
     if (state.samples.length > MAX_SAMPLES) state.samples.shift();
@@ -268,6 +273,29 @@ async function drain(model: string, index: number, action: 'drain' | 'undrain'):
   if (err !== null) err.textContent = res.ok ? '' : `${action} failed: HTTP ${res.status}`;
 }
 
+pages.keys = {
+  render() {
+    main().replaceChildren(el('p', { class: 'muted', id: 'keys-since' }), el('table', { id: 't-keys' }));
+  },
+  update() {
+    const table = document.getElementById('t-keys');
+    if (table === null) return;
+    const since = state.keysSince === null ? 'this page opened' : new Date(state.keysSince).toLocaleTimeString();
+    document.getElementById('keys-since')!.textContent = `Each key by name (or fingerprint when it has none): its requests, tokens and 429s since ${since}, while a dashboard is open, and what each limit on its requests leaves in the current window.`;
+    const rows = state.keys.map((k) =>
+      el('tr', { 'data-key': k.key, 'data-model': k.model },
+        el('td', {}, k.model),
+        el('td', {}, k.key),
+        el('td', { class: 'requests' }, String(k.requests)),
+        el('td', {}, `${k.prompt_tokens} prompt, ${k.completion_tokens} completion`),
+        el('td', { class: k.limited > 0 ? 'error' : '' }, String(k.limited)),
+        el('td', { class: 'headroom' }, k.headroom === null ? 'limit store did not answer' : k.headroom.length === 0 ? 'no limits' : k.headroom.map((h) => `${h.limit}: ${h.remaining} of ${h.max} left, resets in ${h.reset_s} s`).join('\n')),
+      ),
+    );
+    table.replaceChildren(el('tr', {}, ...['model', 'key', 'requests', 'tokens', '429s', 'headroom'].map((h) => el('th', {}, h))), ...(rows.length > 0 ? rows : [el('tr', {}, el('td', { class: 'muted' }, 'no keyed request yet'))]));
+  },
+};
+
 pages.requests = {
   render() {
     const filter = (id: string, placeholder: string): HTMLElement => {
@@ -305,13 +333,17 @@ pages.requests = {
 
 pages.config = {
   render() {
-    const text = el('textarea', { id: 'cfg-text', spellcheck: 'false', placeholder: 'Paste a whole configuration (YAML or JSON) to apply it.' });
+    const text = el('textarea', { id: 'cfg-text', spellcheck: 'false', placeholder: 'Paste a whole configuration (YAML or JSON), validate it to see what changes, then apply it.' }) as HTMLTextAreaElement;
+    const validate = el('button', { id: 'cfg-validate' }, 'Validate and diff');
+    validate.addEventListener('click', () => void validateConfig(text.value));
     const apply = el('button', { id: 'cfg-apply' }, 'Apply');
-    apply.addEventListener('click', () => void applyConfig((text as HTMLTextAreaElement).value));
+    apply.addEventListener('click', () => void applyConfig(text.value));
+    // A diff shown is the diff of the text validated: an edit makes it stale.
+    text.addEventListener('input', () => document.getElementById('cfg-result')!.replaceChildren());
     main().replaceChildren(
       el('div', { class: 'card' }, el('h3', {}, 'Running configuration'), el('div', { id: 'cfg-hash', class: 'big' }), el('pre', { id: 'cfg-models' })),
       el('h3', {}, 'Apply a configuration'),
-      text, apply, el('div', { id: 'cfg-result' }),
+      text, validate, ' ', apply, el('div', { id: 'cfg-result' }),
       el('h3', {}, 'Reload history'), el('table', { id: 't-history' }),
     );
     void loadConfig();
@@ -339,6 +371,78 @@ type Issue = { file: string; field: string; message: string; line?: number; colu
 function issueText(i: Issue): string {
   const at = i.line === undefined ? '' : `:${i.line}:${i.column ?? 1}`;
   return `${i.file}${at}: ${i.field ? `${i.field}: ` : ''}${i.message}`;
+}
+
+/** validateConfig asks the gateway what an apply would say, changing nothing, and shows the errors, or the warnings and the diff. */
+async function validateConfig(text: string): Promise<void> {
+  const res = await api('/config/validate', { method: 'POST', body: text, headers: { 'content-type': 'application/yaml' } });
+  const out = document.getElementById('cfg-result')!;
+  const body = (await res.json()) as { valid?: boolean; errors?: Issue[]; warnings?: string[]; config?: string; running?: string | null };
+  if (res.status !== 200 || body.valid !== true) {
+    out.replaceChildren(el('p', { class: 'error', id: 'cfg-errors' }, (body.errors ?? []).map(issueText).join('\n') || `HTTP ${res.status}`));
+    return;
+  }
+  const lines = body.running === null || body.running === undefined ? null : diffLines(body.running, body.config ?? '');
+  out.replaceChildren(
+    el('p', { id: 'cfg-valid' }, 'Valid: nothing is applied until you press Apply.'),
+    ...(body.warnings ?? []).map((w) => el('p', { class: 'muted' }, w)),
+    el('h3', {}, 'Changes against the running configuration (as loaded; keys as fingerprints)'),
+    el('pre', { id: 'cfg-diff', class: 'card' }, ...(lines === null ? ['The running configuration is not known to this gateway.'] : lines.length === 0 ? ['No change.'] : lines.map(([op, line]) => el('div', { class: op === '+' ? 'diff-add' : op === '-' ? 'diff-del' : 'muted' }, `${op} ${line}`)))),
+  );
+}
+
+type DiffLine = ['+' | '-' | ' ' | '…', string];
+const DIFF_CONTEXT = 3;
+/** MAX_DIFF_CELLS bounds the table of the line diff; beyond it, the changed middle shows as removed then added. */
+const MAX_DIFF_CELLS = 4_000_000;
+
+/** diffLines is a line diff of two texts (longest common subsequence), unchanged lines kept only near a change. */
+function diffLines(before: string, after: string): DiffLine[] {
+  const a = before.split('\n');
+  const b = after.split('\n');
+  let start = 0;
+  while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  let endA = a.length;
+  let endB = b.length;
+  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) {
+    endA--;
+    endB--;
+  }
+  const full: DiffLine[] = a.slice(0, start).map((l): DiffLine => [' ', l]);
+  const n = endA - start;
+  const m = endB - start;
+  if (n * m > MAX_DIFF_CELLS) {
+    for (let i = start; i < endA; i++) full.push(['-', a[i]!]);
+    for (let j = start; j < endB; j++) full.push(['+', b[j]!]);
+  } else {
+    // lcs[i][j] is the longest common subsequence of a's middle from i and b's middle from j.
+    const lcs = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+    for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i]![j] = a[start + i] === b[start + j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+    let i = 0;
+    let j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && a[start + i] === b[start + j]) {
+        full.push([' ', a[start + i]!]);
+        i++;
+        j++;
+      } else if (i < n && (j === m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) full.push(['-', a[start + i++]!]);
+      else full.push(['+', b[start + j++]!]);
+    }
+  }
+  for (let i = endA; i < a.length; i++) full.push([' ', a[i]!]);
+  if (full.every(([op]) => op === ' ')) return [];
+  // Keep DIFF_CONTEXT unchanged lines around each change; a run of others becomes one "…".
+  const near = full.map(() => false);
+  full.forEach(([op], k) => {
+    if (op === ' ') return;
+    for (let d = Math.max(0, k - DIFF_CONTEXT); d <= Math.min(full.length - 1, k + DIFF_CONTEXT); d++) near[d] = true;
+  });
+  const out: DiffLine[] = [];
+  full.forEach((line, k) => {
+    if (near[k]) out.push(line);
+    else if (out.at(-1)?.[0] !== '…') out.push(['…', '']);
+  });
+  return out;
 }
 
 async function applyConfig(text: string): Promise<void> {

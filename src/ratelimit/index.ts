@@ -5,4 +5,4 @@ export { openCounterStore, type CounterStoreOptions } from './open-counter-store
 export { Semaphore, SemaphoreRegistry, type SemaphoreLimits, type SemaphoreLookup } from './semaphore.js';
 export { compileLimitScope, type LimitDefaults, type LimitScope, type LimitsSpec, type SemaphoreSource, type Rule, type WindowCounts, type WindowName } from './limit-rules.js';
 export { toModelLimits, type ModelLimits } from './model-limits.js';
-export { compilePlan, LimitTake, toRateLimitHeaders, type Plan } from './plan.js';
+export { compilePlan, LimitTake, readPlan, toRateLimitHeaders, type Plan, type PlanUsage } from './plan.js';

@@ -136,3 +136,25 @@ export class LimitTake {
     this.#store.settle(plan.tokenKeys, ids, plan.tokenWindowMs, deltas);
   }
 }
+
+/** PlanUsage is what one limit of a plan leaves in its current window. */
+export interface PlanUsage {
+  readonly rule: Rule;
+  readonly remaining: number;
+  readonly resetMs: number;
+}
+
+const NEVER_FULL = Number.MAX_SAFE_INTEGER;
+
+/**
+ * readPlan reads a plan's counters in their current windows without changing them: a take that
+ * adds 0 against limits it cannot reach, so both stores answer it with the request path's own
+ * code (Redis with its clock and windows) and nothing is counted. For the dashboard, off the
+ * request path.
+ */
+export async function readPlan(store: CounterStore, plan: Plan): Promise<PlanUsage[]> {
+  const n = plan.keys.length;
+  if (n === 0) return [];
+  const res = await store.take({ keys: plan.keys, windowMs: plan.windowMs, adds: new Array<number>(n).fill(0), limits: new Array<number>(n).fill(NEVER_FULL) });
+  return plan.rules.map((rule, i) => ({ rule, remaining: Math.max(0, rule.limit - res.counts[i]!), resetMs: res.resetMs[i]! }));
+}

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { Cleanup, chat, post, startGateway, startSim } from '../helpers/harness.js';
@@ -83,6 +84,45 @@ describe('admin writes: drain, config history, rollback, audit', () => {
     assert.equal((await adminPost(`${gw.adminUrl}/config/rollback/${'0'.repeat(64)}`)).status, 404);
     const after = (await (await fetch(`${gw.adminUrl}/config/history`, { headers: AUTH })).json()) as { data: Array<{ source: string; result: string }> };
     assert.deepEqual([after.data[0]!.source, after.data[0]!.result], ['rollback', 'applied']);
+  });
+
+  it('POST /config/validate answers what POST /config would, with line and column, and applies nothing', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const key = 'validate-key-0123456789abcdef';
+    const gw = await startGateway(cleanup, { admin: { token: ADMIN_TOKEN }, models: [{ name: 'm', api_keys: [key], targets: [{ url: sim.url }] }] });
+    const first = gw.gateway.snapshot.hash;
+    const historyLength = async (): Promise<number> => ((await (await fetch(`${gw.adminUrl}/config/history`, { headers: AUTH })).json()) as { data: unknown[] }).data.length;
+    const loads = await historyLength();
+    assert.equal((await fetch(`${gw.adminUrl}/config/validate`, { method: 'POST', body: 'models: []' })).status, 401);
+    const bad = await adminPost(`${gw.adminUrl}/config/validate`, `models:\n  - name: m\n    targets: [{ url: ${sim.url} }]\n  - name: x\n    targets: nope\n`);
+    assert.equal(bad.status, 400);
+    const badBody = (await bad.json()) as { valid: boolean; errors: Array<{ file: string; field: string; line?: number; column?: number }> };
+    assert.equal(badBody.valid, false);
+    assert.deepEqual(badBody.errors.map((e) => [e.file, e.field, e.line]), [['POST /config', 'models[1].targets', 5]]);
+    assert.ok((badBody.errors[0]!.column ?? 0) > 0);
+    // A start check (two listeners on one port) is refused as POST /config would.
+    const clash = await adminPost(`${gw.adminUrl}/config/validate`, stringify({ proxy: { listen: '127.0.0.1:9000' }, status: { listen: '127.0.0.1:9000' }, models: [{ name: 'm', targets: [{ url: sim.url }] }] }));
+    assert.equal(clash.status, 400);
+    assert.equal(((await clash.json()) as { errors: Array<{ field: string }> }).errors[0]!.field, 'status.listen');
+    const next = stringify({ admin: { listen: '127.0.0.1:0', token: ADMIN_TOKEN }, proxy: { listen: '127.0.0.1:0', max_body_size: '2MiB' }, status: { listen: '127.0.0.1:0' }, log: { level: 'debug' }, models: [{ name: 'm', api_keys: [key], targets: [{ url: sim.url }] }, { name: 'm2', targets: [{ url: sim.url }] }] });
+    const good = await adminPost(`${gw.adminUrl}/config/validate`, next);
+    assert.equal(good.status, 200);
+    const body = (await good.json()) as { valid: boolean; warnings: string[]; config: string; running: string };
+    assert.equal(body.valid, true);
+    assert.ok(body.warnings.includes('log.level changed: takes effect after a restart'), body.warnings.join('\n'));
+    assert.ok(body.warnings.some((w) => w.includes('written in plain text')), 'the key warnings of a start');
+    assert.match(body.config, /name: m2/);
+    assert.doesNotMatch(body.running, /name: m2/);
+    const fingerprint = `key#${createHash('sha256').update(key).digest('hex').slice(0, 8)}`;
+    for (const text of [body.config, body.running]) {
+      assert.ok(text.includes(fingerprint), 'keys as fingerprints');
+      assert.ok(!text.includes(key) && !text.includes(ADMIN_TOKEN), 'never a key or the token');
+    }
+    assert.equal(gw.gateway.snapshot.hash, first, 'nothing applied');
+    assert.equal(await historyLength(), loads, 'not a load');
+    type Audit = { audit?: { action: string; status: number } };
+    await until('the audit lines', () => gw.log.json<Audit>().filter((l) => l.audit?.action === 'config_validate').length === 4);
+    assert.deepEqual(gw.log.json<Audit>().filter((l) => l.audit?.action === 'config_validate').map((l) => l.audit!.status), [401, 400, 400, 200]);
   });
 
   it('logs every admin write as an audit line with client, action and status, refused ones included, never the token', async () => {

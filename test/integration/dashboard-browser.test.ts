@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { hashKey } from '../../src/auth/index.js';
 import { Cleanup, chat, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
 import type { Simulator } from '../../src/sim/index.js';
 
@@ -137,19 +138,56 @@ describe('dashboard in chromium', () => {
     assert.deepEqual(errors, [], 'no console errors and no dialog');
   });
 
-  it('config: an invalid edit shows its line and changes nothing; a valid one applies; rollback restores the old hash', async () => {
+  it('keys: each key by name or fingerprint with its requests, tokens, 429s and headroom; the raw key never in the page', async () => {
+    errors.length = 0;
+    const named = 'browser-key-team-a-0123456789';
+    const anonymous = 'browser-key-anonymous-0123456789';
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, {
+      models: [{ name: 'm', limits: { requests: { per_day: 1000 } }, api_keys: [{ key: named, name: 'team-a', limits: { requests: { per_day: 3 } } }, anonymous], targets: [{ url: sim.url }] }],
+    });
+    const page = await open(gw, '/ui/#keys');
+    await page.waitForSelector('#conn:text-is("live")');
+    await page.waitForSelector('#t-keys');
+    // Counted since the page opened: 3 answered and one 429 for team-a, one for the unnamed key.
+    for (let i = 0; i < 4; i++) await (await post(`${gw.url}/v1/chat/completions`, chat('m'), { authorization: `Bearer ${named}` })).arrayBuffer();
+    await (await post(`${gw.url}/v1/chat/completions`, chat('m'), { authorization: `Bearer ${anonymous}` })).arrayBuffer();
+    const row = 'tr[data-key="team-a"]';
+    await page.waitForSelector(`${row} td.requests:text-is("4")`, { timeout: 3000 });
+    assert.equal(await page.locator(`${row} td:nth-child(5)`).textContent(), '1', 'one 429');
+    assert.match((await page.locator(`${row} td.headroom`).textContent()) ?? '', /key:team-a:requests_per_day: 0 of 3 left/);
+    assert.match((await page.locator(`${row} td.headroom`).textContent()) ?? '', /model:requests_per_day: \d+ of 1000 left/);
+    const fingerprint = `key#${hashKey(anonymous).slice(0, 8)}`;
+    await page.waitForSelector(`tr[data-key="${fingerprint}"] td.requests:text-is("1")`);
+    const html = await page.content();
+    assert.ok(!html.includes(named) && !html.includes(anonymous), 'never a key');
+    await page.screenshot({ path: `${ARTIFACTS}/keys.png` });
+    assert.deepEqual(errors, [], 'no console errors');
+  });
+
+  it('config: an invalid edit shows its line on validate and changes nothing; a valid one shows its diff, then applies; rollback restores the old hash', async () => {
     errors.length = 0;
     const sim = await startSim(cleanup, { model: 'm' });
     const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
     const first = gw.gateway.snapshot.hash;
+    const history = async (): Promise<number> => ((await (await fetch(`${gw.adminUrl}/config/history`)).json()) as { data: unknown[] }).data.length;
+    const loads = await history();
     const page = await open(gw, '/ui/#config');
     await page.waitForSelector(hashShown(first));
     await page.fill('#cfg-text', `models:\n  - name: m\n    targets: [{ url: ${sim.url} }]\n  - name: x\n    targets: nope\n`);
+    await page.click('#cfg-validate');
+    const invalid = await page.waitForSelector('#cfg-errors');
+    assert.match((await invalid.textContent()) ?? '', /POST \/config:5:\d+/, 'validate names the line and column');
+    assert.equal(gw.gateway.snapshot.hash, first, 'nothing changed');
+    assert.equal(await history(), loads, 'a validation is not a load');
     await page.click('#cfg-apply');
     const err = await page.waitForSelector('#cfg-errors');
     assert.match((await err.textContent()) ?? '', /POST \/config:5:\d+/, 'the error names its line');
     assert.equal(gw.gateway.snapshot.hash, first, 'nothing changed');
     await page.fill('#cfg-text', `models:\n  - name: m\n    targets: [{ url: ${sim.url} }]\n  - name: m2\n    targets: [{ url: ${sim.url} }]\n`);
+    await page.click('#cfg-validate');
+    await page.waitForSelector('#cfg-diff .diff-add:text-matches("name: m2")');
+    assert.equal(gw.gateway.snapshot.hash, first, 'validating applies nothing');
     await page.click('#cfg-apply');
     await until('the new config', () => gw.gateway.snapshot.hash !== first);
     const second = gw.gateway.snapshot.hash;
@@ -158,6 +196,6 @@ describe('dashboard in chromium', () => {
     await until('the rollback', () => gw.gateway.snapshot.hash === first);
     await page.waitForSelector(hashShown(first));
     await page.screenshot({ path: `${ARTIFACTS}/config.png` });
-    assert.deepEqual(errors.filter((e) => !e.includes('400')), [], 'no console errors but the refused apply');
+    assert.deepEqual(errors.filter((e) => !e.includes('400')), [], 'no console errors but the refused validate and apply');
   });
 });

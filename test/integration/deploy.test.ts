@@ -336,6 +336,31 @@ describe('deploy: Kubernetes manifests (kubectl kustomize, offline)', () => {
     assert.deepEqual(model.dns, [`${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${svc.spec.ports[0]!.port}`]);
     assert.equal(model.balancer, 'least-load');
   });
+
+  it('the dashboard in docs/kubernetes.md: its port-forward reaches the admin listener through a rendered Service, and the token comes from the Secret the pods load', () => {
+    const section = markdownSection('docs/kubernetes.md', '## The dashboard and Grafana');
+    const commands = codeBlocks(section, 'bash').join('\n');
+    const forward = /port-forward svc\/([a-z0-9-]+) (\d+):(\d+)/.exec(commands);
+    assert.ok(forward, 'a port-forward to a Service');
+    const [, name, local, remote] = forward;
+    assert.ok(section.includes(`http://127.0.0.1:${local}/ui/`), 'the page is at the forwarded port');
+    const token = /get secret ([a-z0-9-]+) -o jsonpath='\{\.data\.([A-Z0-9_]+)\}' \| base64 -d/.exec(commands);
+    assert.ok(token, 'the token read from a Secret');
+    const [, secret, variable] = token;
+    // Every port-forward the docs show, here and in Troubleshooting, names a Service port that exists.
+    const docs = readFileSync('docs/kubernetes.md', 'utf8');
+    for (const o of OVERLAYS) {
+      for (const [, svc, , port] of docs.matchAll(/port-forward svc\/([a-z0-9-]+) (\d+):(\d+)/g)) {
+        assert.ok(serviceOf(rendered[o], svc!).spec.ports.some((p) => p.port === Number(port)), `${o}: Service ${svc} has port ${port}`);
+      }
+      const admin = serviceOf(rendered[o], name!).spec.ports.find((p) => p.port === Number(remote))!;
+      const cfg = gatewayYaml(rendered[o]) as { admin: { listen: string; token: string } };
+      assert.equal(`:${admin.targetPort}`, cfg.admin.listen.slice(cfg.admin.listen.lastIndexOf(':')), `${o}: the Service sends ${remote} to the admin listener`);
+      assert.equal(cfg.admin.token, `\${${variable}}`, `${o}: ${variable} is the admin token`);
+      const envFrom = deploymentOf(rendered[o]).spec.template.spec.containers[0]!.envFrom.map((e) => e.secretRef?.name);
+      assert.ok(envFrom.includes(secret), `${o}: the pods load the Secret ${secret}`);
+    }
+  });
 });
 
 describe('deploy: the image the manifests run (kubectl alone, no kustomize command)', () => {
