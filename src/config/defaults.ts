@@ -53,6 +53,7 @@ export const CONFIG_DEFAULTS = deepFreeze({
     },
     load_metrics: { path: '/metrics', interval: '250ms', stale_after: '2s' },
     protocols: { anthropic: 'translate' },
+    sticky: 'none',
   },
 } as const);
 
@@ -98,6 +99,7 @@ export const DEFAULTS = deepFreeze({
   loadMetricsIntervalMs: ms(C.model.load_metrics.interval),
   loadMetricsStaleMs: ms(C.model.load_metrics.stale_after),
   anthropicMode: C.model.protocols.anthropic,
+  sticky: C.model.sticky,
   health: {
     path: C.model.health_check.path,
     isActive: C.model.health_check.active,

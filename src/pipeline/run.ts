@@ -195,9 +195,13 @@ function toStageList(stages: ReadonlyArray<Stage | null>): readonly Stage[] {
 /** dispatched counts a request in flight and keeps what record() will need of its model. */
 function dispatched(ctx: RequestContext, metrics: GatewayMetrics): void {
   const model = ctx.model!;
-  ctx.statsRow = model.statsRow;
+  const serving = ctx.serving!;
+  // Served by another model (a split's choice, a fallback): that pair's row, made at compile.
+  const row = serving === model ? model.statsRow : (model.servedRows?.get(serving) ?? model.statsRow);
+  ctx.statsRow = row;
   ctx.modelName = model.name;
-  metrics.dispatched(model.statsRow);
+  ctx.servedName = serving.name;
+  metrics.dispatched(row);
 }
 
 function destroyOnError(this: Socket): void {
