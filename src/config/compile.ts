@@ -174,6 +174,7 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     servedModel: spec.served_model ?? null,
     fallback: [],
     split: null,
+    mirror: null,
     servedRows: null,
     anthropicMode: spec.protocols?.anthropic ?? DEFAULTS.anthropicMode,
     hashOn,
@@ -240,6 +241,12 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
     const entries = spec.split.map((e) => mutable.find((m) => m.name === e.model && m.path === path)! as Model);
     mutable[i]!.split = new SplitChoice(entries, spec.split.map((e) => e.weight), toSticky(spec.sticky ?? DEFAULTS.sticky));
   });
+  loaded.models.forEach((spec, i) => {
+    if (spec.mirror === undefined) return;
+    const path = spec.path ?? '';
+    const model = mutable.find((m) => m.name === spec.mirror!.model && m.path === path)! as Model;
+    mutable[i]!.mirror = Object.freeze({ model, fraction: spec.mirror.fraction, timeoutMs: toMs(spec.mirror.timeout, DEFAULTS.mirrorTimeoutMs) });
+  });
   mutable.forEach((m) => {
     const served = new Map<Model, number>();
     for (const s of servedBy(m)) if (s !== m && !served.has(s)) served.set(s, rowOf(m.name, m.path, s.name));
@@ -304,6 +311,7 @@ function hashOf(settings: object, models: readonly Model[]): string {
       health: { ...m.health, passive: { ...m.health.passive, statusCodes: [...m.health.passive.statusCodes] } },
       fallback: m.fallback.map((f) => [f.path, f.name]),
       split: m.split === null ? null : { models: m.split.entries.map((e) => e.name), weights: m.split.weights, sticky: m.split.sticky },
+      mirror: m.mirror === null ? null : { model: m.mirror.model.name, fraction: m.mirror.fraction, timeoutMs: m.mirror.timeoutMs },
       servedRows: undefined,
       upstream: undefined,
       source: undefined,
@@ -326,6 +334,7 @@ export function describeSnapshot(s: Snapshot): { hash: string; models: ModelView
       dns: m.dnsTargets.map((d) => `${d.host}:${d.port}`),
       health_check_path: m.health.path,
       fallback: m.fallback.map((f) => `${f.path || '/'} ${f.name}`),
+      ...(m.mirror === null ? {} : { mirror: { model: m.mirror.model.name, fraction: m.mirror.fraction, timeout_ms: m.mirror.timeoutMs } }),
       ...(m.split === null ? {} : { split: m.split.entries.map((e, i) => ({ model: e.name, weight: m.split!.weights[i]! })), sticky: stickyView(m.split.sticky) }),
       anthropic: m.anthropicMode,
       limits: m.limits === null ? null : [...m.limits.scopes, ...m.limits.keyScopes.values()].map(toLimitView),
@@ -372,6 +381,8 @@ export interface ModelView {
   split?: { model: string; weight: number }[];
   /** sticky is a split's `sticky` setting as written. */
   sticky?: string;
+  /** mirror is where shadow copies go, and how many. */
+  mirror?: { model: string; fraction: number; timeout_ms: number };
   /** anthropic is the model's protocols.anthropic mode. */
   anthropic: string;
   /** limits are the scopes that limit the model's requests (the gateway's, the model's, each key's); null when none. */

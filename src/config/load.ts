@@ -25,6 +25,7 @@ export interface ModelSpec extends ModelDefaultsConfig {
   /** split and sticky are only written on `models` entries (never inherited). */
   split?: ModelConfig['split'];
   sticky?: ModelConfig['sticky'];
+  mirror?: ModelConfig['mirror'];
   source: Source;
   /** sources of the fields the load-time rules talk about. */
   pathSource: Source;
@@ -345,6 +346,19 @@ function checkModels(models: ModelSpec[], issues: ConfigIssue[], misplaced: Read
   }
   checkFallbacks(models, issues);
   checkSplits(models, byPathName, issues);
+  checkMirrors(models, byPathName, issues);
+}
+
+/** checkMirrors: a mirror names another model of the same path that has targets of its own. */
+function checkMirrors(models: ModelSpec[], byPathName: ReadonlyMap<string, ModelSpec>, issues: ConfigIssue[]): void {
+  for (const m of models) {
+    if (m.mirror === undefined) continue;
+    const where = { file: m.source.file, field: m.source.field.replace(/name$/, 'mirror.model') };
+    const target = byPathName.get(`${m.path}\u0000${m.mirror.model}`);
+    if (target === undefined) issues.push({ ...where, message: `mirror model "${m.mirror.model}" is not defined on path "${m.path || '/'}"` });
+    else if (target === m) issues.push({ ...where, message: 'a model cannot mirror to itself' });
+    else if (target.split !== undefined) issues.push({ ...where, message: `mirror model "${m.mirror.model}" has a split; name a model with targets` });
+  }
 }
 
 /**

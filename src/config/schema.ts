@@ -189,6 +189,14 @@ export const modelConfig = z.strictObject({
     .union([z.enum(['none', 'api_key']), z.string().regex(/^header:[A-Za-z0-9-]+$/, 'expected "none", "api_key" or "header:<Name>"')], 'expected "none", "api_key" or "header:<Name>"')
     .optional()
     .describe(`sticky makes a split choose the same entry for the same API key ("api_key") or header value ("header:<Name>"); requests without one are chosen at random (default "${C.model.sticky}").`),
+  mirror: z
+    .strictObject({
+      model: z.string().min(1).describe('model is another model of the same path, with targets, whose engine gets the copies (its served_model, else its name, in the body).'),
+      fraction: z.number().gt(0).max(1).describe('fraction of the requests copied, above 0 and at most 1 (e.g. 0.05).'),
+      timeout: duration.optional().describe(`timeout is how long a copy may go on after the client's answer has ended before it is cancelled (default ${C.model.mirror.timeout}).`),
+    })
+    .optional()
+    .describe("mirror sends a shadow copy of a share of the requests to another model; the copy's answer is discarded, and it never delays or changes the client's."),
 });
 
 /** modelDefaultsConfig holds the fields every model starts from. */

@@ -107,6 +107,7 @@ export class GatewayMetrics {
   readonly configReloads: Counter<string>;
   readonly rateLimited: Counter<string>;
   readonly limitStoreErrors: Counter<string>;
+  readonly mirrorRequests: Counter<string>;
   /** The rows (ROW doubles each, row n at n * ROW), grown by doubling; a row number never changes. */
   #store = new Float64Array(ROW * 16);
   /** In-flight requests by row number, grown with the rows. */
@@ -153,6 +154,7 @@ export class GatewayMetrics {
     this.configReloads = new Counter({ name: 'igw_config_reloads_total', help: 'Configuration reloads, by result (applied, unchanged, failed).', labelNames: ['result'], registers });
     this.rateLimited = new Counter({ name: 'igw_rate_limited_total', help: 'Requests refused by a limit, by model and limit (scope:kind_per_window, or scope:queue_full / queue_timeout).', labelNames: ['model', 'limit'], registers });
     this.limitStoreErrors = new Counter({ name: 'igw_ratelimit_store_errors_total', help: 'Rate-limit checks the shared store could not answer, by what happened (allowed_locally, refused).', labelNames: ['result'], registers });
+    this.mirrorRequests = new Counter({ name: 'igw_mirror_requests_total', help: 'Shadow copies sent to a mirror model, by requested model, mirror model and result (completed, failed, cancelled).', labelNames: ['model', 'mirror', 'result'], registers });
     collectDefaultMetrics({ register: this.registry });
   }
 

@@ -23,6 +23,7 @@ import { createAdmit, type AdmitDeps } from './admit.js';
 import { authenticate } from './authenticate.js';
 import { RequestContext } from './context.js';
 import { listModels } from './list-models.js';
+import { createMirror } from './mirror.js';
 import { Recorder } from './record.js';
 import { route } from './route.js';
 import { translate } from './translate.js';
@@ -84,9 +85,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const reselect: Reselect<RequestContext> = { next: nextTarget };
   const forwardDeps: ForwardDeps<RequestContext> = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls, reselect, record: (ctx) => recorder.record(ctx) };
   const tunnelDeps: TunnelDeps<RequestContext> = { metrics: deps.metrics, isTls: deps.isTls, reselect };
+  const mirror = createMirror({ pools: deps.pools, isTls: deps.isTls }, deps.metrics);
   const dispatch: Stage = (ctx) => {
     dispatched(ctx, deps.metrics);
     forward(ctx, forwardDeps);
+    // After the real request went out: a copy never holds it up.
+    mirror(ctx);
   };
   const tunnelStage: Stage = (ctx) => {
     dispatched(ctx, deps.metrics);

@@ -12,7 +12,7 @@ import { useServedModel } from './prepare.js';
 import type { RequestContext } from './context.js';
 
 /** hashKeyOf computes the consistent-hash key of a request for a model, or null. */
-function hashKeyOf(ctx: RequestContext, model: Model): string | null {
+export function hashKeyOf(ctx: RequestContext, model: Model): string | null {
   const on = model.hashOn;
   if (on === null) return null;
   if (on.kind === 'header') {

@@ -7,7 +7,8 @@ import { stringify } from 'yaml';
 import { ConfigError, loadConfigText, type ConfigIssue } from '../../src/config/index.js';
 import type { Simulator } from '../../src/sim/index.js';
 import { waitFor } from '../helpers/gateway-process.js';
-import { Cleanup, chat, post, startGateway, startSim, tempDir, type RunningGateway } from '../helpers/harness.js';
+import { performance } from 'node:perf_hooks';
+import { Cleanup, chat, deadUrl, post, startGateway, startSim, tempDir, type RunningGateway } from '../helpers/harness.js';
 import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
 
 const KEY = 'split-test-key-0001';
@@ -141,6 +142,58 @@ describe('split and alias models', () => {
     assert.ok(lines.some((l) => l.model === 'llama-v2' && l.served_model === 'llama-v2'));
   });
 
+  it('mirror: a slow shadow copy never delays or changes the answer, and is cancelled once it outlives it by timeout', async () => {
+    const v1 = await startSim(cleanup, { model: 'org/llama-v1', id: 'v1' });
+    const v2 = await startSim(cleanup, { model: 'llama-v2', id: 'v2' });
+    const shadow = await startSim(cleanup, { model: 'llama-v3', id: 'v3', ttftMs: 5000 });
+    const config = fleet(v1, v2, { mirror: { model: 'llama-v3', fraction: 1, timeout: '300ms' } });
+    (config.models as Array<Record<string, unknown>>)[2]!.split = [{ model: 'llama-v1', weight: 1 }];
+    (config.models as Array<Record<string, unknown>>).push({ name: 'llama-v3', path: '/ai', targets: [{ url: shadow.url }] });
+    const gw = await startGateway(cleanup, config);
+    const started = performance.now();
+    const res = await post(`${gw.url}/ai/v1/chat/completions`, chat('chat'));
+    const answer = (await res.json()) as { model: string; choices: unknown[] };
+    assert.ok(performance.now() - started < 2000, 'the answer did not wait for the 5 s shadow');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-served-model'), 'llama-v1');
+    assert.equal(answer.model, 'org/llama-v1');
+    const copy = await waitFor('the copy at the shadow engine', () => shadow.received.find((r) => r.url === '/v1/chat/completions'));
+    assert.equal(JSON.parse(copy.body).model, 'llama-v3');
+    assert.equal(copy.headers.authorization, undefined);
+    // 300 ms after the answer ended, the copy is cancelled: counted, and the shadow engine sees it go.
+    await waitFor('the shadow engine sees the copy aborted', () => shadow.stats.aborted === 1, 3000);
+    const samples = parsePrometheus(await (await fetch(`${gw.statusUrl}/metrics`)).text());
+    assert.equal(valueOf(samples, 'igw_mirror_requests_total', { model: 'chat', mirror: 'llama-v3', result: 'cancelled' }), 1);
+    assert.equal(valueOf(samples, 'igw_mirror_requests_total', { result: 'completed' }), 0);
+  });
+
+  it('mirror: copies the given fraction, counts completed and failed copies, and a dead mirror changes nothing for clients', async () => {
+    const v1 = await startSim(cleanup, { model: 'org/llama-v1', id: 'v1' });
+    const v2 = await startSim(cleanup, { model: 'llama-v2', id: 'v2' });
+    const shadow = await startSim(cleanup, { model: 'llama-v3', id: 'v3' });
+    const config = fleet(v1, v2, { mirror: { model: 'llama-v3', fraction: 0.5 } });
+    const models = config.models as Array<Record<string, unknown>>;
+    models.push({ name: 'llama-v3', path: '/ai', targets: [{ url: shadow.url }] });
+    models.push({ name: 'gone', path: '/ai', targets: [{ url: await deadUrl() }], health_check: { active: false, passive: { enabled: false } }, retries: 0 });
+    models[0]!.mirror = { model: 'gone', fraction: 1 };
+    const gw = await startGateway(cleanup, config);
+    const counts = await load(gw, 400, 8);
+    assert.equal(counts.get('failed'), undefined);
+    const metric = async (labels: Record<string, string>): Promise<number> => valueOf(parsePrometheus(await (await fetch(`${gw.statusUrl}/metrics`)).text()), 'igw_mirror_requests_total', labels);
+    const completed = await waitFor('copies counted', async () => {
+      const n = await metric({ model: 'chat', mirror: 'llama-v3', result: 'completed' });
+      return n > 0 && n === shadow.stats.completed ? n : undefined;
+    });
+    assert.ok(completed > 140 && completed < 260, `copied ${completed} of 400`);
+    // Copies of requests for llama-v1 (sent to it directly) go to a target that refuses connections: the clients never notice.
+    for (let i = 0; i < 5; i++) {
+      const res = await post(`${gw.url}/ai/v1/chat/completions`, chat('llama-v1'));
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+    }
+    await waitFor('failed copies counted', async () => (await metric({ model: 'llama-v1', mirror: 'gone', result: 'failed' })) === 5);
+  });
+
   it('reloads new weights under load with zero failed requests', async () => {
     const v1 = await startSim(cleanup, { model: 'org/llama-v1', id: 'v1' });
     const v2 = await startSim(cleanup, { model: 'llama-v2', id: 'v2' });
@@ -215,6 +268,20 @@ describe('split configuration errors', () => {
     assert.match(cycle[0]!, /^gateway\.yaml models\[\d\]\.split: .*cycle.*"a".*"b"/);
     const schema = issuesOf(V1 + '  - { name: a, path: /ai, split: [{ model: v1, weight: 0 }], sticky: "cookie:x" }\n  - { name: b, path: /ai, split: [] }\n');
     for (const field of ['models[1].split[0].weight', 'models[1].sticky', 'models[2].split']) assert.ok(schema.some((i) => i.startsWith(`gateway.yaml ${field}:`)), `${field} in:\n${schema.join('\n')}`);
+  });
+
+  it('refuses a mirror that is not another model with targets on the same path', () => {
+    const issues = issuesOf(
+      V1 +
+        '  - { name: a, path: /ai, mirror: { model: nope, fraction: 0.1 }, targets: [{ url: "http://h:2" }] }\n' +
+        '  - { name: b, path: /ai, mirror: { model: b, fraction: 0.1 }, targets: [{ url: "http://h:3" }] }\n' +
+        '  - { name: c, path: /ai, mirror: { model: d, fraction: 1.5 }, targets: [{ url: "http://h:4" }] }\n' +
+        '  - { name: d, path: /ai, split: [{ model: v1, weight: 1 }], mirror: { model: e, fraction: 0.5 } }\n' +
+        '  - { name: e, path: /ai, split: [{ model: v1, weight: 1 }] }\n',
+    );
+    for (const [field, word] of [['models[1].mirror.model', 'not defined'], ['models[2].mirror.model', 'itself'], ['models[3].mirror.fraction', ''], ['models[4].mirror.model', 'split']] as const) {
+      assert.ok(issues.some((i) => i.startsWith(`gateway.yaml ${field}:`) && i.includes(word)), `${field} in:\n${issues.join('\n')}`);
+    }
   });
 
   it('accepts an alias of a split (no cycle) and fields inherited from defaults', () => {
