@@ -108,7 +108,7 @@ export class Gateway {
     for (const m of snapshot.models) for (const t of m.upstream.targets) this.#metrics.targetUp.labels(m.name, t.url).set(isUp(t.state) ? 1 : 0);
     // A model whose DNS targets are still being looked up is judged once they are found.
     this.#healthLog.retain(snapshot.models);
-    this.#healthLog.checkModels(snapshot.models.filter((m) => m.upstream.targets.length > 0 || m.dnsTargets.length === 0));
+    this.#healthLog.checkModels(snapshot.models.filter((m) => m.split === null && (m.upstream.targets.length > 0 || m.dnsTargets.length === 0)));
   }
 
   #onHealthChange(record: TargetState): void {

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { toKeyHash } from '../auth/index.js';
 import { compileLimitScope, Semaphore, toModelLimits, type LimitScope, type SemaphoreLookup, type SemaphoreSource } from '../ratelimit/index.js';
 import { ModelUpstream, TargetState, toTarget, type HealthPolicy, type TargetLookup } from '../upstream/index.js';
+import { SplitChoice, type Sticky } from '../routing/index.js';
 import type { LoadedConfig, ModelSpec } from './load.js';
 import type { FallbackRefConfig } from './schema.js';
 import type { DnsTarget, HashOn, LoadMetrics, Model, PathRoute, Snapshot } from './snapshot.js';
@@ -24,9 +25,10 @@ export interface CompileOptions {
   semaphores?: SemaphoreLookup;
   /**
    * rowOf gives a model's metrics row (GatewayMetrics.rowOf), stable per (name, path) across
-   * reloads; without it (validate, tests) models are numbered in order.
+   * reloads; `served` names the model that served a request for another (a split's model, a
+   * fallback). Without it (validate, tests) rows are numbered in order.
    */
-  rowOf?: (name: string, path: string) => number;
+  rowOf?: (name: string, path: string, served?: string) => number;
   now?: Date;
 }
 
@@ -171,6 +173,9 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     health: toHealth(spec, interner),
     servedModel: spec.served_model ?? null,
     fallback: [],
+    split: null,
+    mirror: null,
+    servedRows: null,
     anthropicMode: spec.protocols?.anthropic ?? DEFAULTS.anthropicMode,
     hashOn,
     path,
@@ -181,6 +186,19 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     loadMetrics,
     source: `${spec.source.file} (${spec.source.field})`,
   };
+}
+
+/** toSticky compiles `sticky`. */
+function toSticky(sticky: string): Sticky {
+  if (sticky === 'api_key') return { kind: 'api_key' };
+  if (sticky.startsWith('header:')) return { kind: 'header', header: sticky.slice('header:'.length).toLowerCase() };
+  return { kind: 'none' };
+}
+
+/** servedBy lists every model that may serve a request for m: the models its split reaches (through aliases of splits), and their fallbacks. */
+function servedBy(m: Model): Model[] {
+  if (m.split === null) return [m, ...m.fallback];
+  return m.split.entries.flatMap(servedBy);
 }
 
 /** resolveFallback finds the model a fallback reference names (load-time rules guarantee one exists). */
@@ -215,6 +233,24 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
     // Fallbacks are not chained: a fallback's own fallbacks are never consulted.
     const refs = spec.fallback ?? [];
     mutable[i]!.fallback = refs.length === 0 ? EMPTY_LIST : Object.freeze(refs.map((ref) => mutable[resolveFallback(ref, loaded.models)]!) as Model[]);
+  });
+  loaded.models.forEach((spec, i) => {
+    if (spec.split === undefined) return;
+    const path = spec.path ?? '';
+    // Load-time rules guarantee each entry names exactly one model of the same path, without cycles.
+    const entries = spec.split.map((e) => mutable.find((m) => m.name === e.model && m.path === path)! as Model);
+    mutable[i]!.split = new SplitChoice(entries, spec.split.map((e) => e.weight), toSticky(spec.sticky ?? DEFAULTS.sticky));
+  });
+  loaded.models.forEach((spec, i) => {
+    if (spec.mirror === undefined) return;
+    const path = spec.path ?? '';
+    const model = mutable.find((m) => m.name === spec.mirror!.model && m.path === path)! as Model;
+    mutable[i]!.mirror = Object.freeze({ model, fraction: spec.mirror.fraction, timeoutMs: toMs(spec.mirror.timeout, DEFAULTS.mirrorTimeoutMs) });
+  });
+  mutable.forEach((m) => {
+    const served = new Map<Model, number>();
+    for (const s of servedBy(m)) if (s !== m && !served.has(s)) served.set(s, rowOf(m.name, m.path, s.name));
+    if (served.size > 0) m.servedRows = served;
   });
   const models: Model[] = mutable.map((m) => Object.freeze(m));
   const grouped = new Map<string, Model[]>();
@@ -274,6 +310,9 @@ function hashOf(settings: object, models: readonly Model[]): string {
       targets: m.targets.map((t) => [t.url, t.weight]),
       health: { ...m.health, passive: { ...m.health.passive, statusCodes: [...m.health.passive.statusCodes] } },
       fallback: m.fallback.map((f) => [f.path, f.name]),
+      split: m.split === null ? null : { models: m.split.entries.map((e) => e.name), weights: m.split.weights, sticky: m.split.sticky },
+      mirror: m.mirror === null ? null : { model: m.mirror.model.name, fraction: m.mirror.fraction, timeoutMs: m.mirror.timeoutMs },
+      servedRows: undefined,
       upstream: undefined,
       source: undefined,
     })),
@@ -295,11 +334,18 @@ export function describeSnapshot(s: Snapshot): { hash: string; models: ModelView
       dns: m.dnsTargets.map((d) => `${d.host}:${d.port}`),
       health_check_path: m.health.path,
       fallback: m.fallback.map((f) => `${f.path || '/'} ${f.name}`),
+      ...(m.mirror === null ? {} : { mirror: { model: m.mirror.model.name, fraction: m.mirror.fraction, timeout_ms: m.mirror.timeoutMs } }),
+      ...(m.split === null ? {} : { split: m.split.entries.map((e, i) => ({ model: e.name, weight: m.split!.weights[i]! })), sticky: stickyView(m.split.sticky) }),
       anthropic: m.anthropicMode,
       limits: m.limits === null ? null : [...m.limits.scopes, ...m.limits.keyScopes.values()].map(toLimitView),
       source: m.source,
     })),
   };
+}
+
+/** stickyView writes a compiled sticky setting as the configuration does. */
+function stickyView(s: Sticky): string {
+  return s.kind === 'header' ? `header:${s.header}` : s.kind;
 }
 
 /** toLimitView shows one limit scope: its rules in words and its concurrency cap (keys appear by name or fingerprint). */
@@ -331,6 +377,12 @@ export interface ModelView {
   dns: string[];
   health_check_path: string;
   fallback: string[];
+  /** split lists the models that serve a split (or alias) model, with their weights; absent for a model with targets. */
+  split?: { model: string; weight: number }[];
+  /** sticky is a split's `sticky` setting as written. */
+  sticky?: string;
+  /** mirror is where shadow copies go, and how many. */
+  mirror?: { model: string; fraction: number; timeout_ms: number };
   /** anthropic is the model's protocols.anthropic mode. */
   anthropic: string;
   /** limits are the scopes that limit the model's requests (the gateway's, the model's, each key's); null when none. */

@@ -53,6 +53,8 @@ export const CONFIG_DEFAULTS = deepFreeze({
     },
     load_metrics: { path: '/metrics', interval: '250ms', stale_after: '2s' },
     protocols: { anthropic: 'translate' },
+    sticky: 'none',
+    mirror: { timeout: '10s' },
   },
 } as const);
 
@@ -98,6 +100,8 @@ export const DEFAULTS = deepFreeze({
   loadMetricsIntervalMs: ms(C.model.load_metrics.interval),
   loadMetricsStaleMs: ms(C.model.load_metrics.stale_after),
   anthropicMode: C.model.protocols.anthropic,
+  sticky: C.model.sticky,
+  mirrorTimeoutMs: ms(C.model.mirror.timeout),
   health: {
     path: C.model.health_check.path,
     isActive: C.model.health_check.active,

@@ -2,7 +2,7 @@ export { ConfigError, formatIssues, type ConfigIssue } from './config-error.js';
 export { loadConfigFile, loadConfigText, type LoadedConfig, type ModelSpec, type Source } from './load.js';
 export { compileSnapshot, describeSnapshot } from './compile.js';
 export { CONFIG_DEFAULTS, DEFAULTS } from './defaults.js';
-export type { AnthropicMode, Model, PathRoute, Settings, Snapshot, Target, Timeouts } from './snapshot.js';
+export type { AnthropicMode, Mirror, Model, PathRoute, Settings, Snapshot, Target, Timeouts } from './snapshot.js';
 export { gatewayConfig, type GatewayConfig } from './schema.js';
 export { ConfigStore, type StoreOptions, type SwapResult } from './store.js';
 export { commitSnapshot, type Registries } from './commit.js';

@@ -11,7 +11,7 @@ import { ConfigError, toFieldPath, type ConfigIssue } from './config-error.js';
 import { substituteEnv } from './env.js';
 import { Locator, type Position } from './locator.js';
 import { toSchemaIssues } from './schema-issues.js';
-import { blueprintEntryConfig, gatewayConfig, modelConfig, modelDefaultsConfig, type ApiKeyConfig, type GatewayConfig, type ModelDefaultsConfig } from './schema.js';
+import { blueprintEntryConfig, gatewayConfig, modelConfig, modelDefaultsConfig, type ApiKeyConfig, type GatewayConfig, type ModelConfig, type ModelDefaultsConfig } from './schema.js';
 
 /** Source is where a value was written: a file and a field inside it. */
 export interface Source {
@@ -22,6 +22,10 @@ export interface Source {
 /** ModelSpec is one model after import and merging, before compilation. */
 export interface ModelSpec extends ModelDefaultsConfig {
   name: string;
+  /** split and sticky are only written on `models` entries (never inherited). */
+  split?: ModelConfig['split'];
+  sticky?: ModelConfig['sticky'];
+  mirror?: ModelConfig['mirror'];
   source: Source;
   /** sources of the fields the load-time rules talk about. */
   pathSource: Source;
@@ -93,6 +97,13 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
   (config.models ?? []).forEach((m, i) => {
     const field = `models[${i}]`;
     const merged = { ...defaults, ...m };
+    if (m.split !== undefined) {
+      // A split entry has no upstream of its own: upstream fields from `defaults` are its models' business.
+      for (const f of UPSTREAM_FIELDS) {
+        if (m[f] !== undefined) issues.push({ file, field: `${field}.${f}`, message: `model "${m.name}" has a split: "${f}" belongs to the models it splits to, not to the split` });
+        delete merged[f];
+      }
+    } else if (m.sticky !== undefined) issues.push({ file, field: `${field}.sticky`, message: `model "${m.name}": sticky applies only to a model with a split` });
     models.push({
       ...merged,
       source: { file, field: `${field}.name` },
@@ -271,6 +282,11 @@ function toRoutePrefix(p: string | undefined): string {
   return p === undefined || p === '/' ? '' : p;
 }
 
+/** UPSTREAM_FIELDS describe a model's own upstream; a split model has none, so they cannot be written on it. */
+const UPSTREAM_FIELDS = [
+  'targets', 'served_model', 'upstream_api_key', 'timeouts', 'health_check', 'balancer', 'hash_on', 'hash_prompt_chars', 'hash_load_factor', 'load_metrics', 'retries', 'retry_timeout', 'fallback', 'track_stream_usage',
+] as const satisfies readonly (keyof ModelDefaultsConfig)[];
+
 const PATH_CHARS = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+$/;
 
 /**
@@ -324,11 +340,58 @@ function checkModels(models: ModelSpec[], issues: ConfigIssue[], misplaced: Read
       } else keyOwner.set(hash, { model: m, source: src });
     });
 
-    if ((!m.targets || m.targets.length === 0) && !misplaced.has(m.source.field.replace(/name$/, 'targets'))) {
+    if (m.split === undefined && (!m.targets || m.targets.length === 0) && !misplaced.has(m.source.field.replace(/name$/, 'targets'))) {
       issues.push({ ...m.source, message: `model "${m.name}" has no targets` });
     }
   }
   checkFallbacks(models, issues);
+  checkSplits(models, byPathName, issues);
+  checkMirrors(models, byPathName, issues);
+}
+
+/** checkMirrors: a mirror names another model of the same path that has targets of its own. */
+function checkMirrors(models: ModelSpec[], byPathName: ReadonlyMap<string, ModelSpec>, issues: ConfigIssue[]): void {
+  for (const m of models) {
+    if (m.mirror === undefined) continue;
+    const where = { file: m.source.file, field: m.source.field.replace(/name$/, 'mirror.model') };
+    const target = byPathName.get(`${m.path}\u0000${m.mirror.model}`);
+    if (target === undefined) issues.push({ ...where, message: `mirror model "${m.mirror.model}" is not defined on path "${m.path || '/'}"` });
+    else if (target === m) issues.push({ ...where, message: 'a model cannot mirror to itself' });
+    else if (target.split !== undefined) issues.push({ ...where, message: `mirror model "${m.mirror.model}" has a split; name a model with targets` });
+  }
+}
+
+/**
+ * checkSplits: every split entry names another model of the same path, once; following splits
+ * from model to model never comes back to where it started (an alias of a split is fine).
+ */
+function checkSplits(models: ModelSpec[], byPathName: ReadonlyMap<string, ModelSpec>, issues: ConfigIssue[]): void {
+  const splitOf = (m: ModelSpec): ModelSpec[] => (m.split ?? []).flatMap((e) => byPathName.get(`${m.path}\u0000${e.model}`) ?? []);
+  for (const m of models) {
+    if (m.split === undefined) continue;
+    const seen = new Set<string>();
+    m.split.forEach((e, i) => {
+      const where = { file: m.source.file, field: m.source.field.replace(/name$/, `split[${i}].model`) };
+      if (!byPathName.has(`${m.path}\u0000${e.model}`)) issues.push({ ...where, message: `split model "${e.model}" is not defined on path "${m.path || '/'}"` });
+      else if (e.model === m.name) issues.push({ ...where, message: 'a model cannot split to itself' });
+      else if (seen.has(e.model)) issues.push({ ...where, message: `split model "${e.model}" is listed twice; give it one entry with the sum of the weights` });
+      seen.add(e.model);
+    });
+  }
+  // A cycle through two or more models: walk each split model's reach, depth first.
+  const state = new Map<ModelSpec, 'open' | 'done'>();
+  const visit = (m: ModelSpec, trail: ModelSpec[]): void => {
+    if (state.get(m) === 'done') return;
+    if (state.get(m) === 'open') {
+      const loop = trail.slice(trail.indexOf(m));
+      if (loop.length > 1) issues.push({ file: m.source.file, field: m.source.field.replace(/name$/, 'split'), message: `splits form a cycle: ${[...loop, m].map((x) => `"${x.name}"`).join(' -> ')}` });
+      return;
+    }
+    state.set(m, 'open');
+    for (const next of splitOf(m)) visit(next, [...trail, m]);
+    state.set(m, 'done');
+  };
+  for (const m of models) if (m.split !== undefined) visit(m, []);
 }
 
 /** checkFallbacks: every fallback names exactly one other model ("name" must then be unique across paths). */

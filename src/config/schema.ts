@@ -168,10 +168,35 @@ const modelFieldShape = {
     .describe('protocols sets how APIs other than the OpenAI one are served for this model (see docs/anthropic.md).'),
 };
 
+/** splitEntryConfig is one side of a split: a model of the same path and its share of the requests. */
+export const splitEntryConfig = z.strictObject({
+  model: z.string().min(1).describe('model is the name of another model on the same path that serves this share.'),
+  weight: z.number().positive().max(1_000_000).describe('weight is this side\'s share relative to the other entries (e.g. 90 and 10).'),
+});
+
 /** modelConfig is one routed model. */
 export const modelConfig = z.strictObject({
   name: z.string().min(1).describe('name is the model\'s name: the X-Model header value ("model_name" in blueprints).'),
   ...modelFieldShape,
+  split: z
+    .array(splitEntryConfig)
+    .min(1)
+    .optional()
+    .describe(
+      'split serves the model by other models of its path instead of targets: each request goes to one entry, by weight; one entry makes an alias. The body\'s "model" becomes the chosen model\'s served_model (else its name); auth and limits are this model\'s.',
+    ),
+  sticky: z
+    .union([z.enum(['none', 'api_key']), z.string().regex(/^header:[A-Za-z0-9-]+$/, 'expected "none", "api_key" or "header:<Name>"')], 'expected "none", "api_key" or "header:<Name>"')
+    .optional()
+    .describe(`sticky makes a split choose the same entry for the same API key ("api_key") or header value ("header:<Name>"); requests without one are chosen at random (default "${C.model.sticky}").`),
+  mirror: z
+    .strictObject({
+      model: z.string().min(1).describe('model is another model of the same path, with targets, whose engine gets the copies (its served_model, else its name, in the body).'),
+      fraction: z.number().gt(0).max(1).describe('fraction of the requests copied, above 0 and at most 1 (e.g. 0.05).'),
+      timeout: duration.optional().describe(`timeout is how long a copy may go on after the client's answer has ended before it is cancelled (default ${C.model.mirror.timeout}).`),
+    })
+    .optional()
+    .describe("mirror sends a shadow copy of a share of the requests to another model; the copy's answer is discarded, and it never delays or changes the client's."),
 });
 
 /** modelDefaultsConfig holds the fields every model starts from. */
@@ -286,3 +311,5 @@ export type LimitsConfig = z.infer<typeof limitsConfig>;
 export type ApiKeyConfig = string | z.infer<typeof apiKeyObjectConfig>;
 /** FallbackRefConfig names a fallback model. */
 export type FallbackRefConfig = z.infer<typeof fallbackRefConfig>;
+/** ModelConfig is one `models` entry as written. */
+export type ModelConfig = z.infer<typeof modelConfig>;

@@ -3,6 +3,7 @@
  * current snapshot once and uses only it, so a reload mid-request cannot mix two configs.
  */
 import type { ModelLimits } from '../ratelimit/index.js';
+import type { SplitChoice } from '../routing/index.js';
 import type { BalancerKind, DnsTarget, HealthPolicy, ModelUpstream, Target } from '../upstream/index.js';
 
 export type { DnsTarget, Target };
@@ -70,6 +71,19 @@ export interface Model {
   readonly anthropicMode: AnthropicMode;
   /** upstream is the live target list and balancer. */
   readonly upstream: ModelUpstream;
+  /** split is set when other models of the path serve this one (a weighted split, or an alias); it then has no targets. */
+  readonly split: SplitChoice<Model> | null;
+  /** mirror sends shadow copies of a share of the requests to another model; null when off. */
+  readonly mirror: Mirror | null;
+  /** servedRows are the metrics rows of this model served by another (a split's models, fallbacks), by that model; null when none. */
+  readonly servedRows: ReadonlyMap<Model, number> | null;
+}
+
+/** Mirror is a compiled `mirror`: where copies go, how many, and how long one may outlive the client's answer. */
+export interface Mirror {
+  readonly model: Model;
+  readonly fraction: number;
+  readonly timeoutMs: number;
 }
 
 /** PathRoute is every model served under one path prefix. */

@@ -14,6 +14,8 @@ export interface AccessEntry {
   method: string;
   path: string;
   model: string | null;
+  /** served_model is the model whose targets answered (a split's choice, a fallback, else the model itself); null when none was reached. */
+  served_model: string | null;
   status: number;
   total_ms: number;
   upstream_ms: number | null;
@@ -52,7 +54,7 @@ function isoNow(): string {
 export function toJsonLine(e: AccessEntry, time: string): string {
   return (
     `{"time":"${time}","request_id":${str(e.request_id)},"trace_id":"${e.trace_id}","method":${str(e.method)},"path":${str(e.path)},` +
-    `"model":${str(e.model)},"status":${e.status},"total_ms":${e.total_ms},"upstream_ms":${e.upstream_ms},"ttfb_ms":${e.ttfb_ms},` +
+    `"model":${str(e.model)},"served_model":${str(e.served_model)},"status":${e.status},"total_ms":${e.total_ms},"upstream_ms":${e.upstream_ms},"ttfb_ms":${e.ttfb_ms},` +
     `"target":${str(e.target)},"bytes_in":${e.bytes_in},"bytes_out":${e.bytes_out},"prompt_tokens":${e.prompt_tokens},` +
     `"completion_tokens":${e.completion_tokens},"key":${str(e.key)},"error":${str(e.error)}}\n`
   );
@@ -61,7 +63,7 @@ export function toJsonLine(e: AccessEntry, time: string): string {
 /** toTextLine renders an entry as one human-readable line. */
 export function toTextLine(e: AccessEntry, time: string): string {
   return (
-    `${time} ${e.request_id} ${e.method} ${JSON.stringify(e.path)} ${e.status} ${e.total_ms}ms model=${e.model ?? '-'} target=${e.target ?? '-'} ` +
+    `${time} ${e.request_id} ${e.method} ${JSON.stringify(e.path)} ${e.status} ${e.total_ms}ms model=${e.model ?? '-'} served_model=${e.served_model ?? '-'} target=${e.target ?? '-'} ` +
     `upstream_ms=${e.upstream_ms ?? '-'} ttfb_ms=${e.ttfb_ms ?? '-'} in=${e.bytes_in} out=${e.bytes_out} ` +
     `tokens=${e.prompt_tokens ?? '-'}/${e.completion_tokens ?? '-'} key=${e.key ?? '-'} trace=${e.trace_id}${e.error ? ` error=${e.error}` : ''}\n`
   );

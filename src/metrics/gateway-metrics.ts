@@ -45,9 +45,11 @@ const BUCKET_STRIDE = 2;
 /** ROW is a row's length in doubles (a multiple of 8: rows start on a 64-byte boundary of the array). */
 const ROW = Math.ceil((DURATION_AT + BUCKET_STRIDE * Math.max(DURATION_BOUNDS.length, TTFB_BOUNDS.length)) / 8) * 8;
 
-/** ModelRecord names one row: the (model, path) pair it counts, and its statuses other than 200. */
+/** ModelRecord names one row: the (model, served model, path) it counts, and its statuses other than 200. */
 interface ModelRecord {
   readonly model: string;
+  /** served is the model whose targets answered: the model itself, a model of its split, or a fallback. */
+  readonly served: string;
   readonly path: string;
   readonly statuses: Map<number, number>;
 }
@@ -105,6 +107,7 @@ export class GatewayMetrics {
   readonly configReloads: Counter<string>;
   readonly rateLimited: Counter<string>;
   readonly limitStoreErrors: Counter<string>;
+  readonly mirrorRequests: Counter<string>;
   /** The rows (ROW doubles each, row n at n * ROW), grown by doubling; a row number never changes. */
   #store = new Float64Array(ROW * 16);
   /** In-flight requests by row number, grown with the rows. */
@@ -118,8 +121,8 @@ export class GatewayMetrics {
       const values: MetricValue[] = [];
       this.#records.forEach((r, row) => {
         const ok = this.#store[row * ROW + OK]!;
-        if (ok > 0) values.push({ labels: { model: r.model, path: r.path, status: '200' }, value: ok });
-        for (const [status, n] of r.statuses) values.push({ labels: { model: r.model, path: r.path, status: String(status) }, value: n });
+        if (ok > 0) values.push({ labels: { model: r.model, served_model: r.served, path: r.path, status: '200' }, value: ok });
+        for (const [status, n] of r.statuses) values.push({ labels: { model: r.model, served_model: r.served, path: r.path, status: String(status) }, value: n });
       });
       return values;
     });
@@ -151,32 +154,36 @@ export class GatewayMetrics {
     this.configReloads = new Counter({ name: 'igw_config_reloads_total', help: 'Configuration reloads, by result (applied, unchanged, failed).', labelNames: ['result'], registers });
     this.rateLimited = new Counter({ name: 'igw_rate_limited_total', help: 'Requests refused by a limit, by model and limit (scope:kind_per_window, or scope:queue_full / queue_timeout).', labelNames: ['model', 'limit'], registers });
     this.limitStoreErrors = new Counter({ name: 'igw_ratelimit_store_errors_total', help: 'Rate-limit checks the shared store could not answer, by what happened (allowed_locally, refused).', labelNames: ['result'], registers });
+    this.mirrorRequests = new Counter({ name: 'igw_mirror_requests_total', help: 'Shadow copies sent to a mirror model, by requested model, mirror model and result (completed, failed, cancelled).', labelNames: ['model', 'mirror', 'result'], registers });
     collectDefaultMetrics({ register: this.registry });
   }
 
   /**
-   * #perModel emits one metric per model name: the rows of one name (a model served under several
-   * paths) are summed, in the order the names were first seen.
+   * #perModel emits one metric per (model, served model) pair: the rows of one pair (a model served
+   * under several paths) are summed, in the order the pairs were first seen.
    */
   #perModel(emit: (labels: Labels, rows: readonly number[], out: MetricValue[]) => void): MetricValue[] {
-    const groups = new Map<string, number[]>();
+    const groups = new Map<string, { labels: Labels; rows: number[] }>();
     this.#records.forEach((r, row) => {
-      const g = groups.get(r.model);
-      if (g === undefined) groups.set(r.model, [row]);
-      else g.push(row);
+      const key = `${r.model}\u0000${r.served}`;
+      const g = groups.get(key);
+      if (g === undefined) groups.set(key, { labels: { model: r.model, served_model: r.served }, rows: [row] });
+      else g.rows.push(row);
     });
     const values: MetricValue[] = [];
-    for (const [model, rows] of groups) emit({ model }, rows, values);
+    for (const g of groups.values()) emit(g.labels, g.rows, values);
     return values;
   }
 
   /**
-   * rowOf is the row number of a (model, path) pair (path "" is the root), made on first use. The
-   * same pair keeps its row across reloads, so its counters go on; compile stores it on the model.
+   * rowOf is the row number of a (model, path) pair (path "" is the root), made on first use;
+   * `served` names another model that served requests for it (a split's model, a fallback). The
+   * same triple keeps its row across reloads, so its counters go on; compile stores the rows on the
+   * model, so a request never builds a key.
    */
-  readonly rowOf = (model: string, path: string): number => {
+  readonly rowOf = (model: string, path: string, served: string = model): number => {
     const label = path || '/';
-    const key = `${model}\u0000${label}`;
+    const key = `${model}\u0000${served}\u0000${label}`;
     let row = this.#rowByKey.get(key);
     if (row === undefined) {
       row = this.#records.length;
@@ -188,7 +195,7 @@ export class GatewayMetrics {
         inflight.set(this.#inflight);
         this.#inflight = inflight;
       }
-      this.#records.push({ model, path: label, statuses: new Map() });
+      this.#records.push({ model, served, path: label, statuses: new Map() });
       this.#rowByKey.set(key, row);
     }
     return row;

@@ -26,8 +26,10 @@ export class RequestContext {
   /** upstreamPath is the request path with the route prefix stripped. */
   upstreamPath: string;
   model: Model | null;
-  /** serving is the model whose targets serve the request: the routed model, or one of its fallbacks. */
+  /** serving is the model whose targets serve the request: the routed model (or the one its split chose), or a fallback. */
   serving: Model | null;
+  /** chosen is the model the routed model's split chose (prepare); null when the routed model has targets. */
+  chosen: Model | null;
   /** tried are the targets already attempted (set once a retry is considered). */
   tried: Set<Target> | null;
   attempts: number;
@@ -87,6 +89,8 @@ export class RequestContext {
    */
   statsRow: number;
   modelName: string | null;
+  /** servedName is the name of the model that served the request, copied at dispatch like modelName. */
+  servedName: string | null;
   /** isModelList is set when the gateway answers the request with its own model list. */
   isModelList: boolean;
 
@@ -106,6 +110,7 @@ export class RequestContext {
     this.upstreamPath = '/';
     this.model = null;
     this.serving = null;
+    this.chosen = null;
     this.tried = null;
     this.attempts = 0;
     this.bodyRewritten = false;
@@ -137,6 +142,7 @@ export class RequestContext {
     this.keyName = null;
     this.statsRow = -1;
     this.modelName = null;
+    this.servedName = null;
     this.isModelList = false;
   }
 }

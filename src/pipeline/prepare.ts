@@ -2,6 +2,10 @@
  * prepare: the upstream request differs from the client's in two ways, both made here (after
  * translate, before admit, so token limits reserve on the body the engine gets):
  *
+ * - Split. A model with a `split` is served by one of the models it names (several levels when
+ *   an alias names a split): the choice is made here, by weight, from the API key's hash or a
+ *   header's value when sticky, else at random, and the body's `model` (or an upgrade's
+ *   `?model=`) becomes the chosen model's served id (else its name), whatever the client sent.
  * - Served model. An engine answers only to its --served-model-name: a client that names the
  *   model by its gateway name (body `model`, or `?model=` of a WebSocket upgrade) gets the
  *   model's served id instead. When select moves a request to a fallback, useServedModel gives
@@ -21,6 +25,7 @@
  * byte search; a malformed body is left for the engine to refuse.
  */
 import type { Model } from '../config/index.js';
+import { hexToUnit, stringToUnit, type SplitChoice } from '../routing/index.js';
 import { isJsonSpace, isTopLevelStreamTrue, isTrueAt, memberValueAt, topLevelValueAt } from '../openai/index.js';
 import { UsageChunkHider } from '../transform/index.js';
 import { parsedBody, rewriteBody } from './body.js';
@@ -37,19 +42,74 @@ type RequestBody = { model?: unknown; stream?: unknown; stream_options?: unknown
 export function prepare(ctx: RequestContext): void {
   const model = ctx.model;
   if (model === null) return;
+  if (model.split !== null) {
+    const chosen = chooseSplit(ctx, model.split);
+    ctx.chosen = chosen;
+    ctx.serving = chosen;
+    const id = chosen.servedModel ?? chosen.name;
+    if (ctx.upgradeHead !== null) withQueryModel(ctx, id);
+    else useServedModel(ctx, chosen, id);
+    // Stream usage is the engine's business (track_stream_usage of the chosen model), or needed by this model's token limits.
+    streamUsage(ctx, chosen.shouldTrackStreamUsage || model.limits?.hasTokenRules === true);
+    return;
+  }
   const served = model.servedModel;
   if (served !== null && served !== model.name) asServed(ctx, model.name, served);
-  streamUsage(ctx, model);
+  streamUsage(ctx, model.shouldTrackStreamUsage);
 }
 
-/** useServedModel gives the body the served id of the model that now serves the request (a fallback). */
-export function useServedModel(ctx: RequestContext, serving: Model): void {
-  if (serving.servedModel === null) return;
+/** useServedModel gives the body the served id of the model that now serves the request (a fallback, a split's choice). */
+export function useServedModel(ctx: RequestContext, serving: Model, id: string | null = serving.servedModel): void {
+  if (id === null) return;
   const body = parsedBody(ctx);
   if (body !== null && typeof body === 'object' && !Array.isArray(body) && 'model' in body) {
-    (body as RequestBody).model = serving.servedModel;
+    (body as RequestBody).model = id;
     rewriteBody(ctx);
   }
+}
+
+/** chooseSplit follows a split (and splits it names, when an alias names one) to a model with targets. */
+function chooseSplit(ctx: RequestContext, split: SplitChoice<Model>): Model {
+  let model = split.pick(unitOf(ctx, split, 0));
+  for (let level = 1; model.split !== null; level++) model = model.split.pick(unitOf(ctx, model.split, level));
+  return model;
+}
+
+/**
+ * unitOf is the number in [0, 1) a split picks by: a stable hash of the sticky value, else a random
+ * draw. A split reached through another one (level > 0) remixes the hash, or the same value would
+ * pick the same relative position at every level (a 50/50 under a 50/50 would never reach one side).
+ */
+function unitOf(ctx: RequestContext, split: SplitChoice<Model>, level: number): number {
+  const sticky = split.sticky;
+  let u = -1;
+  if (sticky.kind === 'api_key') {
+    if (ctx.keyHash !== null) u = hexToUnit(ctx.keyHash);
+  } else if (sticky.kind === 'header') {
+    const v = ctx.req.headers[sticky.header];
+    if (typeof v === 'string') u = stringToUnit(v);
+  }
+  if (u === -1) return Math.random();
+  return level === 0 ? u : remix(u, level);
+}
+
+/** remix derives another uniform number from u for a deeper split level (murmur3's finalizer). */
+function remix(u: number, level: number): number {
+  let h = (u * 4294967296) ^ Math.imul(level, 0x9e3779b9);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 4294967296;
+}
+
+/** withQueryModel sets an upgrade's `?model=` (when it names one) to the served id. */
+function withQueryModel(ctx: RequestContext, id: string): void {
+  const params = new URLSearchParams(ctx.query);
+  if (!params.has('model')) return;
+  params.set('model', id);
+  ctx.query = `?${params.toString()}`;
 }
 
 /** asServed replaces the gateway name a client routed by (body `model`, or an upgrade's `?model=`) with the served id. */
@@ -71,9 +131,9 @@ function asServed(ctx: RequestContext, name: string, served: string): void {
 }
 
 /** streamUsage asks the engine for usage on a stream whose client did not. */
-function streamUsage(ctx: RequestContext, model: Model): void {
+function streamUsage(ctx: RequestContext, shouldTrack: boolean): void {
   // A transformer is set by translation, which asks for usage itself.
-  if (!model.shouldTrackStreamUsage || ctx.transformer !== null) return;
+  if (!shouldTrack || ctx.transformer !== null) return;
   const body = ctx.body;
   if (body === null || !ctx.upstreamPath.endsWith('/completions')) return;
   if (ctx.parsedBody !== undefined) {

@@ -50,6 +50,7 @@ export class Recorder {
         method: ctx.req.method ?? '',
         path: ctx.path.length > MAX_LOGGED_PATH ? `${ctx.path.slice(0, MAX_LOGGED_PATH)}…` : ctx.path,
         model: ctx.modelName ?? (model === null ? null : model.name),
+        served_model: ctx.servedName,
         status,
         total_ms: round(end - ctx.startedAt),
         upstream_ms: ctx.headersAt > 0 ? round(ctx.headersAt - ctx.dispatchedAt) : null,

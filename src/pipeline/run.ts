@@ -23,6 +23,7 @@ import { createAdmit, type AdmitDeps } from './admit.js';
 import { authenticate } from './authenticate.js';
 import { RequestContext } from './context.js';
 import { listModels } from './list-models.js';
+import { createMirror } from './mirror.js';
 import { Recorder } from './record.js';
 import { route } from './route.js';
 import { translate } from './translate.js';
@@ -84,9 +85,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const reselect: Reselect<RequestContext> = { next: nextTarget };
   const forwardDeps: ForwardDeps<RequestContext> = { pools: deps.pools, metrics: deps.metrics, isTls: deps.isTls, reselect, record: (ctx) => recorder.record(ctx) };
   const tunnelDeps: TunnelDeps<RequestContext> = { metrics: deps.metrics, isTls: deps.isTls, reselect };
+  const mirror = createMirror({ pools: deps.pools, isTls: deps.isTls }, deps.metrics);
   const dispatch: Stage = (ctx) => {
     dispatched(ctx, deps.metrics);
     forward(ctx, forwardDeps);
+    // After the real request went out: a copy never holds it up.
+    mirror(ctx);
   };
   const tunnelStage: Stage = (ctx) => {
     dispatched(ctx, deps.metrics);
@@ -195,9 +199,13 @@ function toStageList(stages: ReadonlyArray<Stage | null>): readonly Stage[] {
 /** dispatched counts a request in flight and keeps what record() will need of its model. */
 function dispatched(ctx: RequestContext, metrics: GatewayMetrics): void {
   const model = ctx.model!;
-  ctx.statsRow = model.statsRow;
+  const serving = ctx.serving!;
+  // Served by another model (a split's choice, a fallback): that pair's row, made at compile.
+  const row = serving === model ? model.statsRow : (model.servedRows?.get(serving) ?? model.statsRow);
+  ctx.statsRow = row;
   ctx.modelName = model.name;
-  metrics.dispatched(model.statsRow);
+  ctx.servedName = serving.name;
+  metrics.dispatched(row);
 }
 
 function destroyOnError(this: Socket): void {

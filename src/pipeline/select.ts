@@ -12,7 +12,7 @@ import { useServedModel } from './prepare.js';
 import type { RequestContext } from './context.js';
 
 /** hashKeyOf computes the consistent-hash key of a request for a model, or null. */
-function hashKeyOf(ctx: RequestContext, model: Model): string | null {
+export function hashKeyOf(ctx: RequestContext, model: Model): string | null {
   const on = model.hashOn;
   if (on === null) return null;
   if (on.kind === 'header') {
@@ -28,9 +28,9 @@ function pickFrom(ctx: RequestContext, model: Model, nowMs: number): Target | un
   return model.upstream.pick(ctx.tried, nowMs, hashKeyOf, ctx, model);
 }
 
-/** nextTarget picks from the requested model, then its fallbacks; sets ctx.serving and ctx.target. */
+/** nextTarget picks from the requested model (or the one its split chose), then its fallbacks; sets ctx.serving and ctx.target. */
 export function nextTarget(ctx: RequestContext): boolean {
-  const model = ctx.model!;
+  const model = ctx.chosen ?? ctx.model!;
   const now = Date.now();
   let target = pickFrom(ctx, model, now);
   let serving = model;
@@ -60,5 +60,5 @@ function retryAfterSec(model: Model): number {
 
 /** select picks the first target of a request, or answers 503 no_healthy_upstream. */
 export function select(ctx: RequestContext): void {
-  if (!nextTarget(ctx)) throw new GatewayError('no_healthy_upstream', { retryAfterSec: retryAfterSec(ctx.model!) });
+  if (!nextTarget(ctx)) throw new GatewayError('no_healthy_upstream', { retryAfterSec: retryAfterSec(ctx.chosen ?? ctx.model!) });
 }

@@ -129,7 +129,8 @@ export class Retry<C extends TailContext> implements ResponseHandler {
  * and retry time budget, and only if another target is left (ctx.target is then that target).
  */
 export function retryTarget<C extends TailContext>(ctx: C, code: ErrorCode, reselect: Reselect<C>): boolean {
-  const model = ctx.model!;
+  // A split's chosen model owns the upstream, so its retry budget applies.
+  const model = ctx.chosen ?? ctx.model!;
   if (!((code === 'upstream_connect_failed' || code === 'upstream_error') && ctx.attempts <= model.retries && performance.now() - ctx.startedAt < model.retryTimeoutMs)) return false;
   (ctx.tried ??= new Set()).add(ctx.target!);
   return reselect.next(ctx);

@@ -26,6 +26,8 @@ export interface TailContext {
   readonly keyFromQuery: boolean;
   readonly model: TailModel | null;
   readonly serving: TailModel | null;
+  /** chosen is the model a split chose to serve the request (null: no split, the routed model serves). */
+  readonly chosen: TailModel | null;
   readonly target: TailTarget | null;
   tried: Set<TailTarget> | null;
   attempts: number;

@@ -147,6 +147,7 @@ export function context(res: FakeResponse, transformer: ResponseTransformer | nu
     keyFromQuery: false,
     model: m,
     serving: m,
+    chosen: null,
     target: target(),
     tried: null,
     attempts: 0,

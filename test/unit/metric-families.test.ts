@@ -26,8 +26,8 @@ describe('per-request metrics', () => {
     for (const v of values) m.observeDuration(a!, v);
     // prom-client's own histogram with the same buckets, as the reference.
     const ref = new Registry();
-    const h = new Histogram({ name: 'igw_request_duration_seconds', help: 'x', labelNames: ['model'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers: [ref] });
-    for (const v of values) h.labels('a').observe(v);
+    const h = new Histogram({ name: 'igw_request_duration_seconds', help: 'x', labelNames: ['model', 'served_model'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers: [ref] });
+    for (const v of values) h.labels('a', 'a').observe(v);
     const ours = (await m.registry.getSingleMetricAsString('igw_request_duration_seconds')).split('\n').filter((l) => !l.startsWith('#'));
     const theirs = (await ref.getSingleMetricAsString('igw_request_duration_seconds')).split('\n').filter((l) => !l.startsWith('#'));
     // Ours lists every record's series (model "b" included); model "a"'s lines must equal prom-client's.
@@ -50,16 +50,16 @@ describe('per-request metrics', () => {
     m.countRequest(a2, 429);
     const text = await m.registry.metrics();
     for (const line of [
-      'igw_inflight_requests{model="a"} 3',
-      'igw_inflight_requests{model="b"} 4',
-      'igw_tokens_total{model="a",kind="prompt"} 15',
-      'igw_tokens_total{model="a",kind="completion"} 7',
-      'igw_tokens_total{model="b",kind="prompt"} 0',
-      'igw_upstream_ttfb_seconds_bucket{model="a",le="0.025"} 1',
-      'igw_upstream_ttfb_seconds_bucket{model="a",le="0.25"} 2',
-      'igw_upstream_ttfb_seconds_count{model="a"} 2',
-      'igw_requests_total{model="a",path="/",status="200"} 3',
-      'igw_requests_total{model="a",path="/p",status="429"} 1',
+      'igw_inflight_requests{model="a",served_model="a"} 3',
+      'igw_inflight_requests{model="b",served_model="b"} 4',
+      'igw_tokens_total{model="a",served_model="a",kind="prompt"} 15',
+      'igw_tokens_total{model="a",served_model="a",kind="completion"} 7',
+      'igw_tokens_total{model="b",served_model="b",kind="prompt"} 0',
+      'igw_upstream_ttfb_seconds_bucket{model="a",served_model="a",le="0.025"} 1',
+      'igw_upstream_ttfb_seconds_bucket{model="a",served_model="a",le="0.25"} 2',
+      'igw_upstream_ttfb_seconds_count{model="a",served_model="a"} 2',
+      'igw_requests_total{model="a",served_model="a",path="/",status="200"} 3',
+      'igw_requests_total{model="a",served_model="a",path="/p",status="429"} 1',
     ]) assert.ok(text.includes(`${line}\n`), `missing: ${line}\n${text}`);
     assert.equal(text.split('\n').filter((l) => l.startsWith('igw_inflight_requests{')).length, 2, 'one series per model name');
   });
@@ -78,11 +78,11 @@ describe('metrics rows', () => {
     m.dispatched(rowsMade[39]!);
     assert.equal(m.rowOf('m39', '/p'), rowsMade[39], 'the same pair, the same row');
     const text = await m.registry.metrics();
-    assert.ok(text.includes('igw_requests_total{model="m0",path="/",status="200"} 1\n'));
-    assert.ok(text.includes('igw_requests_total{model="m39",path="/p",status="200"} 40\n'));
-    assert.ok(text.includes('igw_requests_total{model="m39",path="/p",status="503"} 1\n'));
+    assert.ok(text.includes('igw_requests_total{model="m0",served_model="m0",path="/",status="200"} 1\n'));
+    assert.ok(text.includes('igw_requests_total{model="m39",served_model="m39",path="/p",status="200"} 40\n'));
+    assert.ok(text.includes('igw_requests_total{model="m39",served_model="m39",path="/p",status="503"} 1\n'));
     assert.equal(text.split('\n').filter((l) => l.startsWith('igw_requests_total{')).length, 80);
-    assert.ok(text.includes('igw_inflight_requests{model="m0"} 1\n'));
-    assert.ok(text.includes('igw_inflight_requests{model="m39"} 2\n'));
+    assert.ok(text.includes('igw_inflight_requests{model="m0",served_model="m0"} 1\n'));
+    assert.ok(text.includes('igw_inflight_requests{model="m39",served_model="m39"} 2\n'));
   });
 });
