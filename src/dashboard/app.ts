@@ -19,7 +19,7 @@ type Sample = {
   queued: number;
   limited_per_s: Record<string, number>;
 };
-type Target = { url: string; state: string; inflight: number; ejected_until: string | null; load: { running: number; waiting: number; kv_cache_usage: number; age_ms: number } | null };
+type Target = { url: string; state: string; inflight: number; ejected_until: string | null; load: { running: number; waiting: number; kv_cache_usage: number; prefix_cache_hit_rate: number | null; age_ms: number } | null };
 type FleetModel = { name: string; path: string; inflight: number; targets: Target[] };
 type Entry = { time: string; request_id: string; trace_id: string; method: string; path: string; model: string | null; status: number; total_ms: number; upstream_ms: number | null; ttfb_ms: number | null; target: string | null; key: string | null; error: string | null; prompt_tokens: number | null; completion_tokens: number | null };
 type KeyStat = { model: string; key: string; requests: number; prompt_tokens: number; completion_tokens: number; limited: number; headroom: Array<{ limit: string; max: number; remaining: number; reset_s: number }> | null };
@@ -254,13 +254,14 @@ pages.fleet = {
           el('td', {}, load === null ? '–' : String(load.running)),
           el('td', {}, load === null ? '–' : String(load.waiting)),
           el('td', {}, load === null ? '–' : pct(load.kv_cache_usage)),
-          el('td', {}, load === null ? '–' : `${(load.age_ms / 1000).toFixed(1)} s`),
+          el('td', { class: 'prefix-hits' }, load === null || load.prefix_cache_hit_rate === null ? '–' : pct(load.prefix_cache_hit_rate)),
+          el('td', { class: 'sample-age' }, load === null ? '–' : `${(load.age_ms / 1000).toFixed(1)} s`),
           el('td', {}, action),
         );
       });
       return el('div', { class: 'card', 'data-model': m.name },
         el('h3', {}, `${m.name}  `, el('span', { class: 'muted' }, `path ${m.path} · ${m.inflight} in flight`)),
-        el('table', {}, el('tr', {}, ...['target', 'state', 'in flight', 'running', 'waiting', 'KV cache', 'sample age', ''].map((h) => el('th', {}, h))), ...rows),
+        el('table', {}, el('tr', {}, ...['target', 'state', 'in flight', 'running', 'waiting', 'KV cache', 'prefix-cache hits', 'sample age', ''].map((h) => el('th', {}, h))), ...rows),
       );
     });
     box.replaceChildren(...tables);

@@ -26,6 +26,12 @@ export interface LoadSample {
   running: number;
   /** kvCacheUsage is vllm:kv_cache_usage_perc (or the older vllm:gpu_cache_usage_perc), 0..1. */
   kvCacheUsage: number;
+  /** prefixCacheQueries is vllm:prefix_cache_queries_total (tokens looked up, summed over engines); -1 or absent when not exported. */
+  prefixCacheQueries?: number;
+  /** prefixCacheHits is vllm:prefix_cache_hits_total (tokens found cached); -1 or absent when not exported. */
+  prefixCacheHits?: number;
+  /** prefixCacheHitRate is hits/queries between the previous sample and this one, 0..1; null without counters, a previous sample or queries in between. */
+  prefixCacheHitRate?: number | null;
   /** atMs is when it was read (clock milliseconds). */
   atMs: number;
 }

@@ -138,6 +138,28 @@ describe('dashboard in chromium', () => {
     assert.deepEqual(errors, [], 'no console errors and no dialog');
   });
 
+  it('fleet: the engine prefix-cache hit rate from the load poller, with the sample age', async () => {
+    errors.length = 0;
+    const sim = await startSim(cleanup, { model: 'm', prefixCache: { capacity: 16, prefixChars: 64, hitTtftFactor: 0.2 } });
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', balancer: 'least-load', load_metrics: { interval: '100ms' }, targets: [{ url: sim.url }] }] });
+    const page = await open(gw, '/ui/#fleet');
+    const row = `tr[data-url="${sim.url}"]`;
+    await page.waitForSelector(row);
+    // The same prompt again and again: after the first, every lookup hits.
+    let isFlowing = true;
+    const traffic = (async () => {
+      while (isFlowing) await (await post(`${gw.url}/v1/chat/completions`, chat('m'))).arrayBuffer();
+    })();
+    try {
+      await page.waitForSelector(`${row} td.prefix-hits:text-matches("^(9[0-9](\\.[0-9])?|100)%$")`, { timeout: 5000 });
+    } finally {
+      isFlowing = false;
+      await traffic;
+    }
+    assert.match(await page.locator(`${row} td.sample-age`).innerText(), /^[0-9]+\.[0-9] s$/);
+    assert.deepEqual(errors, [], 'no console errors');
+  });
+
   it('keys: each key by name or fingerprint with its requests, tokens, 429s and headroom; the raw key never in the page', async () => {
     errors.length = 0;
     const named = 'browser-key-team-a-0123456789';
