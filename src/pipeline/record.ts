@@ -52,6 +52,7 @@ export class Recorder {
         model: ctx.modelName ?? (model === null ? null : model.name),
         status,
         total_ms: round(end - ctx.startedAt),
+        queue_ms: round(ctx.queueMs),
         upstream_ms: ctx.headersAt > 0 ? round(ctx.headersAt - ctx.dispatchedAt) : null,
         ttfb_ms: ctx.firstByteAt > 0 ? round(ctx.firstByteAt - ctx.dispatchedAt) : null,
         target: ctx.target === null ? null : ctx.target.url,
