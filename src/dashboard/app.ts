@@ -166,6 +166,19 @@ function update(): void {
 
 const charts = new Map<string, { plot: uPlot; key: string }>();
 
+/** chartColors reads the palette from the stylesheet, whose light and dark variants follow prefers-color-scheme. */
+function chartColors(): { series: string[]; axis: string; grid: string } {
+  const css = getComputedStyle(document.documentElement);
+  const v = (name: string): string => css.getPropertyValue(name).trim();
+  return { series: [1, 2, 3, 4, 5, 6].map((i) => v(`--series-${i}`)), axis: v('--muted'), grid: v('--line') };
+}
+
+// A canvas keeps the colours it was drawn with: when the scheme changes, the next update draws the charts anew.
+window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+  for (const c of charts.values()) c.plot.destroy();
+  charts.clear();
+});
+
 /** chart draws (or updates) one time series card; series are named, values per sample. */
 function chart(id: string, series: Array<[string, (s: Sample) => number | null]>): void {
   const box = document.getElementById(id);
@@ -179,14 +192,17 @@ function chart(id: string, series: Array<[string, (s: Sample) => number | null]>
     return;
   }
   have?.plot.destroy();
-  const colors = ['#1f6feb', '#2e7d32', '#c62828', '#a86b00', '#8e24aa', '#00838f'];
+  const colors = chartColors();
   const opts: uPlot.Options = {
     width: Math.max(300, box.clientWidth - 4),
     height: 160,
-    series: [{}, ...series.map(([label], i) => ({ label, stroke: colors[i % colors.length]!, width: 1.5, spanGaps: false }))],
+    series: [{}, ...series.map(([label], i) => ({ label, stroke: colors.series[i % colors.series.length]!, width: 1.5, spanGaps: false }))],
     // The window is the last 15 minutes whatever has been sampled yet, so a fresh page does not stretch one point over years.
     scales: { x: { time: true, range: (_u, _min, max) => [max - 900, max] } },
-    axes: [{ stroke: '#888' }, { stroke: '#888', size: 50 }],
+    axes: [
+      { stroke: colors.axis, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1 } },
+      { stroke: colors.axis, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1 }, size: 50 },
+    ],
     legend: { show: true },
   };
   box.replaceChildren();

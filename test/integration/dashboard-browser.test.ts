@@ -12,6 +12,9 @@ import { hashKey } from '../../src/auth/index.js';
 import { Cleanup, chat, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
 import type { Simulator } from '../../src/sim/index.js';
 
+/** The page's own getComputedStyle, for functions run in the browser (this file is compiled without the DOM library). */
+declare const getComputedStyle: (e: unknown) => { borderColor: string; backgroundColor: string };
+
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ADMIN_TOKEN = 'dashboard-token-0123456789';
@@ -44,8 +47,8 @@ describe('dashboard in chromium', () => {
   after(() => browser?.close());
   afterEach(() => cleanup.run());
 
-  async function open(gw: RunningGateway, path = '/'): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
+  async function open(gw: RunningGateway, path = '/', colorScheme: 'light' | 'dark' = 'dark'): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme });
     cleanup.add(() => context.close());
     const page = await context.newPage();
     page.on('console', (m) => {
@@ -157,6 +160,39 @@ describe('dashboard in chromium', () => {
       await traffic;
     }
     assert.match(await page.locator(`${row} td.sample-age`).innerText(), /^[0-9]+\.[0-9] s$/);
+    assert.deepEqual(errors, [], 'no console errors');
+  });
+
+  it('follows the light and the dark colour scheme, charts included, and switches when the scheme does', async () => {
+    errors.length = 0;
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    let isFlowing = true;
+    const traffic = (async () => {
+      while (isFlowing) await (await post(`${gw.url}/v1/chat/completions`, chat('m'))).arrayBuffer();
+    })();
+    // The first series' colour (the legend marker is drawn with it) and the page background, per scheme.
+    const expected = { light: { series: 'rgb(31, 111, 235)', bg: 'rgb(255, 255, 255)' }, dark: { series: 'rgb(88, 166, 255)', bg: 'rgb(15, 18, 22)' } };
+    const marker = (page: Page): Promise<string> => page.locator('#c-rps .u-series:nth-child(2) .u-marker').evaluate((m) => getComputedStyle(m).borderColor);
+    const background = (page: Page): Promise<string> => page.locator('body').evaluate((b) => getComputedStyle(b).backgroundColor);
+    try {
+      for (const scheme of ['light', 'dark'] as const) {
+        const page = await open(gw, '/ui/#overview', scheme);
+        await page.waitForSelector('#c-rps-now:text-matches("^[1-9][0-9]* req/s$")', { timeout: 5000 });
+        assert.equal(await background(page), expected[scheme].bg, scheme);
+        await until(`the ${scheme} chart colours`, async () => (await marker(page)) === expected[scheme].series);
+        await page.screenshot({ path: `${ARTIFACTS}/overview-${scheme}.png` });
+        if (scheme === 'light') {
+          // The laptop goes dark while the page is open: the page and its charts follow.
+          await page.emulateMedia({ colorScheme: 'dark' });
+          await until('the page to turn dark', async () => (await background(page)) === expected.dark.bg);
+          await until('the charts to turn dark', async () => (await marker(page)) === expected.dark.series);
+        }
+      }
+    } finally {
+      isFlowing = false;
+      await traffic;
+    }
     assert.deepEqual(errors, [], 'no console errors');
   });
 
