@@ -30,8 +30,12 @@ export interface LoadSample {
   prefixCacheQueries?: number;
   /** prefixCacheHits is vllm:prefix_cache_hits_total (tokens found cached); -1 or absent when not exported. */
   prefixCacheHits?: number;
-  /** prefixCacheHitRate is hits/queries between the previous sample and this one, 0..1; null without counters, a previous sample or queries in between. */
+  /** prefixCacheHitRate is hits/queries over the last completed window (vllm-metrics.ts), 0..1; null without counters, a completed window or queries in it. */
   prefixCacheHitRate?: number | null;
+  /** prefixWindowQueries / prefixWindowHits / prefixWindowAtMs are the counters when the current window opened (-1: none open). */
+  prefixWindowQueries?: number;
+  prefixWindowHits?: number;
+  prefixWindowAtMs?: number;
   /** atMs is when it was read (clock milliseconds). */
   atMs: number;
 }

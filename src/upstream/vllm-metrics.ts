@@ -41,7 +41,7 @@ const CHAR_BACKSLASH = 0x5c;
 /**
  * parseVllmMetrics sums waiting and running requests over every label set (models, engines), takes the highest
  * KV-cache usage, sums the prefix-cache counters and, given the previous sample of the same target, turns their
- * deltas into the hit rate of that interval. It returns null when the text has neither request gauge.
+ * deltas into the hit rate of the last completed window. It returns null when the text has neither request gauge.
  */
 export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSample | null = null): LoadSample | null {
   if (typeof text !== 'string') return null;
@@ -114,18 +114,58 @@ export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSamp
   const isCurrent = queries >= 0 && hits >= 0;
   const q = isCurrent ? queries : gpuQueries >= 0 && gpuHits >= 0 ? gpuQueries : -1;
   const h = isCurrent ? hits : q >= 0 ? gpuHits : -1;
-  return { waiting, running, kvCacheUsage: usage < 1 ? usage : 1, prefixCacheQueries: q, prefixCacheHits: h, prefixCacheHitRate: hitRate(previous, q, h), atMs: nowMs };
+  const sample: LoadSample = {
+    waiting,
+    running,
+    kvCacheUsage: usage < 1 ? usage : 1,
+    prefixCacheQueries: q,
+    prefixCacheHits: h,
+    prefixCacheHitRate: null,
+    prefixWindowQueries: -1,
+    prefixWindowHits: -1,
+    prefixWindowAtMs: 0,
+    atMs: nowMs,
+  };
+  if (q >= 0) windowHitRate(sample, previous);
+  return sample;
 }
 
-/** hitRate is the share of the tokens queried since the previous sample that hit; null when there is nothing to divide (no counters, no queries, or a restart reset them). */
-function hitRate(previous: LoadSample | null, queries: number, hits: number): number | null {
-  const pq = previous?.prefixCacheQueries ?? -1;
-  const ph = previous?.prefixCacheHits ?? -1;
-  if (queries < 0 || pq < 0 || ph < 0) return null;
-  const dq = queries - pq;
-  const dh = hits - ph;
-  if (!(dq > 0) || dh < 0 || dh > dq) return null;
-  return dh / dq;
+/**
+ * PREFIX_WINDOW_MS is the shortest span a hit rate covers. Polls come every few hundred
+ * milliseconds, when a replica has seen a handful of prompts: a rate over one poll would jump
+ * between 0 and 100%. Like vLLM's own logged rate (over its last requests), it is taken over a
+ * window instead: the counters' deltas since the window opened, once it is this old.
+ */
+export const PREFIX_WINDOW_MS = 5000;
+
+/** windowHitRate carries the previous sample's window into this one, closing it into a rate once it is PREFIX_WINDOW_MS old. */
+function windowHitRate(s: LoadSample, previous: LoadSample | null): void {
+  const q = s.prefixCacheQueries!;
+  const h = s.prefixCacheHits!;
+  const wq = previous?.prefixWindowQueries ?? -1;
+  const wh = previous?.prefixWindowHits ?? -1;
+  const wAt = previous?.prefixWindowAtMs ?? 0;
+  // No window yet, or counters that went backwards (the engine restarted): open one now.
+  if (wq < 0 || wh < 0 || q < wq || h < wh) {
+    s.prefixWindowQueries = q;
+    s.prefixWindowHits = h;
+    s.prefixWindowAtMs = s.atMs;
+    return;
+  }
+  if (s.atMs - wAt < PREFIX_WINDOW_MS) {
+    s.prefixWindowQueries = wq;
+    s.prefixWindowHits = wh;
+    s.prefixWindowAtMs = wAt;
+    s.prefixCacheHitRate = previous?.prefixCacheHitRate ?? null;
+    return;
+  }
+  const dq = q - wq;
+  const dh = h - wh;
+  // No queries in the window (an idle replica) has no rate, rather than a stale one.
+  s.prefixCacheHitRate = dq > 0 && dh <= dq ? dh / dq : null;
+  s.prefixWindowQueries = q;
+  s.prefixWindowHits = h;
+  s.prefixWindowAtMs = s.atMs;
 }
 
 function isBlank(ch: number): boolean {
