@@ -197,8 +197,8 @@ function chart(id: string, series: Array<[string, (s: Sample) => number | null]>
     width: Math.max(300, box.clientWidth - 4),
     height: 160,
     series: [{}, ...series.map(([label], i) => ({ label, stroke: colors.series[i % colors.series.length]!, width: 1.5, spanGaps: false }))],
-    // The window is the last 15 minutes whatever has been sampled yet, so a fresh page does not stretch one point over years.
-    scales: { x: { time: true, range: (_u, _min, max) => [max - 900, max] } },
+    // The window spans what was sampled, at least a minute (one point is not stretched over years) and at most the 15 minutes kept.
+    scales: { x: { time: true, range: (_u, min, max) => [max - Math.min(900, Math.max(60, max - min)), max] } },
     axes: [
       { stroke: colors.axis, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1 } },
       { stroke: colors.axis, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1 }, size: 50 },
