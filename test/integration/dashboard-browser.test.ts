@@ -102,6 +102,10 @@ describe('dashboard in chromium', () => {
     await page.screenshot({ path: `${ARTIFACTS}/overview.png` });
     await page.click('a[href="#requests"]');
     await page.waitForSelector('#t-requests tr:nth-child(2)');
+    // One entry opens its timing: queue (none here), TTFB, total and trace id.
+    await page.click('#t-requests tr:nth-child(2)');
+    await page.waitForSelector('#detail pre:text-matches("trace id +[0-9a-f]{32}")');
+    assert.match(await page.locator('#detail pre').innerText(), /queue +0 ms[^]*TTFB +[0-9.]+ ms[^]*total +[0-9.]+ ms/);
     await page.screenshot({ path: `${ARTIFACTS}/requests.png` });
     // The browser reports each refused token check (401) itself; nothing else may appear.
     assert.deepEqual(errors.filter((e) => !e.includes('status of 401')), [], 'no console errors');
