@@ -60,7 +60,7 @@ export interface FleetTarget {
   ejected_until: string | null;
   inflight: number;
   /** load is the engine's own numbers from the load poller, null when not polled. */
-  load: { running: number; waiting: number; kv_cache_usage: number; age_ms: number } | null;
+  load: { running: number; waiting: number; kv_cache_usage: number; prefix_cache_hit_rate: number | null; age_ms: number } | null;
 }
 
 /** FleetModel is one model and its targets. */
@@ -369,7 +369,7 @@ export class AdminEvents {
           drained: st.isDrained,
           ejected_until: st.ejectedUntilMs > 0 ? new Date(st.ejectedUntilMs).toISOString() : null,
           inflight: st.inflight,
-          load: load === null ? null : { running: load.running, waiting: load.waiting, kv_cache_usage: load.kvCacheUsage, age_ms: Math.max(0, now - load.atMs) },
+          load: load === null ? null : { running: load.running, waiting: load.waiting, kv_cache_usage: load.kvCacheUsage, prefix_cache_hit_rate: load.prefixCacheHitRate ?? null, age_ms: Math.max(0, now - load.atMs) },
         };
       });
       return { name: m.name, path: m.path || '/', inflight, targets };

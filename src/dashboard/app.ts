@@ -19,9 +19,9 @@ type Sample = {
   queued: number;
   limited_per_s: Record<string, number>;
 };
-type Target = { url: string; state: string; inflight: number; ejected_until: string | null; load: { running: number; waiting: number; kv_cache_usage: number; age_ms: number } | null };
+type Target = { url: string; state: string; inflight: number; ejected_until: string | null; load: { running: number; waiting: number; kv_cache_usage: number; prefix_cache_hit_rate: number | null; age_ms: number } | null };
 type FleetModel = { name: string; path: string; inflight: number; targets: Target[] };
-type Entry = { time: string; request_id: string; trace_id: string; method: string; path: string; model: string | null; status: number; total_ms: number; upstream_ms: number | null; ttfb_ms: number | null; target: string | null; key: string | null; error: string | null; prompt_tokens: number | null; completion_tokens: number | null };
+type Entry = { time: string; request_id: string; trace_id: string; method: string; path: string; model: string | null; status: number; total_ms: number; queue_ms: number; upstream_ms: number | null; ttfb_ms: number | null; target: string | null; key: string | null; error: string | null; prompt_tokens: number | null; completion_tokens: number | null };
 type KeyStat = { model: string; key: string; requests: number; prompt_tokens: number; completion_tokens: number; limited: number; headroom: Array<{ limit: string; max: number; remaining: number; reset_s: number }> | null };
 type HistoryEntry = { time: string; source: string; result: string; hash: string; errors: Issue[]; can_rollback: boolean };
 
@@ -166,6 +166,19 @@ function update(): void {
 
 const charts = new Map<string, { plot: uPlot; key: string }>();
 
+/** chartColors reads the palette from the stylesheet, whose light and dark variants follow prefers-color-scheme. */
+function chartColors(): { series: string[]; axis: string; grid: string } {
+  const css = getComputedStyle(document.documentElement);
+  const v = (name: string): string => css.getPropertyValue(name).trim();
+  return { series: [1, 2, 3, 4, 5, 6].map((i) => v(`--series-${i}`)), axis: v('--muted'), grid: v('--line') };
+}
+
+// A canvas keeps the colours it was drawn with: when the scheme changes, the next update draws the charts anew.
+window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+  for (const c of charts.values()) c.plot.destroy();
+  charts.clear();
+});
+
 /** chart draws (or updates) one time series card; series are named, values per sample. */
 function chart(id: string, series: Array<[string, (s: Sample) => number | null]>): void {
   const box = document.getElementById(id);
@@ -179,14 +192,17 @@ function chart(id: string, series: Array<[string, (s: Sample) => number | null]>
     return;
   }
   have?.plot.destroy();
-  const colors = ['#1f6feb', '#2e7d32', '#c62828', '#a86b00', '#8e24aa', '#00838f'];
+  const colors = chartColors();
   const opts: uPlot.Options = {
     width: Math.max(300, box.clientWidth - 4),
     height: 160,
-    series: [{}, ...series.map(([label], i) => ({ label, stroke: colors[i % colors.length]!, width: 1.5, spanGaps: false }))],
-    // The window is the last 15 minutes whatever has been sampled yet, so a fresh page does not stretch one point over years.
-    scales: { x: { time: true, range: (_u, _min, max) => [max - 900, max] } },
-    axes: [{ stroke: '#888' }, { stroke: '#888', size: 50 }],
+    series: [{}, ...series.map(([label], i) => ({ label, stroke: colors.series[i % colors.series.length]!, width: 1.5, spanGaps: false }))],
+    // The window spans what was sampled, at least a minute (one point is not stretched over years) and at most the 15 minutes kept.
+    scales: { x: { time: true, range: (_u, min, max) => [max - Math.min(900, Math.max(60, max - min)), max] } },
+    axes: [
+      { stroke: colors.axis, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1 } },
+      { stroke: colors.axis, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1 }, size: 50 },
+    ],
     legend: { show: true },
   };
   box.replaceChildren();
@@ -254,13 +270,14 @@ pages.fleet = {
           el('td', {}, load === null ? '–' : String(load.running)),
           el('td', {}, load === null ? '–' : String(load.waiting)),
           el('td', {}, load === null ? '–' : pct(load.kv_cache_usage)),
-          el('td', {}, load === null ? '–' : `${(load.age_ms / 1000).toFixed(1)} s`),
+          el('td', { class: 'prefix-hits' }, load === null || load.prefix_cache_hit_rate === null ? '–' : pct(load.prefix_cache_hit_rate)),
+          el('td', { class: 'sample-age' }, load === null ? '–' : `${(load.age_ms / 1000).toFixed(1)} s`),
           el('td', {}, action),
         );
       });
       return el('div', { class: 'card', 'data-model': m.name },
         el('h3', {}, `${m.name}  `, el('span', { class: 'muted' }, `path ${m.path} · ${m.inflight} in flight`)),
-        el('table', {}, el('tr', {}, ...['target', 'state', 'in flight', 'running', 'waiting', 'KV cache', 'sample age', ''].map((h) => el('th', {}, h))), ...rows),
+        el('table', {}, el('tr', {}, ...['target', 'state', 'in flight', 'running', 'waiting', 'KV cache', 'prefix-cache hits', 'sample age', ''].map((h) => el('th', {}, h))), ...rows),
       );
     });
     box.replaceChildren(...tables);
@@ -326,7 +343,7 @@ pages.requests = {
     if (d !== null) {
       d.replaceChildren(r === null ? el('p', { class: 'muted' }, `${rows.length} of the last ${state.requests.length} requests seen while this page was open. Click one for its timing.`) : el('div', { class: 'card' },
         el('h3', {}, `Request ${r.request_id}`),
-        el('pre', {}, `trace id     ${r.trace_id}\ntarget       ${r.target ?? '–'}\nupstream     ${r.upstream_ms ?? '–'} ms (dispatch to response headers)\nTTFB         ${r.ttfb_ms ?? '–'} ms (dispatch to first body byte)\ntotal        ${r.total_ms} ms\ntokens       ${r.prompt_tokens ?? '–'} prompt, ${r.completion_tokens ?? '–'} completion`)));
+        el('pre', {}, `trace id     ${r.trace_id}\ntarget       ${r.target ?? '–'}\nqueue        ${r.queue_ms} ms (waiting for a concurrency slot)\nupstream     ${r.upstream_ms ?? '–'} ms (dispatch to response headers)\nTTFB         ${r.ttfb_ms ?? '–'} ms (dispatch to first body byte)\ntotal        ${r.total_ms} ms\ntokens       ${r.prompt_tokens ?? '–'} prompt, ${r.completion_tokens ?? '–'} completion`)));
     }
   },
 };

@@ -89,10 +89,13 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
         deps.metrics.rateLimited.labels(ctx.model!.name, `${scopes[i]!.metricScope}:queue_full`).inc();
         throw new GatewayError('queue_full', { retryAfterSec: 1 });
       }
+      // Only a request that waits reads the clock for its queue time.
+      const waitFrom = performance.now();
       ctx.onClientGone = got.cancel;
       return got.wait.then(
         () => {
           ctx.onClientGone = null;
+          ctx.queueMs += performance.now() - waitFrom;
           (ctx.heldSlots ??= []).push(sem);
           // The client may have left while this slot was on its way: record() already ran.
           if (ctx.isClosed) {
@@ -103,6 +106,7 @@ export function createAdmit(deps: AdmitDeps): (ctx: RequestContext) => void | Pr
         },
         (reason: unknown) => {
           ctx.onClientGone = null;
+          ctx.queueMs += performance.now() - waitFrom;
           if (reason === 'queue_timeout') {
             deps.metrics.rateLimited.labels(ctx.model!.name, `${scopes[i]!.metricScope}:queue_timeout`).inc();
             throw new GatewayError('queue_timeout', { retryAfterSec: 1 });

@@ -68,6 +68,8 @@ export class RequestContext {
   limitHeaders: string[] | null;
   /** heldSlots are the concurrency slots the request holds. */
   heldSlots: Semaphore[] | null;
+  /** queueMs is the time spent waiting in concurrency queues (0 when a slot was free at once). */
+  queueMs: number;
   /** transformer rewrites the upstream's response for the client (usage hiding, protocol translation), or null. */
   transformer: ResponseTransformer | null;
   /** errorFormat is the dialect of the gateway's own errors: Anthropic's on `…/v1/messages` paths. */
@@ -132,6 +134,7 @@ export class RequestContext {
     this.limitTake = null;
     this.limitHeaders = null;
     this.heldSlots = null;
+    this.queueMs = 0;
     this.transformer = null;
     // Anthropic SDKs read errors in Anthropic's shape; the suffix check is all it costs others.
     this.errorFormat = this.path.endsWith('/v1/messages') || this.path.includes('/v1/messages/') ? 'anthropic' : 'openai';

@@ -70,7 +70,7 @@ export async function runLoadPolling(pools: PoolRegistry, target: Target, path: 
     const text = await fetchText(pools, target, path, Math.max(intervalMs * 4, 1000), signal);
     if (signal.aborted) return;
     if (text !== null) {
-      const sample = parseVllmMetrics(text, Date.now());
+      const sample = parseVllmMetrics(text, Date.now(), target.state.load);
       if (sample !== null) target.state.load = sample;
     }
     if (!(await sleep(intervalMs, signal))) return;

@@ -26,6 +26,16 @@ export interface LoadSample {
   running: number;
   /** kvCacheUsage is vllm:kv_cache_usage_perc (or the older vllm:gpu_cache_usage_perc), 0..1. */
   kvCacheUsage: number;
+  /** prefixCacheQueries is vllm:prefix_cache_queries_total (tokens looked up, summed over engines); -1 or absent when not exported. */
+  prefixCacheQueries?: number;
+  /** prefixCacheHits is vllm:prefix_cache_hits_total (tokens found cached); -1 or absent when not exported. */
+  prefixCacheHits?: number;
+  /** prefixCacheHitRate is hits/queries over the last completed window (vllm-metrics.ts), 0..1; null without counters, a completed window or queries in it. */
+  prefixCacheHitRate?: number | null;
+  /** prefixWindowQueries / prefixWindowHits / prefixWindowAtMs are the counters when the current window opened (-1: none open). */
+  prefixWindowQueries?: number;
+  prefixWindowHits?: number;
+  prefixWindowAtMs?: number;
   /** atMs is when it was read (clock milliseconds). */
   atMs: number;
 }

@@ -12,12 +12,22 @@ const RUNNING = 'vllm:num_requests_running';
 const KV_USAGE = 'vllm:kv_cache_usage_perc';
 /** The older name of KV_USAGE, deprecated in vllm-project/vllm#18354; older servers send only this one. */
 const GPU_KV_USAGE = 'vllm:gpu_cache_usage_perc';
+// vLLM's V1 engine counts prefix-cache lookups and hits in prompt tokens; the Python client adds
+// _total to a counter's name on the wire. The gpu_ names are their deprecated forms (older servers).
+const PREFIX_QUERIES = 'vllm:prefix_cache_queries_total';
+const PREFIX_HITS = 'vllm:prefix_cache_hits_total';
+const GPU_PREFIX_QUERIES = 'vllm:gpu_prefix_cache_queries_total';
+const GPU_PREFIX_HITS = 'vllm:gpu_prefix_cache_hits_total';
 
 const NONE = 0;
 const IS_WAITING = 1;
 const IS_RUNNING = 2;
 const IS_KV = 3;
 const IS_GPU_KV = 4;
+const IS_QUERIES = 5;
+const IS_HITS = 6;
+const IS_GPU_QUERIES = 7;
+const IS_GPU_HITS = 8;
 
 const CHAR_V = 0x76;
 const CHAR_SPACE = 0x20;
@@ -28,8 +38,12 @@ const CHAR_RBRACE = 0x7d;
 const CHAR_QUOTE = 0x22;
 const CHAR_BACKSLASH = 0x5c;
 
-/** parseVllmMetrics sums waiting and running requests over every label set (models, engines), takes the highest KV-cache usage, and returns null when the text has neither request gauge. */
-export function parseVllmMetrics(text: string, nowMs: number): LoadSample | null {
+/**
+ * parseVllmMetrics sums waiting and running requests over every label set (models, engines), takes the highest
+ * KV-cache usage, sums the prefix-cache counters and, given the previous sample of the same target, turns their
+ * deltas into the hit rate of the last completed window. It returns null when the text has neither request gauge.
+ */
+export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSample | null = null): LoadSample | null {
   if (typeof text !== 'string') return null;
   let waiting = 0;
   let running = 0;
@@ -37,6 +51,11 @@ export function parseVllmMetrics(text: string, nowMs: number): LoadSample | null
   let hasRunning = false;
   let kv = -1;
   let gpuKv = -1;
+  // Sums of the prefix-cache counters; -1 = the page has none.
+  let queries = -1;
+  let hits = -1;
+  let gpuQueries = -1;
+  let gpuHits = -1;
   const len = text.length;
   let pos = 0;
   while (pos < len) {
@@ -53,6 +72,10 @@ export function parseVllmMetrics(text: string, nowMs: number): LoadSample | null
     else if (isName(text, s, end, RUNNING)) (kind = IS_RUNNING), (nameEnd = s + RUNNING.length);
     else if (isName(text, s, end, KV_USAGE)) (kind = IS_KV), (nameEnd = s + KV_USAGE.length);
     else if (isName(text, s, end, GPU_KV_USAGE)) (kind = IS_GPU_KV), (nameEnd = s + GPU_KV_USAGE.length);
+    else if (isName(text, s, end, PREFIX_QUERIES)) (kind = IS_QUERIES), (nameEnd = s + PREFIX_QUERIES.length);
+    else if (isName(text, s, end, PREFIX_HITS)) (kind = IS_HITS), (nameEnd = s + PREFIX_HITS.length);
+    else if (isName(text, s, end, GPU_PREFIX_QUERIES)) (kind = IS_GPU_QUERIES), (nameEnd = s + GPU_PREFIX_QUERIES.length);
+    else if (isName(text, s, end, GPU_PREFIX_HITS)) (kind = IS_GPU_HITS), (nameEnd = s + GPU_PREFIX_HITS.length);
     if (kind === NONE) continue;
     const v = valueAfterName(text, nameEnd, end);
     // NaN, ±Inf and negative gauges say nothing usable about load.
@@ -69,13 +92,80 @@ export function parseVllmMetrics(text: string, nowMs: number): LoadSample | null
       case IS_KV:
         if (v > kv) kv = v;
         break;
-      default:
+      case IS_GPU_KV:
         if (v > gpuKv) gpuKv = v;
+        break;
+      case IS_QUERIES:
+        queries = queries < 0 ? v : queries + v;
+        break;
+      case IS_HITS:
+        hits = hits < 0 ? v : hits + v;
+        break;
+      case IS_GPU_QUERIES:
+        gpuQueries = gpuQueries < 0 ? v : gpuQueries + v;
+        break;
+      default:
+        gpuHits = gpuHits < 0 ? v : gpuHits + v;
     }
   }
   if (!hasWaiting && !hasRunning) return null;
   const usage = kv >= 0 ? kv : gpuKv >= 0 ? gpuKv : 0;
-  return { waiting, running, kvCacheUsage: usage < 1 ? usage : 1, atMs: nowMs };
+  // A pair is used only whole: the current names when the page has them, else the deprecated ones.
+  const isCurrent = queries >= 0 && hits >= 0;
+  const q = isCurrent ? queries : gpuQueries >= 0 && gpuHits >= 0 ? gpuQueries : -1;
+  const h = isCurrent ? hits : q >= 0 ? gpuHits : -1;
+  const sample: LoadSample = {
+    waiting,
+    running,
+    kvCacheUsage: usage < 1 ? usage : 1,
+    prefixCacheQueries: q,
+    prefixCacheHits: h,
+    prefixCacheHitRate: null,
+    prefixWindowQueries: -1,
+    prefixWindowHits: -1,
+    prefixWindowAtMs: 0,
+    atMs: nowMs,
+  };
+  if (q >= 0) windowHitRate(sample, previous);
+  return sample;
+}
+
+/**
+ * PREFIX_WINDOW_MS is the shortest span a hit rate covers. Polls come every few hundred
+ * milliseconds, when a replica has seen a handful of prompts: a rate over one poll would jump
+ * between 0 and 100%. Like vLLM's own logged rate (over its last requests), it is taken over a
+ * window instead: the counters' deltas since the window opened, once it is this old.
+ */
+export const PREFIX_WINDOW_MS = 5000;
+
+/** windowHitRate carries the previous sample's window into this one, closing it into a rate once it is PREFIX_WINDOW_MS old. */
+function windowHitRate(s: LoadSample, previous: LoadSample | null): void {
+  const q = s.prefixCacheQueries!;
+  const h = s.prefixCacheHits!;
+  const wq = previous?.prefixWindowQueries ?? -1;
+  const wh = previous?.prefixWindowHits ?? -1;
+  const wAt = previous?.prefixWindowAtMs ?? 0;
+  // No window yet, or counters that went backwards (the engine restarted): open one now.
+  if (wq < 0 || wh < 0 || q < wq || h < wh) {
+    s.prefixWindowQueries = q;
+    s.prefixWindowHits = h;
+    s.prefixWindowAtMs = s.atMs;
+    return;
+  }
+  if (s.atMs - wAt < PREFIX_WINDOW_MS) {
+    s.prefixWindowQueries = wq;
+    s.prefixWindowHits = wh;
+    s.prefixWindowAtMs = wAt;
+    s.prefixCacheHitRate = previous?.prefixCacheHitRate ?? null;
+    return;
+  }
+  const dq = q - wq;
+  const dh = h - wh;
+  // No queries in the window (an idle replica) has no rate, rather than a stale one.
+  s.prefixCacheHitRate = dq > 0 && dh <= dq ? dh / dq : null;
+  s.prefixWindowQueries = q;
+  s.prefixWindowHits = h;
+  s.prefixWindowAtMs = s.atMs;
 }
 
 function isBlank(ch: number): boolean {

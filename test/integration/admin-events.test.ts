@@ -6,6 +6,14 @@ import { Cleanup, chat, post, startGateway, startSim } from '../helpers/harness.
 import { RedisServer } from '../helpers/redis.js';
 import { SseReader } from '../helpers/sse.js';
 
+async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const ADMIN_TOKEN = 'admin-events-token-0123456';
 const KEY = 'events-key-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -139,6 +147,29 @@ describe('GET /events: live samples for the dashboard', () => {
     await sse.next((e) => e.event === 'tick', at);
     const later = await sse.next<Tick>((e) => e.event === 'tick', sse.events.length);
     assert.equal(remaining(later), 10 - 3);
+  });
+
+  it('each request entry carries its time in the concurrency queue: 0 when a slot was free, the wait when it queued', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { admin: { token: ADMIN_TOKEN }, models: [{ name: 'm', limits: { concurrency: { max: 1, queue: 4 } }, targets: [{ url: sim.url }] }] });
+    const sse = new SseReader();
+    cleanup.add(() => sse.close());
+    await sse.open(`${gw.adminUrl}/events`, AUTH);
+    await sse.next((e) => e.event === 'history');
+    const first = post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-request-id': 'first', 'x-sim-latency-ms': '400' });
+    await until('the first request holds the slot', () => sim.stats.requests === 1);
+    const second = post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-request-id': 'second' });
+    for (const r of await Promise.all([first, second])) assert.equal(r.status, 200);
+    const entries = new Map<string, RequestEntry>();
+    await until('both entries', async () => {
+      const t = await sse.next<Tick>((e) => e.event === 'tick', sse.events.length, 3000);
+      for (const r of t.requests) entries.set(r.request_id, r);
+      return entries.size === 2;
+    });
+    assert.equal(entries.get('first')!.queue_ms, 0);
+    const waited = entries.get('second')!;
+    assert.ok(waited.queue_ms >= 200 && waited.queue_ms <= waited.total_ms, `queue_ms ${waited.queue_ms} of total ${waited.total_ms}`);
+    assert.match(waited.trace_id, /^[0-9a-f]{32}$/);
   });
 
   it('quantileMs interpolates inside the bucket that holds the rank, like histogram_quantile', () => {

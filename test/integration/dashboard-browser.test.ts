@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser: Debian's chromium driven by playwright-core (no browser is
  * downloaded). Screenshots of each page go to test/artifacts/ (not committed); with
- * IGW_DOCS_SCREENSHOTS=1 the overview and fleet ones are also written to docs/ for the README.
+ * IGW_DOCS_SCREENSHOTS=1 a demo-like fleet takes traffic for half a minute and the overview and
+ * fleet pictures of the README are written to docs/.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,7 +11,10 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { hashKey } from '../../src/auth/index.js';
 import { Cleanup, chat, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
-import type { Simulator } from '../../src/sim/index.js';
+import type { Simulator, SimulatorOptions } from '../../src/sim/index.js';
+
+/** The page's own getComputedStyle, for functions run in the browser (this file is compiled without the DOM library). */
+declare const getComputedStyle: (e: unknown) => { borderColor: string; backgroundColor: string };
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -44,8 +48,8 @@ describe('dashboard in chromium', () => {
   after(() => browser?.close());
   afterEach(() => cleanup.run());
 
-  async function open(gw: RunningGateway, path = '/'): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
+  async function open(gw: RunningGateway, path = '/', colorScheme: 'light' | 'dark' = 'dark'): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme });
     cleanup.add(() => context.close());
     const page = await context.newPage();
     page.on('console', (m) => {
@@ -96,9 +100,12 @@ describe('dashboard in chromium', () => {
       await traffic;
     }
     await page.screenshot({ path: `${ARTIFACTS}/overview.png` });
-    if (process.env.IGW_DOCS_SCREENSHOTS === '1') await page.screenshot({ path: 'docs/dashboard-overview.png' });
     await page.click('a[href="#requests"]');
     await page.waitForSelector('#t-requests tr:nth-child(2)');
+    // One entry opens its timing: queue (none here), TTFB, total and trace id.
+    await page.click('#t-requests tr:nth-child(2)');
+    await page.waitForSelector('#detail pre:text-matches("trace id +[0-9a-f]{32}")');
+    assert.match(await page.locator('#detail pre').innerText(), /queue +0 ms[^]*TTFB +[0-9.]+ ms[^]*total +[0-9.]+ ms/);
     await page.screenshot({ path: `${ARTIFACTS}/requests.png` });
     // The browser reports each refused token check (401) itself; nothing else may appear.
     assert.deepEqual(errors.filter((e) => !e.includes('status of 401')), [], 'no console errors');
@@ -134,8 +141,116 @@ describe('dashboard in chromium', () => {
     assert.equal(a.stats.requests, before, 'no new request on the drained target');
     for (const r of await Promise.all(slow)) assert.equal(r.status, 200, 'the in-flight ones finish');
     await page.screenshot({ path: `${ARTIFACTS}/fleet.png` });
-    if (process.env.IGW_DOCS_SCREENSHOTS === '1') await page.screenshot({ path: 'docs/dashboard-fleet.png' });
     assert.deepEqual(errors, [], 'no console errors and no dialog');
+  });
+
+  it('fleet: the engine prefix-cache hit rate from the load poller, with the sample age', async () => {
+    errors.length = 0;
+    const sim = await startSim(cleanup, { model: 'm', prefixCache: { capacity: 16, prefixChars: 64, hitTtftFactor: 0.2 } });
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', balancer: 'least-load', load_metrics: { interval: '100ms' }, targets: [{ url: sim.url }] }] });
+    const page = await open(gw, '/ui/#fleet');
+    const row = `tr[data-url="${sim.url}"]`;
+    await page.waitForSelector(row);
+    // The same prompt again and again: after the first, every lookup hits. The rate shows once its first window (5 s) closes.
+    let isFlowing = true;
+    const traffic = (async () => {
+      while (isFlowing) await (await post(`${gw.url}/v1/chat/completions`, chat('m'))).arrayBuffer();
+    })();
+    try {
+      await page.waitForSelector(`${row} td.prefix-hits:text-matches("^(9[0-9](\\.[0-9])?|100)%$")`, { timeout: 15_000 });
+    } finally {
+      isFlowing = false;
+      await traffic;
+    }
+    assert.match(await page.locator(`${row} td.sample-age`).innerText(), /^[0-9]+\.[0-9] s$/);
+    assert.deepEqual(errors, [], 'no console errors');
+  });
+
+  it('follows the light and the dark colour scheme, charts included, and switches when the scheme does', async () => {
+    errors.length = 0;
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    let isFlowing = true;
+    const traffic = (async () => {
+      while (isFlowing) await (await post(`${gw.url}/v1/chat/completions`, chat('m'))).arrayBuffer();
+    })();
+    // The first series' colour (the legend marker is drawn with it) and the page background, per scheme.
+    const expected = { light: { series: 'rgb(31, 111, 235)', bg: 'rgb(255, 255, 255)' }, dark: { series: 'rgb(88, 166, 255)', bg: 'rgb(15, 18, 22)' } };
+    const marker = (page: Page): Promise<string> => page.locator('#c-rps .u-series:nth-child(2) .u-marker').evaluate((m) => getComputedStyle(m).borderColor);
+    const background = (page: Page): Promise<string> => page.locator('body').evaluate((b) => getComputedStyle(b).backgroundColor);
+    try {
+      for (const scheme of ['light', 'dark'] as const) {
+        const page = await open(gw, '/ui/#overview', scheme);
+        await page.waitForSelector('#c-rps-now:text-matches("^[1-9][0-9]* req/s$")', { timeout: 5000 });
+        assert.equal(await background(page), expected[scheme].bg, scheme);
+        await until(`the ${scheme} chart colours`, async () => (await marker(page)) === expected[scheme].series);
+        await page.screenshot({ path: `${ARTIFACTS}/overview-${scheme}.png` });
+        if (scheme === 'light') {
+          // The laptop goes dark while the page is open: the page and its charts follow.
+          await page.emulateMedia({ colorScheme: 'dark' });
+          await until('the page to turn dark', async () => (await background(page)) === expected.dark.bg);
+          await until('the charts to turn dark', async () => (await marker(page)) === expected.dark.series);
+        }
+      }
+    } finally {
+      isFlowing = false;
+      await traffic;
+    }
+    assert.deepEqual(errors, [], 'no console errors');
+  });
+
+  it('docs screenshots: overview and fleet of a demo-like fleet after half a minute of traffic', { skip: process.env.IGW_DOCS_SCREENSHOTS !== '1' && 'set IGW_DOCS_SCREENSHOTS=1 to write docs/dashboard-*.png' }, async () => {
+    errors.length = 0;
+    const sim = (model: string, id: string, extra: Partial<SimulatorOptions> = {}): Promise<Simulator> => startSim(cleanup, { model, id, ttftMs: 120, itlMs: 6, maxConcurrency: 8, ...extra });
+    const gpt = await sim('gpt-oss-120b', 'gpt-0');
+    const scout = [await sim('scout', 'scout-0', { prefixCache: { capacity: 64, prefixChars: 200, hitTtftFactor: 0.2 } }), await sim('scout', 'scout-1', { prefixCache: { capacity: 64, prefixChars: 200, hitTtftFactor: 0.2 } })];
+    const maverick = await Promise.all([0, 1, 2].map((i) => sim('maverick', `maverick-${i}`, { ttftMs: 250, prefixCache: { capacity: 16, prefixChars: 200, hitTtftFactor: 0.2 } })));
+    const keys = { gpt: 'docs-key-gpt-0123456789', scout: 'docs-key-scout-0123456789', maverick: 'docs-key-maverick-0123456789', batch: 'docs-key-batch-0123456789' };
+    const health = { path: '/health', interval: '1s' };
+    const gw = await startGateway(cleanup, {
+      models: [
+        { name: 'gpt-oss-120b', balancer: 'least-load', api_keys: [{ key: keys.gpt, name: 'chat-app' }, { key: keys.batch, name: 'batch-jobs', limits: { requests: { per_second: 4 } } }], health_check: health, targets: [{ url: gpt.url }] },
+        { name: 'scout', balancer: 'least-load', api_keys: [{ key: keys.scout, name: 'rag-service' }], health_check: health, targets: scout.map((s) => ({ url: s.url })) },
+        { name: 'maverick', balancer: 'least-load', api_keys: [{ key: keys.maverick, name: 'agents' }], health_check: health, targets: maverick.map((s) => ({ url: s.url })) },
+      ],
+    });
+    const systems = ['You are a support assistant for a cloud provider. Answer briefly and cite the documentation page.', 'You summarize retrieved passages for an internal search tool. Quote the passage ids you used.'];
+    const ask = async (model: string, key: string, isStream: boolean, i: number): Promise<void> => {
+      const messages = [{ role: 'system', content: systems[i % systems.length] }, { role: 'user', content: i % 10 < 7 ? `question ${i % 5}` : `question ${i}` }];
+      const body = JSON.stringify({ model, messages, max_tokens: 16 + ((i * 37) % 96), stream: isStream, ...(isStream ? { stream_options: { include_usage: true } } : {}) });
+      await (await post(`${gw.url}/v1/chat/completions`, body, { authorization: `Bearer ${key}` })).arrayBuffer();
+    };
+    // Each client sends its next request when the previous one ends; the mix varies over the run.
+    // Seven questions in ten are asked again (their prompt prefix is cached), three are new.
+    const until30s = Date.now() + 30_000;
+    const client = async (model: string, key: string, n: number, isStream: boolean): Promise<void> => {
+      for (let i = n; Date.now() < until30s; i += 7) {
+        // Fewer clients on maverick during the second third: its line dips and comes back.
+        const t = until30s - Date.now();
+        if (model === 'maverick' && n % 2 === 1 && t > 10_000 && t < 20_000) await new Promise((r) => setTimeout(r, 200));
+        else await ask(model, key, isStream, i);
+        // The batch key runs into its limit of 4/s: a steady trickle of 429s, not a flood.
+        if (key === keys.batch) await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const clients = [
+      ...[0, 1, 2, 3].map((n) => client('gpt-oss-120b', keys.gpt, n, n % 2 === 0)),
+      ...[0, 1, 2, 3, 4, 5].map((n) => client('scout', keys.scout, n, true)),
+      ...[0, 1, 2, 3].map((n) => client('maverick', keys.maverick, n, n !== 0)),
+      ...[0, 1].map((n) => client('gpt-oss-120b', keys.batch, n, false)),
+    ];
+    const page = await open(gw, '/ui/#overview');
+    await page.waitForSelector('#conn:text-is("live")');
+    // One maverick replica drained for maintenance: the fleet picture shows the state.
+    assert.equal((await fetch(`${gw.adminUrl}/models/maverick/targets/2/drain`, { method: 'POST' })).status, 200);
+    // Both pictures while the traffic still flows (the fleet's engine numbers are live ones).
+    await until('25 s of traffic', () => Date.now() > until30s - 5000, 40_000);
+    await page.screenshot({ path: 'docs/dashboard-overview.png' });
+    await page.click('a[href="#fleet"]');
+    await page.waitForSelector(`tr[data-url="${scout[0]!.url}"] td.prefix-hits:text-matches("%$")`);
+    await page.screenshot({ path: 'docs/dashboard-fleet.png' });
+    await Promise.all(clients);
+    assert.deepEqual(errors, [], 'no console errors');
   });
 
   it('keys: each key by name or fingerprint with its requests, tokens, 429s and headroom; the raw key never in the page', async () => {

@@ -65,7 +65,7 @@ describe('metrics, access log and tracing', () => {
     assert.equal(a!.completion_tokens, 3);
     assert.match(String(a!.key), /^key#[0-9a-f]{8}$/);
     assert.match(String(a!.trace_id), /^[0-9a-f]{32}$/);
-    for (const f of ['time', 'method', 'path', 'total_ms', 'upstream_ms', 'ttfb_ms', 'bytes_in', 'bytes_out', 'prompt_tokens']) assert.ok(f in a!, f);
+    for (const f of ['time', 'method', 'path', 'total_ms', 'queue_ms', 'upstream_ms', 'ttfb_ms', 'bytes_in', 'bytes_out', 'prompt_tokens']) assert.ok(f in a!, f);
     assert.equal(b!.request_id, 'req-bad');
     assert.equal(b!.status, 401);
     assert.equal(b!.error, 'invalid_api_key');

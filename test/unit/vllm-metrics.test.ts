@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseVllmMetrics } from '../../src/upstream/vllm-metrics.js';
+import { PREFIX_WINDOW_MS, parseVllmMetrics } from '../../src/upstream/vllm-metrics.js';
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 const NOW = 1_700_000_000_000;
@@ -68,16 +68,16 @@ vllm:cpu_cache_usage_perc{model_name="${MODEL}"} 0.5
 
 describe('parseVllmMetrics', () => {
   it('sums waiting and running over engines and takes the fullest KV cache', () => {
-    assert.deepEqual(parseVllmMetrics(V1_PAGE, NOW), { waiting: 7, running: 7, kvCacheUsage: 0.6875, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(V1_PAGE, NOW), { waiting: 7, running: 7, kvCacheUsage: 0.6875, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
   });
 
   it('sums over every model a server serves', () => {
     const page = `vllm:num_requests_waiting{model_name="base"} 1\nvllm:num_requests_waiting{model_name="base-lora-sql"} 2\nvllm:num_requests_running{model_name="base"} 3\n`;
-    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 3, running: 3, kvCacheUsage: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 3, running: 3, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
   });
 
   it('reads the older gpu_cache_usage_perc name of V0 servers', () => {
-    assert.deepEqual(parseVllmMetrics(V0_PAGE, NOW), { waiting: 0, running: 8, kvCacheUsage: 0.93, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(V0_PAGE, NOW), { waiting: 0, running: 8, kvCacheUsage: 0.93, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
   });
 
   it('prefers kv_cache_usage_perc when a page has both names', () => {
@@ -86,12 +86,12 @@ describe('parseVllmMetrics', () => {
   });
 
   it('counts a missing gauge as zero when the other is present', () => {
-    assert.deepEqual(parseVllmMetrics('vllm:num_requests_running 4\n', NOW), { waiting: 0, running: 4, kvCacheUsage: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics('vllm:num_requests_running 4\n', NOW), { waiting: 0, running: 4, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
   });
 
   it('reads lines without labels, with timestamps, CRLF endings, tabs and leading blanks', () => {
     const page = '# TYPE vllm:num_requests_waiting gauge\r\nvllm:num_requests_waiting 2 1712345678000\r\n  vllm:num_requests_running{model_name="m"}\t6e0\r\n';
-    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 2, running: 6, kvCacheUsage: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 2, running: 6, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
   });
 
   it('reads label values holding braces, spaces and escaped quotes', () => {
@@ -101,7 +101,7 @@ describe('parseVllmMetrics', () => {
 
   it('does not mistake longer metric names for the gauges', () => {
     const page = 'vllm:num_requests_waiting_total 50\nvllm:num_requests_waitingx{a="b"} 50\nvllm:num_requests_running_by_state{state="x"} 50\nvllm:num_requests_running 1\n';
-    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 0, running: 1, kvCacheUsage: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 0, running: 1, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
   });
 
   it('skips garbage lines and unusable values but keeps the good lines', () => {
@@ -122,7 +122,45 @@ describe('parseVllmMetrics', () => {
       'vllm:num_requests_running{model_name="m"} 1.5e1',
       '# EOF',
     ].join('\n');
-    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 2, running: 15, kvCacheUsage: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 2, running: 15, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
+  });
+
+  it('turns the prefix-cache counters into the hit rate of the last completed window', () => {
+    const page = (queries: number, hits: number): string =>
+      `vllm:num_requests_running{engine="0"} 1\n` +
+      `# TYPE vllm:prefix_cache_queries_total counter\nvllm:prefix_cache_queries_total{engine="0",model_name="${MODEL}"} ${queries / 2}\nvllm:prefix_cache_queries_total{engine="1",model_name="${MODEL}"} ${queries / 2}\n` +
+      `# TYPE vllm:prefix_cache_hits_total counter\nvllm:prefix_cache_hits_total{engine="0",model_name="${MODEL}"} ${hits}\nvllm:prefix_cache_hits_total{engine="1",model_name="${MODEL}"} 0\n`;
+    const first = parseVllmMetrics(page(1000, 200), NOW);
+    assert.deepEqual(
+      first,
+      { waiting: 0, running: 1, kvCacheUsage: 0, prefixCacheQueries: 1000, prefixCacheHits: 200, prefixCacheHitRate: null, prefixWindowQueries: 1000, prefixWindowHits: 200, prefixWindowAtMs: NOW, atMs: NOW },
+      'the first sample opens a window and has no rate',
+    );
+    // Within the window: counters read, the window kept, no rate yet.
+    const inside = parseVllmMetrics(page(3000, 1200), NOW + PREFIX_WINDOW_MS - 1, first);
+    assert.equal(inside?.prefixCacheHitRate, null);
+    assert.equal(inside?.prefixWindowQueries, 1000);
+    // The window closes: 4000 tokens queried since it opened, 3000 of them cached: 0.75, not the lifetime 3200/5000.
+    const closed = parseVllmMetrics(page(5000, 3200), NOW + PREFIX_WINDOW_MS, inside);
+    assert.equal(closed?.prefixCacheHitRate, 0.75);
+    assert.equal(closed?.prefixWindowQueries, 5000);
+    // The rate stays while the next window fills, and is replaced when it closes.
+    const next = parseVllmMetrics(page(6000, 3200), NOW + PREFIX_WINDOW_MS + 1000, closed);
+    assert.equal(next?.prefixCacheHitRate, 0.75);
+    assert.equal(parseVllmMetrics(page(7000, 3700), NOW + 2 * PREFIX_WINDOW_MS, next)?.prefixCacheHitRate, 0.25);
+    assert.equal(parseVllmMetrics(page(5000, 3200), NOW + 2 * PREFIX_WINDOW_MS, closed)?.prefixCacheHitRate, null, 'no queries in the window');
+    const restarted = parseVllmMetrics(page(100, 10), NOW + 2 * PREFIX_WINDOW_MS, next);
+    assert.equal(restarted?.prefixCacheHitRate, null, 'a restarted engine reset its counters');
+    assert.equal(restarted?.prefixWindowQueries, 100, 'and a new window opens');
+  });
+
+  it('reads the deprecated gpu_prefix_cache counters of older servers, and uses a pair only whole', () => {
+    const old = (q: number, h: number): string => `vllm:num_requests_running 0\nvllm:gpu_prefix_cache_queries_total{model_name="m"} ${q}\nvllm:gpu_prefix_cache_hits_total{model_name="m"} ${h}\n`;
+    const first = parseVllmMetrics(old(10, 0), NOW);
+    assert.equal(parseVllmMetrics(old(20, 5), NOW + PREFIX_WINDOW_MS, first)?.prefixCacheHitRate, 0.5);
+    const onlyQueries = parseVllmMetrics('vllm:num_requests_running 0\nvllm:prefix_cache_queries_total 10\n', NOW);
+    assert.equal(onlyQueries?.prefixCacheQueries, -1);
+    assert.equal(parseVllmMetrics('vllm:num_requests_running 0\nvllm:prefix_cache_queries_total 20\nvllm:prefix_cache_hits_total 20\n', NOW + PREFIX_WINDOW_MS, onlyQueries)?.prefixCacheHitRate, null);
   });
 
   it('caps KV-cache usage at 1', () => {
