@@ -16,9 +16,28 @@
  * Scenario 1 prints TTFT percentiles per balancer for two seeds; scenario 2 prints the prefix-cache
  * hit rate and TTFT averaged over 20 rings (the ring depends on the target URLs, which in the real
  * benchmark carry random ports), with the range.
+ *
+ * Scenarios 3 and 4 compare round-robin, consistent-hash, least-load and prefix-aware on 3 replicas
+ * whose cache works in blocks, as the simulator's `--prefix-block-chars` mode and vLLM do: the whole
+ * prompt in chained 64-character blocks, an LRU of blocks, ttft scaled by the share of the prompt
+ * not cached. Scenario 3 is multi-turn chat (bench/lib/multiturn.ts: 200 conversations x 8 turns,
+ * each resending its history, under 4 shared system prompts) at three cache sizes; scenario 4 is the
+ * shared-prompt workload. Hit rate counts blocks (as vLLM counts tokens); skew is max / mean of the
+ * replicas' time-averaged in-flight requests.
  */
-import { ConsistentHashBalancer, LeastLoadBalancer, LeastRequestBalancer, RoundRobinBalancer, type Balancer, type Target } from '../src/upstream/balancer/index.js';
+import {
+  ConsistentHashBalancer,
+  LeastLoadBalancer,
+  LeastRequestBalancer,
+  PrefixAwareBalancer,
+  RoundRobinBalancer,
+  toPromptBlocks,
+  toPromptPrefixKey,
+  type Balancer,
+  type Target,
+} from '../src/upstream/balancer/index.js';
 import { TargetState } from '../src/upstream/index.js';
+import { blockKeys, chatText, multiTurnWorkload } from './lib/multiturn.js';
 import { mulberry32 } from './lib/openloop.js';
 
 const SLOTS = 4;
@@ -228,3 +247,197 @@ for (const prompts of [16, 24]) {
     );
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios 3 and 4: the four cache-relevant balancers on 3 replicas, with the simulator's
+// block-mode prefix cache (the whole prompt in chained blocks, ttft scaled by the uncached share).
+
+/** Req is one precomputed request: when it arrives, and what each balancer and the engine see of it. */
+interface Req {
+  atMs: number;
+  /** hashKey is consistent-hash's prompt_prefix key (hash_prompt_chars characters). */
+  hashKey: string | null;
+  /** blocks are prefix-aware's prompt blocks (toPromptBlocks). */
+  blocks: Uint32Array | null;
+  /** simBlocks are the engine's cache keys (the simulator's block mode). */
+  simBlocks: number[];
+}
+
+interface BlockRun {
+  replicas: number;
+  cacheBlocks: number;
+  hitTtftFactor: number;
+  pollMs: number;
+  warmupMs: number;
+  urls: readonly string[];
+}
+
+interface BlockResult {
+  ttft: Float64Array;
+  hitRate: number;
+  /** skew is max / mean of the replicas' time-averaged in-flight requests. */
+  skew: number;
+}
+
+function simulateBlocks(make: (c: Target[]) => Balancer, reqs: readonly Req[], o: BlockRun): BlockResult {
+  const candidates: Target[] = o.urls.slice(0, o.replicas).map((url) => ({ url, origin: url, basePath: '', weight: 1, state: new TargetState(url) }));
+  const balancer = make(candidates);
+  const reps = candidates.map(() => ({ running: 0, queue: [] as Array<{ req: Req; arrivedAt: number }>, lru: new Map<number, true>(), inflightArea: 0, lastChange: 0, inflight: 0 }));
+  const events = new EventQueue();
+  const ttft: number[] = [];
+  let hits = 0;
+  let queries = 0;
+  const endMs = reqs.length > 0 ? reqs[reqs.length - 1]!.atMs : 0;
+  const touch = (i: number, now: number, delta: number): void => {
+    const r = reps[i]!;
+    if (now > o.warmupMs) r.inflightArea += r.inflight * (now - Math.max(r.lastChange, o.warmupMs));
+    r.lastChange = now;
+    r.inflight += delta;
+  };
+  const start = (i: number, job: { req: Req; arrivedAt: number }, now: number): void => {
+    const r = reps[i]!;
+    r.running++;
+    const blocks = job.req.simBlocks;
+    let matched = 0;
+    while (matched < blocks.length && r.lru.has(blocks[matched]!)) matched++;
+    if (job.arrivedAt >= o.warmupMs) {
+      queries += blocks.length;
+      hits += matched;
+    }
+    for (let k = blocks.length - 1; k >= 0; k--) {
+      r.lru.delete(blocks[k]!);
+      r.lru.set(blocks[k]!, true);
+    }
+    for (const key of r.lru.keys()) {
+      if (r.lru.size <= o.cacheBlocks) break;
+      r.lru.delete(key);
+    }
+    const share = blocks.length === 0 ? 0 : matched / blocks.length;
+    const first = TTFT_MS * (o.hitTtftFactor + (1 - o.hitTtftFactor) * (1 - share));
+    if (job.arrivedAt >= o.warmupMs) ttft.push(now + first - job.arrivedAt);
+    events.push({ at: now + first + (TOKENS - 1) * ITL_MS, kind: END, replica: i });
+  };
+  let next = 0;
+  if (reqs.length > 0) events.push({ at: reqs[0]!.atMs, kind: ARRIVAL, replica: -1 });
+  if (Number.isFinite(o.pollMs)) for (let i = 0; i < reps.length; i++) events.push({ at: (i / reps.length) * o.pollMs, kind: POLL, replica: i });
+  for (let e = events.pop(); e !== undefined; e = events.pop()) {
+    const now = e.at;
+    if (e.kind === ARRIVAL) {
+      const req = reqs[next++]!;
+      if (next < reqs.length) events.push({ at: reqs[next]!.atMs, kind: ARRIVAL, replica: -1 });
+      const picked = balancer.pick({ excluded: null, hashKey: req.hashKey, blocks: req.blocks, nowMs: now });
+      if (picked === undefined) throw new Error('balancer picked nothing');
+      picked.state.inflight++;
+      const i = candidates.indexOf(picked);
+      touch(i, now, 1);
+      const r = reps[i]!;
+      const job = { req, arrivedAt: now };
+      if (r.running < SLOTS && r.queue.length === 0) start(i, job, now);
+      else r.queue.push(job);
+    } else if (e.kind === END) {
+      const r = reps[e.replica]!;
+      r.running--;
+      candidates[e.replica]!.state.inflight--;
+      touch(e.replica, now, -1);
+      const job = r.queue.shift();
+      if (job !== undefined) start(e.replica, job, now);
+    } else if (now <= endMs) {
+      const r = reps[e.replica]!;
+      candidates[e.replica]!.state.load = { waiting: r.queue.length, running: r.running, kvCacheUsage: Math.min(1, r.running / SLOTS), atMs: now };
+      events.push({ at: now + o.pollMs, kind: POLL, replica: e.replica });
+    }
+  }
+  const areas = reps.map((r) => r.inflightArea);
+  const mean = areas.reduce((a, b) => a + b, 0) / areas.length;
+  return { ttft: Float64Array.from(ttft).sort(), hitRate: queries > 0 ? hits / queries : Number.NaN, skew: mean > 0 ? Math.max(...areas) / mean : Number.NaN };
+}
+
+const BLOCK_CHARS = 64;
+const HASH_CHARS = 256;
+const toReq = (atMs: number, messages: ReadonlyArray<{ role: string; content: string }>, maxBlocks: number): Req => {
+  const body = { messages };
+  return { atMs, hashKey: toPromptPrefixKey(body, HASH_CHARS), blocks: toPromptBlocks(body, BLOCK_CHARS, maxBlocks), simBlocks: blockKeys(chatText(messages), BLOCK_CHARS) };
+};
+
+/** blockTable prints one row per balancer; the last balancer gets its requests through lastReqs (another hash key), when given. */
+function blockTable(
+  title: string,
+  reqs: (seed: number) => Req[],
+  run: Omit<BlockRun, 'urls'>,
+  balancers: Array<[string, (c: Target[]) => Balancer]>,
+  seeds: number,
+  lastReqs?: (r: Req[]) => Req[],
+): void {
+  process.stdout.write(`\n${title}; mean (min..max) over ${seeds} seeds (workload and target URLs)\n`);
+  const bySeed = Array.from({ length: seeds }, (_, k) => {
+    const r = reqs(300 + k);
+    return { r, last: lastReqs === undefined ? r : lastReqs(r) };
+  });
+  for (const [b, [name, make]] of balancers.entries()) {
+    const runs = bySeed.map((x, k) => simulateBlocks(make, b === balancers.length - 1 ? x.last : x.r, { ...run, urls: urls(mulberry32(300 + k)) }));
+    const stat = (f: (r: BlockResult) => number, digits: number): string => {
+      const v = runs.map(f);
+      return `${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(digits)} (${Math.min(...v).toFixed(digits)}..${Math.max(...v).toFixed(digits)})`;
+    };
+    process.stdout.write(
+      `  ${name.padEnd(36)} hit rate ${stat((r) => 100 * r.hitRate, 1)} %  TTFT p50 ${stat((r) => pctl(r.ttft, 50), 1)}  p99 ${stat((r) => pctl(r.ttft, 99), 1)} ms  skew ${stat((r) => r.skew, 2)}\n`,
+    );
+  }
+}
+
+const MT_SHAPE = { conversations: 200, turns: 8, systemPrompts: 4, systemChars: 1500, startSpreadMs: 15_000, thinkMs: 2000 };
+const LONG_HASH_CHARS = 4096;
+const cacheBalancers = (cacheBlocks: number): Array<[string, (c: Target[]) => Balancer]> => [
+  ['round-robin', (c) => new RoundRobinBalancer(c)],
+  [`consistent-hash (${HASH_CHARS} chars)`, (c) => new ConsistentHashBalancer(c)],
+  ['least-load (metrics every 100 ms)', (c) => new LeastLoadBalancer(c)],
+  ['prefix-aware', (c) => new PrefixAwareBalancer(c, { cacheBlocks })],
+];
+// The same requests with consistent-hash keyed on LONG_HASH_CHARS characters (system prompt + first user message): the key a tuned consistent-hash would use.
+const longKeyed = (reqs: Req[]): Req[] => reqs.map((r, i) => ({ ...r, hashKey: longKeys[i] ?? r.hashKey }));
+let longKeys: Array<string | null> = [];
+for (const cacheBlocks of [2048, 4096, 8192]) {
+  blockTable(
+    `Scenario 3 (model): multi-turn, ${MT_SHAPE.conversations} conversations x ${MT_SHAPE.turns} turns under ${MT_SHAPE.systemPrompts} shared system prompts of ${MT_SHAPE.systemChars} chars, ` +
+      `starting over ${MT_SHAPE.startSpreadMs / 1000} s, a turn every ${MT_SHAPE.thinkMs / 1000} s (x0.5..1.5); 3 replicas, ${SLOTS} slots, ` +
+      `block-mode prefix cache of ${cacheBlocks} blocks of ${BLOCK_CHARS} chars (prefix-aware's prefix_cache_blocks the same), a full hit cuts ttft to x0.2`,
+    (seed) => {
+      const turns = multiTurnWorkload({ ...MT_SHAPE, seed });
+      longKeys = turns.map((t) => toPromptPrefixKey({ messages: t.messages }, LONG_HASH_CHARS));
+      return turns.map((t) => toReq(t.atMs, t.messages, cacheBlocks));
+    },
+    { replicas: 3, cacheBlocks, hitTtftFactor: 0.2, pollMs: 100, warmupMs: 0 },
+    [...cacheBalancers(cacheBlocks), [`consistent-hash (${LONG_HASH_CHARS} chars)`, (c) => new ConsistentHashBalancer(c)]],
+    10,
+    longKeyed,
+  );
+}
+
+// Scenario 4: the shared-prompt workload of scenario 2 on 3 replicas with the block-mode cache,
+// sized to hold 8 of the prompts per replica, Poisson arrivals at 70 % of the all-miss capacity.
+const SP_PROMPTS = 24;
+const SP_SYSTEM_CHARS = 1000;
+const SP_CACHE_BLOCKS = 8 * Math.ceil((SP_SYSTEM_CHARS + 80) / BLOCK_CHARS);
+const sharedPrompts = (seed: number): Req[] => {
+  const random = mulberry32(seed);
+  const systems = Array.from({ length: SP_PROMPTS }, (_, k) => `Tenant ${k + 1}. ${Array.from({ length: SP_SYSTEM_CHARS / 10 }, () => random().toString(36).slice(2, 11)).join(' ')}`.slice(0, SP_SYSTEM_CHARS));
+  const capacity = (3 * SLOTS * 1000) / (TTFT_MS + (TOKENS - 1) * ITL_MS);
+  const meanGapMs = 1000 / (capacity * 0.7);
+  const out: Req[] = [];
+  for (let at = 0; at < Math.min(SECONDS, 120) * 1000; at += -Math.log(1 - random()) * meanGapMs) {
+    const messages = [
+      { role: 'system', content: systems[Math.floor(random() * SP_PROMPTS)]! },
+      { role: 'user', content: `question ${random().toString(36).slice(2)}` },
+    ];
+    out.push(toReq(at, messages, SP_CACHE_BLOCKS));
+  }
+  return out;
+};
+blockTable(
+  `Scenario 4 (model): shared system prompts, ${SP_PROMPTS} prompts of ${SP_SYSTEM_CHARS} chars + a short user message, Poisson arrivals at 70 % of the all-miss capacity; ` +
+    `3 replicas, block-mode prefix cache of ${SP_CACHE_BLOCKS} blocks (8 prompts; prefix-aware's prefix_cache_blocks the same)`,
+  sharedPrompts,
+  { replicas: 3, cacheBlocks: SP_CACHE_BLOCKS, hitTtftFactor: 0.2, pollMs: 100, warmupMs: WARMUP_MS },
+  cacheBalancers(SP_CACHE_BLOCKS),
+  10,
+);

@@ -15,9 +15,14 @@
  *     replica got (from each simulator's /sim/stats).
  *  2. Shared system prompts. Four equal replicas with a prefix cache of 8 prompts each; PROMPTS
  *     distinct ~1000-character system prompts, each request one of them at random plus a random
- *     short user message. round-robin vs consistent-hash on the prompt prefix: prefix-cache hit
- *     rate (sum of hits / sum of lookups over all simulators, counted over the measured window
- *     only), TTFT, throughput.
+ *     short user message. round-robin, consistent-hash on the prompt prefix, least-load and
+ *     prefix-aware: prefix-cache hit rate (sum of hits / sum of lookups over all simulators,
+ *     counted over the measured window only), TTFT, throughput.
+ *  3. Multi-turn conversations. Three replicas whose caches hold the whole prompt in blocks
+ *     (`--prefix-block-chars`, as vLLM's prefix cache does); 200 conversations x 8 turns
+ *     (bench/lib/multiturn.ts), each turn resending the history, under 4 shared system prompts.
+ *     round-robin, consistent-hash, least-load and prefix-aware: block hit rate, TTFT, load skew
+ *     (max / mean of the replicas' time-averaged in-flight requests). Every request counts.
  *
  * Prefill contention (--ttft-per-waiting-ms) is off by default: in the simulator it grows with the
  * whole queue, so near capacity one burst can make a queue feed itself and collapse the run
@@ -36,9 +41,9 @@
  * ms), so one core is plenty for the load side; CPU use is reported, and time other processes took
  * on our CPUs is flagged (DISTURBED), since late simulator timers would distort TTFT.
  *
- * Env: BENCH_SECONDS (measured seconds per balancer, default 20), BENCH_SCENARIO (1, 2 or all),
+ * Env: BENCH_SECONDS (measured seconds per balancer, default 20; scenario 3 has a fixed workload), BENCH_SCENARIO (1, 2, 3 or all),
  * BENCH_PROMPTS (scenario 2 prompt count, default 24), BENCH_CONTENTION_MS (default 0),
- * BENCH_SEED, BENCH_ENTRY (tsx|dist). The tables are printed and, when both scenarios ran,
+ * BENCH_SEED, BENCH_ENTRY (tsx|dist). The tables are printed and, when all scenarios ran,
  * written to docs/balancing-bench.md. bench/balance-model.ts runs the same scenarios as a
  * discrete-event model over the real balancer classes (no processes, no noise).
  */
@@ -53,6 +58,7 @@ import { ConsistentHashBalancer, toPromptPrefixKey, type Target } from '../src/u
 import { TargetState } from '../src/upstream/index.js';
 import { cliEntry, pinLayout, type CliEntry, type Layout } from './lib/layout.js';
 import { Samples, percentile } from './lib/loadgen.js';
+import { multiTurnWorkload } from './lib/multiturn.js';
 import { FAILED, OK, UNFINISHED, mulberry32, openLoop, poissonArrivals, type OpenLoopResult } from './lib/openloop.js';
 import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, withChildOutput, type CpuTimes } from './lib/procs.js';
 import { runBench } from './lib/report.js';
@@ -75,10 +81,12 @@ interface Engine {
   prefixCacheSize: number;
   prefixChars: number;
   prefixHitTtftFactor: number;
+  /** prefixBlockChars > 0: the cache holds the whole prompt in blocks of this many characters (--prefix-block-chars). */
+  prefixBlockChars: number;
 }
 
 const CONTENTION_MS = nonNegativeEnv('BENCH_CONTENTION_MS', 0);
-const BASE_ENGINE: Engine = { maxConcurrency: 4, ttftMs: 40, itlMs: 5, ttftPerWaitingMs: CONTENTION_MS, speedFactor: 1, prefixCacheSize: 0, prefixChars: 256, prefixHitTtftFactor: 0.2 };
+const BASE_ENGINE: Engine = { maxConcurrency: 4, ttftMs: 40, itlMs: 5, ttftPerWaitingMs: CONTENTION_MS, speedFactor: 1, prefixCacheSize: 0, prefixChars: 256, prefixHitTtftFactor: 0.2, prefixBlockChars: 0 };
 
 // Scenario 1: one replica three times slower, arrivals at LOAD_SHARE of the cluster's capacity.
 const SLOW_FACTOR = 3;
@@ -92,6 +100,18 @@ const S2_LOAD_SHARE = 0.7;
 const S2_SYSTEM_CHARS = 1000;
 const S2_HASH_CHARS = 256;
 const S2_TARGET_RATIO = 2;
+// prefix-aware's index sized like the engines' caches: 8 prompts of ~1000 + ~60 characters in 64-character blocks.
+const S2_PREFIX_BLOCKS = 8 * Math.ceil((S2_SYSTEM_CHARS + 60) / 64);
+
+// Scenario 3: multi-turn chat on 3 replicas whose prefix caches hold 4096 blocks of 64 characters.
+const S3_REPLICAS = 3;
+const S3_BLOCK_CHARS = 64;
+const S3_CACHE_BLOCKS = 4096;
+const S3_ENGINE: Engine = { ...BASE_ENGINE, prefixCacheSize: S3_CACHE_BLOCKS, prefixBlockChars: S3_BLOCK_CHARS };
+const S3_SHAPE = { conversations: 200, turns: 8, systemPrompts: 4, systemChars: 1500, startSpreadMs: 15_000, thinkMs: 2000 };
+const S3_HIT_RATIO = 1.2;
+const S3_P99_SLACK = 1.1;
+const S3_SKEW = 1.3;
 
 const GRACE_MS = 5000;
 const CALIBRATION_SECONDS = 4;
@@ -110,7 +130,7 @@ const WARMUP_SECONDS = Math.min(3, Math.max(1, SECONDS / 4));
 const PROMPTS = positiveEnv('BENCH_PROMPTS', 24, true);
 const SEED = positiveEnv('BENCH_SEED', 20240601, true);
 const SCENARIO = process.env.BENCH_SCENARIO ?? 'all';
-if (!['1', '2', 'all'].includes(SCENARIO)) throw new Error(`BENCH_SCENARIO must be 1, 2 or all, got "${SCENARIO}"`);
+if (!['1', '2', '3', 'all'].includes(SCENARIO)) throw new Error(`BENCH_SCENARIO must be 1, 2, 3 or all, got "${SCENARIO}"`);
 
 // ---------------------------------------------------------------------------------------------
 // Model of the engine: what the parameters promise
@@ -135,12 +155,14 @@ interface SimStats {
 }
 
 interface RunSpec {
-  balancer: 'round-robin' | 'least-request' | 'least-load' | 'consistent-hash';
+  balancer: 'round-robin' | 'least-request' | 'least-load' | 'consistent-hash' | 'prefix-aware';
   engines: readonly Engine[];
   /** extra are model fields beyond name/targets/balancer (load_metrics, hash_on, ...). */
   extra: Record<string, unknown>;
   arrivals: Float64Array;
   bodies: readonly Buffer[];
+  /** window is the measured [start, end) in ms of the schedule (default: the warm-up, then SECONDS). */
+  window?: readonly [number, number];
 }
 
 interface RunResult {
@@ -169,6 +191,8 @@ interface RunResult {
   firstInWindow: number;
   /** disturbed says how much of our CPUs other processes (or the hypervisor) took during the window, when it was enough to matter; else null. */
   disturbed: string | null;
+  /** skew is max / mean of the replicas' time-averaged requests in flight over the window's requests (send to end). */
+  skew: number;
   /** urls are the replicas' target URLs (for the consistent-hash ring report). */
   urls: string[];
   gatewayLog: string;
@@ -194,6 +218,7 @@ function simArgs(cli: CliEntry, port: number, id: string, e: Engine): string[] {
     '--speed-factor', String(e.speedFactor),
   ];
   if (e.prefixCacheSize > 0) args.push('--prefix-cache-size', String(e.prefixCacheSize), '--prefix-chars', String(e.prefixChars), '--prefix-hit-ttft-factor', String(e.prefixHitTtftFactor));
+  if (e.prefixBlockChars > 0) args.push('--prefix-block-chars', String(e.prefixBlockChars));
   return args;
 }
 
@@ -276,9 +301,10 @@ async function calibrate(engines: readonly Engine[], bodyFor: (replica: number, 
 }
 
 async function runOne(spec: RunSpec, cli: CliEntry, layout: Layout, dir: string): Promise<RunResult> {
-  const ports = await freePorts(REPLICAS + 3);
-  const simPorts = ports.slice(0, REPLICAS);
-  const [proxyPort, statusPort, adminPort] = ports.slice(REPLICAS) as [number, number, number];
+  const replicas = spec.engines.length;
+  const ports = await freePorts(replicas + 3);
+  const simPorts = ports.slice(0, replicas);
+  const [proxyPort, statusPort, adminPort] = ports.slice(replicas) as [number, number, number];
   const children: Child[] = [];
   try {
     const { sims, urls } = await startSims(spec.engines, simPorts, cli, layout, children);
@@ -304,8 +330,7 @@ async function runOne(spec: RunSpec, cli: CliEntry, layout: Layout, dir: string)
     const headers = { 'content-type': 'application/json', 'x-model': MODEL };
     await checkStream(origin, headers, spec.bodies[0]!);
 
-    const windowStartMs = WARMUP_SECONDS * 1000;
-    const windowEndMs = (WARMUP_SECONDS + SECONDS) * 1000;
+    const [windowStartMs, windowEndMs] = spec.window ?? [WARMUP_SECONDS * 1000, (WARMUP_SECONDS + SECONDS) * 1000];
     const t0 = performance.now() + 20;
     const replicaIds = spec.engines.map((_, i) => `replica-${i + 1}`);
     const loop = openLoop({ origin, path: PATH, headers, arrivals: spec.arrivals, bodies: spec.bodies, t0, graceMs: GRACE_MS, replicaIds });
@@ -334,7 +359,7 @@ async function runOne(spec: RunSpec, cli: CliEntry, layout: Layout, dir: string)
     const received = deltas.reduce((s, d) => s + d.requests, 0);
     return {
       balancer: spec.balancer,
-      ...summarize(r, spec.arrivals, t0, windowStartMs, windowEndMs),
+      ...summarize(r, spec.arrivals, t0, windowStartMs, windowEndMs, replicas),
       perReplica: deltas.map((d) => (received > 0 ? d.requests / received : Number.NaN)),
       hits: deltas.reduce((s, d) => s + d.hits, 0),
       queries: deltas.reduce((s, d) => s + d.queries, 0),
@@ -369,9 +394,10 @@ function outsideLoad(before: Map<number, CpuTimes>, after: Map<number, CpuTimes>
 }
 
 /** summarize turns per-request timings into the window's figures. */
-function summarize(r: OpenLoopResult, arrivals: Float64Array, t0: number, windowStartMs: number, windowEndMs: number) {
+function summarize(r: OpenLoopResult, arrivals: Float64Array, t0: number, windowStartMs: number, windowEndMs: number, replicas: number) {
   const ttft = new Samples();
-  const byReplica = Array.from({ length: REPLICAS }, () => new Samples());
+  const byReplica = Array.from({ length: replicas }, () => new Samples());
+  const busyMs = new Float64Array(replicas);
   let censored = 0;
   let censoredMin = Infinity;
   let sent = 0;
@@ -394,6 +420,8 @@ function summarize(r: OpenLoopResult, arrivals: Float64Array, t0: number, window
     }
     if (outcome === OK) ok++;
     else if (outcome === UNFINISHED) unfinished++;
+    const rep = r.replica[i]!;
+    if (rep >= 0) busyMs[rep] = busyMs[rep]! + ((r.endAt[i]! > 0 ? r.endAt[i]! : r.cutAt) - r.sentAt[i]!);
     if (r.firstAt[i]! > 0) {
       ttft.push(r.firstAt[i]! - r.sentAt[i]!);
       byReplica[r.replica[i]!]?.push(r.firstAt[i]! - r.sentAt[i]!);
@@ -417,6 +445,7 @@ function summarize(r: OpenLoopResult, arrivals: Float64Array, t0: number, window
     throughput: completedInWindow / ((windowEndMs - windowStartMs) / 1000),
     lagP99: percentile(lag.sorted(), 99),
     maxInflight: r.maxInflight,
+    skew: Math.max(...busyMs) / (busyMs.reduce((a, b) => a + b, 0) / replicas),
   };
 }
 
@@ -476,7 +505,8 @@ function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>
 function engineFlags(e: Engine): string {
   let s = `--max-concurrency ${e.maxConcurrency} --ttft-ms ${e.ttftMs} --itl-ms ${e.itlMs} --ttft-per-waiting-ms ${e.ttftPerWaitingMs}`;
   if (e.speedFactor !== 1) s += ` --speed-factor ${e.speedFactor}`;
-  if (e.prefixCacheSize > 0) s += ` --prefix-cache-size ${e.prefixCacheSize} --prefix-chars ${e.prefixChars} --prefix-hit-ttft-factor ${e.prefixHitTtftFactor}`;
+  if (e.prefixBlockChars > 0) s += ` --prefix-cache-size ${e.prefixCacheSize} --prefix-block-chars ${e.prefixBlockChars} --prefix-hit-ttft-factor ${e.prefixHitTtftFactor}`;
+  else if (e.prefixCacheSize > 0) s += ` --prefix-cache-size ${e.prefixCacheSize} --prefix-chars ${e.prefixChars} --prefix-hit-ttft-factor ${e.prefixHitTtftFactor}`;
   return s;
 }
 
@@ -632,7 +662,7 @@ async function scenarioSharedPrompts(cli: CliEntry, layout: Layout, dir: string)
       `measured all-miss ${f1(missCap)} req/s (a slot held ${f1(cal.serviceMs[0]!)} ms)`,
     `offered load: Poisson arrivals at ${f1(rate)} req/s = ${(S2_LOAD_SHARE * 100).toFixed(0)} % of the measured all-miss capacity (open loop, seed ${SEED + 1}); ` +
       `prefill contention ${e.ttftPerWaitingMs === 0 ? 'off, as in scenario 1' : `${e.ttftPerWaitingMs} ms per waiting request`}`,
-    `consistent-hash: \`hash_on: prompt_prefix\`, \`hash_prompt_chars: ${S2_HASH_CHARS}\`, default \`hash_load_factor\` 1.25; hit rate = sum of prefix-cache hits / lookups over the 4 simulators' /sim/stats, measured window only`,
+    `consistent-hash: \`hash_on: prompt_prefix\`, \`hash_prompt_chars: ${S2_HASH_CHARS}\`, default \`hash_load_factor\` 1.25; least-load polls every 100 ms; prefix-aware: \`prefix_cache_blocks: ${S2_PREFIX_BLOCKS}\` (8 prompts); hit rate = sum of prefix-cache hits / lookups over the 4 simulators' /sim/stats, measured window only`,
     `per balancer: fresh simulators (cold caches) and gateway, ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured (${arrivals.filter((a) => a >= WARMUP_SECONDS * 1000).length} requests)`,
   ];
   process.stdout.write(`\n${setup.map((x) => `- ${x}`).join('\n')}\n\n`);
@@ -640,6 +670,8 @@ async function scenarioSharedPrompts(cli: CliEntry, layout: Layout, dir: string)
   const specs: Array<[RunSpec['balancer'], Record<string, unknown>]> = [
     ['round-robin', {}],
     ['consistent-hash', { hash_on: 'prompt_prefix', hash_prompt_chars: S2_HASH_CHARS }],
+    ['least-load', { load_metrics: { interval: '100ms' } }],
+    ['prefix-aware', { prefix_cache_blocks: S2_PREFIX_BLOCKS }],
   ];
   for (const [balancer, extra] of specs) {
     process.stdout.write(`running ${balancer} ...\n`);
@@ -675,6 +707,60 @@ async function scenarioSharedPrompts(cli: CliEntry, layout: Layout, dir: string)
   return { title: 'Scenario 2: shared system prompts', setup, table: tbl, verdict, isMet, notes };
 }
 
+async function scenarioMultiTurn(cli: CliEntry, layout: Layout, dir: string): Promise<Section> {
+  const e = S3_ENGINE;
+  const engines = Array.from({ length: S3_REPLICAS }, () => e);
+  const turns = multiTurnWorkload({ ...S3_SHAPE, seed: SEED + 3 });
+  const arrivals = Float64Array.from(turns, (t) => t.atMs);
+  const bodies = turns.map((t) => chatBody(t.messages));
+  const spanS = arrivals[arrivals.length - 1]! / 1000;
+  const meanChars = turns.reduce((s, t) => s + t.messages.reduce((a, m) => a + m.content.length, 0), 0) / turns.length;
+  process.stdout.write('\n## Scenario 3: multi-turn conversations\n');
+  const setup = [
+    `replicas: ${S3_REPLICAS} x \`simulate ${engineFlags(e)}\`: each caches the whole prompt in chained blocks of ${e.prefixBlockChars} characters, ${e.prefixCacheSize} blocks (LRU, prompt tails evicted first); ` +
+      `a request reuses its cached leading blocks and its ttft is x (${e.prefixHitTtftFactor} + ${1 - e.prefixHitTtftFactor} x the share of blocks not cached)`,
+    `workload: ${S3_SHAPE.conversations} conversations x ${S3_SHAPE.turns} turns (${turns.length} requests), each turn resending the history plus a new user message (assistant turns 300-900, user 150-450 characters), ` +
+      `under ${S3_SHAPE.systemPrompts} system prompts of ${S3_SHAPE.systemChars} characters shared by the conversations at random; conversations start uniformly over ${S3_SHAPE.startSpreadMs / 1000} s, ` +
+      `a turn ${S3_SHAPE.thinkMs / 1000} s (x0.5..1.5) after the one before; ${f1(spanS)} s in all, ${f1(turns.length / spanS)} req/s on average, prompts of ${meanChars.toFixed(0)} characters on average; seed ${SEED + 3}`,
+    `capacity: nominal ${f1(capacity(e) * S3_REPLICAS)} req/s if every request misses, ${f1(capacity(e, true) * S3_REPLICAS)} req/s if every one hits`,
+    `balancers: consistent-hash with \`hash_on: prompt_prefix\`, \`hash_prompt_chars: ${S2_HASH_CHARS}\`; least-load polling every 100 ms; prefix-aware with \`prefix_block_chars: ${S3_BLOCK_CHARS}\`, \`prefix_cache_blocks: ${S3_CACHE_BLOCKS}\` (the engines' size); default \`hash_load_factor\` 1.25`,
+    'every request counts (cold caches included, the same for every balancer); hit rate = cached blocks / looked-up blocks over the simulators (as vLLM counts tokens); ' +
+      "skew = max / mean over the replicas of the time their requests were in flight (send to end), i.e. of their time-averaged in-flight count",
+  ];
+  process.stdout.write(`\n${setup.map((x) => `- ${x}`).join('\n')}\n\n`);
+  const specs: Array<[RunSpec['balancer'], Record<string, unknown>]> = [
+    ['round-robin', {}],
+    ['consistent-hash', { hash_on: 'prompt_prefix', hash_prompt_chars: S2_HASH_CHARS }],
+    ['least-load', { load_metrics: { interval: '100ms' } }],
+    ['prefix-aware', { prefix_block_chars: S3_BLOCK_CHARS, prefix_cache_blocks: S3_CACHE_BLOCKS }],
+  ];
+  const results: RunResult[] = [];
+  for (const [balancer, extra] of specs) {
+    process.stdout.write(`running ${balancer} ...\n`);
+    results.push(await runOne({ balancer, engines, extra, arrivals, bodies, window: [0, arrivals[arrivals.length - 1]! + 1] }, cli, layout, dir));
+  }
+  const hitRate = (r: RunResult): number => (r.queries > 0 ? r.hits / r.queries : Number.NaN);
+  const rows = results.map((r) => [r.balancer, pct(hitRate(r)), ttftText(r, 50), ttftText(r, 99), r.skew.toFixed(2), errorsText(r), r.perReplica.map((x) => (x * 100).toFixed(0)).join(' / ')]);
+  const tbl = table(['balancer', 'prefix-cache hit rate', 'p50 TTFT (ms)', 'p99 TTFT (ms)', 'load skew (max/mean)', 'errors', 'requests per replica (%)'], rows);
+  const [, ch, ll, pa] = results as [RunResult, RunResult, RunResult, RunResult];
+  const hitRatio = hitRate(pa) / hitRate(ch);
+  const p99Ratio = percentile(pa.ttft, 99) / percentile(ll.ttft, 99);
+  const checks = [
+    [`hit rate ${hitRatio.toFixed(2)} x consistent-hash's (target >= ${S3_HIT_RATIO})`, hitRatio >= S3_HIT_RATIO],
+    [`p99 TTFT ${p99Ratio.toFixed(2)} x least-load's (target <= ${S3_P99_SLACK})`, p99Ratio <= S3_P99_SLACK && pa.censored === 0],
+    [`skew ${pa.skew.toFixed(2)} (target <= ${S3_SKEW})`, pa.skew <= S3_SKEW],
+  ] as const;
+  const isMet = checks.every(([, ok]) => ok);
+  const verdict = `prefix-aware: ${checks.map(([t, ok]) => `${t} ${ok ? 'met' : 'NOT met'}`).join('; ')}`;
+  const notes = [
+    ...results.map((r) => `${r.balancer}: ${r.hits} of ${r.queries} blocks cached`),
+    ...results.map((r) => cpuNote(r, layout)),
+    ...results.flatMap(runNotes),
+  ];
+  process.stdout.write(`\n${tbl}\n\n${verdict}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  return { title: 'Scenario 3: multi-turn conversations', setup, table: tbl, verdict, isMet, notes };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Main
 
@@ -703,11 +789,11 @@ function writeDoc(sections: Section[], machine: string[], startedAt: Date, elaps
     '## How to run',
     '',
     '```bash',
-    'npm run bench:balance                      # both scenarios, 20 s measured per balancer (about 3 minutes)',
+    'npm run bench:balance                      # all three scenarios, 20 s measured per balancer (about 7 minutes)',
     'BENCH_SECONDS=5 npm run bench:balance      # quick look (noisier)',
-    'BENCH_SCENARIO=2 BENCH_PROMPTS=16 npm run bench:balance   # one scenario, another prompt count (prints only; this file is written when both ran)',
+    'BENCH_SCENARIO=2 BENCH_PROMPTS=16 npm run bench:balance   # one scenario, another prompt count (prints only; this file is written when all ran)',
     "BENCH_CONTENTION_MS=20 BENCH_SCENARIO=1 npm run bench:balance   # with the simulator's prefill contention (see scenario 1)",
-    'npx tsx bench/balance-model.ts             # both scenarios as a discrete-event model over the real balancer classes: seconds, no noise',
+    'npx tsx bench/balance-model.ts             # the scenarios as a discrete-event model over the real balancer classes: seconds, no noise',
     '```',
     '',
     'Every balancer gets fresh simulator processes (`inference-gateway simulate`) and a fresh gateway process (`inference-gateway start`,',
@@ -744,6 +830,7 @@ async function main(): Promise<void> {
   try {
     if (SCENARIO === '1' || SCENARIO === 'all') sections.push(await scenarioSlowReplica(cli, layout, dir));
     if (SCENARIO === '2' || SCENARIO === 'all') sections.push(await scenarioSharedPrompts(cli, layout, dir));
+    if (SCENARIO === '3' || SCENARIO === 'all') sections.push(await scenarioMultiTurn(cli, layout, dir));
   } finally {
     await stopAll();
     rmSync(dir, { recursive: true, force: true });

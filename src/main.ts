@@ -118,6 +118,7 @@ program
   .option('--prefix-cache-size <n>', 'prompt prefixes kept in an LRU prefix cache (0: off)', toInt, 0)
   .option('--prefix-chars <n>', 'prompt characters that form the cached prefix', toInt, 256)
   .option('--prefix-hit-ttft-factor <x>', 'ttft multiplier on a prefix-cache hit', toRate, 0.2)
+  .option('--prefix-block-chars <n>', 'cache the whole prompt in blocks of n characters, --prefix-cache-size of them (0: the first --prefix-chars per request)', toInt, 0)
   .action(
     async (o: {
       port: number;
@@ -133,6 +134,7 @@ program
       prefixCacheSize: number;
       prefixChars: number;
       prefixHitTtftFactor: number;
+      prefixBlockChars: number;
     }) => {
       const sim = await runSimulator({
         port: o.port,
@@ -148,6 +150,7 @@ program
         prefixCacheSize: o.prefixCacheSize,
         prefixChars: o.prefixChars,
         prefixHitTtftFactor: o.prefixHitTtftFactor,
+        prefixBlockChars: o.prefixBlockChars,
       });
       stopOnSignals(() => sim.close());
     },

@@ -80,6 +80,8 @@ function makeHealth(spec: ModelSpec): HealthPolicy {
 }
 
 function toHashOn(spec: ModelSpec): HashOn | null {
+  // Blocks past the index's size could never all be held: hashing stops there.
+  if (spec.balancer === 'prefix-aware') return { kind: 'prompt_blocks', blockChars: spec.prefix_block_chars ?? DEFAULTS.prefixBlockChars, maxBlocks: spec.prefix_cache_blocks ?? DEFAULTS.prefixCacheBlocks };
   if (spec.balancer !== 'consistent-hash') return null;
   const on = spec.hash_on ?? DEFAULTS.hashOn;
   if (on === 'api_key') return { kind: 'api_key' };
@@ -142,8 +144,12 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
   const path = spec.path ?? '';
   const upstream = new ModelUpstream(
     balancerKind,
-    interner.get('balancer options', `${spec.hash_load_factor ?? ''} ${loadMetrics?.staleMs ?? ''}`, () =>
-      Object.freeze({ loadFactor: spec.hash_load_factor ?? DEFAULTS.hashLoadFactor, staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs }),
+    interner.get('balancer options', `${spec.hash_load_factor ?? ''} ${loadMetrics?.staleMs ?? ''} ${spec.prefix_cache_blocks ?? ''}`, () =>
+      Object.freeze({
+        loadFactor: spec.hash_load_factor ?? DEFAULTS.hashLoadFactor,
+        staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs,
+        cacheBlocks: spec.prefix_cache_blocks ?? DEFAULTS.prefixCacheBlocks,
+      }),
     ),
     targets,
   );

@@ -130,13 +130,15 @@ const modelFieldShape = {
   targets: z.array(targetConfig).optional().describe('targets are the upstream servers of the model: {url, weight} entries and/or {dns: "host:port"} discovery entries.'),
   timeouts: timeoutsConfig.optional(),
   health_check: healthCheckConfig.optional(),
-  balancer: z.enum(['round-robin', 'least-request', 'consistent-hash', 'least-load']).optional().describe(`balancer picks a target per request (default "${C.model.balancer}").`),
+  balancer: z.enum(['round-robin', 'least-request', 'consistent-hash', 'least-load', 'prefix-aware']).optional().describe(`balancer picks a target per request (default "${C.model.balancer}").`),
   hash_on: z
     .union([z.enum(['api_key', 'prompt_prefix']), z.string().regex(/^header:[A-Za-z0-9-]+$/, 'expected "api_key", "prompt_prefix" or "header:<Name>"')], 'expected "api_key", "prompt_prefix" or "header:<Name>"')
     .optional()
     .describe(`hash_on is the consistent-hash key: "header:<Name>", "api_key" or "prompt_prefix" (default "${C.model.hash_on}").`),
   hash_prompt_chars: z.number().int().min(1).max(100_000).optional().describe(`hash_prompt_chars is how many characters of the system prompt and first messages form the prompt_prefix key (default ${C.model.hash_prompt_chars}).`),
-  hash_load_factor: z.number().min(1).max(10).optional().describe(`hash_load_factor bounds a target at this multiple of the average in-flight load before its keys spill over (default ${C.model.hash_load_factor}).`),
+  hash_load_factor: z.number().min(1).max(10).optional().describe(`hash_load_factor bounds a target at this multiple of the average in-flight load before its keys spill over (default ${C.model.hash_load_factor}); prefix-aware uses the same bound.`),
+  prefix_block_chars: z.number().int().min(1).max(4096).optional().describe(`prefix_block_chars is the size in characters of the prompt blocks the prefix-aware balancer hashes, about the engine's KV block (vLLM: 16 tokens, ~64 characters) (default ${C.model.prefix_block_chars}).`),
+  prefix_cache_blocks: z.number().int().min(1).max(1_000_000).optional().describe(`prefix_cache_blocks is how many blocks the prefix-aware balancer remembers per target (LRU), about the engine's KV cache size in blocks (default ${C.model.prefix_cache_blocks}).`),
   load_metrics: z
     .strictObject({
       path: z.string().startsWith('/').optional().describe(`path of the targets' Prometheus metrics (default ${C.model.load_metrics.path}).`),

@@ -8,8 +8,12 @@ import type { BalancerKind, DnsTarget, HealthPolicy, ModelUpstream, Target } fro
 
 export type { DnsTarget, Target };
 
-/** HashOn is what the consistent-hash balancer hashes. */
-export type HashOn = { readonly kind: 'header'; readonly header: string } | { readonly kind: 'api_key' } | { readonly kind: 'prompt_prefix'; readonly chars: number };
+/** HashOn is what the consistent-hash balancer hashes, or (prompt_blocks) how the prefix-aware balancer cuts the prompt. */
+export type HashOn =
+  | { readonly kind: 'header'; readonly header: string }
+  | { readonly kind: 'api_key' }
+  | { readonly kind: 'prompt_prefix'; readonly chars: number }
+  | { readonly kind: 'prompt_blocks'; readonly blockChars: number; readonly maxBlocks: number };
 
 /** LoadMetrics is the compiled least-load polling setup. */
 export interface LoadMetrics {
@@ -57,7 +61,7 @@ export interface Model {
   readonly healthPath: string | null;
   readonly health: HealthPolicy;
   readonly balancerKind: BalancerKind;
-  /** hashOn is the consistent-hash key source, or null for other balancers. */
+  /** hashOn is the consistent-hash key source, the prefix-aware block setup, or null for other balancers. */
   readonly hashOn: HashOn | null;
   /** loadMetrics is set for least-load models. */
   readonly loadMetrics: LoadMetrics | null;

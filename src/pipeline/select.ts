@@ -6,13 +6,13 @@
  */
 import type { Model, Target } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import { toPromptPrefixKey } from '../upstream/index.js';
+import { toPromptBlocks, toPromptPrefixKey, type PromptBlocks } from '../upstream/index.js';
 import { parsedBody } from './body.js';
 import { useServedModel } from './prepare.js';
 import type { RequestContext } from './context.js';
 
-/** hashKeyOf computes the consistent-hash key of a request for a model, or null. */
-export function hashKeyOf(ctx: RequestContext, model: Model): string | null {
+/** hashKeyOf computes the balancing key of a request for a model (consistent-hash key, prefix-aware prompt blocks), or null. */
+export function hashKeyOf(ctx: RequestContext, model: Model): string | PromptBlocks | null {
   const on = model.hashOn;
   if (on === null) return null;
   if (on.kind === 'header') {
@@ -20,6 +20,7 @@ export function hashKeyOf(ctx: RequestContext, model: Model): string | null {
     return typeof v === 'string' ? v : null;
   }
   if (on.kind === 'api_key') return ctx.keyHash;
+  if (on.kind === 'prompt_blocks') return toPromptBlocks(parsedBody(ctx), on.blockChars, on.maxBlocks);
   return toPromptPrefixKey(parsedBody(ctx), on.chars);
 }
 

@@ -18,13 +18,15 @@ export interface SimulatorCliOptions extends SimulatorOptions {
   prefixChars?: number;
   /** ttft multiplier on a prefix-cache hit (default 0.2). */
   prefixHitTtftFactor?: number;
+  /** Block size in characters: the cache holds prompt blocks, prefixCacheSize of them (0 or unset: whole prefixes). */
+  prefixBlockChars?: number;
 }
 
 /** runSimulator starts a Simulator on opts.host:opts.port and prints one "listening" line to stdout. */
 export async function runSimulator(opts: SimulatorCliOptions): Promise<Simulator> {
-  const { port, host, prefixCacheSize, prefixChars, prefixHitTtftFactor, ...simOpts } = opts;
+  const { port, host, prefixCacheSize, prefixChars, prefixHitTtftFactor, prefixBlockChars, ...simOpts } = opts;
   if (simOpts.prefixCache === undefined && prefixCacheSize !== undefined && prefixCacheSize > 0) {
-    simOpts.prefixCache = { capacity: prefixCacheSize, prefixChars: prefixChars ?? 256, hitTtftFactor: prefixHitTtftFactor ?? 0.2 };
+    simOpts.prefixCache = { capacity: prefixCacheSize, prefixChars: prefixChars ?? 256, hitTtftFactor: prefixHitTtftFactor ?? 0.2, blockChars: prefixBlockChars ?? 0 };
   }
   const sim = new Simulator(simOpts);
   const bound = await sim.listen(port, host);

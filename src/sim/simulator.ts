@@ -68,14 +68,23 @@ export interface SimulatorOptions {
  * system/developer messages and the first user message; completions: the prompt) cut to `prefixChars` is
  * looked up in an LRU of `capacity` prefixes when the request starts generating. A hit multiplies the
  * request's ttft by `hitTtftFactor`; a miss inserts the prefix.
+ *
+ * With `blockChars` > 0 the cache works per block instead, as vLLM's does: the whole prompt (every
+ * message) is cut into blocks of `blockChars` characters, each keyed by a hash chained over all the
+ * text before it, and `capacity` counts blocks. A request reuses its leading blocks that are cached;
+ * its ttft is multiplied by hitTtftFactor + (1 - hitTtftFactor) x (the share of blocks not cached),
+ * and the counters count blocks (as vLLM counts tokens). Then all its blocks are cached, its first
+ * block the most recently used, so eviction takes the tails of prompts first.
  */
 export interface PrefixCacheOptions {
-  /** Prefixes remembered (LRU); 0 turns the cache off. */
+  /** Prefixes (or blocks, with blockChars) remembered (LRU); 0 turns the cache off. */
   capacity: number;
-  /** Characters of the prompt that form the prefix (default 256). */
+  /** Characters of the prompt that form the prefix (default 256); unused with blockChars. */
   prefixChars: number;
   /** ttft multiplier on a hit (default 0.2). */
   hitTtftFactor: number;
+  /** Block size in characters: caches the whole prompt block by block (0 or unset: the prefix of prefixChars per request). */
+  blockChars?: number;
 }
 
 /** ReceivedRequest is one request as the simulator saw it, kept for test assertions. */
@@ -174,6 +183,8 @@ interface Job {
   head: string;
   /** Prompt prefix for the prefix cache; only computed when the cache is on. */
   prefix: string | undefined;
+  /** Chained block keys of the whole prompt, in block mode of the prefix cache; undefined otherwise. */
+  blocks: number[] | undefined;
   /** Tool call to answer with instead of text (chat requests with tools); undefined otherwise. */
   toolCall: { name: string; args: string } | undefined;
   /** First stop string of the request: reported as `stop_reason` when generation ends before max_tokens. */
@@ -205,7 +216,9 @@ export class Simulator {
   private readonly speedFactor: number;
   private readonly ttftPerWaitingMs: number;
   /** LRU of prompt prefixes (Map keeps insertion order: first key = least recently used); undefined = off. */
-  private readonly prefixLru: Map<string, true> | undefined;
+  private readonly prefixLru: Map<string | number, true> | undefined;
+  /** prefixBlockChars > 0: the cache holds prompt blocks of this many characters (see PrefixCacheOptions). */
+  private readonly prefixBlockChars: number;
   private readonly prefixCapacity: number;
   private readonly prefixChars: number;
   private readonly prefixHitFactor: number;
@@ -252,6 +265,7 @@ export class Simulator {
     this.prefixLru = this.prefixCapacity > 0 ? new Map() : undefined;
     this.prefixChars = pc !== undefined && pc.prefixChars >= 1 ? Math.floor(pc.prefixChars) : 256;
     this.prefixHitFactor = pc !== undefined && Number.isFinite(pc.hitTtftFactor) && pc.hitTtftFactor >= 0 ? pc.hitTtftFactor : 0.2;
+    this.prefixBlockChars = pc?.blockChars !== undefined && pc.blockChars >= 1 ? Math.floor(pc.blockChars) : 0;
     this.idGiven = opts.id !== undefined;
     this.simId = opts.id ?? '127.0.0.1:0';
     this.simIdLabel = promLabel(this.simId);
@@ -510,7 +524,9 @@ export class Simulator {
     }
     const so = b.stream_options;
     job.includeUsage = job.stream && isRecord(so) && so.include_usage === true;
-    if (this.prefixLru !== undefined) {
+    if (this.prefixLru !== undefined && this.prefixBlockChars > 0) {
+      job.blocks = promptBlocks(job.kind === CHAT ? chatText(b.messages as unknown[]) : completionPrefix(b.prompt, Infinity), this.prefixBlockChars);
+    } else if (this.prefixLru !== undefined) {
       job.prefix = job.kind === CHAT ? chatPrefix(b.messages as unknown[], this.prefixChars) : completionPrefix(b.prompt, this.prefixChars);
     }
   }
@@ -561,6 +577,7 @@ export class Simulator {
   private readonly start = (job: Job): void => {
     this.promptTokensTotal += job.promptTokens;
     if (job.prefix !== undefined) this.lookupPrefix(job);
+    else if (job.blocks !== undefined) this.lookupBlocks(job, job.blocks);
     // Prefill contention: the requests still queued behind this one at the moment it starts.
     if (this.ttftPerWaitingMs > 0 && this.st.waiting > 0) job.ttft += this.ttftPerWaitingMs * this.st.waiting * this.speedFactor;
     if (!job.stream) {
@@ -599,6 +616,25 @@ export class Simulator {
       if (oldest.done !== true) lru.delete(oldest.value);
     }
     lru.set(prefix, true);
+  }
+
+  /** Block-mode lookup (see PrefixCacheOptions): reuse the cached leading blocks, then cache them all. */
+  private lookupBlocks(job: Job, blocks: number[]): void {
+    const lru = this.prefixLru;
+    if (lru === undefined || blocks.length === 0) return;
+    let matched = 0;
+    while (matched < blocks.length && lru.has(blocks[matched]!)) matched++;
+    this.st.prefixQueries += blocks.length;
+    this.st.prefixHits += matched;
+    job.ttft *= this.prefixHitFactor + (1 - this.prefixHitFactor) * (1 - matched / blocks.length);
+    for (let i = blocks.length - 1; i >= 0; i--) {
+      lru.delete(blocks[i]!);
+      lru.set(blocks[i]!, true);
+    }
+    for (const key of lru.keys()) {
+      if (lru.size <= this.prefixCapacity) break;
+      lru.delete(key);
+    }
   }
 
   /** Writes content events until done, a delay is due, or the socket needs to drain. */
@@ -830,12 +866,12 @@ export class Simulator {
       metric('vllm:generation_tokens_total', 'counter', 'Number of generation tokens processed.', this.generationTokensTotal) +
       metric('vllm:request_success_total', 'counter', 'Count of successfully processed requests.', this.successTotal) +
       metric('sim_requests_aborted_total', 'counter', 'Requests whose client disconnected before the response was sent.', this.st.aborted) +
-      // vLLM counts prefix-cache queries and hits in prompt tokens; the simulator's cache works per
-      // request, so both the vllm: names and the sim_ names below count REQUESTS (queries = lookups).
-      metric('vllm:prefix_cache_queries_total', 'counter', 'Prefix cache queries (simulator: requests, not tokens).', this.st.prefixQueries) +
-      metric('vllm:prefix_cache_hits_total', 'counter', 'Prefix cache hits (simulator: requests, not tokens).', this.st.prefixHits) +
-      metric('sim_prefix_cache_queries_total', 'counter', 'Requests looked up in the prefix cache.', this.st.prefixQueries) +
-      metric('sim_prefix_cache_hits_total', 'counter', 'Requests whose prompt prefix was in the prefix cache.', this.st.prefixHits) +
+      // vLLM counts prefix-cache queries and hits in prompt tokens; the simulator's cache counts
+      // REQUESTS (queries = lookups), or prompt blocks in block mode (--prefix-block-chars).
+      metric('vllm:prefix_cache_queries_total', 'counter', 'Prefix cache queries (simulator: requests, or blocks in block mode; not tokens).', this.st.prefixQueries) +
+      metric('vllm:prefix_cache_hits_total', 'counter', 'Prefix cache hits (simulator: requests, or blocks in block mode; not tokens).', this.st.prefixHits) +
+      metric('sim_prefix_cache_queries_total', 'counter', 'Requests (block mode: prompt blocks) looked up in the prefix cache.', this.st.prefixQueries) +
+      metric('sim_prefix_cache_hits_total', 'counter', 'Requests whose prompt prefix was in the prefix cache (block mode: blocks found).', this.st.prefixHits) +
       '# HELP sim_requests_total Inference requests received by this simulator instance.\n# TYPE sim_requests_total counter\n' +
       `sim_requests_total{simulator_id="${this.simIdLabel}"} ${this.st.requests}\n`
     );
@@ -867,6 +903,7 @@ function newJob(res: ServerResponse, kind: Kind): Job {
     inputs: undefined,
     head: '',
     prefix: undefined,
+    blocks: undefined,
     toolCall: undefined,
     stopMatch: undefined,
   };
@@ -904,6 +941,24 @@ function chatPrefix(messages: unknown[], max: number): string {
     if (role === 'user' || p.length >= max) break;
   }
   return p.length > max ? p.slice(0, max) : p;
+}
+
+/** Whole chat prompt for the block-mode prefix cache: every message, role-tagged, in order. */
+function chatText(messages: unknown[]): string {
+  let p = '';
+  for (const m of messages) if (isRecord(m)) p += `${typeof m.role === 'string' ? m.role : ''}:${contentText(m.content)}\n`;
+  return p;
+}
+
+/** Chained block keys of a prompt: FNV-1a run over the whole text, its value at each full block's end (a partial last block is not cached). */
+function promptBlocks(text: string, blockChars: number): number[] {
+  const out: number[] = [];
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+    if ((i + 1) % blockChars === 0) out.push(h >>> 0);
+  }
+  return out;
 }
 
 /** Completion prompt prefix: the prompt (or the first prompt of a batch; token ids joined), cut to `max` chars. */

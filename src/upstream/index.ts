@@ -3,9 +3,12 @@ export {
   ConsistentHashBalancer,
   LeastLoadBalancer,
   LeastRequestBalancer,
+  PrefixAwareBalancer,
+  PrefixIndex,
   RoundRobinBalancer,
   createBalancer,
   isEligible,
+  toPromptBlocks,
   toPromptPrefixKey,
   type Balancer,
   type BalancerKind,
@@ -14,6 +17,8 @@ export {
   type LeastLoadOptions,
   type LeastRequestOptions,
   type PickInput,
+  type PrefixAwareOptions,
+  type PromptBlocks,
 } from './balancer/index.js';
 export { parseVllmMetrics } from './vllm-metrics.js';
 export { PoolRegistry, type PoolOptions } from './pool-registry.js';

@@ -10,12 +10,12 @@
  * Across a reload, the new upstream of the same model takes over the old one's DNS-found holds
  * until its own first lookup, so health state of discovered targets survives the reload.
  */
-import { createBalancer, isEligible, type Balancer, type BalancerKind, type BalancerOptions } from './balancer/index.js';
+import { createBalancer, isEligible, type Balancer, type BalancerKind, type BalancerOptions, type PromptBlocks } from './balancer/index.js';
 import { toTarget, type Target } from './target.js';
 import { TargetState, type TargetRegistry } from './target-state.js';
 
-/** HashKeyOf computes a request's consistent-hash key for a model (R: the request, M: the model). */
-export type HashKeyOf<R, M> = (request: R, model: M) => string | null;
+/** HashKeyOf computes a request's balancing key for a model (R: the request, M: the model): the consistent-hash key, or the prompt's blocks for prefix-aware. */
+export type HashKeyOf<R, M> = (request: R, model: M) => string | PromptBlocks | null;
 
 const NO_TARGETS: readonly Target[] = Object.freeze([]);
 
@@ -63,7 +63,8 @@ export class ModelUpstream {
       const only = this.#only;
       return only !== null && isEligible(only, excluded) ? only : undefined;
     }
-    return balancer.pick({ excluded, hashKey: hashKeyOf(request, model), nowMs });
+    const key = hashKeyOf(request, model);
+    return typeof key === 'string' || key === null ? balancer.pick({ excluded, hashKey: key, nowMs, blocks: null }) : balancer.pick({ excluded, hashKey: null, nowMs, blocks: key });
   }
 
   /**

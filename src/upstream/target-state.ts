@@ -16,6 +16,7 @@
  * (ModelUpstream.attach), and once nothing holds it and its last request has ended, it is dropped,
  * so targets that leave the configuration or DNS do not pile up.
  */
+import type { PrefixIndex } from './balancer/prefix-aware.js';
 import type { HealthPolicy, PassivePolicy } from './health-policy.js';
 
 /** LoadSample is what a target's vLLM /metrics said at one time. */
@@ -54,6 +55,8 @@ export class TargetState {
   load: LoadSample | null = null;
   /** isDrained is set by the admin API's drain and cleared by undrain; kept by URL, so it survives reloads. */
   isDrained = false;
+  /** prefixIndex is what the prefix-aware balancer believes the target's prefix cache holds (made by its first such balancer); kept by URL, like the cache it mirrors. */
+  prefixIndex: PrefixIndex | null = null;
   #isActiveHealthy = true;
   #activeOk = 0;
   #activeFail = 0;

@@ -10,8 +10,11 @@ import {
   ConsistentHashBalancer,
   LeastLoadBalancer,
   LeastRequestBalancer,
+  PrefixAwareBalancer,
+  PrefixIndex,
   RoundRobinBalancer,
   createBalancer,
+  toPromptBlocks,
   toPromptPrefixKey,
 } from '../../src/upstream/balancer/index.js';
 import type { Balancer, BalancerKind, Target, LoadSample, PickInput } from '../../src/upstream/balancer/index.js';
@@ -44,8 +47,9 @@ function mulberry32(seed: number): () => number {
 
 const NOW = 1_000_000;
 
+/** input builds a pick's input; a hash key also becomes a prompt of its own (prefix-aware hashes its blocks, the others ignore them). */
 function input(hashKey: string | null = null, excluded: ReadonlySet<Target> | null = null, nowMs = NOW): PickInput {
-  return { excluded, hashKey, nowMs };
+  return { excluded, hashKey, nowMs, blocks: hashKey === null ? null : toPromptBlocks({ prompt: `${hashKey}|`.repeat(8) }, 8, 64) };
 }
 
 function create(kind: BalancerKind, candidates: readonly Target[], seed = 1): Balancer {
@@ -434,5 +438,138 @@ describe('LeastLoadBalancer', () => {
     assert.equal(ll(all).pick(input()), all[1]);
     const allGarbage = [candidate('a', 1, { load: sample(Number.NaN, 0) }), candidate('b', 1, { load: sample(0, Number.NaN) })];
     assert.ok(ll(allGarbage).pick(input()) !== undefined);
+  });
+});
+
+describe('PrefixAwareBalancer', () => {
+  const BLOCK = 16;
+  const fleet = (n: number): TestTarget[] => Array.from({ length: n }, (_, i) => candidate(`http://10.0.2.${i + 1}:8000`));
+  const blocksOf = (body: unknown): Uint32Array => toPromptBlocks(body, BLOCK, 1000)!;
+  const pickFor = (b: PrefixAwareBalancer, body: unknown, excluded: ReadonlySet<Target> | null = null): Target | undefined =>
+    b.pick({ excluded, hashKey: null, nowMs: NOW, blocks: blocksOf(body) });
+  const text = (seed: string, chars: number): string => `${seed} `.repeat(Math.ceil(chars / (seed.length + 1))).slice(0, chars);
+  /** conversation returns turn t's body: a system prompt, then t user/assistant exchanges and the next user message. */
+  const conversation = (system: string, id: string, turn: number): unknown => {
+    const messages: Array<{ role: string; content: string }> = [{ role: 'system', content: system }];
+    for (let t = 0; t < turn; t++) messages.push({ role: 'user', content: text(`${id} question ${t}`, 100) }, { role: 'assistant', content: text(`${id} answer ${t}`, 150) });
+    messages.push({ role: 'user', content: text(`${id} question ${turn}`, 100) });
+    return { model: 'm', messages };
+  };
+
+  it('hashes blocks chained: equal blocks after different text hash differently, a shared start hashes alike', () => {
+    const a = blocksOf({ prompt: 'A'.repeat(16) + 'same block here!' + 'tail' });
+    const b = blocksOf({ prompt: 'B'.repeat(16) + 'same block here!' });
+    const c = blocksOf({ prompt: 'A'.repeat(16) + 'same block here!' + 'another ending, long enough' });
+    assert.equal(a.length, 2, 'a last partial block is not hashed');
+    assert.notEqual(a[1], b[1]);
+    assert.deepEqual([...c.slice(0, 2)], [...a]);
+    assert.equal(toPromptBlocks({ prompt: 'short' }, BLOCK, 1000), null);
+  });
+
+  it('hashes chat messages in order, with their roles, and stops at maxBlocks', () => {
+    const user = blocksOf({ messages: [{ role: 'user', content: 'x'.repeat(64) }] });
+    const system = blocksOf({ messages: [{ role: 'system', content: 'x'.repeat(64) }] });
+    assert.notEqual(user[0], system[0]);
+    const parts = blocksOf({ messages: [{ role: 'user', content: [{ type: 'text', text: 'x'.repeat(32) }, { type: 'image_url', image_url: { url: 'data:,' } }, { type: 'text', text: 'x'.repeat(32) }] }] });
+    assert.deepEqual([...parts], [...user]);
+    assert.equal(toPromptBlocks({ prompt: 'y'.repeat(1000) }, BLOCK, 5)!.length, 5);
+    for (const body of [null, 'text', {}, { messages: 'no' }, { prompt: [1, 2, 3] }]) assert.equal(toPromptBlocks(body, BLOCK, 10), null, JSON.stringify(body));
+  });
+
+  it('keeps at most its capacity of blocks, evicting the tails of the oldest prompts first', () => {
+    const index = new PrefixIndex(10);
+    const first = blocksOf({ prompt: text('first', 8 * BLOCK) });
+    const second = blocksOf({ prompt: text('second', 6 * BLOCK) });
+    index.record(first);
+    assert.equal(index.matched(first), 8);
+    index.record(second);
+    assert.equal(index.size, 10);
+    assert.equal(index.matched(second), 6);
+    // Four of first's eight blocks are left, and they are its first four: a prefix still matches.
+    assert.equal(index.matched(first), 4);
+  });
+
+  it('sends every turn of a conversation to the replica that served the turn before', () => {
+    const all = fleet(3);
+    const b = new PrefixAwareBalancer(all, { cacheBlocks: 4096 });
+    const home = new Map<string, Target>();
+    for (let turn = 0; turn < 8; turn++) {
+      for (let conv = 0; conv < 12; conv++) {
+        const id = `conversation ${conv}`;
+        const picked = pickFor(b, conversation(text(`${conv}: system prompt`, 300), id, turn))!;
+        if (turn === 0) home.set(id, picked);
+        else assert.equal(picked, home.get(id), `${id} turn ${turn}`);
+      }
+    }
+    assert.equal(new Set(home.values()).size, 3, 'first turns spread over the fleet');
+  });
+
+  it('hits on a shared system prompt, then follows each conversation', () => {
+    const all = fleet(3);
+    const b = new PrefixAwareBalancer(all);
+    const system = text('You are a helpful assistant of the shared tenant', 1000);
+    const index = (t: Target): PrefixIndex => t.state.prefixIndex!;
+    const first = pickFor(b, conversation(system, 'c0', 0))!;
+    const systemBlocks = blocksOf({ messages: [{ role: 'system', content: system }] });
+    // A new conversation under the same system prompt goes where that prompt is cached.
+    assert.equal(pickFor(b, conversation(system, 'c1', 0)), first);
+    assert.equal(index(first).matched(systemBlocks), systemBlocks.length);
+    // Under load, the other replicas learn the prompt too; then each conversation keeps to its own.
+    first.state.inflight = 3;
+    const second = pickFor(b, conversation(system, 'c2', 0))!;
+    assert.notEqual(second, first);
+    assert.equal(index(second).matched(systemBlocks), systemBlocks.length);
+    first.state.inflight = 0;
+    assert.equal(pickFor(b, conversation(system, 'c2', 1)), second);
+    assert.equal(pickFor(b, conversation(system, 'c0', 1)), first);
+  });
+
+  it('skips the longest match when its load exceeds the bound, for the next best match', () => {
+    const [a, b, c] = fleet(3) as [TestTarget, TestTarget, TestTarget];
+    const bal = new PrefixAwareBalancer([a, b, c]);
+    const long = { prompt: text('long shared document', 20 * BLOCK) };
+    const short = { prompt: text('long shared document', 8 * BLOCK) + text('other', 4 * BLOCK) };
+    a.state.prefixIndex!.record(blocksOf(long));
+    b.state.prefixIndex!.record(blocksOf(short));
+    assert.equal(pickFor(bal, long), a);
+    a.state.inflight = 4;
+    b.state.inflight = 2;
+    c.state.inflight = 2;
+    // At hash_load_factor 2 the bound is ceil(2 x 9 / 3) = 6: a (5 with this one) keeps it.
+    assert.equal(pickFor(new PrefixAwareBalancer([a, b, c], { loadFactor: 2 }), long), a);
+    // At 1.25 it is ceil(1.25 x 9 / 3) = 4: a is skipped for b, the next longest match, not for the idler c.
+    assert.equal(pickFor(bal, long), b);
+  });
+
+  it('sends a prompt no replica holds to the least loaded one, and records it there', () => {
+    const [a, b, c] = fleet(3) as [TestTarget, TestTarget, TestTarget];
+    a.state.inflight = 2;
+    b.state.inflight = 1;
+    c.state.inflight = 3;
+    const bal = new PrefixAwareBalancer([a, b, c]);
+    const body = { prompt: text('fresh', 5 * BLOCK) };
+    assert.equal(pickFor(bal, body), b);
+    assert.equal(b.state.prefixIndex!.matched(blocksOf(body)), 5);
+    assert.equal(a.state.prefixIndex!.size, 0);
+  });
+
+  it('never picks an excluded replica even when it holds the prompt', () => {
+    const [a, b] = fleet(2) as [TestTarget, TestTarget];
+    const bal = new PrefixAwareBalancer([a, b]);
+    const body = { prompt: text('retry me', 4 * BLOCK) };
+    assert.equal(pickFor(bal, body), a);
+    assert.equal(pickFor(bal, body, new Set([a])), b);
+  });
+
+  it('keeps the index on the target state, so a rebuilt balancer (reload, DNS change) still hits', () => {
+    const all = fleet(3);
+    const body = conversation('system', 'kept', 2);
+    const picked = pickFor(new PrefixAwareBalancer(all), body);
+    for (let i = 0; i < 5; i++) assert.equal(pickFor(new PrefixAwareBalancer([...all].reverse()), body), picked);
+  });
+
+  it('rejects bad options', () => {
+    assert.throws(() => new PrefixAwareBalancer(fleet(2), { loadFactor: 0.5 }), RangeError);
+    assert.throws(() => new PrefixAwareBalancer(fleet(2), { cacheBlocks: 0 }), RangeError);
   });
 });

@@ -536,6 +536,32 @@ test('prefix cache: second identical system prompt hits (stats and metrics)', as
   assert.deepEqual([stats.prefixHits, stats.prefixQueries], [3, 8]);
 });
 
+test('prefix cache in blocks: a later turn reuses the blocks of the turn before, counted in blocks, evicting prompt tails first', async (t) => {
+  // Blocks of 10 characters; the chat text is "role:content\n" per message.
+  const sim = await startSim(t, { ttftMs: 100, prefixCache: { capacity: 12, prefixChars: 64, hitTtftFactor: 0.1, blockChars: 10 } });
+  const turn1 = [
+    { role: 'system', content: 'S'.repeat(23) },
+    { role: 'user', content: 'U'.repeat(24) },
+  ];
+  // "system:" + 23 + "\n" = 31, "user:" + 24 + "\n" = 30: 61 characters, 6 full blocks.
+  const body = (messages: unknown[]) => ({ model: MODEL, max_tokens: 1, stream: true, messages });
+  const miss = await timeToFirstToken(sim, body(turn1));
+  assert.ok(miss >= 90, `a cold prompt pays the full ttft (${miss.toFixed(1)}ms)`);
+  await sim.waitFor((s) => s.prefixQueries === 6);
+  assert.equal(sim.stats.prefixHits, 0);
+  // Turn 2 resends turn 1 and adds 60 characters: 12 blocks, the first 6 cached.
+  const turn2 = [...turn1, { role: 'assistant', content: 'A'.repeat(19) }, { role: 'user', content: 'V'.repeat(24) }];
+  const half = await timeToFirstToken(sim, body(turn2));
+  assert.ok(half >= 45 && half < 90, `half the blocks cached: ttft x (0.1 + 0.9 x 0.5) (${half.toFixed(1)}ms)`);
+  await sim.waitFor((s) => s.prefixQueries === 18);
+  assert.equal(sim.stats.prefixHits, 6);
+  // Another prompt of 6 blocks fills the cache past 12: turn 2's tail goes first, its head stays.
+  await timeToFirstToken(sim, body([{ role: 'user', content: 'Z'.repeat(54) }]));
+  await timeToFirstToken(sim, body(turn1));
+  await sim.waitFor((s) => s.prefixQueries === 30);
+  assert.equal(sim.stats.prefixHits, 12, 'turn 1 still cached in full');
+});
+
 test('prefix cache off: no lookups, zero counters', async (t) => {
   const sim = await startSim(t);
   await (await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 1 }))).text();

@@ -7,11 +7,13 @@ import type { ConsistentHashOptions } from './consistent-hash.js';
 import { LeastLoadBalancer } from './least-load.js';
 import type { LeastLoadOptions } from './least-load.js';
 import { LeastRequestBalancer } from './least-request.js';
+import { PrefixAwareBalancer } from './prefix-aware.js';
+import type { PrefixAwareOptions } from './prefix-aware.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import type { Balancer, Target } from './types.js';
 
 export { isEligible } from './types.js';
-export type { Balancer, PickInput, Target } from './types.js';
+export type { Balancer, PickInput, PromptBlocks, Target } from './types.js';
 export type { LoadSample, TargetState } from '../target-state.js';
 export { RoundRobinBalancer } from './round-robin.js';
 export { LeastRequestBalancer } from './least-request.js';
@@ -20,15 +22,17 @@ export { ConsistentHashBalancer, toPromptPrefixKey } from './consistent-hash.js'
 export type { ConsistentHashOptions } from './consistent-hash.js';
 export { LeastLoadBalancer } from './least-load.js';
 export type { LeastLoadOptions } from './least-load.js';
+export { PrefixAwareBalancer, PrefixIndex, toPromptBlocks } from './prefix-aware.js';
+export type { PrefixAwareOptions } from './prefix-aware.js';
 
 /** BalancerKind names a balancing algorithm, as the config's `balancer` field does. */
-export type BalancerKind = 'round-robin' | 'least-request' | 'consistent-hash' | 'least-load';
+export type BalancerKind = 'round-robin' | 'least-request' | 'consistent-hash' | 'least-load' | 'prefix-aware';
 
 /** BalancerOptions are every balancer's options in one bag; each kind reads the ones it knows. */
-export type BalancerOptions = ConsistentHashOptions & LeastLoadOptions;
+export type BalancerOptions = ConsistentHashOptions & LeastLoadOptions & PrefixAwareOptions;
 
 /** BALANCER_KINDS lists every BalancerKind, in the order the docs present them. */
-export const BALANCER_KINDS: readonly BalancerKind[] = Object.freeze(['round-robin', 'least-request', 'consistent-hash', 'least-load']);
+export const BALANCER_KINDS: readonly BalancerKind[] = Object.freeze(['round-robin', 'least-request', 'consistent-hash', 'least-load', 'prefix-aware']);
 
 /** createBalancer builds the balancer of the given kind over candidates; it throws RangeError on invalid options. */
 export function createBalancer(kind: BalancerKind, candidates: readonly Target[], opts: BalancerOptions = {}): Balancer {
@@ -41,6 +45,8 @@ export function createBalancer(kind: BalancerKind, candidates: readonly Target[]
       return new ConsistentHashBalancer(candidates, opts);
     case 'least-load':
       return new LeastLoadBalancer(candidates, opts);
+    case 'prefix-aware':
+      return new PrefixAwareBalancer(candidates, opts);
     default: {
       const unknown: never = kind;
       throw new RangeError(`unknown balancer kind: ${String(unknown)}`);

@@ -15,7 +15,12 @@ export interface PickInput {
   hashKey: string | null;
   /** nowMs is the current clock time in milliseconds (for load sample staleness). */
   nowMs: number;
+  /** blocks are the chained block hashes of the prompt (toPromptBlocks), computed only for prefix-aware; absent or null otherwise. */
+  blocks?: PromptBlocks | null;
 }
+
+/** PromptBlocks are a prompt's chained block hashes, first block first. */
+export type PromptBlocks = Uint32Array;
 
 /** Balancer picks a target for one request. Implementations are created per target list. */
 export interface Balancer {
