@@ -225,6 +225,8 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
           weight: t.weight,
           healthy: t.state.isHealthy,
           active_healthy: t.state.isActiveHealthy,
+          served_models: t.state.servedIds,
+          model_mismatch: t.state.isModelMismatch,
           drained: t.state.isDrained,
           ejected_until: t.state.ejectedUntilMs > 0 ? new Date(t.state.ejectedUntilMs).toISOString() : null,
           inflight: t.state.inflight,

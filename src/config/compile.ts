@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { toKeyHash } from '../auth/index.js';
 import { compileLimitScope, Semaphore, toModelLimits, type LimitScope, type SemaphoreLookup, type SemaphoreSource } from '../ratelimit/index.js';
-import { ModelUpstream, TargetState, toTarget, type HealthPolicy, type TargetLookup } from '../upstream/index.js';
+import { LearnedServedModel, ModelUpstream, TargetState, toTarget, type HealthPolicy, type TargetLookup } from '../upstream/index.js';
 import { SplitChoice, type Sticky } from '../routing/index.js';
 import type { LoadedConfig, ModelSpec } from './load.js';
 import type { FallbackRefConfig } from './schema.js';
@@ -149,7 +149,8 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
   );
   const limits = toModelLimits([gatewayScope, modelScope], keyScopes, DEFAULTS.limits.defaultMaxTokens);
   // What every request reads comes first: the object's first cache lines (10,000 models are cold).
-  return {
+  const learned = spec.served_model === SERVED_MODEL_AUTO ? new LearnedServedModel(targets) : null;
+  const model: MutableModel = {
     name: spec.name,
     statsRow: rowOf(spec.name, path),
     soleKeyHash: keyHashes.length === 1 ? keyHashes[0]! : null,
@@ -171,7 +172,8 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     retries: spec.retries ?? DEFAULTS.retries,
     retryTimeoutMs: toMs(spec.retry_timeout, DEFAULTS.retryTimeoutMs),
     health: toHealth(spec, interner),
-    servedModel: spec.served_model ?? null,
+    servedModel: learned === null ? (spec.served_model ?? null) : null,
+    learnedServed: learned,
     fallback: [],
     split: null,
     mirror: null,
@@ -186,7 +188,13 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     loadMetrics,
     source: `${spec.source.file} (${spec.source.field})`,
   };
+  // Every reader of servedModel (body rewrite, split, fallback, mirror, listing) gets the learned id.
+  if (learned !== null) Object.defineProperty(model, 'servedModel', { get: () => learned.id, enumerable: true });
+  return model;
 }
+
+/** SERVED_MODEL_AUTO is the `served_model` value that learns the id from the targets. */
+const SERVED_MODEL_AUTO = 'auto';
 
 /** toSticky compiles `sticky`. */
 function toSticky(sticky: string): Sticky {
@@ -264,12 +272,13 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
   for (const [path, list] of grouped) {
     const byName = new Map<string, Model>();
     const byServedModel = new Map<string, Model>();
+    const learning = Object.freeze(list.filter((m) => m.learnedServed !== null));
     for (const m of list) {
       byName.set(m.name, m);
       // The first model declaring a served id wins body routing by that id; names always win over ids.
       if (m.servedModel !== null && !byServedModel.has(m.servedModel)) byServedModel.set(m.servedModel, m);
     }
-    routes.set(path, Object.freeze({ path, byName, byServedModel, models: Object.freeze(list) }));
+    routes.set(path, Object.freeze({ path, byName, byServedModel, learning, models: Object.freeze(list) }));
     maxDepth = Math.max(maxDepth, path === '' ? 0 : path.split('/').length - 1);
   }
   const keyOwners = new Map<string, Model>();
@@ -312,6 +321,8 @@ function hashOf(settings: object, models: readonly Model[]): string {
       fallback: m.fallback.map((f) => [f.path, f.name]),
       split: m.split === null ? null : { models: m.split.entries.map((e) => e.name), weights: m.split.weights, sticky: m.split.sticky },
       mirror: m.mirror === null ? null : { model: m.mirror.model.name, fraction: m.mirror.fraction, timeoutMs: m.mirror.timeoutMs },
+      servedModel: m.learnedServed === null ? m.servedModel : SERVED_MODEL_AUTO,
+      learnedServed: undefined,
       servedRows: undefined,
       upstream: undefined,
       source: undefined,
@@ -327,7 +338,7 @@ export function describeSnapshot(s: Snapshot): { hash: string; models: ModelView
     models: s.models.map((m) => ({
       name: m.name,
       path: m.path || '/',
-      served_model: m.servedModel,
+      served_model: m.servedModel ?? (m.learnedServed === null ? null : SERVED_MODEL_AUTO),
       keys: m.keyHashes?.size ?? 0,
       balancer: m.balancerKind,
       targets: m.upstream.targets.map((t) => t.url),

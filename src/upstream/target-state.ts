@@ -44,6 +44,9 @@ export class TargetState {
   load: LoadSample | null = null;
   /** isDrained is set by the admin API's drain and cleared by undrain; kept by URL, so it survives reloads. */
   isDrained = false;
+  /** servedIds are the model ids the target's GET /v1/models last listed (read only for `served_model: auto`); null: not read. */
+  servedIds: readonly string[] | null = null;
+  #isModelMismatch = false;
   #isActiveHealthy = true;
   #activeOk = 0;
   #activeFail = 0;
@@ -135,6 +138,17 @@ export class TargetState {
     return this.#isActiveHealthy;
   }
 
+  /** isModelMismatch is true while the target serves another model than its siblings (`served_model: auto`). */
+  get isModelMismatch(): boolean {
+    return this.#isModelMismatch;
+  }
+
+  /** setModelMismatch takes the target out of rotation (or puts it back) for serving another model. */
+  setModelMismatch(isMismatched: boolean): void {
+    this.#isModelMismatch = isMismatched;
+    this.#update();
+  }
+
   #eject(policy: PassivePolicy, nowMs: number): void {
     const ms = Math.min(policy.ejectionMs * 2 ** this.#ejections, policy.maxEjectionMs);
     this.#ejections++;
@@ -162,7 +176,7 @@ export class TargetState {
   }
 
   #update(): void {
-    const next = this.#isActiveHealthy && this.#ejectedUntilMs === 0 && !(this.#isHalfOpen && this.#isTrialRunning);
+    const next = this.#isActiveHealthy && !this.#isModelMismatch && this.#ejectedUntilMs === 0 && !(this.#isHalfOpen && this.#isTrialRunning);
     if (next !== this.isHealthy) {
       this.isHealthy = next;
       this.onChange?.(this);
