@@ -118,6 +118,9 @@ program
   .option('--prefix-cache-size <n>', 'prompt prefixes kept in an LRU prefix cache (0: off)', toInt, 0)
   .option('--prefix-chars <n>', 'prompt characters that form the cached prefix', toInt, 256)
   .option('--prefix-hit-ttft-factor <x>', 'ttft multiplier on a prefix-cache hit', toRate, 0.2)
+  .option('--lora-modules <a,b>', 'LoRA adapters served as extra model ids', (v: string): string[] => v.split(',').filter((x) => x !== ''))
+  .option('--max-loras <n>', 'adapters loaded at once; another one is loaded (a longer ttft) in place of the least recently used', toInt, 1)
+  .option('--lora-load-ms <ms>', 'ttft added when an adapter has to be loaded', toInt, 100)
   .action(
     async (o: {
       port: number;
@@ -133,6 +136,9 @@ program
       prefixCacheSize: number;
       prefixChars: number;
       prefixHitTtftFactor: number;
+      loraModules?: string[];
+      maxLoras: number;
+      loraLoadMs: number;
     }) => {
       const sim = await runSimulator({
         port: o.port,
@@ -148,6 +154,9 @@ program
         prefixCacheSize: o.prefixCacheSize,
         prefixChars: o.prefixChars,
         prefixHitTtftFactor: o.prefixHitTtftFactor,
+        ...(o.loraModules === undefined ? {} : { loraModules: o.loraModules }),
+        maxLoras: o.maxLoras,
+        loraLoadMs: o.loraLoadMs,
       });
       stopOnSignals(() => sim.close());
     },

@@ -230,7 +230,7 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
           drained: t.state.isDrained,
           ejected_until: t.state.ejectedUntilMs > 0 ? new Date(t.state.ejectedUntilMs).toISOString() : null,
           inflight: t.state.inflight,
-          load: t.state.load,
+          load: t.state.load === null ? null : { ...t.state.load, loras: t.state.load.loras == null ? undefined : { adapters: [...t.state.load.loras.adapters], max_lora: t.state.load.loras.maxLora } },
         })),
         limits: m.limits === null ? null : [...m.limits.scopes, ...m.limits.keyScopes.values()].map((sc) => ({
           scope: sc.label,

@@ -88,7 +88,8 @@ function toHashOn(spec: ModelSpec): HashOn | null {
 }
 
 function toLoadMetrics(spec: ModelSpec): LoadMetrics | null {
-  if (spec.balancer !== 'least-load') return null;
+  // Adapter routing reads the loaded adapters from the same page.
+  if (spec.balancer !== 'least-load' && spec.adapters === undefined) return null;
   const m = spec.load_metrics ?? {};
   return Object.freeze({
     path: m.path ?? DEFAULTS.loadMetricsPath,
@@ -174,6 +175,7 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     health: toHealth(spec, interner),
     servedModel: learned === null ? (spec.served_model ?? null) : null,
     learnedServed: learned,
+    adapters: spec.adapters === undefined ? null : new Set(spec.adapters),
     fallback: [],
     split: null,
     mirror: null,
@@ -273,12 +275,14 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
     const byName = new Map<string, Model>();
     const byServedModel = new Map<string, Model>();
     const learning = Object.freeze(list.filter((m) => m.learnedServed !== null));
+    const byAdapter = new Map<string, Model>();
+    for (const m of list) for (const a of m.adapters ?? []) if (!byAdapter.has(a)) byAdapter.set(a, m);
     for (const m of list) {
       byName.set(m.name, m);
       // The first model declaring a served id wins body routing by that id; names always win over ids.
       if (m.servedModel !== null && !byServedModel.has(m.servedModel)) byServedModel.set(m.servedModel, m);
     }
-    routes.set(path, Object.freeze({ path, byName, byServedModel, learning, models: Object.freeze(list) }));
+    routes.set(path, Object.freeze({ path, byName, byServedModel, learning, byAdapter, models: Object.freeze(list) }));
     maxDepth = Math.max(maxDepth, path === '' ? 0 : path.split('/').length - 1);
   }
   const keyOwners = new Map<string, Model>();
@@ -323,6 +327,7 @@ function hashOf(settings: object, models: readonly Model[]): string {
       mirror: m.mirror === null ? null : { model: m.mirror.model.name, fraction: m.mirror.fraction, timeoutMs: m.mirror.timeoutMs },
       servedModel: m.learnedServed === null ? m.servedModel : SERVED_MODEL_AUTO,
       learnedServed: undefined,
+      adapters: m.adapters === null ? null : [...m.adapters],
       servedRows: undefined,
       upstream: undefined,
       source: undefined,
@@ -347,6 +352,7 @@ export function describeSnapshot(s: Snapshot): { hash: string; models: ModelView
       fallback: m.fallback.map((f) => `${f.path || '/'} ${f.name}`),
       ...(m.mirror === null ? {} : { mirror: { model: m.mirror.model.name, fraction: m.mirror.fraction, timeout_ms: m.mirror.timeoutMs } }),
       ...(m.split === null ? {} : { split: m.split.entries.map((e, i) => ({ model: e.name, weight: m.split!.weights[i]! })), sticky: stickyView(m.split.sticky) }),
+      ...(m.adapters === null ? {} : { adapters: [...m.adapters] }),
       anthropic: m.anthropicMode,
       limits: m.limits === null ? null : [...m.limits.scopes, ...m.limits.keyScopes.values()].map(toLimitView),
       source: m.source,
@@ -394,6 +400,8 @@ export interface ModelView {
   sticky?: string;
   /** mirror is where shadow copies go, and how many. */
   mirror?: { model: string; fraction: number; timeout_ms: number };
+  /** adapters are the model's LoRA adapter ids; absent when it lists none. */
+  adapters?: string[];
   /** anthropic is the model's protocols.anthropic mode. */
   anthropic: string;
   /** limits are the scopes that limit the model's requests (the gateway's, the model's, each key's); null when none. */

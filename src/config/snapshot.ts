@@ -41,6 +41,8 @@ export interface Model {
   readonly servedModel: string | null;
   /** learnedServed learns servedModel from the targets' /v1/models for `served_model: auto`; null otherwise. */
   readonly learnedServed: LearnedServedModel | null;
+  /** adapters are the model's LoRA adapter ids (`adapters`); null when it lists none. */
+  readonly adapters: ReadonlySet<string> | null;
   /** keyHashes are the SHA-256 hex of the model's keys; null when the model needs no key. */
   readonly keyHashes: ReadonlySet<string> | null;
   readonly keyInQuery: boolean;
@@ -96,6 +98,8 @@ export interface PathRoute {
   readonly byServedModel: ReadonlyMap<string, Model>;
   /** learning are the models with `served_model: auto`, whose ids body routing matches after the configured ones. */
   readonly learning: readonly Model[];
+  /** byAdapter finds the model a LoRA adapter id belongs to (the first model listing it). */
+  readonly byAdapter: ReadonlyMap<string, Model>;
   readonly models: readonly Model[];
 }
 

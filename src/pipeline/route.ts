@@ -33,6 +33,7 @@ export function route(ctx: RequestContext): void {
     if (model === undefined) throw modelNotFound(match.route, header);
     ctx.model = model;
     ctx.serving = model;
+    if (model.adapters !== null) adapterOfBody(ctx, match.route, model);
     return;
   }
   // DESIGN 5: GET <path>/v1/models without X-Model is answered by the gateway itself.
@@ -44,8 +45,12 @@ export function route(ctx: RequestContext): void {
     return;
   }
   const name = bodyModel(ctx);
-  const model = match.route.byName.get(name) ?? match.route.byServedModel.get(name) ?? learnedModel(match.route, name);
-  if (model === undefined) throw modelNotFound(match.route, name, 'model');
+  let model = match.route.byName.get(name) ?? match.route.byServedModel.get(name) ?? learnedModel(match.route, name);
+  if (model === undefined) {
+    model = match.route.byAdapter.get(name);
+    if (model === undefined) throw modelNotFound(match.route, name, 'model');
+    ctx.adapter = name;
+  }
   ctx.model = model;
   ctx.serving = model;
 }
@@ -59,6 +64,18 @@ function routeByQuery(ctx: RequestContext, route: PathRoute): void {
   if (model === undefined) throw modelNotFound(route, name, 'model');
   ctx.model = model;
   ctx.serving = model;
+}
+
+/**
+ * adapterOfBody reads the body's `model` of a request routed by X-Model to a model with adapters:
+ * an adapter of the model is routed to as one; its name or served id is the base model; anything
+ * else is not served by this model.
+ */
+function adapterOfBody(ctx: RequestContext, route: PathRoute, model: Model): void {
+  if (ctx.upgradeHead !== null || ctx.body === null || ctx.body.length === 0) return;
+  const name = bodyModel(ctx);
+  if (model.adapters!.has(name)) ctx.adapter = name;
+  else if (name !== model.name && name !== model.servedModel) throw modelNotFound(route, name, 'model');
 }
 
 /** learnedModel finds the `served_model: auto` model whose targets serve the id (configured names and ids win). */

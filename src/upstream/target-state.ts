@@ -28,6 +28,16 @@ export interface LoadSample {
   kvCacheUsage: number;
   /** atMs is when it was read (clock milliseconds). */
   atMs: number;
+  /** loras are the LoRA adapters the server has (vllm:lora_requests_info), or null when it reports none. */
+  loras?: LoraSample | null;
+}
+
+/** LoraSample is vllm:lora_requests_info: the adapters of running or waiting requests, and how many fit at once. */
+export interface LoraSample {
+  /** adapters are running_lora_adapters and waiting_lora_adapters together; the gateway adds the ones it sends there until the next sample. */
+  readonly adapters: Set<string>;
+  /** maxLora is max_lora, the adapter slots. */
+  readonly maxLora: number;
 }
 
 /** Outcome is how one request attempt ended, as passive health sees it. */

@@ -5,19 +5,22 @@
  * makes one pass with indexOf and startsWith: no split, no regex, and a substring only for the
  * value of a line it keeps. It never throws: a line it cannot read is skipped.
  */
-import type { LoadSample } from './target-state.js';
+import type { LoadSample, LoraSample } from './target-state.js';
 
 const WAITING = 'vllm:num_requests_waiting';
 const RUNNING = 'vllm:num_requests_running';
 const KV_USAGE = 'vllm:kv_cache_usage_perc';
 /** The older name of KV_USAGE, deprecated in vllm-project/vllm#18354; older servers send only this one. */
 const GPU_KV_USAGE = 'vllm:gpu_cache_usage_perc';
+/** LORA_INFO's labels name the adapters of running and waiting requests; its value is the sample's time (the newest line wins). */
+const LORA_INFO = 'vllm:lora_requests_info';
 
 const NONE = 0;
 const IS_WAITING = 1;
 const IS_RUNNING = 2;
 const IS_KV = 3;
 const IS_GPU_KV = 4;
+const IS_LORA = 5;
 
 const CHAR_V = 0x76;
 const CHAR_SPACE = 0x20;
@@ -37,6 +40,8 @@ export function parseVllmMetrics(text: string, nowMs: number): LoadSample | null
   let hasRunning = false;
   let kv = -1;
   let gpuKv = -1;
+  let loraAt = -1;
+  let loraLine = '';
   const len = text.length;
   let pos = 0;
   while (pos < len) {
@@ -53,6 +58,7 @@ export function parseVllmMetrics(text: string, nowMs: number): LoadSample | null
     else if (isName(text, s, end, RUNNING)) (kind = IS_RUNNING), (nameEnd = s + RUNNING.length);
     else if (isName(text, s, end, KV_USAGE)) (kind = IS_KV), (nameEnd = s + KV_USAGE.length);
     else if (isName(text, s, end, GPU_KV_USAGE)) (kind = IS_GPU_KV), (nameEnd = s + GPU_KV_USAGE.length);
+    else if (isName(text, s, end, LORA_INFO)) (kind = IS_LORA), (nameEnd = s + LORA_INFO.length);
     if (kind === NONE) continue;
     const v = valueAfterName(text, nameEnd, end);
     // NaN, ±Inf and negative gauges say nothing usable about load.
@@ -69,13 +75,47 @@ export function parseVllmMetrics(text: string, nowMs: number): LoadSample | null
       case IS_KV:
         if (v > kv) kv = v;
         break;
+      case IS_LORA:
+        if (v > loraAt) (loraAt = v), (loraLine = text.slice(nameEnd, end));
+        break;
       default:
         if (v > gpuKv) gpuKv = v;
     }
   }
   if (!hasWaiting && !hasRunning) return null;
   const usage = kv >= 0 ? kv : gpuKv >= 0 ? gpuKv : 0;
-  return { waiting, running, kvCacheUsage: usage < 1 ? usage : 1, atMs: nowMs };
+  const sample: LoadSample = { waiting, running, kvCacheUsage: usage < 1 ? usage : 1, atMs: nowMs };
+  if (loraAt >= 0) sample.loras = parseLoraInfo(loraLine);
+  return sample;
+}
+
+/** parseLoraInfo reads the labels of one vllm:lora_requests_info line (from its "{"); null when max_lora is missing. */
+function parseLoraInfo(line: string): LoraSample | null {
+  const maxLora = Number(labelValue(line, 'max_lora'));
+  if (!(Number.isInteger(maxLora) && maxLora > 0)) return null;
+  const adapters = new Set<string>();
+  for (const label of ['running_lora_adapters', 'waiting_lora_adapters']) {
+    for (const name of (labelValue(line, label) ?? '').split(',')) if (name !== '') adapters.add(name);
+  }
+  return { adapters, maxLora };
+}
+
+/** labelValue finds `name="value"` in a label set and unescapes the value; null when absent. */
+function labelValue(line: string, name: string): string | null {
+  let at = line.indexOf(`${name}="`);
+  // A label whose name ends with this one (e.g. x_max_lora) is not it.
+  while (at > 0 && line.charCodeAt(at - 1) !== CHAR_LBRACE && line.charCodeAt(at - 1) !== 0x2c /* , */ && !isBlank(line.charCodeAt(at - 1))) at = line.indexOf(`${name}="`, at + 1);
+  if (at === -1) return null;
+  let out = '';
+  for (let i = at + name.length + 2; i < line.length; i++) {
+    const ch = line.charCodeAt(i);
+    if (ch === CHAR_QUOTE) return out;
+    if (ch === CHAR_BACKSLASH && i + 1 < line.length) {
+      const next = line[++i]!;
+      out += next === 'n' ? '\n' : next;
+    } else out += line[i];
+  }
+  return null;
 }
 
 function isBlank(ch: number): boolean {
