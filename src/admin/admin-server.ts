@@ -16,7 +16,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { ConfigError, describeSnapshot, type DryRun, type Snapshot, type SwapResult } from '../config/index.js';
 import { sendJson } from '../http/index.js';
-import type { TargetState } from '../upstream/index.js';
+import type { LoadSample, TargetState } from '../upstream/index.js';
 import type { ConfigHistoryEntry, ConfigSource } from './config-history.js';
 import { createUiHandler } from './ui-files.js';
 
@@ -230,7 +230,7 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
           drained: t.state.isDrained,
           ejected_until: t.state.ejectedUntilMs > 0 ? new Date(t.state.ejectedUntilMs).toISOString() : null,
           inflight: t.state.inflight,
-          load: t.state.load === null ? null : { ...t.state.load, loras: t.state.load.loras == null ? undefined : { adapters: [...t.state.load.loras.adapters], max_lora: t.state.load.loras.maxLora } },
+          load: loadView(t.state.load),
         })),
         limits: m.limits === null ? null : [...m.limits.scopes, ...m.limits.keyScopes.values()].map((sc) => ({
           scope: sc.label,
@@ -286,4 +286,11 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
       () => sendJson(res, 500, { message: 'Internal error' }),
     );
   };
+}
+
+/** loadView shows a target's load sample, its adapters (a Set) as a list. */
+function loadView(load: LoadSample | null): object | null {
+  if (load === null) return null;
+  const loras = load.loras ?? null;
+  return { ...load, loras: loras === null ? undefined : { adapters: [...loras.adapters], max_lora: loras.maxLora } };
 }

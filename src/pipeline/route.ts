@@ -1,6 +1,8 @@
 /**
  * route: pick the path route (longest segment prefix), then the model: X-Model first, else the
- * JSON body's `model` matched against names, then served ids (configured, then learned). Without X-Model the body is parsed
+ * JSON body's `model` matched against names, then served ids (configured, then learned), then
+ * LoRA adapters (which also set ctx.adapter; with X-Model the body of a model with adapters is read
+ * for one). Without X-Model the body is parsed
  * here and kept on the context, so the later stages that read it (translate, prepare, admit,
  * select) do not parse it again. A gateway name becomes the served id in prepare.
  */

@@ -36,7 +36,7 @@ export function parseModelIds(text: string): string[] | null {
   return ids;
 }
 
-/** Mismatch is a target whose verdict changed: it serves another model (served), or serves the model again (isMismatched false). */
+/** MismatchChange is a target whose verdict changed: it serves another model (served), or serves the model again (isMismatched false). */
 export interface MismatchChange {
   readonly target: Target;
   readonly isMismatched: boolean;
