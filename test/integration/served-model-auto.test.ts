@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import OpenAI from 'openai';
+import { stringify } from 'yaml';
 import { waitFor } from '../helpers/gateway-process.js';
-import { Cleanup, chat, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
+import { Cleanup, chat, post, startGateway, startSim, tempDir, type RunningGateway } from '../helpers/harness.js';
 
 interface AdminTarget {
   url: string;
@@ -93,5 +96,21 @@ describe('served_model: auto', () => {
     const fixed = odd;
     cleanup.add(() => fixed.close());
     await waitFor('every target back', async () => (await adminModel(gw, 'llama')).targets.every((t) => t.healthy && !t.model_mismatch), 5000);
+  });
+
+  it('stops judging targets by model id once the model no longer uses auto (reload)', async () => {
+    const a = await startSim(cleanup, { model: 'org/llama-3-8b', id: 'a' });
+    const b = await startSim(cleanup, { model: 'org/llama-3-8b', id: 'b' });
+    const odd = await startSim(cleanup, { model: 'org/mistral-7b', id: 'odd' });
+    const dir = tempDir();
+    const model = { name: 'llama', health_check: { interval: '100ms' }, targets: [{ url: a.url }, { url: b.url }, { url: odd.url }] };
+    const gw = await startGateway(cleanup, { models: [{ ...model, served_model: 'auto' }] }, { dir });
+    await waitFor('a mismatched target', async () => (await adminModel(gw, 'llama')).targets.some((t) => t.model_mismatch), 5000);
+    const listeners = { proxy: { listen: '127.0.0.1:0' }, status: { listen: '127.0.0.1:0' }, admin: { listen: '127.0.0.1:0' } };
+    writeFileSync(join(dir, 'gateway.yaml'), stringify({ ...listeners, models: [model] }));
+    assert.equal(gw.gateway.reload(), 'applied');
+    const m = await adminModel(gw, 'llama');
+    assert.equal(m.served_model, null);
+    assert.ok(m.targets.every((t) => t.healthy && !t.model_mismatch));
   });
 });
