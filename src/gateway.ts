@@ -104,6 +104,10 @@ export class Gateway {
         this.#log.info({ model, dns, targets: urls }, 'dns targets changed');
         this.#healthLog.checkModels(snapshot.models.filter((m) => m.name === model));
       },
+      onModelMismatch: (model, c) => {
+        if (c.isMismatched) this.#log.warn({ model, target: c.target.url, served: c.served, expected: c.expected }, 'target serves another model');
+        else this.#log.info({ model, target: c.target.url, served: c.served }, 'target serves the model again');
+      },
     });
     for (const m of snapshot.models) for (const t of m.upstream.targets) this.#metrics.targetUp.labels(m.name, t.url).set(isUp(t.state) ? 1 : 0);
     // A model whose DNS targets are still being looked up is judged once they are found.

@@ -119,6 +119,9 @@ program
   .option('--prefix-chars <n>', 'prompt characters that form the cached prefix', toInt, 256)
   .option('--prefix-hit-ttft-factor <x>', 'ttft multiplier on a prefix-cache hit', toRate, 0.2)
   .option('--prefix-block-chars <n>', 'cache the whole prompt in blocks of n characters, --prefix-cache-size of them (0: the first --prefix-chars per request)', toInt, 0)
+  .option('--lora-modules <a,b>', 'LoRA adapters served as extra model ids', (v: string): string[] => v.split(',').filter((x) => x !== ''))
+  .option('--max-loras <n>', 'adapters loaded at once; another one is loaded (a longer ttft) in place of the least recently used', toInt, 1)
+  .option('--lora-load-ms <ms>', 'ttft added when an adapter has to be loaded', toInt, 100)
   .action(
     async (o: {
       port: number;
@@ -135,6 +138,9 @@ program
       prefixChars: number;
       prefixHitTtftFactor: number;
       prefixBlockChars: number;
+      loraModules?: string[];
+      maxLoras: number;
+      loraLoadMs: number;
     }) => {
       const sim = await runSimulator({
         port: o.port,
@@ -151,6 +157,9 @@ program
         prefixChars: o.prefixChars,
         prefixHitTtftFactor: o.prefixHitTtftFactor,
         prefixBlockChars: o.prefixBlockChars,
+        ...(o.loraModules === undefined ? {} : { loraModules: o.loraModules }),
+        maxLoras: o.maxLoras,
+        loraLoadMs: o.loraLoadMs,
       });
       stopOnSignals(() => sim.close());
     },

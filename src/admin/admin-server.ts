@@ -16,7 +16,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { ConfigError, describeSnapshot, type DryRun, type Snapshot, type SwapResult } from '../config/index.js';
 import { sendJson } from '../http/index.js';
-import type { TargetState } from '../upstream/index.js';
+import type { LoadSample, TargetState } from '../upstream/index.js';
 import type { ConfigHistoryEntry, ConfigSource } from './config-history.js';
 import { createUiHandler } from './ui-files.js';
 
@@ -225,10 +225,12 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
           weight: t.weight,
           healthy: t.state.isHealthy,
           active_healthy: t.state.isActiveHealthy,
+          served_models: t.state.servedIds,
+          model_mismatch: t.state.isModelMismatch,
           drained: t.state.isDrained,
           ejected_until: t.state.ejectedUntilMs > 0 ? new Date(t.state.ejectedUntilMs).toISOString() : null,
           inflight: t.state.inflight,
-          load: t.state.load,
+          load: loadView(t.state.load),
         })),
         limits: m.limits === null ? null : [...m.limits.scopes, ...m.limits.keyScopes.values()].map((sc) => ({
           scope: sc.label,
@@ -284,4 +286,11 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
       () => sendJson(res, 500, { message: 'Internal error' }),
     );
   };
+}
+
+/** loadView shows a target's load sample, its adapters (a Set) as a list. */
+function loadView(load: LoadSample | null): object | null {
+  if (load === null) return null;
+  const loras = load.loras ?? null;
+  return { ...load, loras: loras === null ? undefined : { adapters: [...loras.adapters], max_lora: loras.maxLora } };
 }

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { toKeyHash } from '../auth/index.js';
 import { compileLimitScope, Semaphore, toModelLimits, type LimitScope, type SemaphoreLookup, type SemaphoreSource } from '../ratelimit/index.js';
-import { ModelUpstream, TargetState, toTarget, type HealthPolicy, type TargetLookup } from '../upstream/index.js';
+import { LearnedServedModel, ModelUpstream, TargetState, toTarget, type HealthPolicy, type TargetLookup } from '../upstream/index.js';
 import { SplitChoice, type Sticky } from '../routing/index.js';
 import type { LoadedConfig, ModelSpec } from './load.js';
 import type { FallbackRefConfig } from './schema.js';
@@ -90,7 +90,8 @@ function toHashOn(spec: ModelSpec): HashOn | null {
 }
 
 function toLoadMetrics(spec: ModelSpec): LoadMetrics | null {
-  if (spec.balancer !== 'least-load') return null;
+  // Adapter routing reads the loaded adapters from the same page.
+  if (spec.balancer !== 'least-load' && spec.adapters === undefined) return null;
   const m = spec.load_metrics ?? {};
   return Object.freeze({
     path: m.path ?? DEFAULTS.loadMetricsPath,
@@ -155,7 +156,8 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
   );
   const limits = toModelLimits([gatewayScope, modelScope], keyScopes, DEFAULTS.limits.defaultMaxTokens);
   // What every request reads comes first: the object's first cache lines (10,000 models are cold).
-  return {
+  const learned = spec.served_model === SERVED_MODEL_AUTO ? new LearnedServedModel(targets) : null;
+  const model: MutableModel = {
     name: spec.name,
     statsRow: rowOf(spec.name, path),
     soleKeyHash: keyHashes.length === 1 ? keyHashes[0]! : null,
@@ -177,7 +179,9 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     retries: spec.retries ?? DEFAULTS.retries,
     retryTimeoutMs: toMs(spec.retry_timeout, DEFAULTS.retryTimeoutMs),
     health: toHealth(spec, interner),
-    servedModel: spec.served_model ?? null,
+    servedModel: learned === null ? (spec.served_model ?? null) : null,
+    learnedServed: learned,
+    adapters: spec.adapters === undefined ? null : new Set(spec.adapters),
     fallback: [],
     split: null,
     mirror: null,
@@ -192,7 +196,13 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     loadMetrics,
     source: `${spec.source.file} (${spec.source.field})`,
   };
+  // Every reader of servedModel (body rewrite, split, fallback, mirror, listing) gets the learned id.
+  if (learned !== null) Object.defineProperty(model, 'servedModel', { get: () => learned.id, enumerable: true });
+  return model;
 }
+
+/** SERVED_MODEL_AUTO is the `served_model` value that learns the id from the targets. */
+const SERVED_MODEL_AUTO = 'auto';
 
 /** toSticky compiles `sticky`. */
 function toSticky(sticky: string): Sticky {
@@ -270,12 +280,15 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
   for (const [path, list] of grouped) {
     const byName = new Map<string, Model>();
     const byServedModel = new Map<string, Model>();
+    const learning = Object.freeze(list.filter((m) => m.learnedServed !== null));
+    const byAdapter = new Map<string, Model>();
+    for (const m of list) for (const a of m.adapters ?? []) if (!byAdapter.has(a)) byAdapter.set(a, m);
     for (const m of list) {
       byName.set(m.name, m);
       // The first model declaring a served id wins body routing by that id; names always win over ids.
       if (m.servedModel !== null && !byServedModel.has(m.servedModel)) byServedModel.set(m.servedModel, m);
     }
-    routes.set(path, Object.freeze({ path, byName, byServedModel, models: Object.freeze(list) }));
+    routes.set(path, Object.freeze({ path, byName, byServedModel, learning, byAdapter, models: Object.freeze(list) }));
     maxDepth = Math.max(maxDepth, path === '' ? 0 : path.split('/').length - 1);
   }
   const keyOwners = new Map<string, Model>();
@@ -318,6 +331,9 @@ function hashOf(settings: object, models: readonly Model[]): string {
       fallback: m.fallback.map((f) => [f.path, f.name]),
       split: m.split === null ? null : { models: m.split.entries.map((e) => e.name), weights: m.split.weights, sticky: m.split.sticky },
       mirror: m.mirror === null ? null : { model: m.mirror.model.name, fraction: m.mirror.fraction, timeoutMs: m.mirror.timeoutMs },
+      servedModel: m.learnedServed === null ? m.servedModel : SERVED_MODEL_AUTO,
+      learnedServed: undefined,
+      adapters: m.adapters === null ? null : [...m.adapters],
       servedRows: undefined,
       upstream: undefined,
       source: undefined,
@@ -333,7 +349,7 @@ export function describeSnapshot(s: Snapshot): { hash: string; models: ModelView
     models: s.models.map((m) => ({
       name: m.name,
       path: m.path || '/',
-      served_model: m.servedModel,
+      served_model: m.servedModel ?? (m.learnedServed === null ? null : SERVED_MODEL_AUTO),
       keys: m.keyHashes?.size ?? 0,
       balancer: m.balancerKind,
       targets: m.upstream.targets.map((t) => t.url),
@@ -342,6 +358,7 @@ export function describeSnapshot(s: Snapshot): { hash: string; models: ModelView
       fallback: m.fallback.map((f) => `${f.path || '/'} ${f.name}`),
       ...(m.mirror === null ? {} : { mirror: { model: m.mirror.model.name, fraction: m.mirror.fraction, timeout_ms: m.mirror.timeoutMs } }),
       ...(m.split === null ? {} : { split: m.split.entries.map((e, i) => ({ model: e.name, weight: m.split!.weights[i]! })), sticky: stickyView(m.split.sticky) }),
+      ...(m.adapters === null ? {} : { adapters: [...m.adapters] }),
       anthropic: m.anthropicMode,
       limits: m.limits === null ? null : [...m.limits.scopes, ...m.limits.keyScopes.values()].map(toLimitView),
       source: m.source,
@@ -389,6 +406,8 @@ export interface ModelView {
   sticky?: string;
   /** mirror is where shadow copies go, and how many. */
   mirror?: { model: string; fraction: number; timeout_ms: number };
+  /** adapters are the model's LoRA adapter ids; absent when it lists none. */
+  adapters?: string[];
   /** anthropic is the model's protocols.anthropic mode. */
   anthropic: string;
   /** limits are the scopes that limit the model's requests (the gateway's, the model's, each key's); null when none. */

@@ -26,6 +26,7 @@ export interface ModelSpec extends ModelDefaultsConfig {
   split?: ModelConfig['split'];
   sticky?: ModelConfig['sticky'];
   mirror?: ModelConfig['mirror'];
+  adapters?: ModelConfig['adapters'];
   source: Source;
   /** sources of the fields the load-time rules talk about. */
   pathSource: Source;
@@ -103,6 +104,7 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string;
         if (m[f] !== undefined) issues.push({ file, field: `${field}.${f}`, message: `model "${m.name}" has a split: "${f}" belongs to the models it splits to, not to the split` });
         delete merged[f];
       }
+      if (m.adapters !== undefined) issues.push({ file, field: `${field}.adapters`, message: `model "${m.name}" has a split: "adapters" belongs to the models it splits to, not to the split` });
     } else if (m.sticky !== undefined) issues.push({ file, field: `${field}.sticky`, message: `model "${m.name}": sticky applies only to a model with a split` });
     models.push({
       ...merged,

@@ -124,7 +124,13 @@ const modelFieldShape = {
     .array(z.union([z.string().min(1), apiKeyObjectConfig], 'expected a key (a string) or {key, name, limits}'))
     .optional()
     .describe('api_keys are the keys that may call this model (header "apikey" or "Authorization: Bearer"); a "sha256:<64 hex>" entry holds a key by its hash. Empty or absent: no key needed.'),
-  served_model: z.string().min(1).optional().describe("served_model is the upstream's own model id (vLLM --served-model-name); body routing also matches it."),
+  served_model: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'served_model is the upstream\'s own model id (vLLM --served-model-name); body routing also matches it. "auto" learns it from the targets\' GET /v1/models (the id most of them serve); a target serving another model is taken out of rotation.',
+    ),
   upstream_api_key: z.string().min(1).regex(/^[\x21-\x7e]+$/, 'must be visible ASCII without spaces: it is sent in a header').optional().describe('upstream_api_key is sent to the targets as "Authorization: Bearer <key>" (for engines started with --api-key).'),
   key_in_query: z.boolean().optional().describe(`key_in_query also accepts the key from an "apikey" query parameter, as Kong allowed (default ${C.model.key_in_query}).`),
   targets: z.array(targetConfig).optional().describe('targets are the upstream servers of the model: {url, weight} entries and/or {dns: "host:port"} discovery entries.'),
@@ -186,6 +192,13 @@ export const modelConfig = z.strictObject({
     .optional()
     .describe(
       'split serves the model by other models of its path instead of targets: each request goes to one entry, by weight; one entry makes an alias. The body\'s "model" becomes the chosen model\'s served_model (else its name); auth and limits are this model\'s.',
+    ),
+  adapters: z
+    .array(z.string().min(1).max(512))
+    .min(1)
+    .optional()
+    .describe(
+      'adapters are the LoRA adapters the targets serve as extra model ids (vLLM --lora-modules): a request whose body "model" names one goes to a target that has it loaded (vllm:lora_requests_info), else one with a free adapter slot, else the one with the fewest requests in flight. The targets\' /metrics are polled for it.',
     ),
   sticky: z
     .union([z.enum(['none', 'api_key']), z.string().regex(/^header:[A-Za-z0-9-]+$/, 'expected "none", "api_key" or "header:<Name>"')], 'expected "none", "api_key" or "header:<Name>"')

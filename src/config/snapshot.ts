@@ -4,7 +4,7 @@
  */
 import type { ModelLimits } from '../ratelimit/index.js';
 import type { SplitChoice } from '../routing/index.js';
-import type { BalancerKind, DnsTarget, HealthPolicy, ModelUpstream, Target } from '../upstream/index.js';
+import type { BalancerKind, DnsTarget, HealthPolicy, LearnedServedModel, ModelUpstream, Target } from '../upstream/index.js';
 
 export type { DnsTarget, Target };
 
@@ -41,7 +41,12 @@ export interface Model {
   readonly soleKeyHash: string | null;
   /** path is the URL prefix ("" for the root). */
   readonly path: string;
+  /** servedModel is the upstream's model id: configured, learned (`served_model: auto`; null until a target answered), or null. */
   readonly servedModel: string | null;
+  /** learnedServed learns servedModel from the targets' /v1/models for `served_model: auto`; null otherwise. */
+  readonly learnedServed: LearnedServedModel | null;
+  /** adapters are the model's LoRA adapter ids (`adapters`); null when it lists none. */
+  readonly adapters: ReadonlySet<string> | null;
   /** keyHashes are the SHA-256 hex of the model's keys; null when the model needs no key. */
   readonly keyHashes: ReadonlySet<string> | null;
   readonly keyInQuery: boolean;
@@ -95,6 +100,10 @@ export interface PathRoute {
   readonly path: string;
   readonly byName: ReadonlyMap<string, Model>;
   readonly byServedModel: ReadonlyMap<string, Model>;
+  /** learning are the models with `served_model: auto`, whose ids body routing matches after the configured ones. */
+  readonly learning: readonly Model[];
+  /** byAdapter finds the model a LoRA adapter id belongs to (the first model listing it). */
+  readonly byAdapter: ReadonlyMap<string, Model>;
   readonly models: readonly Model[];
 }
 

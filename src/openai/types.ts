@@ -35,6 +35,8 @@ export interface ModelCard {
   created: number;
   owned_by: string;
   root?: string;
+  /** parent is the base model of a LoRA adapter (vLLM); absent or null for a base model. */
+  parent?: string | null;
 }
 
 /** ModelList is the body of `GET /v1/models`. */

@@ -30,6 +30,8 @@ export class RequestContext {
   serving: Model | null;
   /** chosen is the model the routed model's split chose (prepare); null when the routed model has targets. */
   chosen: Model | null;
+  /** adapter is the LoRA adapter of the model the body's `model` names (select prefers a replica that has it); null otherwise. */
+  adapter: string | null;
   /** tried are the targets already attempted (set once a retry is considered). */
   tried: Set<Target> | null;
   attempts: number;
@@ -113,6 +115,7 @@ export class RequestContext {
     this.model = null;
     this.serving = null;
     this.chosen = null;
+    this.adapter = null;
     this.tried = null;
     this.attempts = 0;
     this.bodyRewritten = false;

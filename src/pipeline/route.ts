@@ -1,10 +1,12 @@
 /**
  * route: pick the path route (longest segment prefix), then the model: X-Model first, else the
- * JSON body's `model` matched against names, then served ids. Without X-Model the body is parsed
+ * JSON body's `model` matched against names, then served ids (configured, then learned), then
+ * LoRA adapters (which also set ctx.adapter; with X-Model the body of a model with adapters is read
+ * for one). Without X-Model the body is parsed
  * here and kept on the context, so the later stages that read it (translate, prepare, admit,
  * select) do not parse it again. A gateway name becomes the served id in prepare.
  */
-import type { PathRoute } from '../config/index.js';
+import type { Model, PathRoute } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { matchPath, normalizePath } from '../routing/index.js';
 import { modelNotFound, routeNotFound } from './not-found.js';
@@ -33,6 +35,7 @@ export function route(ctx: RequestContext): void {
     if (model === undefined) throw modelNotFound(match.route, header);
     ctx.model = model;
     ctx.serving = model;
+    if (model.adapters !== null) adapterOfBody(ctx, match.route, model);
     return;
   }
   // DESIGN 5: GET <path>/v1/models without X-Model is answered by the gateway itself.
@@ -44,8 +47,12 @@ export function route(ctx: RequestContext): void {
     return;
   }
   const name = bodyModel(ctx);
-  const model = match.route.byName.get(name) ?? match.route.byServedModel.get(name);
-  if (model === undefined) throw modelNotFound(match.route, name, 'model');
+  let model = match.route.byName.get(name) ?? match.route.byServedModel.get(name) ?? learnedModel(match.route, name);
+  if (model === undefined) {
+    model = match.route.byAdapter.get(name);
+    if (model === undefined) throw modelNotFound(match.route, name, 'model');
+    ctx.adapter = name;
+  }
   ctx.model = model;
   ctx.serving = model;
 }
@@ -55,10 +62,28 @@ function routeByQuery(ctx: RequestContext, route: PathRoute): void {
   const params = new URLSearchParams(ctx.query);
   const name = params.get('model');
   if (name === null || name === '') throw new GatewayError('model_not_specified', { message: 'No model given: send the X-Model header or a "model" query parameter.', param: 'model' });
-  const model = route.byName.get(name) ?? route.byServedModel.get(name);
+  const model = route.byName.get(name) ?? route.byServedModel.get(name) ?? learnedModel(route, name);
   if (model === undefined) throw modelNotFound(route, name, 'model');
   ctx.model = model;
   ctx.serving = model;
+}
+
+/**
+ * adapterOfBody reads the body's `model` of a request routed by X-Model to a model with adapters:
+ * an adapter of the model is routed to as one; its name or served id is the base model; anything
+ * else is not served by this model.
+ */
+function adapterOfBody(ctx: RequestContext, route: PathRoute, model: Model): void {
+  if (ctx.upgradeHead !== null || ctx.body === null || ctx.body.length === 0) return;
+  const name = bodyModel(ctx);
+  if (model.adapters!.has(name)) ctx.adapter = name;
+  else if (name !== model.name && name !== model.servedModel) throw modelNotFound(route, name, 'model');
+}
+
+/** learnedModel finds the `served_model: auto` model whose targets serve the id (configured names and ids win). */
+function learnedModel(route: PathRoute, id: string): Model | undefined {
+  for (const m of route.learning) if (m.servedModel === id) return m;
+  return undefined;
 }
 
 function bodyModel(ctx: RequestContext): string {

@@ -6,7 +6,7 @@
  */
 import type { Model, Target } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import { toPromptBlocks, toPromptPrefixKey, type PromptBlocks } from '../upstream/index.js';
+import { pickForAdapter, toPromptBlocks, toPromptPrefixKey, type PromptBlocks } from '../upstream/index.js';
 import { parsedBody } from './body.js';
 import { useServedModel } from './prepare.js';
 import type { RequestContext } from './context.js';
@@ -26,6 +26,8 @@ export function hashKeyOf(ctx: RequestContext, model: Model): string | PromptBlo
 
 /** pickFrom asks one model's upstream for a target; it asks for the hash key only when a balancer uses one. */
 function pickFrom(ctx: RequestContext, model: Model, nowMs: number): Target | undefined {
+  const adapter = ctx.adapter;
+  if (adapter !== null && model.adapters?.has(adapter) === true) return pickForAdapter(model.upstream.targets, adapter, ctx.tried);
   return model.upstream.pick(ctx.tried, nowMs, hashKeyOf, ctx, model);
 }
 

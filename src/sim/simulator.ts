@@ -61,6 +61,12 @@ export interface SimulatorOptions {
   ttftPerWaitingMs?: number;
   /** Prefix-cache model (default off); see PrefixCacheOptions. */
   prefixCache?: PrefixCacheOptions;
+  /** LoRA adapters served as extra model ids (vLLM --lora-modules); listed in /v1/models with the model as parent. */
+  loraModules?: readonly string[];
+  /** Adapters loaded at once (vLLM --max-loras, default 1): a request for another one loads it, evicting the least recently used. */
+  maxLoras?: number;
+  /** ttft added to a request whose adapter had to be loaded (default 100 ms, times speedFactor). */
+  loraLoadMs?: number;
 }
 
 /**
@@ -116,6 +122,8 @@ export interface SimulatorStats {
   prefixHits: number;
   /** Requests looked up in the prefix cache (0 without prefixCache). */
   prefixQueries: number;
+  /** Adapter loads: requests whose LoRA adapter was not loaded when they started. */
+  loraLoads: number;
 }
 
 type Kind = 0 | 1 | 2;
@@ -185,6 +193,8 @@ interface Job {
   prefix: string | undefined;
   /** Chained block keys of the whole prompt, in block mode of the prefix cache; undefined otherwise. */
   blocks: number[] | undefined;
+  /** LoRA adapter the request names; undefined for the base model. */
+  lora: string | undefined;
   /** Tool call to answer with instead of text (chat requests with tools); undefined otherwise. */
   toolCall: { name: string; args: string } | undefined;
   /** First stop string of the request: reported as `stop_reason` when generation ends before max_tokens. */
@@ -234,7 +244,13 @@ export class Simulator {
     waiting: 0,
     prefixHits: 0,
     prefixQueries: 0,
+    loraLoads: 0,
   };
+  private readonly loras: ReadonlySet<string>;
+  private readonly maxLoras: number;
+  private readonly loraLoadMs: number;
+  /** Loaded adapters, least recently used first (Map insertion order). */
+  private readonly loadedLoras = new Map<string, true>();
   private readonly queue: Job[] = [];
   private readonly active = new Set<Job>();
   private readonly log: ReceivedRequest[] = [];
@@ -269,9 +285,16 @@ export class Simulator {
     this.idGiven = opts.id !== undefined;
     this.simId = opts.id ?? '127.0.0.1:0';
     this.simIdLabel = promLabel(this.simId);
+    this.loras = new Set(opts.loraModules ?? []);
+    this.maxLoras = Math.max(1, Math.floor(opts.maxLoras ?? 1));
+    this.loraLoadMs = nonNegative(opts.loraLoadMs ?? 100);
+    const created = Math.floor(Date.now() / 1000);
     const models: ModelList = {
       object: 'list',
-      data: [{ id: opts.model, object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'vllm', root: opts.model }],
+      data: [
+        { id: opts.model, object: 'model', created, owned_by: 'vllm', root: opts.model, parent: null },
+        ...[...this.loras].map((id) => ({ id, object: 'model' as const, created, owned_by: 'vllm', root: id, parent: opts.model })),
+      ],
     };
     this.modelsBody = JSON.stringify(models);
     this.server = createServer({ noDelay: true }, (req, res) => this.handle(req, res));
@@ -488,7 +511,10 @@ export class Simulator {
     const b = parsed as InferenceRequestBody;
     if (b.model !== undefined && b.model !== null) {
       if (typeof b.model !== 'string') throw new RequestError(400, 'model must be a string.', 'BadRequestError');
-      if (b.model !== this.model) throw new RequestError(404, `The model \`${b.model}\` does not exist.`, 'NotFoundError');
+      if (b.model !== this.model) {
+        if (!this.loras.has(b.model)) throw new RequestError(404, `The model \`${b.model}\` does not exist.`, 'NotFoundError');
+        job.lora = b.model;
+      }
     }
     if (job.kind === EMBEDDING) {
       job.inputs = embeddingInputs(b.input);
@@ -578,6 +604,7 @@ export class Simulator {
     this.promptTokensTotal += job.promptTokens;
     if (job.prefix !== undefined) this.lookupPrefix(job);
     else if (job.blocks !== undefined) this.lookupBlocks(job, job.blocks);
+    if (job.lora !== undefined) this.useLora(job.lora, job);
     // Prefill contention: the requests still queued behind this one at the moment it starts.
     if (this.ttftPerWaitingMs > 0 && this.st.waiting > 0) job.ttft += this.ttftPerWaitingMs * this.st.waiting * this.speedFactor;
     if (!job.stream) {
@@ -598,6 +625,18 @@ export class Simulator {
     if (chat) job.res.write(job.head + CHAT_ROLE_TAIL);
     this.delay(job, job.ttft, job.toolCall === undefined ? this.pump : this.streamToolCall);
   };
+
+  /** useLora marks the adapter most recently used, loading it (a longer ttft, evicting the least recently used one) when it was not loaded. */
+  private useLora(lora: string, job: Job): void {
+    if (this.loadedLoras.delete(lora)) {
+      this.loadedLoras.set(lora, true);
+      return;
+    }
+    if (this.loadedLoras.size >= this.maxLoras) this.loadedLoras.delete(this.loadedLoras.keys().next().value!);
+    this.loadedLoras.set(lora, true);
+    this.st.loraLoads++;
+    job.ttft += this.loraLoadMs * this.speedFactor;
+  }
 
   /**
    * Prefix-cache lookup when the request starts generating (its prefill): a hit shortens its own ttft
@@ -853,6 +892,19 @@ export class Simulator {
     return t;
   }
 
+  /**
+   * loraInfo is vLLM's vllm:lora_requests_info (its value is the time of the sample); the simulator
+   * lists every loaded adapter under running_lora_adapters, and none waiting.
+   */
+  private loraInfo(): string {
+    if (this.loras.size === 0) return '';
+    const running = promLabel([...this.loadedLoras.keys()].join(','));
+    return (
+      '# HELP vllm:lora_requests_info Running stats on lora requests.\n# TYPE vllm:lora_requests_info gauge\n' +
+      `vllm:lora_requests_info{max_lora="${this.maxLoras}",running_lora_adapters="${running}",waiting_lora_adapters=""} ${Date.now() / 1000}\n`
+    );
+  }
+
   private metricsText(): string {
     const l = `{model_name="${this.modelLabel}"}`;
     const kv = Math.min(1, this.st.running / (this.maxConcurrency || 64));
@@ -872,6 +924,7 @@ export class Simulator {
       metric('vllm:prefix_cache_hits_total', 'counter', 'Prefix cache hits (simulator: requests, or blocks in block mode; not tokens).', this.st.prefixHits) +
       metric('sim_prefix_cache_queries_total', 'counter', 'Requests (block mode: prompt blocks) looked up in the prefix cache.', this.st.prefixQueries) +
       metric('sim_prefix_cache_hits_total', 'counter', 'Requests whose prompt prefix was in the prefix cache (block mode: blocks found).', this.st.prefixHits) +
+      this.loraInfo() +
       '# HELP sim_requests_total Inference requests received by this simulator instance.\n# TYPE sim_requests_total counter\n' +
       `sim_requests_total{simulator_id="${this.simIdLabel}"} ${this.st.requests}\n`
     );
@@ -904,6 +957,7 @@ function newJob(res: ServerResponse, kind: Kind): Job {
     head: '',
     prefix: undefined,
     blocks: undefined,
+    lora: undefined,
     toolCall: undefined,
     stopMatch: undefined,
   };

@@ -12,6 +12,7 @@ import type { HealthPolicy } from './health-policy.js';
 import type { ModelUpstream } from './model-upstream.js';
 import type { Target } from './target.js';
 import type { PoolRegistry } from './pool-registry.js';
+import { parseModelIds } from './served-models.js';
 import { parseVllmMetrics } from './vllm-metrics.js';
 
 /** sleep waits ms or until the signal aborts (then resolves false). */
@@ -32,11 +33,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
 }
 
 /** fetchText GETs a path on a target through its pool; null on any failure or non-2xx. */
-async function fetchText(pools: PoolRegistry, target: Target, path: string, timeoutMs: number, signal: AbortSignal): Promise<string | null> {
+async function fetchText(pools: PoolRegistry, target: Target, path: string, timeoutMs: number, signal: AbortSignal, authorization: string | null = null): Promise<string | null> {
   try {
     const res = await pools.get(target.origin, { connectTimeoutMs: timeoutMs }).request({
       path: target.basePath + path,
       method: 'GET',
+      ...(authorization === null ? {} : { headers: { authorization } }),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       signal,
@@ -72,6 +74,25 @@ export async function runLoadPolling(pools: PoolRegistry, target: Target, path: 
     if (text !== null) {
       const sample = parseVllmMetrics(text, Date.now(), target.state.load);
       if (sample !== null) target.state.load = sample;
+    }
+    if (!(await sleep(intervalMs, signal))) return;
+  }
+}
+
+/**
+ * runModelDiscovery reads a target's GET /v1/models every interval (the first read right away)
+ * into its servedIds, and calls onChange when they changed. A failed read keeps the last ids:
+ * whether the target is up is the health checks' business.
+ */
+export async function runModelDiscovery(pools: PoolRegistry, target: Target, intervalMs: number, timeoutMs: number, authorization: string | null, signal: AbortSignal, onChange: () => void): Promise<void> {
+  while (!signal.aborted && target.state.isKept) {
+    const text = await fetchText(pools, target, '/v1/models', timeoutMs, signal, authorization);
+    if (signal.aborted) return;
+    const ids = text === null ? null : parseModelIds(text);
+    const before = target.state.servedIds;
+    if (ids !== null && (before === null || before.length !== ids.length || !before.every((id, i) => id === ids[i]))) {
+      target.state.servedIds = Object.freeze(ids);
+      onChange();
     }
     if (!(await sleep(intervalMs, signal))) return;
   }

@@ -1,6 +1,6 @@
 /**
  * Generation runs the background work of one compiled snapshot (health checks, DNS discovery,
- * load polling) and stops it when a reload retires the snapshot. Health checks and load polls
+ * load polling, the model-id reads of `served_model: auto`) and stops it when a reload retires the snapshot. Health checks and load polls
  * are per target URL: a URL shared by several models is probed once. A target dropped from the
  * registry (it left DNS) stops being probed, and is probed anew if it comes back.
  */
@@ -8,7 +8,8 @@ import { setMaxListeners } from 'node:events';
 import type { DnsTarget } from './dns-target.js';
 import type { HealthPolicy } from './health-policy.js';
 import type { ModelUpstream } from './model-upstream.js';
-import { runDnsDiscovery, runHealthChecks, runLoadPolling } from './checkers.js';
+import { runDnsDiscovery, runHealthChecks, runLoadPolling, runModelDiscovery } from './checkers.js';
+import type { LearnedServedModel, MismatchChange } from './served-models.js';
 import type { Target } from './target.js';
 import type { PoolRegistry } from './pool-registry.js';
 import type { TargetState } from './target-state.js';
@@ -21,6 +22,9 @@ export interface GenerationModel {
   readonly health: HealthPolicy;
   readonly loadMetrics: { readonly path: string; readonly intervalMs: number } | null;
   readonly upstream: ModelUpstream;
+  /** learnedServed is set for `served_model: auto`: the targets' /v1/models are read for it. */
+  readonly learnedServed: LearnedServedModel | null;
+  readonly upstreamAuthorization: string | null;
 }
 
 /** GenerationSnapshot is what a generation needs of a compiled snapshot (a config Snapshot fits it). */
@@ -32,6 +36,8 @@ export interface GenerationSnapshot {
 /** GenerationEvents tell the gateway what background work found (for logs). */
 export interface GenerationEvents {
   onDiscovered?: (model: string, dns: string, urls: readonly string[]) => void;
+  /** onModelMismatch is told when a target starts (or stops) serving another model than its siblings. */
+  onModelMismatch?: (model: string, change: MismatchChange) => void;
 }
 
 /** Generation owns one snapshot's background tasks. */
@@ -40,27 +46,51 @@ export class Generation {
   /** #probed and #polled are the record each URL's running probe or poll loop watches. */
   readonly #probed = new Map<string, TargetState>();
   readonly #polled = new Map<string, TargetState>();
+  /** #listed are the records whose /v1/models a loop reads (targets of `served_model: auto` models). */
+  readonly #listed = new Map<string, TargetState>();
+  readonly #events: GenerationEvents;
   readonly #snapshot: GenerationSnapshot;
   readonly #pools: PoolRegistry;
 
   constructor(snapshot: GenerationSnapshot, pools: PoolRegistry, events: GenerationEvents = {}) {
     this.#snapshot = snapshot;
     this.#pools = pools;
+    this.#events = events;
     const signal = this.#abort.signal;
     // Every probe, poll and DNS loop of the generation listens on this one signal.
     setMaxListeners(0, signal);
+    // A target that is no longer under a `served_model: auto` model is not judged by its model id.
+    const learning = new Set(snapshot.models.flatMap((m) => (m.learnedServed === null ? [] : m.upstream.targets.map((t) => t.state))));
+    for (const model of snapshot.models) for (const t of model.upstream.targets) if (!learning.has(t.state) && t.state.isModelMismatch) t.state.setModelMismatch(false);
     for (const model of snapshot.models) {
-      for (const t of model.targets) this.#watchTarget(model.health, model.loadMetrics, t);
+      for (const t of model.targets) this.#watchTarget(model, t);
+      if (model.learnedServed !== null) this.#judge(model);
       model.dnsTargets.forEach((dns, i) => {
         void runDnsDiscovery(model.upstream, i, dns, snapshot.settings.dnsServers, signal, (urls) => {
           events.onDiscovered?.(model.name, `${dns.host}:${dns.port}`, urls);
-          for (const t of model.upstream.targets) this.#watchTarget(model.health, model.loadMetrics, t);
+          for (const t of model.upstream.targets) this.#watchTarget(model, t);
+          if (model.learnedServed !== null) this.#judge(model);
         });
       });
     }
   }
 
-  #watchTarget(health: HealthPolicy, load: GenerationModel['loadMetrics'], t: Target): void {
+  /** #judge re-learns a `served_model: auto` model's id from its targets and reports the targets whose verdict changed. */
+  #judge(model: GenerationModel): void {
+    for (const change of model.learnedServed!.judge(model.upstream.targets)) this.#events.onModelMismatch?.(model.name, change);
+  }
+
+  #watchTarget(model: GenerationModel, t: Target): void {
+    this.#watchHealth(model.health, model.loadMetrics, t);
+    if (model.learnedServed === null || this.#listed.get(t.url) === t.state) return;
+    this.#listed.set(t.url, t.state);
+    const onChange = (): void => {
+      for (const m of this.#snapshot.models) if (m.learnedServed !== null && m.upstream.targets.some((x) => x.state === t.state)) this.#judge(m);
+    };
+    void runModelDiscovery(this.#pools, t, model.health.intervalMs, model.health.timeoutMs, model.upstreamAuthorization, this.#abort.signal, onChange).then(() => forgetLoop(this.#listed, t));
+  }
+
+  #watchHealth(health: HealthPolicy, load: GenerationModel['loadMetrics'], t: Target): void {
     const signal = this.#abort.signal;
     if (health.isActive && this.#probed.get(t.url) !== t.state) {
       this.#probed.set(t.url, t.state);
@@ -79,7 +109,7 @@ export class Generation {
 
   /** watching is how many target URLs this generation probes or polls. */
   get watching(): number {
-    return new Set([...this.#probed.keys(), ...this.#polled.keys()]).size;
+    return new Set([...this.#probed.keys(), ...this.#polled.keys(), ...this.#listed.keys()]).size;
   }
 
   /** retire stops every task of this generation. */

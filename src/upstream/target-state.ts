@@ -39,6 +39,16 @@ export interface LoadSample {
   prefixWindowAtMs?: number;
   /** atMs is when it was read (clock milliseconds). */
   atMs: number;
+  /** loras are the LoRA adapters the server has (vllm:lora_requests_info), or null when it reports none. */
+  loras?: LoraSample | null;
+}
+
+/** LoraSample is vllm:lora_requests_info: the adapters of running or waiting requests, and how many fit at once. */
+export interface LoraSample {
+  /** adapters are running_lora_adapters and waiting_lora_adapters together; the gateway adds the ones it sends there until the next sample. */
+  readonly adapters: Set<string>;
+  /** maxLora is max_lora, the adapter slots. */
+  readonly maxLora: number;
 }
 
 /** Outcome is how one request attempt ended, as passive health sees it. */
@@ -57,6 +67,9 @@ export class TargetState {
   isDrained = false;
   /** prefixIndex is what the prefix-aware balancer believes the target's prefix cache holds (made by its first such balancer); kept by URL, like the cache it mirrors. */
   prefixIndex: PrefixIndex | null = null;
+  /** servedIds are the model ids the target's GET /v1/models last listed (read only for `served_model: auto`); null: not read. */
+  servedIds: readonly string[] | null = null;
+  #isModelMismatch = false;
   #isActiveHealthy = true;
   #activeOk = 0;
   #activeFail = 0;
@@ -148,6 +161,17 @@ export class TargetState {
     return this.#isActiveHealthy;
   }
 
+  /** isModelMismatch is true while the target serves another model than its siblings (`served_model: auto`). */
+  get isModelMismatch(): boolean {
+    return this.#isModelMismatch;
+  }
+
+  /** setModelMismatch takes the target out of rotation (or puts it back) for serving another model. */
+  setModelMismatch(isMismatched: boolean): void {
+    this.#isModelMismatch = isMismatched;
+    this.#update();
+  }
+
   #eject(policy: PassivePolicy, nowMs: number): void {
     const ms = Math.min(policy.ejectionMs * 2 ** this.#ejections, policy.maxEjectionMs);
     this.#ejections++;
@@ -175,7 +199,7 @@ export class TargetState {
   }
 
   #update(): void {
-    const next = this.#isActiveHealthy && this.#ejectedUntilMs === 0 && !(this.#isHalfOpen && this.#isTrialRunning);
+    const next = this.#isActiveHealthy && !this.#isModelMismatch && this.#ejectedUntilMs === 0 && !(this.#isHalfOpen && this.#isTrialRunning);
     if (next !== this.isHealthy) {
       this.isHealthy = next;
       this.onChange?.(this);

@@ -5,7 +5,7 @@
  * makes one pass with indexOf and startsWith: no split, no regex, and a substring only for the
  * value of a line it keeps. It never throws: a line it cannot read is skipped.
  */
-import type { LoadSample } from './target-state.js';
+import type { LoadSample, LoraSample } from './target-state.js';
 
 const WAITING = 'vllm:num_requests_waiting';
 const RUNNING = 'vllm:num_requests_running';
@@ -18,6 +18,8 @@ const PREFIX_QUERIES = 'vllm:prefix_cache_queries_total';
 const PREFIX_HITS = 'vllm:prefix_cache_hits_total';
 const GPU_PREFIX_QUERIES = 'vllm:gpu_prefix_cache_queries_total';
 const GPU_PREFIX_HITS = 'vllm:gpu_prefix_cache_hits_total';
+/** LORA_INFO's labels name the adapters of running and waiting requests; its value is the sample's time (the newest line wins). */
+const LORA_INFO = 'vllm:lora_requests_info';
 
 const NONE = 0;
 const IS_WAITING = 1;
@@ -28,6 +30,7 @@ const IS_QUERIES = 5;
 const IS_HITS = 6;
 const IS_GPU_QUERIES = 7;
 const IS_GPU_HITS = 8;
+const IS_LORA = 9;
 
 const CHAR_V = 0x76;
 const CHAR_SPACE = 0x20;
@@ -56,6 +59,8 @@ export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSamp
   let hits = -1;
   let gpuQueries = -1;
   let gpuHits = -1;
+  let loraAt = -1;
+  let loraLine = '';
   const len = text.length;
   let pos = 0;
   while (pos < len) {
@@ -76,6 +81,7 @@ export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSamp
     else if (isName(text, s, end, PREFIX_HITS)) (kind = IS_HITS), (nameEnd = s + PREFIX_HITS.length);
     else if (isName(text, s, end, GPU_PREFIX_QUERIES)) (kind = IS_GPU_QUERIES), (nameEnd = s + GPU_PREFIX_QUERIES.length);
     else if (isName(text, s, end, GPU_PREFIX_HITS)) (kind = IS_GPU_HITS), (nameEnd = s + GPU_PREFIX_HITS.length);
+    else if (isName(text, s, end, LORA_INFO)) (kind = IS_LORA), (nameEnd = s + LORA_INFO.length);
     if (kind === NONE) continue;
     const v = valueAfterName(text, nameEnd, end);
     // NaN, ±Inf and negative gauges say nothing usable about load.
@@ -91,6 +97,9 @@ export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSamp
         break;
       case IS_KV:
         if (v > kv) kv = v;
+        break;
+      case IS_LORA:
+        if (v > loraAt) (loraAt = v), (loraLine = text.slice(nameEnd, end));
         break;
       case IS_GPU_KV:
         if (v > gpuKv) gpuKv = v;
@@ -127,6 +136,7 @@ export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSamp
     atMs: nowMs,
   };
   if (q >= 0) windowHitRate(sample, previous);
+  if (loraAt >= 0) sample.loras = parseLoraInfo(loraLine);
   return sample;
 }
 
@@ -166,6 +176,35 @@ function windowHitRate(s: LoadSample, previous: LoadSample | null): void {
   s.prefixWindowQueries = q;
   s.prefixWindowHits = h;
   s.prefixWindowAtMs = s.atMs;
+}
+
+/** parseLoraInfo reads the labels of one vllm:lora_requests_info line (from its "{"); null when max_lora is missing. */
+function parseLoraInfo(line: string): LoraSample | null {
+  const maxLora = Number(labelValue(line, 'max_lora'));
+  if (!(Number.isInteger(maxLora) && maxLora > 0)) return null;
+  const adapters = new Set<string>();
+  for (const label of ['running_lora_adapters', 'waiting_lora_adapters']) {
+    for (const name of (labelValue(line, label) ?? '').split(',')) if (name !== '') adapters.add(name);
+  }
+  return { adapters, maxLora };
+}
+
+/** labelValue finds `name="value"` in a label set and unescapes the value; null when absent. */
+function labelValue(line: string, name: string): string | null {
+  let at = line.indexOf(`${name}="`);
+  // A label whose name ends with this one (e.g. x_max_lora) is not it.
+  while (at > 0 && line.charCodeAt(at - 1) !== CHAR_LBRACE && line.charCodeAt(at - 1) !== 0x2c /* , */ && !isBlank(line.charCodeAt(at - 1))) at = line.indexOf(`${name}="`, at + 1);
+  if (at === -1) return null;
+  let out = '';
+  for (let i = at + name.length + 2; i < line.length; i++) {
+    const ch = line.charCodeAt(i);
+    if (ch === CHAR_QUOTE) return out;
+    if (ch === CHAR_BACKSLASH && i + 1 < line.length) {
+      const next = line[++i]!;
+      out += next === 'n' ? '\n' : next;
+    } else out += line[i];
+  }
+  return null;
 }
 
 function isBlank(ch: number): boolean {

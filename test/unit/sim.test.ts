@@ -95,7 +95,7 @@ test('non-stream chat: shape, usage and max_tokens', async (t) => {
   assert.equal(dflt.usage.completion_tokens, 16);
 
   await sim.waitFor((s) => s.completed === 3);
-  assert.deepEqual(sim.stats, { requests: 3, completed: 3, aborted: 0, failed: 0, running: 0, waiting: 0, prefixHits: 0, prefixQueries: 0 });
+  assert.deepEqual(sim.stats, { requests: 3, completed: 3, aborted: 0, failed: 0, running: 0, waiting: 0, prefixHits: 0, prefixQueries: 0, loraLoads: 0 });
 });
 
 test('stream chat: role chunk, content chunks, usage chunk, [DONE]', async (t) => {
@@ -323,7 +323,7 @@ test('abort: client disconnect mid-stream stops generation and is counted once',
   assert.ok(metrics.includes(`sim_requests_aborted_total{model_name="${MODEL}"} 1\n`));
   const generated = Number(/vllm:generation_tokens_total\{[^}]*\} (\d+)/.exec(metrics)?.[1]);
   assert.ok(generated < 5, `generation stopped early (generated ${generated})`);
-  assert.deepEqual(sim.stats, { requests: 1, completed: 0, aborted: 1, failed: 0, running: 0, waiting: 0, prefixHits: 0, prefixQueries: 0 });
+  assert.deepEqual(sim.stats, { requests: 1, completed: 0, aborted: 1, failed: 0, running: 0, waiting: 0, prefixHits: 0, prefixQueries: 0, loraLoads: 0 });
 });
 
 test('abort while queued leaves the queue', async (t) => {
