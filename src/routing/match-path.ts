@@ -4,16 +4,14 @@
  * asks a Map: at most maxDepth + 1 lookups whatever the number of models, and "/ai/modelsX"
  * can never match "/ai/models" because cuts fall only on segment boundaries.
  */
-import type { PathRoute } from '../config/index.js';
-
 /** PathMatch is the matched route and the path left after stripping its prefix (at least "/"). */
-export interface PathMatch {
-  route: PathRoute;
+export interface PathMatch<R> {
+  route: R;
   rest: string;
 }
 
 /** matchPath finds the route of the longest configured prefix of `path`, or null. */
-export function matchPath(routes: ReadonlyMap<string, PathRoute>, maxDepth: number, path: string): PathMatch | null {
+export function matchPath<R>(routes: ReadonlyMap<string, R>, maxDepth: number, path: string): PathMatch<R> | null {
   // End of the first maxDepth segments: deeper prefixes cannot be configured.
   let end = 0;
   for (let depth = 0; depth < maxDepth; depth++) {

@@ -9,6 +9,7 @@
  * 90/10 split turned 80/20 sends the keys in [0.8, 0.9) from the first entry to the second and
  * leaves every other key where it was.
  */
+import { hash32 } from '../upstream/index.js';
 
 /** Sticky is what keeps a split's choice stable: nothing, the API key, or a request header (lower-cased name). */
 export type Sticky = { readonly kind: 'none' } | { readonly kind: 'api_key' } | { readonly kind: 'header'; readonly header: string };
@@ -63,22 +64,7 @@ export function hexToUnit(hex: string): number {
   return h / TWO_32;
 }
 
-/**
- * stringToUnit hashes a string (a header value) to a number in [0, 1): FNV-1a over the UTF-16
- * code units, then murmur3's 32-bit finalizer, because FNV alone leaves the high bits of short,
- * similar values (user-1, user-2, …) poorly mixed, and the high bits decide the entry. No
- * cryptographic hash is needed: the value is not a secret and only spreads requests.
- */
+/** stringToUnit hashes a string (a header value) to a number in [0, 1) with hash32 (the high bits decide the entry). */
 export function stringToUnit(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return (h >>> 0) / TWO_32;
+  return hash32(s) / TWO_32;
 }

@@ -7,6 +7,7 @@ export {
   PrefixIndex,
   RoundRobinBalancer,
   createBalancer,
+  hash32,
   isEligible,
   toPromptBlocks,
   toPromptPrefixKey,

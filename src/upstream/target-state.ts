@@ -16,7 +16,7 @@
  * (ModelUpstream.attach), and once nothing holds it and its last request has ended, it is dropped,
  * so targets that leave the configuration or DNS do not pile up.
  */
-import type { PrefixIndex } from './balancer/prefix-aware.js';
+import type { PrefixIndex } from './prefix-index.js';
 import type { HealthPolicy, PassivePolicy } from './health-policy.js';
 
 /** LoadSample is what a target's vLLM /metrics said at one time. */

@@ -21,6 +21,7 @@
  * Points are hashed with FNV-1a plus murmur3's finalizer: fast, and well spread for such names.
  */
 import { LeastRequestBalancer, isLessLoaded } from './least-request.js';
+import { hash32 } from './hash32.js';
 import { isEligible } from './types.js';
 import type { Balancer, Target, PickInput } from './types.js';
 
@@ -183,21 +184,6 @@ function appendContent(key: string, content: unknown, chars: number): string {
 function join(key: string, text: string): string {
   if (text === '') return key;
   return key === '' ? text : `${key}\n${text}`;
-}
-
-/** hash32 is 32-bit FNV-1a over UTF-16 code units, finished with murmur3's fmix32 so that similar strings (url#1, url#2) spread over the whole ring. */
-export function hash32(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** lowerBound returns the first index whose value is >= x (ring.length when none is). */

@@ -13,6 +13,7 @@ import { RoundRobinBalancer } from './round-robin.js';
 import type { Balancer, Target } from './types.js';
 
 export { isEligible } from './types.js';
+export { hash32 } from './hash32.js';
 export type { Balancer, PickInput, PromptBlocks, Target } from './types.js';
 export type { LoadSample, TargetState } from '../target-state.js';
 export { RoundRobinBalancer } from './round-robin.js';
@@ -22,7 +23,8 @@ export { ConsistentHashBalancer, toPromptPrefixKey } from './consistent-hash.js'
 export type { ConsistentHashOptions } from './consistent-hash.js';
 export { LeastLoadBalancer } from './least-load.js';
 export type { LeastLoadOptions } from './least-load.js';
-export { PrefixAwareBalancer, PrefixIndex, toPromptBlocks } from './prefix-aware.js';
+export { PrefixAwareBalancer, toPromptBlocks } from './prefix-aware.js';
+export { PrefixIndex } from '../prefix-index.js';
 export type { PrefixAwareOptions } from './prefix-aware.js';
 
 /** BalancerKind names a balancing algorithm, as the config's `balancer` field does. */

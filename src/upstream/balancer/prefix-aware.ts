@@ -24,9 +24,11 @@
  * request, capped at the cache size) and an index per target; it knows only this gateway's traffic.
  */
 import { LeastRequestBalancer, isLessLoaded } from './least-request.js';
+import { fmix32 } from './hash32.js';
 import { isEligible } from './types.js';
 import type { Balancer, PickInput, PromptBlocks, Target } from './types.js';
 import type { TargetState } from '../target-state.js';
+import { PrefixIndex } from '../prefix-index.js';
 
 /** PrefixAwareOptions tune a PrefixAwareBalancer. */
 export interface PrefixAwareOptions {
@@ -39,65 +41,6 @@ export interface PrefixAwareOptions {
 }
 
 const DEFAULT_CACHE_BLOCKS = 16_384;
-
-/**
- * PrefixIndex is one target's approximate prefix cache: a set of block hashes in LRU order (a Map
- * keeps insertion order; re-inserting moves a key to the end). Recording a prompt touches its blocks
- * from the last to the first, so the first blocks are the most recent and eviction takes the tails
- * of prompts first, as vLLM frees the tail blocks of a sequence first: what stays is a prefix.
- */
-export class PrefixIndex {
-  readonly #blocks = new Map<number, true>();
-  #capacity: number;
-
-  constructor(capacity: number) {
-    this.#capacity = capacity;
-  }
-
-  get size(): number {
-    return this.#blocks.size;
-  }
-
-  get capacity(): number {
-    return this.#capacity;
-  }
-
-  /** resize sets the capacity (another model's balancer over the same target may ask for a different one); the next record evicts down to it. */
-  resize(capacity: number): void {
-    this.#capacity = capacity;
-  }
-
-  /** has tells whether one block hash is held (without touching its recency). */
-  has(block: number): boolean {
-    return this.#blocks.has(block);
-  }
-
-  /** matched counts the leading blocks of a prompt the index holds. */
-  matched(blocks: PromptBlocks): number {
-    const held = this.#blocks;
-    let n = 0;
-    while (n < blocks.length && held.has(blocks[n]!)) n++;
-    return n;
-  }
-
-  /** record adds a prompt's blocks (at most capacity of them), most recent first block, evicting the least recently used. */
-  record(blocks: PromptBlocks): void {
-    const held = this.#blocks;
-    const cap = this.#capacity;
-    for (let i = Math.min(blocks.length, cap) - 1; i >= 0; i--) {
-      const b = blocks[i]!;
-      held.delete(b);
-      held.set(b, true);
-    }
-    if (held.size > cap) {
-      let excess = held.size - cap;
-      for (const b of held.keys()) {
-        held.delete(b);
-        if (--excess === 0) break;
-      }
-    }
-  }
-}
 
 /** PrefixAwareBalancer picks the candidate with the longest cached prompt prefix within a load bound. */
 export class PrefixAwareBalancer implements Balancer {
@@ -205,16 +148,6 @@ function feed(s: string): void {
   }
   hash = h;
   inBlock = n;
-}
-
-function fmix32(x: number): number {
-  let h = x;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 // Role markers end with a character prompts rarely hold, so "user: x" in a system prompt does not read as a user turn.

@@ -3,6 +3,7 @@
  * TargetState, which outlives config snapshots (kept per target URL). A balancer picks one target
  * that is healthy and not excluded (retries exclude targets already tried), or undefined.
  */
+import type { PromptBlocks } from '../prefix-index.js';
 import type { Target } from '../target.js';
 
 export type { Target };
@@ -19,8 +20,7 @@ export interface PickInput {
   blocks?: PromptBlocks | null;
 }
 
-/** PromptBlocks are a prompt's chained block hashes, first block first. */
-export type PromptBlocks = Uint32Array;
+export type { PromptBlocks } from '../prefix-index.js';
 
 /** Balancer picks a target for one request. Implementations are created per target list. */
 export interface Balancer {
