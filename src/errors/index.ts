@@ -7,7 +7,6 @@ export {
   toSseErrorEvent,
   toGatewayError,
   sendError,
-  sentErrorBytes,
   type AnthropicErrorBody,
   type AnthropicErrorType,
   type ErrorBody,

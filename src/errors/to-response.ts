@@ -96,19 +96,10 @@ export function toGatewayError(err: unknown): GatewayError {
   return err instanceof GatewayError ? err : new GatewayError('internal_error', { cause: err });
 }
 
-// Body bytes of the error each response was answered with. Errors are sent from several stages and
-// from the upstream handlers, which know the response but not the request's accounting; the
-// access log reads the count back from here, and only for requests that ended in an error.
-const errorBodyBytes = new WeakMap<object, number>();
-
-/** sentErrorBytes is the body size of the error sendError answered a response with (0: none). */
-export function sentErrorBytes(res: object): number {
-  return errorBodyBytes.get(res) ?? 0;
-}
-
 /**
  * sendError writes a gateway error as JSON, with `X-Request-Id`, `x-gateway-error` and, where the
  * error asks for it, `Retry-After` and extra headers. It does nothing if headers already went out.
+ * It returns the body's length in bytes (0 when nothing was sent), for the request's `bytes_out`.
  */
 export function sendError(
   res: GatewayResponse,
@@ -117,8 +108,8 @@ export function sendError(
   extraHeaders?: Record<string, string>,
   headerList?: readonly string[] | null,
   format: ErrorFormat = 'openai',
-): void {
-  if (res.headersSent || res.destroyed) return;
+): number {
+  if (res.headersSent || res.destroyed) return 0;
   const body = JSON.stringify(format === 'anthropic' ? toAnthropicErrorBody(err, requestId) : toErrorBody(err, requestId));
   const length = Buffer.byteLength(body);
   const headers: string[] = [
@@ -134,6 +125,6 @@ export function sendError(
   if (err.headerList) headers.push(...err.headerList);
   else if (headerList) headers.push(...headerList);
   res.writeHead(err.status, headers);
-  errorBodyBytes.set(res, length);
   res.end(body);
+  return length;
 }

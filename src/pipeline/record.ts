@@ -3,7 +3,6 @@
  * errors included: metrics and the access log. It never throws.
  */
 import { performance } from 'node:perf_hooks';
-import { sentErrorBytes } from '../errors/index.js';
 import { isResponseComplete } from '../http/index.js';
 import type { AccessLog } from '../log/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
@@ -58,8 +57,7 @@ export class Recorder {
         ttfb_ms: ctx.firstByteAt > 0 ? round(ctx.firstByteAt - ctx.dispatchedAt) : null,
         target: ctx.target === null ? null : ctx.target.url,
         bytes_in: ctx.tunnelStatus !== 0 ? ctx.tunnelBytesIn : ctx.body === null ? 0 : ctx.body.length,
-        // An error the gateway made itself is counted where it was sent, whichever stage sent it.
-        bytes_out: ctx.errorCode === null ? ctx.bytesOut : ctx.bytesOut + sentErrorBytes(res),
+        bytes_out: ctx.bytesOut,
         prompt_tokens: ctx.promptTokens >= 0 ? ctx.promptTokens : null,
         completion_tokens: ctx.completionTokens >= 0 ? ctx.completionTokens : null,
         key: ctx.keyName ?? (ctx.keyHash === null ? null : `key#${ctx.keyHash.slice(0, 8)}`),

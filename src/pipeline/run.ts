@@ -107,7 +107,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const gwErr = toGatewayError(err);
     ctx.errorCode = gwErr.expose ? gwErr.code : 'internal_error';
     if (gwErr.status >= 500) deps.onError?.(gwErr, ctx);
-    sendError(ctx.res, gwErr, ctx.requestId, undefined, ctx.limitHeaders, ctx.errorFormat);
+    ctx.bytesOut += sendError(ctx.res, gwErr, ctx.requestId, undefined, ctx.limitHeaders, ctx.errorFormat);
   };
 
   const run = (ctx: RequestContext, from: number, list: readonly Stage[] = stages): void => {
@@ -248,7 +248,7 @@ function readUpgradeBody(req: IncomingMessage, socket: Socket, head: Buffer, lim
 function tooLarge(ctx: RequestContext): void {
   ctx.errorCode = 'payload_too_large';
   // HTTP/1.1: the rest of the upload is not wanted, so the connection closes. (HTTP/2 resets just the stream.)
-  sendError(ctx.res, new GatewayError('payload_too_large'), ctx.requestId, ctx.req.httpVersionMajor < 2 ? { connection: 'close' } : undefined, null, ctx.errorFormat);
+  ctx.bytesOut += sendError(ctx.res, new GatewayError('payload_too_large'), ctx.requestId, ctx.req.httpVersionMajor < 2 ? { connection: 'close' } : undefined, null, ctx.errorFormat);
 }
 
 /** readBody buffers the request body up to `limit` bytes; bodies are small JSON and may be parsed for routing. */

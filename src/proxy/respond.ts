@@ -65,7 +65,7 @@ export class Respond implements TailHandler {
       this.#isDone = true;
       controller.abort(err as Error);
       ctx.errorCode = 'upstream_error';
-      sendError(res, new GatewayError('upstream_error', { cause: err }), ctx.requestId, undefined, null, ctx.errorFormat);
+      ctx.bytesOut += sendError(res, new GatewayError('upstream_error', { cause: err }), ctx.requestId, undefined, null, ctx.errorFormat);
       return;
     }
     if (this.#isStream) res.flushHeaders();
@@ -105,7 +105,7 @@ export class Respond implements TailHandler {
       res.writeHead(ctx.transformer!.status, head);
     } catch (err) {
       ctx.errorCode = 'upstream_error';
-      sendError(res, new GatewayError('upstream_error', { cause: err }), ctx.requestId, undefined, null, ctx.errorFormat);
+      ctx.bytesOut += sendError(res, new GatewayError('upstream_error', { cause: err }), ctx.requestId, undefined, null, ctx.errorFormat);
       return;
     }
     if (body !== null) res.end(body);
@@ -121,12 +121,14 @@ export class Respond implements TailHandler {
     ctx.errorCode = code;
     const gwErr = new GatewayError(code, { cause: err });
     if (!res.headersSent) {
-      sendError(res, gwErr, ctx.requestId, undefined, ctx.limitHeaders, ctx.errorFormat);
+      ctx.bytesOut += sendError(res, gwErr, ctx.requestId, undefined, ctx.limitHeaders, ctx.errorFormat);
       return;
     }
     if (this.#isStream && !res.destroyed) {
       // The client already has its 200: the error can only travel as a last SSE event.
-      res.end(ctx.transformer?.error(gwErr, ctx.requestId) ?? toSseErrorEvent(gwErr, ctx.requestId, ctx.errorFormat));
+      const event = ctx.transformer?.error(gwErr, ctx.requestId) ?? toSseErrorEvent(gwErr, ctx.requestId, ctx.errorFormat);
+      ctx.bytesOut += typeof event === 'string' ? Buffer.byteLength(event) : event.length;
+      res.end(event);
       return;
     }
     // A truncated non-stream body must not look complete: cut the connection.

@@ -345,7 +345,7 @@ class Tunnel<C extends TailContext> {
       return;
     }
     ctx.errorCode = code;
-    sendError(ctx.res, new GatewayError(code, { cause: err }), ctx.requestId, undefined, ctx.limitHeaders, ctx.errorFormat);
+    ctx.bytesOut += sendError(ctx.res, new GatewayError(code, { cause: err }), ctx.requestId, undefined, ctx.limitHeaders, ctx.errorFormat);
   }
 }
 

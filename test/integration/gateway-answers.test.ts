@@ -113,7 +113,7 @@ describe('access log bytes_out of answers the gateway makes itself', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
-  it('counts the body bytes of model lists and of errors, whichever stage made them', async () => {
+  it('counts the body bytes of model lists and of errors, whichever stage made them, and of a broken stream with its error event', async () => {
     const sim = await startSim(cleanup, { model: 'm' });
     const gw = await startGateway(cleanup, {
       models: [
@@ -127,6 +127,8 @@ describe('access log bytes_out of answers the gateway makes itself', () => {
       ['no-model', () => post(`${gw.url}/ai/v1/chat/completions`, chat('nope'), { 'x-request-id': 'no-model' })],
       ['bad-json', () => post(`${gw.url}/ai/v1/chat/completions`, '{"model":', { 'x-request-id': 'bad-json' })],
       ['connect-failed', () => post(`${gw.url}/ai/v1/chat/completions`, chat('down'), { 'x-request-id': 'connect-failed' })],
+      // A stream the engine broke off: the content it relayed plus the error event it appended.
+      ['stream-failed', () => post(`${gw.url}/ai/v1/chat/completions`, chat('m', { stream: true }), { 'x-request-id': 'stream-failed', 'x-sim-fail-after-chunks': '3' })],
     ];
     for (const [id, send] of cases) {
       const res = await send();
