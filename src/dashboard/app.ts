@@ -21,7 +21,7 @@ type Sample = {
 };
 type Target = { url: string; state: string; inflight: number; ejected_until: string | null; load: { running: number; waiting: number; kv_cache_usage: number; prefix_cache_hit_rate: number | null; age_ms: number } | null };
 type FleetModel = { name: string; path: string; inflight: number; targets: Target[] };
-type Entry = { time: string; request_id: string; trace_id: string; method: string; path: string; model: string | null; status: number; total_ms: number; queue_ms: number; upstream_ms: number | null; ttfb_ms: number | null; target: string | null; key: string | null; error: string | null; prompt_tokens: number | null; completion_tokens: number | null };
+type Entry = { time: string; request_id: string; trace_id: string; method: string; path: string; model: string | null; status: number; total_ms: number; queue_ms: number; connect_ms: number | null; upstream_ms: number | null; ttfb_ms: number | null; target: string | null; key: string | null; error: string | null; prompt_tokens: number | null; completion_tokens: number | null };
 type KeyStat = { model: string; key: string; requests: number; prompt_tokens: number; completion_tokens: number; limited: number; headroom: Array<{ limit: string; max: number; remaining: number; reset_s: number }> | null };
 type HistoryEntry = { time: string; source: string; result: string; hash: string; errors: Issue[]; can_rollback: boolean };
 
@@ -343,7 +343,7 @@ pages.requests = {
     if (d !== null) {
       d.replaceChildren(r === null ? el('p', { class: 'muted' }, `${rows.length} of the last ${state.requests.length} requests seen while this page was open. Click one for its timing.`) : el('div', { class: 'card' },
         el('h3', {}, `Request ${r.request_id}`),
-        el('pre', {}, `trace id     ${r.trace_id}\ntarget       ${r.target ?? '–'}\nqueue        ${r.queue_ms} ms (waiting for a concurrency slot)\nupstream     ${r.upstream_ms ?? '–'} ms (dispatch to response headers)\nTTFB         ${r.ttfb_ms ?? '–'} ms (dispatch to first body byte)\ntotal        ${r.total_ms} ms\ntokens       ${r.prompt_tokens ?? '–'} prompt, ${r.completion_tokens ?? '–'} completion`)));
+        el('pre', {}, `trace id     ${r.trace_id}\ntarget       ${r.target ?? '–'}\nqueue        ${r.queue_ms} ms (waiting for a concurrency slot)\nconnect      ${r.connect_ms === null ? '– (not reported by this transport)' : `${r.connect_ms} ms${r.connect_ms === 0 ? ' (kept-alive connection)' : ''}`}\nupstream     ${r.upstream_ms ?? '–'} ms (dispatch to response headers)\nTTFB         ${r.ttfb_ms ?? '–'} ms (dispatch to first body byte)\ntotal        ${r.total_ms} ms\ntokens       ${r.prompt_tokens ?? '–'} prompt, ${r.completion_tokens ?? '–'} completion`)));
     }
   },
 };

@@ -20,6 +20,8 @@ export interface AccessEntry {
   total_ms: number;
   /** queue_ms is the part of total_ms spent waiting for a concurrency slot (0 when none was awaited). */
   queue_ms: number;
+  /** connect_ms is the answering attempt's time to connect to its target: 0 on a kept-alive connection; null when unknown (undici, HTTPS targets) or no target answered. */
+  connect_ms: number | null;
   upstream_ms: number | null;
   ttfb_ms: number | null;
   target: string | null;
@@ -56,7 +58,7 @@ function isoNow(): string {
 export function toJsonLine(e: AccessEntry, time: string): string {
   return (
     `{"time":"${time}","request_id":${str(e.request_id)},"trace_id":"${e.trace_id}","method":${str(e.method)},"path":${str(e.path)},` +
-    `"model":${str(e.model)},"served_model":${str(e.served_model)},"status":${e.status},"total_ms":${e.total_ms},"queue_ms":${e.queue_ms},"upstream_ms":${e.upstream_ms},"ttfb_ms":${e.ttfb_ms},` +
+    `"model":${str(e.model)},"served_model":${str(e.served_model)},"status":${e.status},"total_ms":${e.total_ms},"queue_ms":${e.queue_ms},"connect_ms":${e.connect_ms},"upstream_ms":${e.upstream_ms},"ttfb_ms":${e.ttfb_ms},` +
     `"target":${str(e.target)},"bytes_in":${e.bytes_in},"bytes_out":${e.bytes_out},"prompt_tokens":${e.prompt_tokens},` +
     `"completion_tokens":${e.completion_tokens},"key":${str(e.key)},"error":${str(e.error)}}\n`
   );
@@ -66,7 +68,7 @@ export function toJsonLine(e: AccessEntry, time: string): string {
 export function toTextLine(e: AccessEntry, time: string): string {
   return (
     `${time} ${e.request_id} ${e.method} ${JSON.stringify(e.path)} ${e.status} ${e.total_ms}ms model=${e.model ?? '-'} served_model=${e.served_model ?? '-'} target=${e.target ?? '-'} ` +
-    `queue_ms=${e.queue_ms} upstream_ms=${e.upstream_ms ?? '-'} ttfb_ms=${e.ttfb_ms ?? '-'} in=${e.bytes_in} out=${e.bytes_out} ` +
+    `queue_ms=${e.queue_ms} connect_ms=${e.connect_ms ?? '-'} upstream_ms=${e.upstream_ms ?? '-'} ttfb_ms=${e.ttfb_ms ?? '-'} in=${e.bytes_in} out=${e.bytes_out} ` +
     `tokens=${e.prompt_tokens ?? '-'}/${e.completion_tokens ?? '-'} key=${e.key ?? '-'} trace=${e.trace_id}${e.error ? ` error=${e.error}` : ''}\n`
   );
 }

@@ -44,6 +44,8 @@ export class RequestContext {
   dispatchedAt: number;
   /** headersAt / firstByteAt are performance.now() of the upstream's response headers and first body byte (0: not yet). */
   headersAt: number;
+  /** connectMs is the answering attempt's time to connect to its target (0: a kept-alive connection; -1: unknown). */
+  connectMs: number;
   firstByteAt: number;
   /** keyHash is the SHA-256 of the key the request authenticated with, or null. */
   keyHash: string | null;
@@ -123,6 +125,7 @@ export class RequestContext {
     this.target = null;
     this.dispatchedAt = 0;
     this.headersAt = 0;
+    this.connectMs = -1;
     this.firstByteAt = 0;
     this.keyHash = null;
     this.traceId = '';

@@ -53,6 +53,7 @@ export class Recorder {
         status,
         total_ms: round(end - ctx.startedAt),
         queue_ms: round(ctx.queueMs),
+        connect_ms: ctx.connectMs >= 0 ? round(ctx.connectMs) : null,
         upstream_ms: ctx.headersAt > 0 ? round(ctx.headersAt - ctx.dispatchedAt) : null,
         ttfb_ms: ctx.firstByteAt > 0 ? round(ctx.firstByteAt - ctx.dispatchedAt) : null,
         target: ctx.target === null ? null : ctx.target.url,

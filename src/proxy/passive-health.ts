@@ -70,6 +70,11 @@ export class PassiveHealth implements UpstreamHandler, UpstreamController {
     if (!this.#isDone) this.#controller?.resume();
   }
 
+  /** connectMs is the transport's connect time for this attempt (see UpstreamController). */
+  get connectMs(): number | undefined {
+    return this.#controller?.connectMs;
+  }
+
   onRequestStart(controller: UpstreamController): void {
     this.#controller = controller;
     if (this.#aborted !== null) controller.abort(this.#aborted);

@@ -97,6 +97,7 @@ export class Retry<C extends TailContext> implements ResponseHandler {
   onResponseStart(controller: UpstreamController, statusCode: number, headers: UpstreamHeaders): void {
     this.#isAnswered = true;
     this.#ctx.headersAt = performance.now();
+    this.#ctx.connectMs = controller.connectMs ?? -1;
     this.#next.onResponseStart(controller, statusCode, headers);
   }
 

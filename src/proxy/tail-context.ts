@@ -36,6 +36,8 @@ export interface TailContext {
   readonly errorFormat: ErrorFormat;
   dispatchedAt: number;
   headersAt: number;
+  /** connectMs is the answering attempt's time to connect to its target (0: a kept-alive connection; -1: unknown). */
+  connectMs: number;
   firstByteAt: number;
   bytesOut: number;
   promptTokens: number;

@@ -14,6 +14,11 @@ export interface UpstreamController {
   /** pause stops reading the upstream until resume (the client's socket is full). */
   pause(): void;
   resume(): void;
+  /**
+   * connectMs is how long this exchange waited for its connection to be established: 0 on a
+   * kept-alive one; undefined when the transport does not tell (undici).
+   */
+  readonly connectMs?: number | undefined;
 }
 
 /** UpstreamHandler receives one exchange's events, in order; exactly one of End or Error ends it. */

@@ -156,6 +156,7 @@ export function context(res: FakeResponse, transformer: ResponseTransformer | nu
     errorFormat: 'openai',
     dispatchedAt: 1,
     headersAt: 2,
+    connectMs: -1,
     firstByteAt: 0,
     bytesOut: 0,
     promptTokens: -1,

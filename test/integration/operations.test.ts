@@ -65,12 +65,28 @@ describe('metrics, access log and tracing', () => {
     assert.equal(a!.completion_tokens, 3);
     assert.match(String(a!.key), /^key#[0-9a-f]{8}$/);
     assert.match(String(a!.trace_id), /^[0-9a-f]{32}$/);
-    for (const f of ['time', 'method', 'path', 'total_ms', 'queue_ms', 'upstream_ms', 'ttfb_ms', 'bytes_in', 'bytes_out', 'prompt_tokens']) assert.ok(f in a!, f);
+    for (const f of ['time', 'method', 'path', 'total_ms', 'queue_ms', 'connect_ms', 'upstream_ms', 'ttfb_ms', 'bytes_in', 'bytes_out', 'prompt_tokens']) assert.ok(f in a!, f);
     assert.equal(b!.request_id, 'req-bad');
     assert.equal(b!.status, 401);
     assert.equal(b!.error, 'invalid_api_key');
     const all = gw.accessLog.lines.join('\n') + gw.log.lines.join('\n');
     assert.ok(!all.includes(KEY) && !all.includes('wrong-key'));
+  });
+
+  it('logs the time to connect to the target: a number for a new connection, 0 for a kept-alive one', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });
+    for (const id of ['first', 'second']) {
+      const r = await post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-model': 'm', 'x-request-id': id });
+      await r.arrayBuffer();
+    }
+    const deadline = Date.now() + 1000;
+    while (gw.accessLog.lines.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const [first, second] = gw.accessLog.json<{ request_id: string; connect_ms: number | null; upstream_ms: number }>();
+    assert.equal(first!.request_id, 'first');
+    assert.equal(typeof first!.connect_ms, 'number');
+    assert.ok(first!.connect_ms! > 0 && first!.connect_ms! <= first!.upstream_ms, `connect_ms ${first!.connect_ms} within upstream_ms ${first!.upstream_ms}`);
+    assert.equal(second!.connect_ms, 0, 'the kept-alive connection');
   });
 
   it('propagates a W3C traceparent to the upstream, or starts one', async () => {

@@ -134,6 +134,8 @@ class Exchange implements UpstreamController {
   hasHead = false;
   isPaused = false;
   isDone = false;
+  /** connectMs is the time this exchange's new connection took to connect (0: a kept-alive one). */
+  connectMs = 0;
 
   constructor(request: UpstreamRequest, handler: UpstreamHandler) {
     this.request = request;
@@ -190,6 +192,8 @@ class H1Connection implements ResponseEvents {
   keepAliveMs = DEFAULT_KEEP_ALIVE_MS;
   /** #checking is the exchange waiting for this idle connection's reuse check. */
   #checking: Exchange | null = null;
+  /** #openedAt is when the connection was opened (performance.now()), for its first exchange's connect time. */
+  readonly #openedAt = performance.now();
 
   constructor(pool: H1Pool) {
     this.#pool = pool;
@@ -255,7 +259,9 @@ class H1Connection implements ResponseEvents {
   readonly #onConnect = (): void => {
     this.#isConnected = true;
     const ex = this.#ex;
-    if (ex !== null) this.#write(ex);
+    if (ex === null) return;
+    ex.connectMs = performance.now() - this.#openedAt;
+    this.#write(ex);
   };
 
   readonly #onData = (chunk: Buffer): void => {
