@@ -12,6 +12,7 @@ import { ModelUpstream, TargetState, toTarget, type HealthPolicy, type TargetLoo
 import type { LoadedConfig, ModelSpec } from './load.js';
 import type { FallbackRefConfig } from './schema.js';
 import type { DnsTarget, HashOn, LoadMetrics, Model, PathRoute, Snapshot } from './snapshot.js';
+import type { FlowControl, FlowTenant } from '../flow/index.js';
 import { DEFAULTS } from './defaults.js';
 import { toBytes, toMs } from './units.js';
 
@@ -86,12 +87,38 @@ function toHashOn(spec: ModelSpec): HashOn | null {
 }
 
 function toLoadMetrics(spec: ModelSpec): LoadMetrics | null {
-  if (spec.balancer !== 'least-load') return null;
+  // Flow control decides on the targets' load too: it turns the polling on.
+  if (spec.balancer !== 'least-load' && spec.flow_control?.enabled !== true) return null;
   const m = spec.load_metrics ?? {};
   return Object.freeze({
     path: m.path ?? DEFAULTS.loadMetricsPath,
     intervalMs: toMs(m.interval, DEFAULTS.loadMetricsIntervalMs),
     staleMs: toMs(m.stale_after, DEFAULTS.loadMetricsStaleMs),
+  });
+}
+
+/** toFlowControl compiles flow_control (null when it is off) with each key as a tenant. */
+function toFlowControl(spec: ModelSpec, keys: ReadonlyArray<{ name?: string | undefined; priority?: number | undefined; max_priority?: number | undefined; weight?: number | undefined }>, keyHashes: readonly string[], loadMetrics: LoadMetrics | null): FlowControl | null {
+  const f = spec.flow_control;
+  if (f?.enabled !== true) return null;
+  const F = DEFAULTS.flow;
+  const tenants = new Map<string, FlowTenant>();
+  keys.forEach((k, i) => {
+    const priority = k.priority ?? F.priority;
+    tenants.set(keyHashes[i]!, Object.freeze({ name: keyLabel(k.name, keyHashes[i]!), priority, maxPriority: Math.max(priority, k.max_priority ?? priority), weight: k.weight ?? F.weight }));
+  });
+  const s = f.saturation ?? {};
+  return Object.freeze({
+    id: `${spec.path ?? ''} ${spec.name}`,
+    queueDepth: s.queue_depth === undefined ? F.queueDepth : s.queue_depth,
+    kvCache: s.kv_cache === undefined ? F.kvCache : s.kv_cache,
+    maxInflight: s.max_inflight ?? null,
+    maxQueue: f.max_queue ?? F.maxQueue,
+    maxWaitMs: toMs(f.max_wait, F.maxWaitMs),
+    fairness: f.fairness ?? F.fairness,
+    staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs,
+    tenants,
+    anonymous: Object.freeze({ name: '', priority: F.priority, maxPriority: F.priority, weight: F.weight }),
   });
 }
 
@@ -146,6 +173,7 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     targets,
   );
   const limits = toModelLimits([gatewayScope, modelScope], keyScopes, DEFAULTS.limits.defaultMaxTokens);
+  const flow = toFlowControl(spec, keys, keyHashes, loadMetrics);
   // What every request reads comes first: the object's first cache lines (10,000 models are cold).
   return {
     name: spec.name,
@@ -172,6 +200,7 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     servedModel: spec.served_model ?? null,
     fallback: [],
     anthropicMode: spec.protocols?.anthropic ?? DEFAULTS.anthropicMode,
+    flow,
     hashOn,
     path,
     targets,
@@ -274,6 +303,7 @@ function hashOf(settings: object, models: readonly Model[]): string {
       targets: m.targets.map((t) => [t.url, t.weight]),
       health: { ...m.health, passive: { ...m.health.passive, statusCodes: [...m.health.passive.statusCodes] } },
       fallback: m.fallback.map((f) => [f.path, f.name]),
+      flow: m.flow === null ? null : { ...m.flow, tenants: [...m.flow.tenants].sort() },
       upstream: undefined,
       source: undefined,
     })),

@@ -53,7 +53,9 @@ export const CONFIG_DEFAULTS = deepFreeze({
     },
     load_metrics: { path: '/metrics', interval: '250ms', stale_after: '2s' },
     protocols: { anthropic: 'translate' },
+    flow_control: { enabled: false, saturation: { queue_depth: 5, kv_cache: 0.8 }, max_queue: 1000, max_wait: '30s', fairness: 'tokens' },
   },
+  api_key: { priority: 0, weight: 1 },
 } as const);
 
 const C = CONFIG_DEFAULTS;
@@ -98,6 +100,15 @@ export const DEFAULTS = deepFreeze({
   loadMetricsIntervalMs: ms(C.model.load_metrics.interval),
   loadMetricsStaleMs: ms(C.model.load_metrics.stale_after),
   anthropicMode: C.model.protocols.anthropic,
+  flow: {
+    queueDepth: C.model.flow_control.saturation.queue_depth,
+    kvCache: C.model.flow_control.saturation.kv_cache,
+    maxQueue: C.model.flow_control.max_queue,
+    maxWaitMs: ms(C.model.flow_control.max_wait),
+    fairness: C.model.flow_control.fairness,
+    priority: C.api_key.priority,
+    weight: C.api_key.weight,
+  },
   health: {
     path: C.model.health_check.path,
     isActive: C.model.health_check.active,
