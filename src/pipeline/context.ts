@@ -3,6 +3,7 @@ import type { ErrorCode, ErrorFormat } from '../errors/index.js';
 import type { GatewayRequest, GatewayResponse } from '../http/index.js';
 import type { ResponseTransformer } from '../transform/index.js';
 import type { LimitTake, Semaphore } from '../ratelimit/index.js';
+import type { Ticket } from '../flow/index.js';
 
 /**
  * RequestContext carries one request through the pipeline. Every field is set in the constructor
@@ -89,6 +90,8 @@ export class RequestContext {
   modelName: string | null;
   /** isModelList is set when the gateway answers the request with its own model list. */
   isModelList: boolean;
+  /** flowTicket is the request's place in its model's flow-control queue (null: no flow control); settled when it ends. */
+  flowTicket: Ticket | null;
 
   constructor(req: GatewayRequest, res: GatewayResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
     this.req = req;
@@ -138,5 +141,6 @@ export class RequestContext {
     this.statsRow = -1;
     this.modelName = null;
     this.isModelList = false;
+    this.flowTicket = null;
   }
 }

@@ -1,0 +1,59 @@
+/**
+ * schedule: when does an admitted request go. A model without flow control compiles to
+ * `flow: null` and this stage returns at its first line. With flow control, a request goes at once
+ * to the least-loaded unsaturated target; while every target is saturated (or none is healthy)
+ * it waits in the model's queue, by priority and fair share (src/flow/), and a sheddable one
+ * (negative priority) is refused at once.
+ */
+import type { Model } from '../config/index.js';
+import type { FlowScheduler } from '../flow/index.js';
+import { maxTokensIn } from '../openai/index.js';
+import { DEFAULTS } from '../config/defaults.js';
+import type { RequestContext } from './context.js';
+
+/** estimateTokens is a request's provisional fair-share charge: prompt bytes / 4 plus its completion budget. */
+function estimateTokens(ctx: RequestContext): number {
+  const body = ctx.body;
+  if (body === null) return 1;
+  return Math.ceil(body.length / 4) + (maxTokensIn(body) ?? DEFAULTS.limits.defaultMaxTokens);
+}
+
+/** hasHealthyFallback tells whether one of the model's fallbacks has a target to take the request. */
+function hasHealthyFallback(model: Model): boolean {
+  for (const f of model.fallback) for (const t of f.upstream.targets) if (t.state.isHealthy && !t.state.isDrained) return true;
+  return false;
+}
+
+/** createSchedule builds the schedule stage over the process's flow-control queues. */
+export function createSchedule(scheduler: FlowScheduler): (ctx: RequestContext) => void | Promise<void> {
+  return (ctx) => {
+    const model = ctx.model!;
+    const flow = model.flow;
+    if (flow === null) return;
+    const upstream = model.upstream;
+    const { ticket, target, wait } = scheduler.schedule({
+      flow,
+      modelName: model.name,
+      targets: () => upstream.targets,
+      keyHash: ctx.keyHash,
+      priorityHeader: ctx.req.headers['x-priority'],
+      charge: flow.fairness === 'tokens' ? estimateTokens(ctx) : 1,
+      canFallBack: () => hasHealthyFallback(model),
+    });
+    if (wait === null) {
+      ctx.flowTicket = ticket;
+      if (target !== null) {
+        ctx.serving = model;
+        ctx.target = target;
+      }
+      return;
+    }
+    ctx.onClientGone = ticket.cancel;
+    return wait.then((t) => {
+      ctx.onClientGone = null;
+      ctx.flowTicket = ticket;
+      ctx.serving = model;
+      ctx.target = t;
+    });
+  };
+}
