@@ -65,6 +65,9 @@ function queueUntil(gw: RunningGateway, n: number): Promise<unknown> {
 }
 
 /** order is the request ids of the chat completions the simulator received, in arrival order (health checks and metrics polls left out). */
+/** BLOCK keeps the first request on the engine long enough for a test to queue others behind it. */
+const BLOCK = { 'x-sim-ttft-ms': '1500' };
+
 const order = (received: readonly { url: string; headers: Record<string, string | string[] | undefined> }[]): string[] =>
   received.filter((r) => r.url.endsWith('/chat/completions')).map((r) => String(r.headers['x-request-id']));
 
@@ -73,9 +76,9 @@ describe('flow control', () => {
   afterEach(() => cleanup.run());
 
   it('while the target is saturated requests wait, and go strictly by priority, first come first served within one', async () => {
-    const sim = await startSim(cleanup, { model: 'm', ttftMs: 150 });
+    const sim = await startSim(cleanup, { model: 'm', ttftMs: 10 });
     const gw = await startGateway(cleanup, model(sim.url));
-    const blocker = send(gw, KEYS.low, 'r0');
+    const blocker = send(gw, KEYS.low, 'r0', BLOCK);
     await waitFor('blocker running', () => sim.stats.running === 1);
     const low1 = send(gw, KEYS.low, 'r1');
     await queueUntil(gw, 1);
@@ -98,9 +101,9 @@ describe('flow control', () => {
   });
 
   it('X-Priority is clamped to the key\'s max_priority, ignored for keys without one, and must be an integer', async () => {
-    const sim = await startSim(cleanup, { model: 'm', ttftMs: 150 });
+    const sim = await startSim(cleanup, { model: 'm', ttftMs: 10 });
     const gw = await startGateway(cleanup, model(sim.url));
-    const blocker = send(gw, KEYS.low, 'r0');
+    const blocker = send(gw, KEYS.low, 'r0', BLOCK);
     await waitFor('blocker running', () => sim.stats.running === 1);
     const high = send(gw, KEYS.high, 'high-2');
     await queueUntil(gw, 1);
@@ -121,10 +124,10 @@ describe('flow control', () => {
   });
 
   it('a negative priority is shed with 503 overloaded and Retry-After while saturated, and served when not', async () => {
-    const sim = await startSim(cleanup, { model: 'm', ttftMs: 300 });
+    const sim = await startSim(cleanup, { model: 'm', ttftMs: 10 });
     const gw = await startGateway(cleanup, model(sim.url));
     assert.equal((await send(gw, KEYS.batch, 'idle')).status, 200);
-    const blocker = send(gw, KEYS.low, 'r0');
+    const blocker = send(gw, KEYS.low, 'r0', BLOCK);
     await waitFor('blocker running', () => sim.stats.running === 1);
     const t0 = performance.now();
     const shed = await send(gw, KEYS.batch, 'shed');
@@ -141,7 +144,7 @@ describe('flow control', () => {
   it('max_queue full answers 429 queue_full; max_wait answers 429 queue_timeout', async () => {
     const sim = await startSim(cleanup, { model: 'm', ttftMs: 800 });
     const gw = await startGateway(cleanup, model(sim.url, { max_queue: 1, max_wait: '200ms' }));
-    const blocker = send(gw, KEYS.low, 'r0');
+    const blocker = send(gw, KEYS.low, 'r0', BLOCK);
     await waitFor('blocker running', () => sim.stats.running === 1);
     const waiting = send(gw, KEYS.low, 'r1');
     await queueUntil(gw, 1);
@@ -162,7 +165,7 @@ describe('flow control', () => {
   it('a client that disconnects while queued leaves the queue at once and is never forwarded', async () => {
     const sim = await startSim(cleanup, { model: 'm', ttftMs: 300 });
     const gw = await startGateway(cleanup, model(sim.url));
-    const blocker = send(gw, KEYS.low, 'r0');
+    const blocker = send(gw, KEYS.low, 'r0', BLOCK);
     await waitFor('blocker running', () => sim.stats.running === 1);
     const abort = new AbortController();
     const gone = send(gw, KEYS.low, 'gone', {}, abort.signal).catch(() => 'aborted');
@@ -224,7 +227,7 @@ describe('flow control', () => {
         },
       ],
     });
-    const blocker = send(gw, KEYS.low, 'r0', { 'x-sim-ttft-ms': '300' });
+    const blocker = send(gw, KEYS.low, 'r0', { 'x-sim-ttft-ms': '3000' });
     await waitFor('blocker running', () => sim.stats.running === 1);
     const all: Array<Promise<unknown>> = [];
     // Each tenant sends as much; c first, so arrival order alone would favour it.
