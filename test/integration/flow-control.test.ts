@@ -192,6 +192,26 @@ describe('flow control', () => {
     assert.deepEqual(order(sim.received), ['held']);
   });
 
+  it('a reload while requests wait keeps them in their place, under the new settings', async () => {
+    const sim = await startSim(cleanup, { model: 'm', ttftMs: 10 });
+    const gw = await startGateway(cleanup, model(sim.url));
+    const blocker = send(gw, KEYS.low, 'r0', BLOCK);
+    await waitFor('blocker running', () => sim.stats.running === 1);
+    const low = send(gw, KEYS.low, 'low');
+    await queueUntil(gw, 1);
+    const high = send(gw, KEYS.high, 'high');
+    await queueUntil(gw, 2);
+    const next = model(sim.url, { max_queue: 2, max_wait: '20s' });
+    const applied = await fetch(`${gw.adminUrl}/config`, { method: 'POST', body: JSON.stringify(next) });
+    assert.ok(applied.ok, await applied.text());
+    assert.equal((await flowOf(gw)).waiting, 2);
+    // The new max_queue applies to the queue that was kept.
+    const full = await send(gw, KEYS.low, 'full');
+    assert.equal(full.code, 'queue_full');
+    for (const r of await Promise.all([blocker, low, high])) assert.equal(r.status, 200);
+    assert.deepEqual(order(sim.received), ['r0', 'high', 'low']);
+  });
+
   it('saturation comes from the engine\'s metrics: its queue stays at queue_depth, the rest waits in the gateway', async () => {
     const sim = await startSim(cleanup, { model: 'm', ttftMs: 300, maxConcurrency: 1 });
     const gw = await startGateway(cleanup, {
