@@ -116,6 +116,7 @@ function toFlowControl(spec: ModelSpec, keys: ReadonlyArray<{ name?: string | un
     maxQueue: f.max_queue ?? F.maxQueue,
     maxWaitMs: toMs(f.max_wait, F.maxWaitMs),
     fairness: f.fairness ?? F.fairness,
+    isUpstreamPriority: f.upstream_priority ?? F.isUpstreamPriority,
     staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs,
     tenants,
     anonymous: Object.freeze({ name: '', priority: F.priority, maxPriority: F.priority, weight: F.weight }),

@@ -53,7 +53,7 @@ export const CONFIG_DEFAULTS = deepFreeze({
     },
     load_metrics: { path: '/metrics', interval: '250ms', stale_after: '2s' },
     protocols: { anthropic: 'translate' },
-    flow_control: { enabled: false, saturation: { queue_depth: 5, kv_cache: 0.8 }, max_queue: 1000, max_wait: '30s', fairness: 'tokens' },
+    flow_control: { enabled: false, saturation: { queue_depth: 5, kv_cache: 0.8 }, max_queue: 1000, max_wait: '30s', fairness: 'tokens', upstream_priority: false },
   },
   api_key: { priority: 0, weight: 1 },
 } as const);
@@ -106,6 +106,7 @@ export const DEFAULTS = deepFreeze({
     maxQueue: C.model.flow_control.max_queue,
     maxWaitMs: ms(C.model.flow_control.max_wait),
     fairness: C.model.flow_control.fairness,
+    isUpstreamPriority: C.model.flow_control.upstream_priority,
     priority: C.api_key.priority,
     weight: C.api_key.weight,
   },

@@ -171,6 +171,10 @@ const modelFieldShape = {
         .describe('saturation says when a target is saturated: when any of the given conditions holds.'),
       max_queue: z.number().int().min(0).optional().describe(`max_queue is how many requests may wait in the gateway for this model; beyond it 429 queue_full (default ${C.model.flow_control.max_queue}).`),
       max_wait: duration.optional().describe(`max_wait is the longest a request waits before 429 queue_timeout (default ${C.model.flow_control.max_wait}).`),
+      upstream_priority: z
+        .boolean()
+        .optional()
+        .describe(`upstream_priority also sends the request's priority to the engine as vLLM's body field "priority" (negated: vLLM runs lower values first); the engines must run with --scheduling-policy priority (default ${C.model.flow_control.upstream_priority}).`),
       fairness: z.enum(['tokens', 'requests']).optional().describe(`fairness is what a tenant's fair share is measured in: prompt + completion tokens, or requests (default "${C.model.flow_control.fairness}").`),
     })
     .optional()

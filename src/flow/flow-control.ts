@@ -27,6 +27,8 @@ export interface FlowControl {
   readonly maxQueue: number;
   readonly maxWaitMs: number;
   readonly fairness: Fairness;
+  /** isUpstreamPriority sends the priority to the engine as vLLM's body `priority` (negated: vLLM runs lower values first). */
+  readonly isUpstreamPriority: boolean;
   /** staleMs: a load sample older than this says nothing. */
   readonly staleMs: number;
   /** tenants are the model's keys by key hash. */

@@ -9,6 +9,7 @@ import type { Model } from '../config/index.js';
 import type { FlowScheduler } from '../flow/index.js';
 import { maxTokensIn } from '../openai/index.js';
 import { DEFAULTS } from '../config/defaults.js';
+import { parsedBody, rewriteBody } from './body.js';
 import type { RequestContext } from './context.js';
 
 /** estimateTokens is a request's provisional fair-share charge: prompt bytes / 4 plus its completion budget. */
@@ -22,6 +23,18 @@ function estimateTokens(ctx: RequestContext): number {
 function hasHealthyFallback(model: Model): boolean {
   for (const f of model.fallback) for (const t of f.upstream.targets) if (t.state.isHealthy && !t.state.isDrained) return true;
   return false;
+}
+
+/**
+ * toUpstreamPriority writes the request's priority into the body as vLLM's `priority`. vLLM runs
+ * lower values first and ours higher first, so it is negated; 0 (vLLM's default) is left out.
+ */
+function toUpstreamPriority(ctx: RequestContext, priority: number): void {
+  if (priority === 0) return;
+  const body = parsedBody(ctx);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
+  (body as { priority?: number }).priority = -priority;
+  rewriteBody(ctx);
 }
 
 /** createSchedule builds the schedule stage over the process's flow-control queues. */
@@ -40,6 +53,7 @@ export function createSchedule(scheduler: FlowScheduler): (ctx: RequestContext) 
       charge: flow.fairness === 'tokens' ? estimateTokens(ctx) : 1,
       canFallBack: () => hasHealthyFallback(model),
     });
+    if (flow.isUpstreamPriority) toUpstreamPriority(ctx, ticket.level.priority);
     if (wait === null) {
       ctx.flowTicket = ticket;
       if (target !== null) {

@@ -262,6 +262,25 @@ describe('flow control', () => {
     assert.ok(Math.abs(share('c') - 10) <= 1, `c got ${share('c')} of 60 (weight 1 of 6)`);
   });
 
+  it('upstream_priority sends the priority to the engine as vLLM\'s (negated) priority, and a priority-scheduling engine runs it first', async () => {
+    const sim = await startSim(cleanup, { model: 'm', ttftMs: 10, maxConcurrency: 1, schedulingPolicy: 'priority' });
+    // The gateway lets three requests onto the engine: the order among them is the engine's.
+    const gw = await startGateway(cleanup, model(sim.url, { upstream_priority: true, saturation: { max_inflight: 3, queue_depth: null, kv_cache: null } }));
+    const blocker = send(gw, KEYS.low, 'r0', BLOCK);
+    await waitFor('blocker running', () => sim.stats.running === 1);
+    const done: string[] = [];
+    const low = send(gw, KEYS.low, 'low').then((r) => (done.push('low'), r));
+    await waitFor('low waiting in the engine', () => sim.stats.waiting === 1);
+    const high = send(gw, KEYS.high, 'high').then((r) => (done.push('high'), r));
+    await waitFor('high waiting in the engine', () => sim.stats.waiting === 2);
+    for (const r of await Promise.all([blocker, low, high])) assert.equal(r.status, 200);
+    assert.deepEqual(done, ['high', 'low']);
+    const bodyOf = (id: string) => JSON.parse(sim.received.find((r) => r.headers['x-request-id'] === id)!.body) as { priority?: number };
+    assert.equal(bodyOf('high').priority, -2);
+    // Priority 0 is vLLM's default: the body is left as it was.
+    assert.equal(bodyOf('low').priority, undefined);
+  });
+
   it('a model without flow_control forwards at once however busy its target is', async () => {
     const sim = await startSim(cleanup, { model: 'm', ttftMs: 200, maxConcurrency: 1 });
     const gw = await startGateway(cleanup, { models: [{ name: 'm', targets: [{ url: sim.url }] }] });

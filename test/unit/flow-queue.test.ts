@@ -17,6 +17,7 @@ function setup(fairness: FlowControl['fairness']): { q: ModelQueue; state: Targe
     maxQueue: 1000,
     maxWaitMs: 60_000,
     fairness,
+    isUpstreamPriority: false,
     staleMs: 2000,
     tenants: new Map(),
     anonymous: tenant(''),
