@@ -14,6 +14,19 @@ import { GatewayError } from '../errors/index.js';
 import type { Target, TargetState } from '../upstream/index.js';
 import { NOT_ELIGIBLE, pickTarget, SATURATED, type FlowControl, type FlowTenant, type PickResult } from './flow-control.js';
 
+/** FlowModel is what a queue needs of its model: its live targets, and its fallbacks' (a Model fits it). */
+export interface FlowModel {
+  readonly name: string;
+  readonly upstream: { readonly targets: readonly Target[] };
+  readonly fallback: readonly { readonly upstream: { readonly targets: readonly Target[] } }[];
+}
+
+/** hasHealthyFallback tells whether one of a model's fallbacks has a target to take a request. */
+function hasHealthyFallback(model: FlowModel): boolean {
+  for (const f of model.fallback) for (const t of f.upstream.targets) if (t.state.isHealthy && !t.state.isDrained) return true;
+  return false;
+}
+
 /** FlowObserver is told what the queue does (metrics). */
 export interface FlowObserver {
   depth(model: string, priority: number, count: number): void;
@@ -119,7 +132,7 @@ export class ModelQueue {
   readonly id: string;
   readonly name: string;
   #flow: FlowControl;
-  #targets: () => readonly Target[];
+  #model: FlowModel;
   readonly #observer: FlowObserver;
   /** levels, highest priority first. */
   readonly #levels: Level[] = [];
@@ -129,11 +142,11 @@ export class ModelQueue {
   /** #released counts, per target, requests released in the current pass that have not begun yet. */
   readonly #released = new Map<TargetState, number>();
 
-  constructor(id: string, name: string, flow: FlowControl, targets: () => readonly Target[], observer: FlowObserver) {
+  constructor(id: string, flow: FlowControl, model: FlowModel, observer: FlowObserver) {
     this.id = id;
-    this.name = name;
+    this.name = model.name;
     this.#flow = flow;
-    this.#targets = targets;
+    this.#model = model;
     this.#observer = observer;
   }
 
@@ -146,9 +159,9 @@ export class ModelQueue {
   }
 
   /** update takes the newest configuration and targets (a reload keeps the queue). */
-  update(flow: FlowControl, targets: () => readonly Target[]): void {
+  update(flow: FlowControl, model: FlowModel): void {
     this.#flow = flow;
-    this.#targets = targets;
+    this.#model = model;
   }
 
   #level(priority: number): Level {
@@ -169,7 +182,7 @@ export class ModelQueue {
   }
 
   #pick(nowMs: number): PickResult {
-    const r = pickTarget(this.#targets(), this.#flow, nowMs, this.#released.size === 0 ? null : this.#released);
+    const r = pickTarget(this.#model.upstream.targets, this.#flow, nowMs, this.#released.size === 0 ? null : this.#released);
     const isSaturated = r === SATURATED;
     if (isSaturated !== this.#isSaturated) {
       this.#isSaturated = isSaturated;
@@ -181,9 +194,9 @@ export class ModelQueue {
   /**
    * admit decides for one request: a target now (a ticket charged), or a promise of one once it is
    * its turn. Throws overloaded (sheddable while saturated) or queue_full.
-   * `canFallBack` lets a request through to select when no target is healthy but a fallback is.
+   * With no healthy target but a healthy fallback, the request goes on to select (target null).
    */
-  admit(tenant: FlowTenant, priority: number, charge: number, canFallBack: () => boolean, nowMs: number): { ticket: Ticket; target: Target | null; wait: Promise<Target> | null } {
+  admit(tenant: FlowTenant, priority: number, charge: number, nowMs: number): { ticket: Ticket; target: Target | null; wait: Promise<Target> | null } {
     const flow = this.#flow;
     const level = this.#level(priority);
     const tq = this.#tenant(level, tenant);
@@ -194,7 +207,7 @@ export class ModelQueue {
         this.#charge(ticket);
         return { ticket, target: r, wait: null };
       }
-      if (r === NOT_ELIGIBLE && canFallBack()) {
+      if (r === NOT_ELIGIBLE && hasHealthyFallback(this.#model)) {
         this.#charge(ticket);
         return { ticket, target: null, wait: null };
       }

@@ -5,7 +5,7 @@
 import { GatewayError } from '../errors/index.js';
 import type { Target } from '../upstream/index.js';
 import type { FlowControl, FlowTenant } from './flow-control.js';
-import { ModelQueue, type FlowObserver, type Ticket } from './model-queue.js';
+import { ModelQueue, type FlowModel, type FlowObserver, type Ticket } from './model-queue.js';
 
 /** PRIORITY_HEADER_RE is what X-Priority may hold: an integer. */
 const PRIORITY_HEADER_RE = /^[+-]?\d{1,4}$/;
@@ -23,18 +23,6 @@ export function priorityOf(tenant: FlowTenant, header: string | string[] | undef
   return Math.max(MIN_PRIORITY, Math.min(Number(header), tenant.maxPriority));
 }
 
-/** ScheduleInput is what the scheduler needs of one request. */
-export interface ScheduleInput {
-  flow: FlowControl;
-  modelName: string;
-  targets: () => readonly Target[];
-  keyHash: string | null;
-  priorityHeader: string | string[] | undefined;
-  /** charge is the request's estimated cost in tokens (tokens fairness; settled from usage). */
-  charge: number;
-  canFallBack: () => boolean;
-}
-
 /** FlowScheduler owns the process's model queues. */
 export class FlowScheduler {
   readonly #queues = new Map<string, ModelQueue>();
@@ -44,15 +32,18 @@ export class FlowScheduler {
     this.#observer = observer;
   }
 
-  /** schedule returns the request's ticket and either a target now, nothing (let select decide), or a wait for one. */
-  schedule(input: ScheduleInput): { ticket: Ticket; target: Target | null; wait: Promise<Target> | null } {
-    const flow = input.flow;
-    const tenant = input.keyHash === null ? flow.anonymous : (flow.tenants.get(input.keyHash) ?? flow.anonymous);
-    const priority = priorityOf(tenant, input.priorityHeader);
+  /**
+   * schedule returns the request's ticket and either a target now, nothing (let select pick a
+   * fallback), or a wait for a target. `charge` is the request's estimated cost in tokens (tokens
+   * fairness; settled from usage when it ends).
+   */
+  schedule(flow: FlowControl, model: FlowModel, keyHash: string | null, priorityHeader: string | string[] | undefined, charge: number): { ticket: Ticket; target: Target | null; wait: Promise<Target> | null } {
+    const tenant = keyHash === null ? flow.anonymous : (flow.tenants.get(keyHash) ?? flow.anonymous);
+    const priority = priorityOf(tenant, priorityHeader);
     let q = this.#queues.get(flow.id);
-    if (q === undefined) this.#queues.set(flow.id, (q = new ModelQueue(flow.id, input.modelName, flow, input.targets, this.#observer)));
-    else q.update(flow, input.targets);
-    return q.admit(tenant, priority, input.charge, input.canFallBack, Date.now());
+    if (q === undefined) this.#queues.set(flow.id, (q = new ModelQueue(flow.id, flow, model, this.#observer)));
+    else q.update(flow, model);
+    return q.admit(tenant, priority, charge, Date.now());
   }
 
   /** view is a model's queue for the admin API (an empty one when nothing ever waited). */

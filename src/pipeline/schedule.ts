@@ -5,7 +5,6 @@
  * it waits in the model's queue, by priority and fair share (src/flow/), and a sheddable one
  * (negative priority) is refused at once.
  */
-import type { Model } from '../config/index.js';
 import type { FlowScheduler } from '../flow/index.js';
 import { maxTokensIn } from '../openai/index.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -17,12 +16,6 @@ function estimateTokens(ctx: RequestContext): number {
   const body = ctx.body;
   if (body === null) return 1;
   return Math.ceil(body.length / 4) + (maxTokensIn(body) ?? DEFAULTS.limits.defaultMaxTokens);
-}
-
-/** hasHealthyFallback tells whether one of the model's fallbacks has a target to take the request. */
-function hasHealthyFallback(model: Model): boolean {
-  for (const f of model.fallback) for (const t of f.upstream.targets) if (t.state.isHealthy && !t.state.isDrained) return true;
-  return false;
 }
 
 /**
@@ -43,16 +36,7 @@ export function createSchedule(scheduler: FlowScheduler): (ctx: RequestContext) 
     const model = ctx.model!;
     const flow = model.flow;
     if (flow === null) return;
-    const upstream = model.upstream;
-    const { ticket, target, wait } = scheduler.schedule({
-      flow,
-      modelName: model.name,
-      targets: () => upstream.targets,
-      keyHash: ctx.keyHash,
-      priorityHeader: ctx.req.headers['x-priority'],
-      charge: flow.fairness === 'tokens' ? estimateTokens(ctx) : 1,
-      canFallBack: () => hasHealthyFallback(model),
-    });
+    const { ticket, target, wait } = scheduler.schedule(flow, model, ctx.keyHash, ctx.req.headers['x-priority'], flow.fairness === 'tokens' ? estimateTokens(ctx) : 1);
     if (flow.isUpstreamPriority) toUpstreamPriority(ctx, ticket.level.priority);
     if (wait === null) {
       ctx.flowTicket = ticket;

@@ -22,7 +22,7 @@ function setup(fairness: FlowControl['fairness']): { q: ModelQueue; state: Targe
     tenants: new Map(),
     anonymous: tenant(''),
   };
-  return { q: new ModelQueue('m', 'm', flow, () => [target], observer), state };
+  return { q: new ModelQueue('m', flow, { name: 'm', upstream: { targets: [target] }, fallback: [] }, observer), state };
 }
 
 /** dispatchOneByOne frees the target for one request at a time, ends it with `used` tokens, and returns the tenants in dispatch order. */
@@ -49,8 +49,8 @@ describe('flow queue fairness', () => {
     const tickets: Array<{ name: string; ticket: Ticket }> = [];
     // a asks for 1000 tokens but uses 10; b asks for 10 and uses 10: after settling they are equal.
     for (let i = 0; i < 20; i++) {
-      tickets.push({ name: 'a', ticket: q.admit(tenant('a'), 0, 1000, () => false, Date.now()).ticket });
-      tickets.push({ name: 'b', ticket: q.admit(tenant('b'), 0, 10, () => false, Date.now()).ticket });
+      tickets.push({ name: 'a', ticket: q.admit(tenant('a'), 0, 1000, Date.now()).ticket });
+      tickets.push({ name: 'b', ticket: q.admit(tenant('b'), 0, 10, Date.now()).ticket });
     }
     const order = dispatchOneByOne(q, state, tickets, () => 10, 20);
     const a = order.filter((n) => n === 'a').length;
@@ -62,8 +62,8 @@ describe('flow queue fairness', () => {
     state.inflight = 1;
     const tickets: Array<{ name: string; ticket: Ticket }> = [];
     for (let i = 0; i < 40; i++) {
-      tickets.push({ name: 'big', ticket: q.admit(tenant('big'), 0, 100, () => false, Date.now()).ticket });
-      tickets.push({ name: 'small', ticket: q.admit(tenant('small'), 0, 10, () => false, Date.now()).ticket });
+      tickets.push({ name: 'big', ticket: q.admit(tenant('big'), 0, 100, Date.now()).ticket });
+      tickets.push({ name: 'small', ticket: q.admit(tenant('small'), 0, 10, Date.now()).ticket });
     }
     const order = dispatchOneByOne(q, state, tickets, (n) => (n === 'big' ? 100 : 10), 33);
     const big = order.filter((n) => n === 'big').length;
@@ -74,10 +74,10 @@ describe('flow queue fairness', () => {
     const { q, state } = setup('requests');
     state.inflight = 1;
     const tickets: Array<{ name: string; ticket: Ticket }> = [];
-    for (let i = 0; i < 30; i++) tickets.push({ name: 'a', ticket: q.admit(tenant('a'), 0, 1, () => false, Date.now()).ticket });
+    for (let i = 0; i < 30; i++) tickets.push({ name: 'a', ticket: q.admit(tenant('a'), 0, 1, Date.now()).ticket });
     dispatchOneByOne(q, state, tickets, () => 1, 20);
     const pending = tickets.filter((t) => !t.ticket.isDone);
-    for (let i = 0; i < 10; i++) pending.push({ name: 'b', ticket: q.admit(tenant('b'), 0, 1, () => false, Date.now()).ticket });
+    for (let i = 0; i < 10; i++) pending.push({ name: 'b', ticket: q.admit(tenant('b'), 0, 1, Date.now()).ticket });
     const order = dispatchOneByOne(q, state, pending, () => 1, 10);
     const b = order.filter((n) => n === 'b').length;
     assert.ok(b >= 4 && b <= 6, `the newcomer shares from now on, it does not take all: b got ${b} of 10`);
