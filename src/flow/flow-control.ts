@@ -44,8 +44,9 @@ export const SATURATED = -1;
 /**
  * loadOf scores a target for one more request: NOT_ELIGIBLE, SATURATED, or its load (lower is
  * better). `extra` counts requests released to it that have not started yet. Between two metrics
- * samples, requests this gateway has on the target beyond what the sample counted (running +
- * waiting) are taken as waiting, so a burst cannot overfill a target before the next sample.
+ * samples the engine's queue is estimated from what this gateway did since: a request sent since
+ * counts as waiting (so a burst cannot overfill a target before the next sample), a request
+ * finished since lets a waiting one in (so a finishing request frees room at once).
  */
 export function loadOf(state: TargetState, flow: FlowControl, nowMs: number, extra: number): number {
   if (!state.isHealthy || state.isDrained) return NOT_ELIGIBLE;
@@ -53,7 +54,8 @@ export function loadOf(state: TargetState, flow: FlowControl, nowMs: number, ext
   if (flow.maxInflight !== null && inflight >= flow.maxInflight) return SATURATED;
   const s = state.load;
   if (s === null || nowMs - s.atMs > flow.staleMs) return inflight;
-  const waiting = s.waiting + Math.max(0, inflight - (s.running + s.waiting));
+  const since = s.inflight === undefined ? Math.max(0, inflight - (s.running + s.waiting)) : inflight - s.inflight;
+  const waiting = Math.max(0, s.waiting + since);
   if (flow.queueDepth !== null && waiting >= flow.queueDepth) return SATURATED;
   if (flow.kvCache !== null && s.kvCacheUsage >= flow.kvCache) return SATURATED;
   return s.running + waiting;

@@ -28,6 +28,8 @@ export interface LoadSample {
   kvCacheUsage: number;
   /** atMs is when it was read (clock milliseconds). */
   atMs: number;
+  /** inflight is this gateway's in-flight count on the target when the sample was read (set by the poller). */
+  inflight?: number;
 }
 
 /** Outcome is how one request attempt ended, as passive health sees it. */
