@@ -136,9 +136,15 @@ describe('flow control', () => {
     assert.equal(shed.code, 'overloaded');
     assert.ok(Number(shed.retryAfter) >= 1);
     assert.ok(ms < 100, `answered at once (${ms.toFixed(0)} ms)`);
+    // Also while others wait in the gateway.
+    const queued = send(gw, KEYS.low, 'queued');
+    await queueUntil(gw, 1);
+    const shedAgain = await send(gw, KEYS.batch, 'shed-again');
+    assert.equal(shedAgain.code, 'overloaded');
     assert.equal((await blocker).status, 200);
-    assert.deepEqual(order(sim.received), ['idle', 'r0']);
-    assert.equal(valueOf(await metrics(gw), 'igw_shed_total', { model: 'm', reason: 'overloaded' }), 1);
+    assert.equal((await queued).status, 200);
+    assert.deepEqual(order(sim.received), ['idle', 'r0', 'queued']);
+    assert.equal(valueOf(await metrics(gw), 'igw_shed_total', { model: 'm', reason: 'overloaded' }), 2);
   });
 
   it('max_queue full answers 429 queue_full; max_wait answers 429 queue_timeout', async () => {
