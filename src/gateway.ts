@@ -11,6 +11,7 @@ import { AdminEvents, ConfigHistory, createAdminHandler, type AdminHost } from '
 import { checkStart, ConfigReloader, ConfigStore, DEFAULTS, loadConfigFile, logIssues, dryRunConfig, type Model, type Snapshot, type SwapResult } from './config/index.js';
 import type { GatewayError } from './errors/index.js';
 import { AccessLog, createLogger, HealthLog, type Logger } from './log/index.js';
+import { FlowScheduler } from './flow/index.js';
 import { GatewayMetrics } from './metrics/index.js';
 import { createPipeline, type RequestContext } from './pipeline/index.js';
 import { openCounterStore, SemaphoreRegistry, type CounterStore } from './ratelimit/index.js';
@@ -51,6 +52,7 @@ export class Gateway {
   readonly #store: ConfigStore;
   readonly #reloader: ConfigReloader;
   readonly #counters = { inflight: 0 };
+  readonly #flow = new FlowScheduler(this.#metrics.flow);
   readonly #startedAt = Date.now();
   /** #history lists the configuration loads (the reloader reports each one). */
   readonly #history = new ConfigHistory();
@@ -159,6 +161,7 @@ export class Gateway {
       accessLog: this.#accessLog,
       counters: this.#counters,
       limits: { store: limitStore, isFaultTolerant, log: this.#log },
+      flow: this.#flow,
       onError: (err: GatewayError, ctx: RequestContext) => {
         // A model without a healthy target is logged once when it goes down (HealthLog), not per refused request.
         if (err.code === 'no_healthy_upstream') return;
@@ -212,6 +215,7 @@ export class Gateway {
     return {
       current: () => this.#store.current,
       status: () => this.#statusDocument(),
+      flow: (model) => (model.flow === null ? null : this.#flow.view(model.flow)),
       inflight: async () => {
         const out = new Map<string, number>();
         for (const v of (await this.#metrics.inflight.get()).values) out.set(String(v.labels.model), (out.get(String(v.labels.model)) ?? 0) + v.value);

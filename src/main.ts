@@ -114,6 +114,10 @@ program
     },
     1,
   )
+  .option('--scheduling-policy <policy>', 'queue order: fcfs, or priority (the body\'s "priority", lower first, as vLLM\'s --scheduling-policy priority)', (v: string): 'fcfs' | 'priority' => {
+    if (v !== 'fcfs' && v !== 'priority') throw new InvalidArgumentError('expected fcfs or priority');
+    return v;
+  }, 'fcfs')
   .option('--ttft-per-waiting-ms <ms>', 'extra ttft per request still waiting in the queue when one starts', toInt, 0)
   .option('--prefix-cache-size <n>', 'prompt prefixes kept in an LRU prefix cache (0: off)', toInt, 0)
   .option('--prefix-chars <n>', 'prompt characters that form the cached prefix', toInt, 256)
@@ -134,6 +138,7 @@ program
       id?: string;
       speedFactor: number;
       ttftPerWaitingMs: number;
+      schedulingPolicy: 'fcfs' | 'priority';
       prefixCacheSize: number;
       prefixChars: number;
       prefixHitTtftFactor: number;
@@ -153,6 +158,7 @@ program
         id: o.id,
         speedFactor: o.speedFactor,
         ttftPerWaitingMs: o.ttftPerWaitingMs,
+        schedulingPolicy: o.schedulingPolicy,
         prefixCacheSize: o.prefixCacheSize,
         prefixChars: o.prefixChars,
         prefixHitTtftFactor: o.prefixHitTtftFactor,

@@ -25,6 +25,8 @@ export interface AdminHost {
   current(): Snapshot;
   /** status is the same document as the status listener's /status. */
   status(): object;
+  /** flow is a model's flow-control queue (saturated, waiting per priority and tenant), or null without flow control. */
+  flow?(model: Snapshot['models'][number]): object | null;
   /** inflight returns the requests in flight per model name. */
   inflight(): Promise<Map<string, number>>;
   /** applyConfigText validates and swaps a whole configuration; throws ConfigError on any mistake. */
@@ -220,6 +222,7 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
       const models = snapshot.models.map((m, i) => ({
         ...view.models[i]!,
         inflight: inflight.get(m.name) ?? 0,
+        flow_control: host.flow?.(m) ?? null,
         targets: m.upstream.targets.map((t) => ({
           url: t.url,
           weight: t.weight,

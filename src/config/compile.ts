@@ -13,6 +13,7 @@ import { SplitChoice, type Sticky } from '../routing/index.js';
 import type { LoadedConfig, ModelSpec } from './load.js';
 import type { FallbackRefConfig } from './schema.js';
 import type { DnsTarget, HashOn, LoadMetrics, Model, PathRoute, Snapshot } from './snapshot.js';
+import type { FlowControl, FlowTenant } from '../flow/index.js';
 import { DEFAULTS } from './defaults.js';
 import { toBytes, toMs } from './units.js';
 
@@ -90,13 +91,39 @@ function toHashOn(spec: ModelSpec): HashOn | null {
 }
 
 function toLoadMetrics(spec: ModelSpec): LoadMetrics | null {
-  // Adapter routing reads the loaded adapters from the same page.
-  if (spec.balancer !== 'least-load' && spec.adapters === undefined) return null;
+  // Adapter routing reads the loaded adapters from the same page, and flow control decides on the targets' load too.
+  if (spec.balancer !== 'least-load' && spec.adapters === undefined && spec.flow_control?.enabled !== true) return null;
   const m = spec.load_metrics ?? {};
   return Object.freeze({
     path: m.path ?? DEFAULTS.loadMetricsPath,
     intervalMs: toMs(m.interval, DEFAULTS.loadMetricsIntervalMs),
     staleMs: toMs(m.stale_after, DEFAULTS.loadMetricsStaleMs),
+  });
+}
+
+/** toFlowControl compiles flow_control (null when it is off) with each key as a tenant. */
+function toFlowControl(spec: ModelSpec, keys: ReadonlyArray<{ name?: string | undefined; priority?: number | undefined; max_priority?: number | undefined; weight?: number | undefined }>, keyHashes: readonly string[], loadMetrics: LoadMetrics | null): FlowControl | null {
+  const f = spec.flow_control;
+  if (f?.enabled !== true) return null;
+  const F = DEFAULTS.flow;
+  const tenants = new Map<string, FlowTenant>();
+  keys.forEach((k, i) => {
+    const priority = k.priority ?? F.priority;
+    tenants.set(keyHashes[i]!, Object.freeze({ name: keyLabel(k.name, keyHashes[i]!), priority, maxPriority: Math.max(priority, k.max_priority ?? priority), weight: k.weight ?? F.weight }));
+  });
+  const s = f.saturation ?? {};
+  return Object.freeze({
+    id: `${spec.path ?? ''} ${spec.name}`,
+    queueDepth: s.queue_depth === undefined ? F.queueDepth : s.queue_depth,
+    kvCache: s.kv_cache === undefined ? F.kvCache : s.kv_cache,
+    maxInflight: s.max_inflight ?? null,
+    maxQueue: f.max_queue ?? F.maxQueue,
+    maxWaitMs: toMs(f.max_wait, F.maxWaitMs),
+    fairness: f.fairness ?? F.fairness,
+    isUpstreamPriority: f.upstream_priority ?? F.isUpstreamPriority,
+    staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs,
+    tenants,
+    anonymous: Object.freeze({ name: '', priority: F.priority, maxPriority: F.priority, weight: F.weight }),
   });
 }
 
@@ -155,6 +182,7 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     targets,
   );
   const limits = toModelLimits([gatewayScope, modelScope], keyScopes, DEFAULTS.limits.defaultMaxTokens);
+  const flow = toFlowControl(spec, keys, keyHashes, loadMetrics);
   // What every request reads comes first: the object's first cache lines (10,000 models are cold).
   const learned = spec.served_model === SERVED_MODEL_AUTO ? new LearnedServedModel(targets) : null;
   const model: MutableModel = {
@@ -187,6 +215,7 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     mirror: null,
     servedRows: null,
     anthropicMode: spec.protocols?.anthropic ?? DEFAULTS.anthropicMode,
+    flow,
     hashOn,
     path,
     targets,
@@ -335,6 +364,7 @@ function hashOf(settings: object, models: readonly Model[]): string {
       learnedServed: undefined,
       adapters: m.adapters === null ? null : [...m.adapters],
       servedRows: undefined,
+      flow: m.flow === null ? null : { ...m.flow, tenants: [...m.flow.tenants].sort() },
       upstream: undefined,
       source: undefined,
     })),

@@ -57,7 +57,9 @@ export const CONFIG_DEFAULTS = deepFreeze({
     protocols: { anthropic: 'translate' },
     sticky: 'none',
     mirror: { timeout: '10s' },
+    flow_control: { enabled: false, saturation: { queue_depth: 5, kv_cache: 0.8 }, max_queue: 1000, max_wait: '30s', fairness: 'tokens', upstream_priority: false },
   },
+  api_key: { priority: 0, weight: 1 },
 } as const);
 
 const C = CONFIG_DEFAULTS;
@@ -106,6 +108,16 @@ export const DEFAULTS = deepFreeze({
   anthropicMode: C.model.protocols.anthropic,
   sticky: C.model.sticky,
   mirrorTimeoutMs: ms(C.model.mirror.timeout),
+  flow: {
+    queueDepth: C.model.flow_control.saturation.queue_depth,
+    kvCache: C.model.flow_control.saturation.kv_cache,
+    maxQueue: C.model.flow_control.max_queue,
+    maxWaitMs: ms(C.model.flow_control.max_wait),
+    fairness: C.model.flow_control.fairness,
+    isUpstreamPriority: C.model.flow_control.upstream_priority,
+    priority: C.api_key.priority,
+    weight: C.api_key.weight,
+  },
   health: {
     path: C.model.health_check.path,
     isActive: C.model.health_check.active,

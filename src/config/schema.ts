@@ -115,6 +115,9 @@ export const apiKeyObjectConfig = z.strictObject({
   key: z.string().min(1).describe('key is the API key, or "sha256:<64 hex>".'),
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-", at most 64').optional().describe('name is shown in logs and metrics instead of the key fingerprint.'),
   limits: z.lazy(() => limitsConfig).optional(),
+  priority: z.number().int().min(-1000).max(1000).optional().describe(`priority of this key's requests under flow control: higher goes first, negative is shed while the model is saturated (default ${C.api_key.priority}).`),
+  max_priority: z.number().int().min(-1000).max(1000).optional().describe('max_priority is the highest priority the X-Priority header may ask for (default: the key\'s priority, so the header cannot raise it).'),
+  weight: z.number().int().min(1).max(1000).optional().describe(`weight is this key's fair share against other keys of the same priority under flow control (default ${C.api_key.weight}).`),
 });
 
 /** The fields a model, the `defaults` block and a `blueprints` entry share. */
@@ -163,6 +166,27 @@ const modelFieldShape = {
     .describe(
       `track_stream_usage asks the engine for token usage on every streamed chat or text completion (stream_options.include_usage) and removes that extra event when the client did not ask for it, so streams count in igw_tokens_total and the access log (default ${C.model.track_stream_usage}). false forwards stream requests unchanged; models with token limits always ask.`,
     ),
+  flow_control: z
+    .strictObject({
+      enabled: z.boolean().optional().describe(`enabled holds requests in the gateway while every target is saturated, and polls the targets' /metrics (default ${C.model.flow_control.enabled}).`),
+      saturation: z
+        .strictObject({
+          queue_depth: z.number().int().min(1).nullable().optional().describe(`queue_depth: a target is saturated when vllm:num_requests_waiting reaches it (default ${C.model.flow_control.saturation.queue_depth}; null: not used).`),
+          kv_cache: z.number().gt(0).max(1).nullable().optional().describe(`kv_cache: a target is saturated when vllm:kv_cache_usage_perc reaches it (default ${C.model.flow_control.saturation.kv_cache}; null: not used).`),
+          max_inflight: z.number().int().min(1).nullable().optional().describe('max_inflight: a target is saturated when this gateway has this many requests on it (for engines without metrics; default null: not used).'),
+        })
+        .optional()
+        .describe('saturation says when a target is saturated: when any of the given conditions holds.'),
+      max_queue: z.number().int().min(0).optional().describe(`max_queue is how many requests may wait in the gateway for this model; beyond it 429 queue_full (default ${C.model.flow_control.max_queue}).`),
+      max_wait: duration.optional().describe(`max_wait is the longest a request waits before 429 queue_timeout (default ${C.model.flow_control.max_wait}).`),
+      upstream_priority: z
+        .boolean()
+        .optional()
+        .describe(`upstream_priority also sends the request's priority to the engine as vLLM's body field "priority" (negated: vLLM runs lower values first); the engines must run with --scheduling-policy priority (default ${C.model.flow_control.upstream_priority}).`),
+      fairness: z.enum(['tokens', 'requests']).optional().describe(`fairness is what a tenant's fair share is measured in: prompt + completion tokens, or requests (default "${C.model.flow_control.fairness}").`),
+    })
+    .optional()
+    .describe('flow_control queues requests while every target of the model is saturated, releasing them by priority and fair share (see docs/flow-control.md).'),
   protocols: z
     .strictObject({
       anthropic: z

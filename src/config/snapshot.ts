@@ -2,6 +2,7 @@
  * The compiled, immutable view of a configuration that serves requests. A request reads the
  * current snapshot once and uses only it, so a reload mid-request cannot mix two configs.
  */
+import type { FlowControl } from '../flow/index.js';
 import type { ModelLimits } from '../ratelimit/index.js';
 import type { SplitChoice } from '../routing/index.js';
 import type { BalancerKind, DnsTarget, HealthPolicy, LearnedServedModel, ModelUpstream, Target } from '../upstream/index.js';
@@ -78,6 +79,8 @@ export interface Model {
   readonly source: string;
   /** anthropicMode is how the Anthropic Messages API (`/v1/messages`) is served for this model. */
   readonly anthropicMode: AnthropicMode;
+  /** flow is the model's flow control (queueing while its targets are saturated), or null when off. */
+  readonly flow: FlowControl | null;
   /** upstream is the live target list and balancer. */
   readonly upstream: ModelUpstream;
   /** split is set when other models of the path serve this one (a weighted split, or an alias); it then has no targets. */

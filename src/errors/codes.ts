@@ -45,6 +45,7 @@ export const errorCodes = {
   queue_full: { status: 429, type: 'rate_limit_error', message: 'Too many requests in flight and the wait queue is full.', expose: true },
   queue_timeout: { status: 429, type: 'rate_limit_error', message: 'The request waited too long for a free slot.', expose: true },
   limits_unavailable: { status: 503, type: 'server_error', message: 'The rate-limit store is unreachable.', expose: true },
+  overloaded: { status: 503, type: 'server_error', message: 'Every server of this model is busy; this request is sheddable and was not queued.', expose: true },
   no_healthy_upstream: { status: 503, type: 'server_error', message: 'No healthy upstream is available for this model.', expose: true },
   upstream_connect_failed: { status: 502, type: 'server_error', message: 'The upstream server could not be reached.', expose: true },
   upstream_error: { status: 502, type: 'server_error', message: 'The upstream server closed the connection unexpectedly.', expose: true },

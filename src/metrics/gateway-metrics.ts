@@ -11,6 +11,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { Collector, bucketOf, histogramSamples, type Labels, type MetricValue } from './families.js';
+import { FlowMetrics } from './flow-metrics.js';
 
 /** UNMATCHED is the label value for requests that matched no configured model or path. */
 export const UNMATCHED = 'unmatched';
@@ -108,6 +109,8 @@ export class GatewayMetrics {
   readonly rateLimited: Counter<string>;
   readonly limitStoreErrors: Counter<string>;
   readonly mirrorRequests: Counter<string>;
+  /** flow are the flow-control metrics (queue depth, wait, shed, saturation). */
+  readonly flow: FlowMetrics;
   /** The rows (ROW doubles each, row n at n * ROW), grown by doubling; a row number never changes. */
   #store = new Float64Array(ROW * 16);
   /** In-flight requests by row number, grown with the rows. */
@@ -155,6 +158,7 @@ export class GatewayMetrics {
     this.rateLimited = new Counter({ name: 'igw_rate_limited_total', help: 'Requests refused by a limit, by model and limit (scope:kind_per_window, or scope:queue_full / queue_timeout).', labelNames: ['model', 'limit'], registers });
     this.limitStoreErrors = new Counter({ name: 'igw_ratelimit_store_errors_total', help: 'Rate-limit checks the shared store could not answer, by what happened (allowed_locally, refused).', labelNames: ['result'], registers });
     this.mirrorRequests = new Counter({ name: 'igw_mirror_requests_total', help: 'Shadow copies sent to a mirror model, by requested model, mirror model and result (completed, failed, cancelled).', labelNames: ['model', 'mirror', 'result'], registers });
+    this.flow = new FlowMetrics(this.registry);
     collectDefaultMetrics({ register: this.registry });
   }
 

@@ -3,6 +3,7 @@ import type { ErrorCode, ErrorFormat } from '../errors/index.js';
 import type { GatewayRequest, GatewayResponse } from '../http/index.js';
 import type { ResponseTransformer } from '../transform/index.js';
 import type { LimitTake, Semaphore } from '../ratelimit/index.js';
+import type { Ticket } from '../flow/index.js';
 
 /**
  * RequestContext carries one request through the pipeline. Every field is set in the constructor
@@ -99,6 +100,8 @@ export class RequestContext {
   servedName: string | null;
   /** isModelList is set when the gateway answers the request with its own model list. */
   isModelList: boolean;
+  /** flowTicket is the request's place in its model's flow-control queue (null: no flow control); settled when it ends. */
+  flowTicket: Ticket | null;
 
   constructor(req: GatewayRequest, res: GatewayResponse, snapshot: Snapshot, startedAt: number, requestId: string) {
     this.req = req;
@@ -153,5 +156,6 @@ export class RequestContext {
     this.modelName = null;
     this.servedName = null;
     this.isModelList = false;
+    this.flowTicket = null;
   }
 }

@@ -28,6 +28,7 @@ export class Recorder {
   record(ctx: RequestContext): void {
     try {
       settleLimits(ctx);
+      if (ctx.flowTicket !== null) endFlow(ctx);
       const res = ctx.res;
       const end = performance.now();
       // A WebSocket tunnel is logged once, when it closes, with the upstream's status.
@@ -68,6 +69,13 @@ export class Recorder {
       // Accounting must never take a request or the process down.
     }
   }
+}
+
+/** endFlow settles a flow-controlled request's fair-share charge with its usage and lets the next waiting ones go. */
+function endFlow(ctx: RequestContext): void {
+  const ticket = ctx.flowTicket!;
+  ctx.flowTicket = null;
+  ticket.end(ctx.promptTokens, ctx.completionTokens);
 }
 
 /** unroutedRow is the metrics row of a request that reached no model: a model listing, or unmatched. */

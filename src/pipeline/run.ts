@@ -28,6 +28,8 @@ import { Recorder } from './record.js';
 import { route } from './route.js';
 import { translate } from './translate.js';
 import { prepare } from './prepare.js';
+import { createSchedule } from './schedule.js';
+import type { FlowScheduler } from '../flow/index.js';
 import { nextTarget, select } from './select.js';
 
 /** Stage is one pipeline step. */
@@ -45,6 +47,8 @@ export interface PipelineDeps {
   limits: Omit<AdmitDeps, 'metrics'>;
   /** counters are plain process-wide counts the status document reports. */
   counters: { inflight: number };
+  /** flow holds the flow-control queues of the process (shared by every listener's pipeline). */
+  flow: FlowScheduler;
   /** onError sees every error answered with a 5xx the gateway made itself (for logs). */
   onError?: (err: GatewayError, ctx: RequestContext) => void;
 }
@@ -97,8 +101,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     tunnel(ctx, tunnelDeps);
   };
   const admit = createAdmit({ ...deps.limits, metrics: deps.metrics });
-  // schedule decides when an admitted request goes (queueing by priority); none is configured yet, so it is skipped.
-  const schedule: Stage | null = null;
+  // schedule decides when an admitted request goes: at once, or after waiting its turn (flow control).
+  const schedule: Stage = createSchedule(deps.flow);
   const stages = toStageList([route, authenticate, listModels, translate, prepare, admit, schedule, select, dispatch]);
   // A WebSocket upgrade: no model listing or translation, and a tunnel instead of forward.
   const tunnelStages = toStageList([route, authenticate, prepare, admit, schedule, select, tunnelStage]);

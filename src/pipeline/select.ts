@@ -63,5 +63,7 @@ function retryAfterSec(model: Model): number {
 
 /** select picks the first target of a request, or answers 503 no_healthy_upstream. */
 export function select(ctx: RequestContext): void {
+  // Flow control already released the request to a target.
+  if (ctx.target !== null) return;
   if (!nextTarget(ctx)) throw new GatewayError('no_healthy_upstream', { retryAfterSec: retryAfterSec(ctx.chosen ?? ctx.model!) });
 }

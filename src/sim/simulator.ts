@@ -5,7 +5,7 @@
  * embeddings, models, health, Prometheus metrics) with deterministic output ("tok tok ..."), so the
  * gateway can be tested and benchmarked without GPUs. What it simulates and why:
  *  - latency: time to first token and inter-token latency, so streaming/timeouts behave realistically;
- *  - scheduling: a max-concurrency limit with a FIFO waiting queue, exported as vLLM's
+ *  - scheduling: a max-concurrency limit with a FIFO (or, with schedulingPolicy priority, priority) waiting queue, exported as vLLM's
  *    `num_requests_running` / `num_requests_waiting` gauges that load-aware routing reads;
  *  - cancellation: a client disconnect stops generation and is counted, so gateway tests can prove
  *    that dropping the downstream client cancels the upstream request;
@@ -59,6 +59,12 @@ export interface SimulatorOptions {
    * when it starts generating (default 0). Only has an effect with maxConcurrency (no queue otherwise).
    */
   ttftPerWaitingMs?: number;
+  /**
+   * Queue order: "fcfs" (default) or "priority": the body's `priority` (an integer, default 0), lower
+   * first and arrival order within one, as vLLM's `--scheduling-policy priority`. Under fcfs a
+   * non-zero priority is refused with 400, as vLLM does.
+   */
+  schedulingPolicy?: 'fcfs' | 'priority';
   /** Prefix-cache model (default off); see PrefixCacheOptions. */
   prefixCache?: PrefixCacheOptions;
   /** LoRA adapters served as extra model ids (vLLM --lora-modules); listed in /v1/models with the model as parent. */
@@ -199,6 +205,8 @@ interface Job {
   toolCall: { name: string; args: string } | undefined;
   /** First stop string of the request: reported as `stop_reason` when generation ends before max_tokens. */
   stopMatch: string | undefined;
+  /** priority is the body's `priority` (scheduling policy priority: lower goes first). */
+  priority: number;
 }
 
 /** Thrown by request validation; carries the vLLM error to answer with. */
@@ -220,6 +228,7 @@ export class Simulator {
   private readonly ttftMs: number;
   private readonly itlMs: number;
   private readonly maxConcurrency: number;
+  private readonly isPriorityScheduling: boolean;
   private readonly failRate: number;
   private readonly random: () => number;
   private readonly defaultMaxTokens: number;
@@ -271,6 +280,7 @@ export class Simulator {
     this.ttftMs = nonNegative(opts.ttftMs);
     this.itlMs = nonNegative(opts.itlMs);
     this.maxConcurrency = Math.floor(nonNegative(opts.maxConcurrency));
+    this.isPriorityScheduling = opts.schedulingPolicy === 'priority';
     this.failRate = Math.min(1, nonNegative(opts.failRate));
     this.random = opts.random ?? Math.random;
     this.defaultMaxTokens = Math.max(1, Math.floor(opts.defaultMaxTokens ?? 16));
@@ -540,6 +550,12 @@ export class Simulator {
         'BadRequestError',
       );
     }
+    const priority = (parsed as { priority?: unknown }).priority;
+    if (priority !== undefined && priority !== null) {
+      if (typeof priority !== 'number' || !Number.isInteger(priority)) throw new RequestError(400, 'priority must be an integer.', 'BadRequestError');
+      if (priority !== 0 && !this.isPriorityScheduling) throw new RequestError(400, `Got priority ${priority} but Priority scheduling is not enabled.`, 'BadRequestError');
+      job.priority = priority;
+    }
     job.maxTokens = max;
     job.n = max;
     job.stream = b.stream === true;
@@ -578,7 +594,13 @@ export class Simulator {
     } else {
       job.state = WAITING;
       this.st.waiting++;
-      this.queue.push(job);
+      if (!this.isPriorityScheduling) this.queue.push(job);
+      else {
+        // Lower priority values first; arrival order within one.
+        let i = this.queue.length;
+        while (i > 0 && this.queue[i - 1]!.priority > job.priority) i--;
+        this.queue.splice(i, 0, job);
+      }
     }
   }
 
@@ -960,6 +982,7 @@ function newJob(res: ServerResponse, kind: Kind): Job {
     lora: undefined,
     toolCall: undefined,
     stopMatch: undefined,
+    priority: 0,
   };
 }
 

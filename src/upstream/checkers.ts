@@ -73,7 +73,11 @@ export async function runLoadPolling(pools: PoolRegistry, target: Target, path: 
     if (signal.aborted) return;
     if (text !== null) {
       const sample = parseVllmMetrics(text, Date.now(), target.state.load);
-      if (sample !== null) target.state.load = sample;
+      if (sample !== null) {
+        // Flow control tells requests sent or finished since the sample by this count.
+        sample.inflight = target.state.inflight;
+        target.state.load = sample;
+      }
     }
     if (!(await sleep(intervalMs, signal))) return;
   }

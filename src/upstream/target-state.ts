@@ -39,6 +39,8 @@ export interface LoadSample {
   prefixWindowAtMs?: number;
   /** atMs is when it was read (clock milliseconds). */
   atMs: number;
+  /** inflight is this gateway's in-flight count on the target when the sample was read (set by the poller). */
+  inflight?: number;
   /** loras are the LoRA adapters the server has (vllm:lora_requests_info), or null when it reports none. */
   loras?: LoraSample | null;
 }

@@ -571,3 +571,20 @@ test('prefix cache off: no lookups, zero counters', async (t) => {
   const metrics = await (await fetch(sim.url + '/metrics')).text();
   assert.equal(metricValue(metrics, `vllm:prefix_cache_queries_total{model_name="${MODEL}"}`), 0);
 });
+
+test('scheduling policy priority runs lower priority values first; fcfs refuses a non-zero priority as vLLM does', async (t) => {
+  const fcfs = await startSim(t);
+  const refused = await post(fcfs, '/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, priority: 3 });
+  assert.equal(refused.status, 400);
+  await refused.arrayBuffer();
+
+  const sim = await startSim(t, { maxConcurrency: 1, ttftMs: 5, schedulingPolicy: 'priority' });
+  const body = (priority: number) => ({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, priority });
+  const done: number[] = [];
+  const first = post(sim, '/v1/chat/completions', body(0), { 'x-sim-ttft-ms': '300' }).then(async (r) => (await r.arrayBuffer(), done.push(0)));
+  while (sim.stats.running < 1) await new Promise((r) => setTimeout(r, 5));
+  const later = [5, 1, 3].map((p) => post(sim, '/v1/chat/completions', body(p)).then(async (r) => (await r.arrayBuffer(), done.push(p))));
+  while (sim.stats.waiting < 3) await new Promise((r) => setTimeout(r, 5));
+  await Promise.all([first, ...later]);
+  assert.deepEqual(done, [0, 1, 3, 5]);
+});

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench:fairness` — does flow control protect a light tenant from a heavy one? Real
+ * processes: two `inference-gateway simulate` replicas (batch BATCH each, ttft TTFT_MS, itl ITL_MS,
+ * streams of MAX_TOKENS tokens), the real gateway (`inference-gateway start`, least-load balancer)
+ * and two open-loop load generators in this process (Poisson arrivals, seeded): tenant A at
+ * A_LOAD x the pool's nominal capacity, tenant B at B_LOAD x, each with its own API key.
+ *
+ * Three runs, each with fresh simulators and a fresh gateway:
+ *  - idle: B alone (flow control off): B's time to first token when nothing competes;
+ *  - off: A and B, flow control off: the engines' own FIFO queues take everything;
+ *  - on: A and B, flow control on (saturation: one request waiting in an engine), weights equal.
+ * Reported: B's p95 TTFT in each run and its ratio to idle (target with flow control <= 1.5x),
+ * completed tokens/s of off and on (target: on >= 95 % of off), and in the `on` run two probes
+ * sent while A's requests wait in the gateway: a priority-10 request (its TTFT, and how many
+ * waited when it was sent) and negative-priority requests (answered 503 overloaded; target < 5 ms).
+ *
+ * Env: BENCH_SECONDS (measured seconds per run, default 15), BENCH_SEED.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { stringify } from 'yaml';
+import { cliEntry, pinLayout, type CliEntry, type Layout } from './lib/layout.js';
+import { percentile } from './lib/loadgen.js';
+import { OK, mulberry32, openLoop, poissonArrivals, type OpenLoopResult } from './lib/openloop.js';
+import { Child, freePorts, stopAll, waitUntilReady, withChildOutput } from './lib/procs.js';
+import { publishReport, runBench } from './lib/report.js';
+import { positiveEnv } from './lib/env.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const MODEL = 'bench-model';
+const PATH = '/v1/chat/completions';
+const REPLICAS = 2;
+const BATCH = 8;
+const TTFT_MS = 40;
+const ITL_MS = 20;
+const MAX_TOKENS = 16;
+const A_LOAD = 4;
+const B_LOAD = 0.2;
+const GRACE_MS = 2000;
+const PROBE_TIMEOUT_MS = 30_000;
+const SECONDS = positiveEnv('BENCH_SECONDS', 15);
+const SEED = positiveEnv('BENCH_SEED', 7, true);
+/** CAPACITY is the pool's nominal throughput: every slot busy, one stream per TTFT + tokens x ITL. */
+const CAPACITY = (REPLICAS * BATCH * 1000) / (TTFT_MS + MAX_TOKENS * ITL_MS);
+
+const KEYS = { a: 'bench-tenant-a-key-0001', b: 'bench-tenant-b-key-0001', vip: 'bench-vip-key-00000001', shed: 'bench-batch-key-0000001' };
+
+interface Run {
+  name: 'idle' | 'off' | 'on';
+  a: OpenLoopResult | null;
+  b: OpenLoopResult;
+  seconds: number;
+  probes: { vipTtftMs: number; waitingAtVip: number; shedMs: number[]; shedStatus: number[] } | null;
+}
+
+function body(n: number): Buffer {
+  return Buffer.from(JSON.stringify({ model: MODEL, stream: true, max_tokens: MAX_TOKENS, messages: [{ role: 'user', content: `question ${n}` }] }));
+}
+
+function ttfts(r: OpenLoopResult): Float64Array {
+  const out: number[] = [];
+  for (let i = 0; i < r.sentAt.length; i++) if (r.outcome[i] === OK && r.firstAt[i]! > 0) out.push(r.firstAt[i]! - r.sentAt[i]!);
+  return Float64Array.from(out).sort();
+}
+
+function completedTokensPerSec(runs: readonly (OpenLoopResult | null)[], fromMs: number, toMs: number): number {
+  let n = 0;
+  for (const r of runs) if (r !== null) for (let i = 0; i < r.endAt.length; i++) if (r.outcome[i] === OK && r.endAt[i]! >= fromMs && r.endAt[i]! <= toMs) n++;
+  return (n * MAX_TOKENS) / ((toMs - fromMs) / 1000);
+}
+
+async function firstTokenMs(origin: string, headers: Record<string, string>): Promise<number> {
+  const t0 = performance.now();
+  const res = await request(`${origin}${PATH}`, { method: 'POST', headers, body: body(-1), signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    // Leaving the loop destroys the body: the gateway sees the client go and cancels upstream.
+    if (chunk.toString('utf8').includes('"content"')) return performance.now() - t0;
+  }
+  return Number.NaN;
+}
+
+async function waitingIn(adminOrigin: string): Promise<number> {
+  const res = await request(`${adminOrigin}/models`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+  const doc = (await res.body.json()) as { data: Array<{ flow_control: { waiting: number } | null }> };
+  return doc.data[0]?.flow_control?.waiting ?? 0;
+}
+
+async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: string): Promise<Run> {
+  const ports = await freePorts(REPLICAS + 3);
+  const [proxyPort, statusPort, adminPort] = ports.slice(REPLICAS) as [number, number, number];
+  const children: Child[] = [];
+  try {
+    const urls = ports.slice(0, REPLICAS).map((p) => `http://127.0.0.1:${p}`);
+    for (let i = 0; i < REPLICAS; i++) {
+      const args = [...cli.args, 'simulate', '--port', String(ports[i]), '--model', MODEL, '--id', `replica-${i + 1}`, '--max-concurrency', String(BATCH), '--ttft-ms', String(TTFT_MS), '--itl-ms', String(ITL_MS)];
+      children.push(new Child(`simulator ${i + 1}`, process.execPath, args, { cpu: layout.loadCpu, cwd: ROOT }));
+    }
+    await Promise.all(children.map((c, i) => waitUntilReady(c, `${urls[i]}/health`)));
+    const isFlow = name === 'on';
+    const configPath = join(dir, `gateway-${name}.yaml`);
+    writeFileSync(
+      configPath,
+      stringify({
+        proxy: { listen: `127.0.0.1:${proxyPort}` },
+        status: { listen: `127.0.0.1:${statusPort}` },
+        admin: { listen: `127.0.0.1:${adminPort}` },
+        log: { access_log: false },
+        models: [
+          {
+            name: MODEL,
+            balancer: 'least-load',
+            load_metrics: { interval: '100ms' },
+            api_keys: [
+              { key: KEYS.a, name: 'tenant-a' },
+              { key: KEYS.b, name: 'tenant-b' },
+              { key: KEYS.vip, name: 'vip', max_priority: 10 },
+              { key: KEYS.shed, name: 'batch', priority: -1 },
+            ],
+            ...(isFlow ? { flow_control: { enabled: true, saturation: { queue_depth: 1, kv_cache: null }, max_queue: 100_000, max_wait: '120s' } } : {}),
+            targets: urls.map((url) => ({ url })),
+          },
+        ],
+      }),
+    );
+    const gateway = new Child('gateway', process.execPath, [...cli.args, 'start', '--config', configPath], { cpu: layout.gatewayCpu, cwd: ROOT, env: { ...process.env, IGW_LOG_LEVEL: 'warn' } });
+    children.push(gateway);
+    await waitUntilReady(gateway, `http://127.0.0.1:${statusPort}/status/ready`);
+    const origin = `http://127.0.0.1:${proxyPort}`;
+    const adminOrigin = `http://127.0.0.1:${adminPort}`;
+    const headersOf = (key: string, extra: Record<string, string> = {}) => ({ 'content-type': 'application/json', 'x-model': MODEL, apikey: key, ...extra });
+    const random = mulberry32(SEED);
+    const bArrivals = poissonArrivals(CAPACITY * B_LOAD, SECONDS, random);
+    const aArrivals = poissonArrivals(CAPACITY * A_LOAD, SECONDS, random);
+    const t0 = performance.now() + 20;
+    const b = openLoop({ origin, path: PATH, headers: headersOf(KEYS.b), arrivals: bArrivals, bodies: Array.from(bArrivals, (_, i) => body(i)), t0, graceMs: GRACE_MS });
+    const a = name === 'idle' ? null : openLoop({ origin, path: PATH, headers: headersOf(KEYS.a), arrivals: aArrivals, bodies: Array.from(aArrivals, (_, i) => body(i)), t0, graceMs: GRACE_MS });
+    let probes: Run['probes'] = null;
+    if (isFlow) {
+      // Halfway through, with A's requests piled up in the gateway.
+      await new Promise((r) => setTimeout(r, Math.max(0, t0 + (SECONDS * 1000) / 2 - performance.now())));
+      const waitingAtVip = await waitingIn(adminOrigin);
+      const vipTtftMs = await firstTokenMs(origin, headersOf(KEYS.vip, { 'x-priority': '10' }));
+      const shedMs: number[] = [];
+      const shedStatus: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const s = performance.now();
+        const res = await request(`${origin}${PATH}`, { method: 'POST', headers: headersOf(KEYS.shed), body: body(-2), signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+        await res.body.dump();
+        shedMs.push(performance.now() - s);
+        shedStatus.push(res.statusCode);
+      }
+      probes = { vipTtftMs, waitingAtVip, shedMs, shedStatus };
+      process.stderr.write(`  probes done\n`);
+    }
+    const [bResult, aResult] = await Promise.all([b, a]);
+    process.stderr.write(`  load done\n`);
+    return { name, a: aResult, b: bResult, seconds: SECONDS, probes };
+  } catch (err) {
+    throw withChildOutput(err, children);
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+  }
+}
+
+async function main(): Promise<void> {
+  const layout = pinLayout();
+  const cli = cliEntry(ROOT);
+  const dir = mkdtempSync(join(tmpdir(), 'igw-fairness-'));
+  try {
+    const runs: Run[] = [];
+    for (const name of ['idle', 'off', 'on'] as const) {
+      process.stderr.write(`run ${name} (${SECONDS}s) ...\n`);
+      runs.push(await runOne(name, cli, layout, dir));
+    }
+    const p95 = (r: Run) => percentile(ttfts(r.b), 95);
+    const idle = p95(runs[0]!);
+    const tokens = (r: Run) => {
+      const t0 = Math.min(r.b.sentAt[0] ?? Infinity, r.a?.sentAt[0] ?? Infinity);
+      return completedTokensPerSec([r.a, r.b], t0, t0 + r.seconds * 1000);
+    };
+    const lines = [
+      '# Flow control: a light tenant next to a heavy one',
+      '',
+      `${REPLICAS} simulated replicas, batch ${BATCH}, ttft ${TTFT_MS} ms, itl ${ITL_MS} ms, ${MAX_TOKENS}-token streams: nominal capacity ${CAPACITY.toFixed(1)} req/s.`,
+      `Tenant A open-loop at ${A_LOAD}x capacity, tenant B at ${B_LOAD}x; ${SECONDS} s per run; ${cli.label}; ${layout.note}.`,
+      '',
+      '| run | B requests ok | B p50 TTFT ms | B p95 TTFT ms | B p95 / idle | completed tokens/s |',
+      '| --- | --- | --- | --- | --- | --- |',
+      ...runs.map((r) => {
+        const t = ttfts(r.b);
+        return `| ${r.name} | ${t.length} of ${r.b.sentAt.length} | ${percentile(t, 50).toFixed(0)} | ${p95(r).toFixed(0)} | ${(p95(r) / idle).toFixed(2)}x | ${tokens(r).toFixed(0)} |`;
+      }),
+      '',
+      `Throughput with flow control: ${((tokens(runs[2]!) / tokens(runs[1]!)) * 100).toFixed(1)} % of without (target >= 95 %). B's p95 with flow control: ${(p95(runs[2]!) / idle).toFixed(2)}x idle (target <= 1.5x).`,
+    ];
+    const probes = runs[2]!.probes;
+    if (probes !== null) {
+      lines.push(
+        `A priority-10 request sent while ${probes.waitingAtVip} requests waited in the gateway: first token after ${probes.vipTtftMs.toFixed(0)} ms (B idle p95: ${idle.toFixed(0)} ms).`,
+        `Negative-priority requests under saturation: status ${[...new Set(probes.shedStatus)].join('/')}, answered in ${probes.shedMs.map((m) => m.toFixed(1)).join(', ')} ms (target < 5 ms).`,
+      );
+    }
+    publishReport(lines.join('\n'), `fairness-${new Date().toISOString().slice(0, 10)}.md`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+runBench('bench:fairness', main, stopAll);

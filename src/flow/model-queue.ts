@@ -1,0 +1,342 @@
+/**
+ * ModelQueue holds one model's requests while every target is saturated, and releases them best
+ * first as targets free up:
+ * - strict priority: a higher level always goes before a lower one;
+ * - within a level, weighted fair sharing between tenants by virtual counters: each tenant's
+ *   counter grows by what it was served (requests, or prompt + completion tokens, settled from the
+ *   usage when the request ends) divided by its weight; the waiting tenant with the smallest
+ *   counter goes next. A tenant that starts waiting is brought up to the level's clock, so idle
+ *   time earns no credit;
+ * - first come, first served within a tenant.
+ * A queue lives per model id across reloads, so waiting requests keep their place.
+ */
+import { GatewayError } from '../errors/index.js';
+import type { Target, TargetState } from '../upstream/index.js';
+import { NOT_ELIGIBLE, pickTarget, SATURATED, type FlowControl, type FlowTenant, type PickResult } from './flow-control.js';
+
+/** FlowModel is what a queue needs of its model: its live targets, and its fallbacks' (a Model fits it). */
+export interface FlowModel {
+  readonly name: string;
+  readonly upstream: { readonly targets: readonly Target[] };
+  readonly fallback: readonly { readonly upstream: { readonly targets: readonly Target[] } }[];
+}
+
+/** hasHealthyFallback tells whether one of a model's fallbacks has a target to take a request. */
+function hasHealthyFallback(model: FlowModel): boolean {
+  for (const f of model.fallback) for (const t of f.upstream.targets) if (t.state.isHealthy && !t.state.isDrained) return true;
+  return false;
+}
+
+/** FlowObserver is told what the queue does (metrics). */
+export interface FlowObserver {
+  depth(model: string, priority: number, count: number): void;
+  waited(model: string, seconds: number): void;
+  shed(model: string, reason: 'overloaded' | 'queue_full' | 'queue_timeout' | 'client_gone'): void;
+  saturated(model: string, isSaturated: boolean): void;
+}
+
+/** TenantQueue is one tenant's waiting requests on one priority level, and its virtual counter. */
+export class TenantQueue {
+  readonly name: string;
+  weight: number;
+  /** vt is the tenant's virtual service: what it was served, divided by its weight. */
+  vt = 0;
+  readonly waiting: Ticket[] = [];
+  head = 0;
+
+  constructor(name: string, weight: number) {
+    this.name = name;
+    this.weight = weight;
+  }
+
+  get size(): number {
+    return this.waiting.length - this.head;
+  }
+
+  shift(): Ticket | undefined {
+    while (this.head < this.waiting.length) {
+      const t = this.waiting[this.head++]!;
+      if (this.head > 64 && this.head * 2 > this.waiting.length) {
+        this.waiting.splice(0, this.head);
+        this.head = 0;
+      }
+      if (!t.isDone) return t;
+    }
+    return undefined;
+  }
+}
+
+/** Level is one priority level. */
+export class Level {
+  readonly priority: number;
+  readonly tenants = new Map<string, TenantQueue>();
+  /** clock is the virtual counter of the tenant served last: a tenant that starts waiting starts there. */
+  clock = 0;
+  count = 0;
+
+  constructor(priority: number) {
+    this.priority = priority;
+  }
+}
+
+/**
+ * Ticket is one request's place in the scheduler: waiting, then (once dispatched) what its
+ * tenant was charged, settled with the real usage when the request ends.
+ */
+export class Ticket {
+  readonly queue: ModelQueue;
+  readonly tenant: TenantQueue;
+  readonly level: Level;
+  readonly enqueuedAt: number;
+  readonly deadline: number;
+  /** charged is what the tenant's counter was charged at dispatch, in fairness units. */
+  charged: number;
+  isDone = false;
+  isWaiting = false;
+  resolve: ((target: Target) => void) | null = null;
+  reject: ((err: GatewayError) => void) | null = null;
+
+  constructor(queue: ModelQueue, tenant: TenantQueue, level: Level, nowMs: number, maxWaitMs: number, charge: number) {
+    this.queue = queue;
+    this.tenant = tenant;
+    this.level = level;
+    this.enqueuedAt = nowMs;
+    this.deadline = nowMs + maxWaitMs;
+    this.charged = charge;
+  }
+
+  /** cancel takes a waiting request out of the queue (its client left); it is never forwarded. */
+  cancel = (): void => {
+    if (this.isDone) return;
+    this.isDone = true;
+    this.queue.left(this, 'client_gone');
+  };
+
+  /** end settles the tenant's charge with the real usage (tokens fairness) and lets the queue release the next ones. */
+  end(promptTokens: number, completionTokens: number): void {
+    const q = this.queue;
+    if (q.fairness === 'tokens' && promptTokens >= 0) {
+      const used = promptTokens + Math.max(0, completionTokens);
+      this.tenant.vt += (used - this.charged) / this.tenant.weight;
+    }
+    q.release();
+  }
+}
+
+const TICK_MS = 20;
+/** SHED_RETRY_AFTER_S is the Retry-After of a shed or timed-out request. */
+const SHED_RETRY_AFTER_S = 1;
+
+/** ModelQueue is one model's wait queue. */
+export class ModelQueue {
+  readonly id: string;
+  readonly name: string;
+  #flow: FlowControl;
+  #model: FlowModel;
+  readonly #observer: FlowObserver;
+  /** levels, highest priority first. */
+  readonly #levels: Level[] = [];
+  size = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #isSaturated = false;
+  /** #released counts, per target, requests released in the current pass that have not begun yet. */
+  readonly #released = new Map<TargetState, number>();
+
+  constructor(id: string, flow: FlowControl, model: FlowModel, observer: FlowObserver) {
+    this.id = id;
+    this.name = model.name;
+    this.#flow = flow;
+    this.#model = model;
+    this.#observer = observer;
+  }
+
+  get fairness(): FlowControl['fairness'] {
+    return this.#flow.fairness;
+  }
+
+  get isSaturated(): boolean {
+    return this.#isSaturated;
+  }
+
+  /** update takes the newest configuration and targets (a reload keeps the queue). */
+  update(flow: FlowControl, model: FlowModel): void {
+    this.#flow = flow;
+    this.#model = model;
+  }
+
+  #level(priority: number): Level {
+    const levels = this.#levels;
+    let i = 0;
+    while (i < levels.length && levels[i]!.priority > priority) i++;
+    if (i < levels.length && levels[i]!.priority === priority) return levels[i]!;
+    const level = new Level(priority);
+    levels.splice(i, 0, level);
+    return level;
+  }
+
+  #tenant(level: Level, t: FlowTenant): TenantQueue {
+    let q = level.tenants.get(t.name);
+    if (q === undefined) level.tenants.set(t.name, (q = new TenantQueue(t.name, t.weight)));
+    q.weight = t.weight;
+    return q;
+  }
+
+  #pick(nowMs: number): PickResult {
+    const r = pickTarget(this.#model.upstream.targets, this.#flow, nowMs, this.#released.size === 0 ? null : this.#released);
+    const isSaturated = r === SATURATED;
+    if (isSaturated !== this.#isSaturated) {
+      this.#isSaturated = isSaturated;
+      this.#observer.saturated(this.name, isSaturated);
+    }
+    return r;
+  }
+
+  /**
+   * admit decides for one request: a target now (a ticket charged), or a promise of one once it is
+   * its turn. Throws overloaded (sheddable while saturated) or queue_full.
+   * With no healthy target but a healthy fallback, the request goes on to select (target null).
+   */
+  admit(tenant: FlowTenant, priority: number, charge: number, nowMs: number): { ticket: Ticket; target: Target | null; wait: Promise<Target> | null } {
+    const flow = this.#flow;
+    const level = this.#level(priority);
+    const tq = this.#tenant(level, tenant);
+    const ticket = new Ticket(this, tq, level, nowMs, flow.maxWaitMs, this.#flow.fairness === 'tokens' ? charge : 1);
+    if (this.size === 0) {
+      const r = this.#pick(nowMs);
+      if (r !== SATURATED && r !== NOT_ELIGIBLE) {
+        this.#charge(ticket);
+        return { ticket, target: r, wait: null };
+      }
+      if (r === NOT_ELIGIBLE && hasHealthyFallback(this.#model)) {
+        this.#charge(ticket);
+        return { ticket, target: null, wait: null };
+      }
+    }
+    if (priority < 0) {
+      this.#observer.shed(this.name, 'overloaded');
+      throw new GatewayError('overloaded', { retryAfterSec: SHED_RETRY_AFTER_S });
+    }
+    if (this.size >= flow.maxQueue) {
+      this.#observer.shed(this.name, 'queue_full');
+      throw new GatewayError('queue_full', { retryAfterSec: SHED_RETRY_AFTER_S });
+    }
+    const wait = new Promise<Target>((resolve, reject) => {
+      ticket.resolve = resolve;
+      ticket.reject = reject;
+    });
+    // A tenant that starts waiting starts at the level's clock: its idle time earns it no credit.
+    if (tq.size === 0 && tq.vt < level.clock) tq.vt = level.clock;
+    ticket.isWaiting = true;
+    tq.waiting.push(ticket);
+    level.count++;
+    this.size++;
+    this.#observer.depth(this.name, priority, level.count);
+    this.#timer ??= setInterval(this.#tick, TICK_MS);
+    this.#timer.unref();
+    // Something may be free already (the queue was not empty): release in order.
+    this.release();
+    return { ticket, target: null, wait };
+  }
+
+  #charge(ticket: Ticket): void {
+    const tq = ticket.tenant;
+    tq.vt += ticket.charged / tq.weight;
+  }
+
+  /** left removes a waiting ticket (client gone or timed out). */
+  left(ticket: Ticket, reason: 'client_gone' | 'queue_timeout'): void {
+    if (!ticket.isWaiting) return;
+    ticket.isWaiting = false;
+    this.#dequeued(ticket.level);
+    this.#observer.shed(this.name, reason);
+    if (reason === 'queue_timeout') {
+      this.#observer.waited(this.name, (Date.now() - ticket.enqueuedAt) / 1000);
+      ticket.reject!(new GatewayError('queue_timeout', { retryAfterSec: SHED_RETRY_AFTER_S }));
+    }
+  }
+
+  #dequeued(level: Level): void {
+    level.count--;
+    this.size--;
+    this.#observer.depth(this.name, level.priority, level.count);
+    if (this.size === 0 && this.#timer !== null) {
+      clearInterval(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  /** release dispatches waiting requests, best first, while some target is unsaturated. */
+  release(): void {
+    if (this.size === 0) return;
+    const now = Date.now();
+    const released = this.#released;
+    try {
+      while (this.size > 0) {
+        const r = this.#pick(now);
+        if (r === SATURATED || r === NOT_ELIGIBLE) return;
+        const ticket = this.#next();
+        if (ticket === undefined) return;
+        ticket.isDone = true;
+        ticket.isWaiting = false;
+        this.#dequeued(ticket.level);
+        ticket.level.clock = ticket.tenant.vt;
+        this.#charge(ticket);
+        released.set(r.state, (released.get(r.state) ?? 0) + 1);
+        this.#observer.waited(this.name, (now - ticket.enqueuedAt) / 1000);
+        ticket.resolve!(r);
+      }
+    } finally {
+      // Released requests begin on their target before any timer or I/O callback runs again.
+      released.clear();
+    }
+  }
+
+  /** #next takes the best waiting ticket: highest level, then the tenant with the least virtual service. */
+  #next(): Ticket | undefined {
+    for (const level of this.#levels) {
+      while (level.count > 0) {
+        let best: TenantQueue | null = null;
+        for (const tq of level.tenants.values()) {
+          if (tq.size > 0 && (best === null || tq.vt < best.vt)) best = tq;
+        }
+        if (best === null) break;
+        const t = best.shift();
+        // A tenant whose tickets had all left is now empty: look again.
+        if (t !== undefined) return t;
+      }
+    }
+    return undefined;
+  }
+
+  #tick = (): void => {
+    const now = Date.now();
+    // Time-outs first: a request past its max_wait is answered, not forwarded late.
+    for (const level of this.#levels) {
+      if (level.count === 0) continue;
+      for (const tq of level.tenants.values()) {
+        for (let i = tq.head; i < tq.waiting.length; i++) {
+          const t = tq.waiting[i]!;
+          if (t.isDone || t.deadline > now) continue;
+          t.isDone = true;
+          this.left(t, 'queue_timeout');
+        }
+      }
+    }
+    this.release();
+  };
+
+  /** view is the queue as the admin API shows it. */
+  view(): { saturated: boolean; waiting: number; by_priority: Record<string, number>; by_tenant: Record<string, number> } {
+    const byPriority: Record<string, number> = {};
+    const byTenant: Record<string, number> = {};
+    for (const level of this.#levels) {
+      if (level.count > 0) byPriority[String(level.priority)] = level.count;
+      for (const tq of level.tenants.values()) {
+        let n = 0;
+        for (let i = tq.head; i < tq.waiting.length; i++) if (!tq.waiting[i]!.isDone) n++;
+        if (n > 0) byTenant[tq.name || '(no key)'] = (byTenant[tq.name || '(no key)'] ?? 0) + n;
+      }
+    }
+    return { saturated: this.#isSaturated, waiting: this.size, by_priority: byPriority, by_tenant: byTenant };
+  }
+}
