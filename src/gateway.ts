@@ -168,7 +168,7 @@ export class Gateway {
         this.#log.error({ request_id: ctx.requestId, code: err.code, model: ctx.model?.name, target: ctx.target?.url, cause: String(err.cause ?? '') }, 'gateway error');
       },
     };
-    this.#events = new AdminEvents({ metrics: this.#metrics, accessLog: this.#accessLog, current: () => this.#store.current, limits: limitStore });
+    this.#events = new AdminEvents({ metrics: this.#metrics, accessLog: this.#accessLog, current: () => this.#store.current, limits: limitStore, flowWaiting: (m) => (m.flow === null ? 0 : this.#flow.view(m.flow).waiting) });
     const listeners = new Listeners({
       settings: cfg,
       baseDir: dirname(resolve(this.#opts.cwd ?? process.cwd(), this.#opts.configPath)),

@@ -43,7 +43,7 @@ export interface EventSample {
   prompt_tokens_per_s: number;
   completion_tokens_per_s: number;
   inflight: number;
-  /** queued is the requests waiting in concurrency queues. */
+  /** queued is the requests waiting in concurrency queues and flow-control queues. */
   queued: number;
   /** limited_per_s counts 429s by limit (`<scope>:<kind>_per_<window>`, as igw_rate_limited_total). */
   limited_per_s: Record<string, number>;
@@ -113,6 +113,8 @@ export interface AdminEventsOptions {
   maxFleetModels?: number;
   /** limits is the limit store the Keys page reads headroom from (none: no headroom shown). */
   limits?: CounterStore;
+  /** flowWaiting counts the requests waiting in a model's flow-control queue (0 without flow control). */
+  flowWaiting?: (model: Snapshot['models'][number]) => number;
   /** maxKeys caps the keys counted while watched (default 1000). */
   maxKeys?: number;
   /** clock returns epoch milliseconds (tests). */
@@ -331,7 +333,9 @@ export class AdminEvents {
       if (d > 0) limited[label] = d;
     }
     let queued = 0;
+    const flowWaiting = this.#opts.flowWaiting;
     for (const m of this.#opts.current().models) {
+      if (flowWaiting !== undefined) queued += flowWaiting(m);
       if (m.limits === null) continue;
       for (const sc of m.limits.scopes) if (sc.semaphore !== null) queued += sc.semaphore.waiting;
       for (const sc of m.limits.keyScopes.values()) if (sc.semaphore !== null) queued += sc.semaphore.waiting;

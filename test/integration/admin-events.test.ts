@@ -25,6 +25,24 @@ describe('GET /events: live samples for the dashboard', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
+  it('counts requests waiting in a flow-control queue as queued', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const gw = await startGateway(cleanup, {
+      admin: { token: ADMIN_TOKEN },
+      models: [{ name: 'm', targets: [{ url: sim.url }], flow_control: { enabled: true, saturation: { max_inflight: 1, queue_depth: null, kv_cache: null } } }],
+    });
+    const sse = new SseReader();
+    cleanup.add(() => sse.close());
+    await sse.open(`${gw.adminUrl}/events`, AUTH);
+    // One request holds the only slot for 3 s; three more wait in the gateway's queue.
+    const held = [post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-model': 'm', 'x-sim-ttft-ms': '3000' })];
+    await until('the first request running', () => sim.stats.running === 1);
+    for (let i = 0; i < 3; i++) held.push(post(`${gw.url}/v1/chat/completions`, chat('m'), { 'x-model': 'm' }));
+    const t = await sse.next<Tick>((e) => e.event === 'tick' && (e.data as Tick).sample.queued >= 3, 0, 4000);
+    assert.equal(t.sample.queued, 3);
+    for (const r of await Promise.all(held)) assert.equal(r.status, 200);
+  });
+
   it('needs the admin token, then sends history and a tick a second with rates, fleet and new requests', async () => {
     const sim = await startSim(cleanup, { model: 'm' });
     const gw = await startGateway(cleanup, { admin: { token: ADMIN_TOKEN }, models: [{ name: 'm', api_keys: [KEY], targets: [{ url: sim.url }] }] });
