@@ -8,7 +8,7 @@
 import { dirname, resolve } from 'node:path';
 import type { DestinationStream } from 'pino';
 import { AdminEvents, ConfigHistory, createAdminHandler, type AdminHost } from './admin/index.js';
-import { checkStart, ConfigReloader, ConfigStore, DEFAULTS, loadConfigFile, logIssues, dryRunConfig, type Model, type Snapshot, type SwapResult } from './config/index.js';
+import { checkStart, ConfigReloader, ConfigStore, DEFAULTS, loadConfigFile, logIssues, dryRunConfig, renderConfig, type Model, type Snapshot, type SwapResult } from './config/index.js';
 import type { GatewayError } from './errors/index.js';
 import { AccessLog, createLogger, HealthLog, type Logger } from './log/index.js';
 import { FlowScheduler } from './flow/index.js';
@@ -223,6 +223,10 @@ export class Gateway {
       },
       applyConfigText: (text, checkHash, source) => reloader.applyText(text, checkHash, source),
       history: () => this.#history.entries(),
+      runningDocument: () => {
+        const loaded = this.#history.loadedOf(this.#store.current.hash);
+        return loaded === undefined ? null : renderConfig(loaded.config);
+      },
       rollback: (hash) => {
         const loaded = this.#history.loadedOf(hash);
         return loaded === undefined ? null : reloader.applyLoaded(loaded, 'rollback');

@@ -35,6 +35,8 @@ export interface AdminHost {
   validateConfigText(text: string): DryRun;
   /** history lists the configuration loads, newest first. */
   history(): ConfigHistoryEntry[];
+  /** runningDocument is the running configuration as loaded, as YAML with keys and tokens as fingerprints; null when not known. */
+  runningDocument(): string | null;
   /** rollback swaps back an applied configuration by its hash; null when it is not among the kept ones. */
   rollback(hash: string): { result: SwapResult; warnings: string[] } | null;
   /** targetChanged is told when the admin API drained or undrained a target (metrics). */
@@ -86,6 +88,7 @@ const ADMIN_INDEX = Object.freeze({
     { method: 'GET', path: '/models', description: 'every model with live target state, in-flight counts and limits' },
     { method: 'GET', path: '/models/{name}', description: 'the models of that name (one per path)' },
     { method: 'GET', path: '/config', description: 'the compiled configuration (keys never shown, only counted)' },
+    { method: 'GET', path: '/config/document', description: 'the running configuration as loaded (YAML; keys and tokens as fingerprints) and its hash' },
     { method: 'POST', path: '/config', description: 'replace the whole configuration (YAML or JSON body); ?check_hash=1 answers 304 when unchanged' },
     { method: 'GET', path: '/ui/', description: 'the dashboard (a browser asking for GET / is redirected there)' },
     { method: 'GET', path: '/events', description: 'Server-Sent Events: the last 15 minutes of 1 s samples on connect, then a sample, the fleet and new requests every second' },
@@ -214,6 +217,7 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
     if (req.method !== 'GET') return [405, { message: 'Method not allowed' }];
     if (path === '/status') return [200, host.status()];
     if (path === '/config/history') return [200, { data: host.history() }];
+    if (path === '/config/document') return [200, { hash: host.current().hash, document: host.runningDocument() }];
     const snapshot = host.current();
     const view = describeSnapshot(snapshot);
     if (path === '/config') return [200, view];

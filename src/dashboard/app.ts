@@ -358,7 +358,7 @@ pages.config = {
     // A diff shown is the diff of the text validated: an edit makes it stale.
     text.addEventListener('input', () => document.getElementById('cfg-result')!.replaceChildren());
     main().replaceChildren(
-      el('div', { class: 'card' }, el('h3', {}, 'Running configuration'), el('div', { id: 'cfg-hash', class: 'big' }), el('pre', { id: 'cfg-models' })),
+      el('div', { class: 'card' }, el('h3', {}, 'Running configuration'), el('div', { id: 'cfg-hash', class: 'big' }), el('pre', { id: 'cfg-models' }), el('details', {}, el('summary', {}, 'as loaded (keys as fingerprints)'), el('pre', { id: 'cfg-document' }))),
       el('h3', {}, 'Apply a configuration'),
       text, validate, ' ', apply, el('div', { id: 'cfg-result' }),
       el('h3', {}, 'Reload history'), el('table', { id: 't-history' }),
@@ -369,11 +369,16 @@ pages.config = {
 };
 
 async function loadConfig(): Promise<void> {
-  const [cfg, hist] = await Promise.all([api('/config').then((r) => r.json() as Promise<{ hash: string; models: Array<{ name: string; path: string }> }>), api('/config/history').then((r) => r.json() as Promise<{ data: HistoryEntry[] }>)]);
+  const [cfg, hist, doc] = await Promise.all([
+    api('/config').then((r) => r.json() as Promise<{ hash: string; models: Array<{ name: string; path: string }> }>),
+    api('/config/history').then((r) => r.json() as Promise<{ data: HistoryEntry[] }>),
+    api('/config/document').then((r) => r.json() as Promise<{ document: string | null }>),
+  ]);
   const hash = document.getElementById('cfg-hash');
   if (hash === null) return;
   hash.textContent = cfg.hash;
   document.getElementById('cfg-models')!.textContent = cfg.models.map((m) => `${m.name}  ${m.path || '/'}`).join('\n');
+  document.getElementById('cfg-document')!.textContent = doc.document ?? 'not known to this gateway';
   const rows = hist.data.map((h) => {
     const back = h.can_rollback && h.hash !== cfg.hash ? el('button', { 'data-hash': h.hash }, 'Roll back') : null;
     back?.addEventListener('click', () => void rollback(h.hash));

@@ -120,6 +120,12 @@ describe('admin writes: drain, config history, rollback, audit', () => {
     }
     assert.equal(gw.gateway.snapshot.hash, first, 'nothing applied');
     assert.equal(await historyLength(), loads, 'not a load');
+    // The running configuration as loaded, as the Config page shows it: keys as fingerprints.
+    assert.equal((await fetch(`${gw.adminUrl}/config/document`)).status, 401);
+    const doc = (await (await fetch(`${gw.adminUrl}/config/document`, { headers: AUTH })).json()) as { hash: string; document: string };
+    assert.equal(doc.hash, first);
+    assert.equal(doc.document, body.running);
+    assert.ok(doc.document.includes(fingerprint) && !doc.document.includes(key) && !doc.document.includes(ADMIN_TOKEN));
     type Audit = { audit?: { action: string; status: number } };
     await until('the audit lines', () => gw.log.json<Audit>().filter((l) => l.audit?.action === 'config_validate').length === 4);
     assert.deepEqual(gw.log.json<Audit>().filter((l) => l.audit?.action === 'config_validate').map((l) => l.audit!.status), [401, 400, 400, 200]);
