@@ -4,6 +4,7 @@
  * the one before, under a few system prompts that many conversations share (one per application).
  * Everything comes from a seeded source, so every balancer gets the same requests at the same times.
  */
+import { promptBlocks } from '../../src/sim/index.js';
 import { mulberry32 } from './openloop.js';
 
 /** MultiTurnShape is the workload's size and pace. */
@@ -63,13 +64,5 @@ export function chatText(messages: ReadonlyArray<{ role: string; content: string
   return p;
 }
 
-/** blockKeys are the simulator's chained block keys of a prompt (FNV-1a over the text, its value at each full block). */
-export function blockKeys(text: string, blockChars: number): number[] {
-  const out: number[] = [];
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-    if ((i + 1) % blockChars === 0) out.push(h >>> 0);
-  }
-  return out;
-}
+/** blockKeys are the simulator's chained block keys of a prompt (the simulator's own function, so the model hashes as it does). */
+export const blockKeys = promptBlocks;

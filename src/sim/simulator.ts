@@ -1027,8 +1027,8 @@ function chatText(messages: unknown[]): string {
   return p;
 }
 
-/** Chained block keys of a prompt: FNV-1a run over the whole text, its value at each full block's end (a partial last block is not cached). */
-function promptBlocks(text: string, blockChars: number): number[] {
+/** promptBlocks are the chained block keys of a prompt: FNV-1a run over the whole text, its value at each full block's end (a partial last block is not cached). */
+export function promptBlocks(text: string, blockChars: number): number[] {
   const out: number[] = [];
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
