@@ -119,6 +119,13 @@ program
     return v;
   }, 'fcfs')
   .option('--ttft-per-waiting-ms <ms>', 'extra ttft per request still waiting in the queue when one starts', toInt, 0)
+  .option('--prefill-ms-per-token <ms>', 'extra ttft per prompt token (prefill cost)', (v: string): number => {
+    const n = Number(v);
+    if (!(Number.isFinite(n) && n >= 0)) throw new InvalidArgumentError('expected a number >= 0');
+    return n;
+  }, 0)
+  .option('--kv-cache-tokens <n>', 'KV-cache size in tokens: running requests hold their prompt + generated tokens, and a request waits while its blocks do not fit (0: not modelled)', toInt, 0)
+  .option('--non-stream-decode', 'non-streamed answers also spend one --itl-ms per generated token, as streamed ones do', false)
   .option('--prefix-cache-size <n>', 'prompt prefixes kept in an LRU prefix cache (0: off)', toInt, 0)
   .option('--prefix-chars <n>', 'prompt characters that form the cached prefix', toInt, 256)
   .option('--prefix-hit-ttft-factor <x>', 'ttft multiplier on a prefix-cache hit', toRate, 0.2)
@@ -138,6 +145,9 @@ program
       id?: string;
       speedFactor: number;
       ttftPerWaitingMs: number;
+      prefillMsPerToken: number;
+      kvCacheTokens: number;
+      nonStreamDecode: boolean;
       schedulingPolicy: 'fcfs' | 'priority';
       prefixCacheSize: number;
       prefixChars: number;
@@ -158,6 +168,9 @@ program
         id: o.id,
         speedFactor: o.speedFactor,
         ttftPerWaitingMs: o.ttftPerWaitingMs,
+        prefillMsPerToken: o.prefillMsPerToken,
+        kvCacheTokens: o.kvCacheTokens,
+        nonStreamDecode: o.nonStreamDecode,
         schedulingPolicy: o.schedulingPolicy,
         prefixCacheSize: o.prefixCacheSize,
         prefixChars: o.prefixChars,

@@ -34,8 +34,26 @@ export interface SimulatorOptions {
   model: string;
   /** Delay before the first generated token, in ms (default 0). */
   ttftMs?: number;
-  /** Delay between streamed tokens, in ms (default 0; non-stream responses only wait ttftMs). */
+  /** Delay between streamed tokens, in ms (default 0; non-stream responses only wait ttftMs unless nonStreamDecode). */
   itlMs?: number;
+  /**
+   * Non-streamed answers also spend one inter-token delay per generated token after the first (as an engine
+   * does, whether or not it streams), so they take as long as the same request streamed (default false: ttft only).
+   */
+  nonStreamDecode?: boolean;
+  /**
+   * Prefill cost: a request's ttft grows by this many ms per prompt token (default 0), times speedFactor;
+   * a prefix-cache hit shortens it like the rest of the ttft.
+   */
+  prefillMsPerToken?: number;
+  /**
+   * KV-cache size in tokens (default 0 = not modelled). A running request holds ceil((prompt + generated
+   * tokens) / 16) blocks of 16 tokens, reported as vllm:kv_cache_usage_perc (held / all blocks). A request
+   * starts only when the blocks of its prompt plus its max_tokens fit beside those the running requests may
+   * still grow into (so nothing is ever preempted); until then it waits, and so does every request behind it
+   * (first come, first served). A request larger than the whole cache starts alone.
+   */
+  kvCacheTokens?: number;
   /** Requests generating at once; more wait in a FIFO queue (default 0 = unlimited). */
   maxConcurrency?: number;
   /** Probability 0..1 that an inference request is answered with a 500 (default 0). */
@@ -158,6 +176,8 @@ const MAX_MODEL_LEN = 131_072;
 const TOKEN = 'tok ';
 const EMBEDDING_DIM = 8;
 const TEXT_CACHE_MAX_TOKENS = 4096;
+/** KV_BLOCK_TOKENS is vLLM's default KV-cache block size (--block-size 16). */
+const KV_BLOCK_TOKENS = 16;
 
 // Constant tails of SSE events; a job's `head` (id/created/model) is prepended per event.
 const CHAT_ROLE_TAIL = '{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n';
@@ -207,6 +227,10 @@ interface Job {
   stopMatch: string | undefined;
   /** priority is the body's `priority` (scheduling policy priority: lower goes first). */
   priority: number;
+  /** kvReserved is the KV blocks the job may hold at most (prompt + max_tokens), counted while it runs; 0 without a KV cache. */
+  kvReserved: number;
+  /** decodeAtMs is when a non-streamed job's first token was due (its decode time counts from there); 0 otherwise. */
+  decodeAtMs: number;
 }
 
 /** Thrown by request validation; carries the vLLM error to answer with. */
@@ -234,6 +258,12 @@ export class Simulator {
   private readonly defaultMaxTokens: number;
   private readonly speedFactor: number;
   private readonly ttftPerWaitingMs: number;
+  private readonly prefillMsPerToken: number;
+  private readonly isNonStreamDecode: boolean;
+  /** kvBlocks is the KV cache's size in blocks of KV_BLOCK_TOKENS (0: not modelled). */
+  private readonly kvBlocks: number;
+  /** kvReservedTotal is the sum of the running jobs' kvReserved. */
+  private kvReservedTotal = 0;
   /** LRU of prompt prefixes (Map keeps insertion order: first key = least recently used); undefined = off. */
   private readonly prefixLru: Map<string | number, true> | undefined;
   /** prefixBlockChars > 0: the cache holds prompt blocks of this many characters (see PrefixCacheOptions). */
@@ -286,6 +316,9 @@ export class Simulator {
     this.defaultMaxTokens = Math.max(1, Math.floor(opts.defaultMaxTokens ?? 16));
     this.speedFactor = opts.speedFactor !== undefined && Number.isFinite(opts.speedFactor) && opts.speedFactor >= 0 ? opts.speedFactor : 1;
     this.ttftPerWaitingMs = nonNegative(opts.ttftPerWaitingMs);
+    this.prefillMsPerToken = nonNegative(opts.prefillMsPerToken);
+    this.isNonStreamDecode = opts.nonStreamDecode === true;
+    this.kvBlocks = Math.ceil(Math.floor(nonNegative(opts.kvCacheTokens)) / KV_BLOCK_TOKENS);
     const pc = opts.prefixCache;
     this.prefixCapacity = pc === undefined ? 0 : Math.floor(nonNegative(pc.capacity));
     this.prefixLru = this.prefixCapacity > 0 ? new Map() : undefined;
@@ -587,9 +620,11 @@ export class Simulator {
 
   /** Runs the job now if a slot is free (and nobody queued ahead), else queues it FIFO. */
   private acquire(job: Job): void {
-    if (this.maxConcurrency === 0 || (this.st.running < this.maxConcurrency && this.queue.length === 0)) {
+    if (this.kvBlocks > 0 && job.kind !== EMBEDDING) job.kvReserved = Math.ceil((job.promptTokens + job.maxTokens) / KV_BLOCK_TOKENS);
+    if (this.queue.length === 0 && this.hasRoomFor(job)) {
       this.st.running++;
       job.state = RUNNING;
+      this.kvReservedTotal += job.kvReserved;
       this.start(job);
     } else {
       job.state = WAITING;
@@ -604,17 +639,24 @@ export class Simulator {
     }
   }
 
+  /** hasRoomFor tells whether a job may start now: a free batch slot, and its KV blocks fit (or nothing else runs). */
+  private hasRoomFor(job: Job): boolean {
+    if (this.maxConcurrency > 0 && this.st.running >= this.maxConcurrency) return false;
+    return job.kvReserved === 0 || this.st.running === 0 || this.kvReservedTotal + job.kvReserved <= this.kvBlocks;
+  }
+
   /** Hands freed slots to queued jobs; iterative (guarded) so long zero-delay queues cannot recurse deeply. */
   private admitNext(): void {
     if (this.admitting) return;
     this.admitting = true;
     try {
-      while (this.queue.length > 0 && this.st.running < this.maxConcurrency) {
+      while (this.queue.length > 0 && this.hasRoomFor(this.queue[0]!)) {
         const next = this.queue.shift();
         if (next === undefined) break;
         this.st.waiting--;
         this.st.running++;
         next.state = RUNNING;
+        this.kvReservedTotal += next.kvReserved;
         this.guarded(next, this.start);
       }
     } finally {
@@ -624,13 +666,18 @@ export class Simulator {
 
   private readonly start = (job: Job): void => {
     this.promptTokensTotal += job.promptTokens;
+    if (this.prefillMsPerToken > 0) job.ttft += this.prefillMsPerToken * job.promptTokens * this.speedFactor;
     if (job.prefix !== undefined) this.lookupPrefix(job);
     else if (job.blocks !== undefined) this.lookupBlocks(job, job.blocks);
     if (job.lora !== undefined) this.useLora(job.lora, job);
     // Prefill contention: the requests still queued behind this one at the moment it starts.
     if (this.ttftPerWaitingMs > 0 && this.st.waiting > 0) job.ttft += this.ttftPerWaitingMs * this.st.waiting * this.speedFactor;
     if (!job.stream) {
-      this.delay(job, job.ttft, job.kind === EMBEDDING ? this.finishEmbedding : this.finishText);
+      if (job.kind === EMBEDDING) this.delay(job, job.ttft, this.finishEmbedding);
+      else if (this.isNonStreamDecode && job.n > 1 && job.itl > 0) {
+        job.decodeAtMs = Date.now() + job.ttft;
+        this.delay(job, job.ttft + (job.n - 1) * job.itl, this.finishText);
+      } else this.delay(job, job.ttft, this.finishText);
       return;
     }
     const chat = job.kind === CHAT;
@@ -853,6 +900,7 @@ export class Simulator {
       this.st.waiting--;
     } else if (state === RUNNING) {
       this.st.running--;
+      this.kvReservedTotal -= job.kvReserved;
       if (this.queue.length > 0) this.admitNext();
     }
   }
@@ -927,9 +975,23 @@ export class Simulator {
     );
   }
 
+  /** kvHeldBlocks is the KV blocks the running requests hold now: their prompt plus the tokens generated so far. */
+  private kvHeldBlocks(): number {
+    let blocks = 0;
+    const now = Date.now();
+    for (const job of this.active) {
+      if (job.state !== RUNNING || job.kvReserved === 0) continue;
+      let generated = job.sent;
+      // A non-streamed answer is generated as time passes, one token per itl after its first.
+      if (job.decodeAtMs > 0 && now >= job.decodeAtMs) generated = Math.min(job.n, 1 + Math.floor((now - job.decodeAtMs) / job.itl));
+      blocks += Math.ceil((job.promptTokens + generated) / KV_BLOCK_TOKENS);
+    }
+    return blocks;
+  }
+
   private metricsText(): string {
     const l = `{model_name="${this.modelLabel}"}`;
-    const kv = Math.min(1, this.st.running / (this.maxConcurrency || 64));
+    const kv = this.kvBlocks > 0 ? Math.min(1, this.kvHeldBlocks() / this.kvBlocks) : Math.min(1, this.st.running / (this.maxConcurrency || 64));
     const metric = (name: string, type: string, help: string, value: number): string =>
       `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name}${l} ${value}\n`;
     return (
@@ -983,6 +1045,8 @@ function newJob(res: ServerResponse, kind: Kind): Job {
     toolCall: undefined,
     stopMatch: undefined,
     priority: 0,
+    kvReserved: 0,
+    decodeAtMs: 0,
   };
 }
 

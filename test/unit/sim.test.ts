@@ -588,3 +588,77 @@ test('scheduling policy priority runs lower priority values first; fcfs refuses 
   await Promise.all([first, ...later]);
   assert.deepEqual(done, [0, 1, 3, 5]);
 });
+
+/** kvUsage reads vllm:kv_cache_usage_perc from the simulator's /metrics. */
+async function kvUsage(sim: Simulator): Promise<number> {
+  const metrics = await (await fetch(sim.url + '/metrics')).text();
+  return Number(/vllm:kv_cache_usage_perc\{[^}]*\} (\S+)/.exec(metrics)?.[1]);
+}
+
+test('KV cache: running requests hold their prompt blocks, reported as kv_cache_usage_perc; a request waits while its blocks do not fit', async (t) => {
+  // 10 blocks of 16 tokens. A prompt of 400 characters is 101 tokens (7 blocks); with max_tokens 16 it may grow to 8.
+  const sim = await startSim(t, { kvCacheTokens: 160, ttftMs: 60_000 });
+  const long = (extra: Record<string, unknown>) => ({ model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 16, ...extra });
+  const a = openStream(sim, '/v1/chat/completions', long({ stream: true }));
+  await sim.waitFor((s) => s.running === 1);
+  assert.equal(await kvUsage(sim), 0.7);
+  // The second one would need 8 more blocks beside the first one's 8: it waits, and so does a small one behind it (first come, first served).
+  const b = openStream(sim, '/v1/chat/completions', long({ stream: true }));
+  await sim.waitFor((s) => s.waiting === 1);
+  const small = openStream(sim, '/v1/chat/completions', chatBody({ max_tokens: 1, stream: true }));
+  await sim.waitFor((s) => s.waiting === 2);
+  assert.equal(sim.stats.running, 1);
+  // When the first one ends, its blocks go back and both queued requests fit (8 + 1 of 10 blocks).
+  a.req.destroy();
+  await sim.waitFor((s) => s.aborted === 1 && s.running === 2 && s.waiting === 0);
+  assert.equal(await kvUsage(sim), 0.8);
+  b.req.destroy();
+  small.req.destroy();
+  await sim.waitFor((s) => s.running === 0);
+  assert.equal(await kvUsage(sim), 0);
+});
+
+test('KV cache: a request larger than the whole cache starts alone instead of waiting forever', async (t) => {
+  const sim = await startSim(t, { kvCacheTokens: 32 });
+  const res = await post(sim, '/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 4 });
+  assert.equal(res.status, 200);
+  assert.equal(((await res.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens, 101);
+});
+
+test('prefill cost: a long prompt gets its first token after a short one sent later', async (t) => {
+  // 5 ms per prompt token: a prompt of 4000 characters (1001 tokens) waits about 5 s, a short one under 0.1 s.
+  const sim = await startSim(t, { prefillMsPerToken: 5 });
+  const long = openStream(sim, '/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(4000) }], max_tokens: 1, stream: true });
+  await sim.waitFor((s) => s.running === 1);
+  let longText = '';
+  long.response.then(
+    (res) => res.on('data', (c: Buffer) => (longText += c.toString())),
+    () => {},
+  );
+  const short = await post(sim, '/v1/chat/completions', chatBody({ max_tokens: 1, stream: true }));
+  assert.ok((await short.text()).includes('"content":"tok '));
+  assert.ok(!longText.includes('"content":"tok '), 'the long prompt is still in prefill');
+  long.req.destroy();
+  await sim.waitFor((s) => s.running === 0);
+});
+
+test('nonStreamDecode: a non-streamed answer waits for every token, as a streamed one does', async (t) => {
+  const body = chatBody({ max_tokens: 2 });
+  // Without the option the answer comes after the ttft alone, however long the inter-token delay.
+  const plain = await startSim(t, { itlMs: 60_000 });
+  assert.equal((await post(plain, '/v1/chat/completions', body)).status, 200);
+  // With it, the second token is a minute away: the request is still running after its first token.
+  const sim = await startSim(t, { itlMs: 60_000, nonStreamDecode: true, kvCacheTokens: 1600 });
+  const pending = openStream(sim, '/v1/chat/completions', body);
+  await sim.waitFor((s) => s.running === 1);
+  let answered = false;
+  pending.response.then(
+    () => (answered = true),
+    () => {},
+  );
+  // KV usage counts the prompt (7 tokens) and the first generated token: 1 block of 100.
+  assert.equal(await kvUsage(sim), 0.01);
+  assert.equal(answered, false);
+  pending.req.destroy();
+  await sim.waitFor((s) => s.aborted === 1);
+});
