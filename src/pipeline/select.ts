@@ -28,7 +28,7 @@ export function hashKeyOf(ctx: RequestContext, model: Model): string | PromptBlo
 function pickFrom(ctx: RequestContext, model: Model, nowMs: number): Target | undefined {
   const adapter = ctx.adapter;
   if (adapter !== null && model.adapters?.has(adapter) === true) return pickForAdapter(model.upstream.targets, adapter, ctx.tried);
-  return model.upstream.pick(ctx.tried, nowMs, hashKeyOf, ctx, model);
+  return model.upstream.pick(ctx.tried, nowMs, hashKeyOf, ctx, model, ctx.body === null ? 0 : ctx.body.length);
 }
 
 /** nextTarget picks from the requested model (or the one its split chose), then its fallbacks; sets ctx.serving and ctx.target. */

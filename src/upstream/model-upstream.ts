@@ -55,16 +55,17 @@ export class ModelUpstream {
   /**
    * pick returns a healthy target not in excluded, or undefined. The consistent-hash key is asked
    * of hashKeyOf only when a balancer is there to use it: a one-target model (the common case) is
-   * answered without building the balancer's input or reading the request.
+   * answered without building the balancer's input or reading the request. size is the request
+   * body's length in bytes (0: unknown), which least-load weighs.
    */
-  pick<R, M>(excluded: ReadonlySet<Target> | null, nowMs: number, hashKeyOf: HashKeyOf<R, M>, request: R, model: M): Target | undefined {
+  pick<R, M>(excluded: ReadonlySet<Target> | null, nowMs: number, hashKeyOf: HashKeyOf<R, M>, request: R, model: M, size = 0): Target | undefined {
     const balancer = this.#balancer;
     if (balancer === null) {
       const only = this.#only;
       return only !== null && isEligible(only, excluded) ? only : undefined;
     }
     const key = hashKeyOf(request, model);
-    return typeof key === 'string' || key === null ? balancer.pick({ excluded, hashKey: key, nowMs, blocks: null }) : balancer.pick({ excluded, hashKey: null, nowMs, blocks: key });
+    return typeof key === 'string' || key === null ? balancer.pick({ excluded, hashKey: key, nowMs, blocks: null, size }) : balancer.pick({ excluded, hashKey: null, nowMs, blocks: key, size });
   }
 
   /**

@@ -37,6 +37,8 @@ export interface LoadSample {
   prefixWindowQueries?: number;
   prefixWindowHits?: number;
   prefixWindowAtMs?: number;
+  /** requestsDone is vllm:request_success_total (requests finished, summed over its labels); -1 or absent when not exported. */
+  requestsDone?: number;
   /** atMs is when it was read (clock milliseconds). */
   atMs: number;
   /** inflight is this gateway's in-flight count on the target when the sample was read (set by the poller). */

@@ -18,6 +18,8 @@ const PREFIX_QUERIES = 'vllm:prefix_cache_queries_total';
 const PREFIX_HITS = 'vllm:prefix_cache_hits_total';
 const GPU_PREFIX_QUERIES = 'vllm:gpu_prefix_cache_queries_total';
 const GPU_PREFIX_HITS = 'vllm:gpu_prefix_cache_hits_total';
+/** SUCCESS counts finished requests, one line per finished_reason; summed. */
+const SUCCESS = 'vllm:request_success_total';
 /** LORA_INFO's labels name the adapters of running and waiting requests; its value is the sample's time (the newest line wins). */
 const LORA_INFO = 'vllm:lora_requests_info';
 
@@ -31,6 +33,7 @@ const IS_HITS = 6;
 const IS_GPU_QUERIES = 7;
 const IS_GPU_HITS = 8;
 const IS_LORA = 9;
+const IS_SUCCESS = 10;
 
 const CHAR_V = 0x76;
 const CHAR_SPACE = 0x20;
@@ -43,7 +46,7 @@ const CHAR_BACKSLASH = 0x5c;
 
 /**
  * parseVllmMetrics sums waiting and running requests over every label set (models, engines), takes the highest
- * KV-cache usage, sums the prefix-cache counters and, given the previous sample of the same target, turns their
+ * KV-cache usage, sums the finished-request counter and the prefix-cache counters and, given the previous sample of the same target, turns their
  * deltas into the hit rate of the last completed window. It returns null when the text has neither request gauge.
  */
 export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSample | null = null): LoadSample | null {
@@ -59,6 +62,7 @@ export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSamp
   let hits = -1;
   let gpuQueries = -1;
   let gpuHits = -1;
+  let done = -1;
   let loraAt = -1;
   let loraLine = '';
   const len = text.length;
@@ -82,6 +86,7 @@ export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSamp
     else if (isName(text, s, end, GPU_PREFIX_QUERIES)) (kind = IS_GPU_QUERIES), (nameEnd = s + GPU_PREFIX_QUERIES.length);
     else if (isName(text, s, end, GPU_PREFIX_HITS)) (kind = IS_GPU_HITS), (nameEnd = s + GPU_PREFIX_HITS.length);
     else if (isName(text, s, end, LORA_INFO)) (kind = IS_LORA), (nameEnd = s + LORA_INFO.length);
+    else if (isName(text, s, end, SUCCESS)) (kind = IS_SUCCESS), (nameEnd = s + SUCCESS.length);
     if (kind === NONE) continue;
     const v = valueAfterName(text, nameEnd, end);
     // NaN, ±Inf and negative gauges say nothing usable about load.
@@ -97,6 +102,9 @@ export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSamp
         break;
       case IS_KV:
         if (v > kv) kv = v;
+        break;
+      case IS_SUCCESS:
+        done = done < 0 ? v : done + v;
         break;
       case IS_LORA:
         if (v > loraAt) (loraAt = v), (loraLine = text.slice(nameEnd, end));
@@ -133,6 +141,7 @@ export function parseVllmMetrics(text: string, nowMs: number, previous: LoadSamp
     prefixWindowQueries: -1,
     prefixWindowHits: -1,
     prefixWindowAtMs: 0,
+    requestsDone: done,
     atMs: nowMs,
   };
   if (q >= 0) windowHitRate(sample, previous);

@@ -387,9 +387,52 @@ describe('LeastLoadBalancer', () => {
     assert.equal(ll(all).pick(input()), all[1]);
   });
 
-  it('lets the queue outweigh KV-cache usage below 90%', () => {
-    const all = [candidate('a', 1, { load: sample(2, 0, 0.85) }), candidate('b', 1, { load: sample(3, 0, 0.1) })];
+  it('lets the queue outweigh KV-cache usage below 80%', () => {
+    const all = [candidate('a', 1, { load: sample(2, 0, 0.75) }), candidate('b', 1, { load: sample(3, 0, 0.1) })];
     assert.equal(ll(all).pick(input()), all[0]);
+  });
+
+  it('passes over a saturated target (more than 5 waiting per unit of weight, or KV cache above 80%) while another is not', () => {
+    const kvFull = [candidate('a', 1, { load: sample(0, 1, 0.85) }), candidate('b', 1, { load: sample(4, 4, 0.1) })];
+    assert.equal(ll(kvFull).pick(input()), kvFull[1]);
+    const queued = [candidate('a', 1, { load: sample(6, 0) }), candidate('b', 1, { load: sample(4, 30) })];
+    assert.equal(ll(queued).pick(input()), queued[1]);
+    // When every target is saturated, the score decides among them.
+    const all = [candidate('a', 1, { load: sample(9, 0) }), candidate('b', 1, { load: sample(7, 0) })];
+    assert.equal(ll(all).pick(input()), all[1]);
+  });
+
+  it('sends a large request where the KV cache has room, a small one by queue', () => {
+    // a: shorter queue, cache 60 % full with 2 running; b: two more running, cache 10 % full.
+    const all = [candidate('a', 1, { load: sample(0, 2, 0.6) }), candidate('b', 1, { load: sample(0, 4, 0.1) })];
+    const balancer = ll(all);
+    // Small requests (1000 bytes) go by queue: a.
+    for (let i = 0; i < 5; i++) assert.equal(balancer.pick({ ...input(), size: 1000 }), all[0]);
+    // A request 20 times larger would not fit beside a's 60 %: b.
+    assert.equal(balancer.pick({ ...input(), size: 20_000 }), all[1]);
+  });
+
+  it('counts the size of the requests it sent since the sample against the KV cache', () => {
+    // Equal fleet; the first large request goes to one of them, the next large one must go to the other.
+    const all = [candidate('a', 1, { load: sample(0, 2, 0.1) }), candidate('b', 1, { load: sample(0, 2, 0.1) })];
+    const balancer = ll(all);
+    for (let i = 0; i < 20; i++) (balancer.pick({ ...input(), size: 1000 }) as TestTarget).state.inflight++;
+    const first = balancer.pick({ ...input(), size: 8000 }) as TestTarget;
+    first.state.inflight++;
+    const second = balancer.pick({ ...input(), size: 8000 });
+    assert.notEqual(second, first);
+  });
+
+  it('weighs a queue by how long a request takes on each target, measured from vllm:request_success_total', () => {
+    // Both run 4 and have 2 waiting; a finishes 40 requests a second, b (three times slower) 13.3.
+    const a = candidate('a', 1, { load: { ...sample(2, 4, 0, NOW - 1000), requestsDone: 100 } });
+    const b = candidate('b', 1, { load: { ...sample(1, 4, 0, NOW - 1000), requestsDone: 100 } });
+    const balancer = ll([a, b]);
+    assert.equal(balancer.pick(input(null, null, NOW - 1000)), b); // no measurement yet: the shorter queue
+    a.state.load = { ...sample(2, 4), requestsDone: 140 };
+    b.state.load = { ...sample(1, 4), requestsDone: 113 };
+    // a: 2 + 0.5 x 4 = 4 at 100 ms a request; b: 1 + 2 = 3 at 300 ms: a is sooner.
+    assert.equal(balancer.pick(input()), a);
   });
 
   it('avoids a nearly full KV cache even with a shorter queue', () => {

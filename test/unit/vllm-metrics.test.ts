@@ -68,16 +68,16 @@ vllm:cpu_cache_usage_perc{model_name="${MODEL}"} 0.5
 
 describe('parseVllmMetrics', () => {
   it('sums waiting and running over engines and takes the fullest KV cache', () => {
-    assert.deepEqual(parseVllmMetrics(V1_PAGE, NOW), { waiting: 7, running: 7, kvCacheUsage: 0.6875, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(V1_PAGE, NOW), { waiting: 7, running: 7, kvCacheUsage: 0.6875, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, requestsDone: 120, atMs: NOW });
   });
 
   it('sums over every model a server serves', () => {
     const page = `vllm:num_requests_waiting{model_name="base"} 1\nvllm:num_requests_waiting{model_name="base-lora-sql"} 2\nvllm:num_requests_running{model_name="base"} 3\n`;
-    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 3, running: 3, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 3, running: 3, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, requestsDone: -1, atMs: NOW });
   });
 
   it('reads the older gpu_cache_usage_perc name of V0 servers', () => {
-    assert.deepEqual(parseVllmMetrics(V0_PAGE, NOW), { waiting: 0, running: 8, kvCacheUsage: 0.93, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(V0_PAGE, NOW), { waiting: 0, running: 8, kvCacheUsage: 0.93, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, requestsDone: -1, atMs: NOW });
   });
 
   it('prefers kv_cache_usage_perc when a page has both names', () => {
@@ -86,12 +86,12 @@ describe('parseVllmMetrics', () => {
   });
 
   it('counts a missing gauge as zero when the other is present', () => {
-    assert.deepEqual(parseVllmMetrics('vllm:num_requests_running 4\n', NOW), { waiting: 0, running: 4, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics('vllm:num_requests_running 4\n', NOW), { waiting: 0, running: 4, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, requestsDone: -1, atMs: NOW });
   });
 
   it('reads lines without labels, with timestamps, CRLF endings, tabs and leading blanks', () => {
     const page = '# TYPE vllm:num_requests_waiting gauge\r\nvllm:num_requests_waiting 2 1712345678000\r\n  vllm:num_requests_running{model_name="m"}\t6e0\r\n';
-    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 2, running: 6, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 2, running: 6, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, requestsDone: -1, atMs: NOW });
   });
 
   it('reads label values holding braces, spaces and escaped quotes', () => {
@@ -101,7 +101,7 @@ describe('parseVllmMetrics', () => {
 
   it('does not mistake longer metric names for the gauges', () => {
     const page = 'vllm:num_requests_waiting_total 50\nvllm:num_requests_waitingx{a="b"} 50\nvllm:num_requests_running_by_state{state="x"} 50\nvllm:num_requests_running 1\n';
-    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 0, running: 1, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 0, running: 1, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, requestsDone: -1, atMs: NOW });
   });
 
   it('skips garbage lines and unusable values but keeps the good lines', () => {
@@ -122,7 +122,7 @@ describe('parseVllmMetrics', () => {
       'vllm:num_requests_running{model_name="m"} 1.5e1',
       '# EOF',
     ].join('\n');
-    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 2, running: 15, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, atMs: NOW });
+    assert.deepEqual(parseVllmMetrics(page, NOW), { waiting: 2, running: 15, kvCacheUsage: 0, prefixCacheQueries: -1, prefixCacheHits: -1, prefixCacheHitRate: null, prefixWindowQueries: -1, prefixWindowHits: -1, prefixWindowAtMs: 0, requestsDone: -1, atMs: NOW });
   });
 
   it('turns the prefix-cache counters into the hit rate of the last completed window', () => {
@@ -133,7 +133,7 @@ describe('parseVllmMetrics', () => {
     const first = parseVllmMetrics(page(1000, 200), NOW);
     assert.deepEqual(
       first,
-      { waiting: 0, running: 1, kvCacheUsage: 0, prefixCacheQueries: 1000, prefixCacheHits: 200, prefixCacheHitRate: null, prefixWindowQueries: 1000, prefixWindowHits: 200, prefixWindowAtMs: NOW, atMs: NOW },
+      { waiting: 0, running: 1, kvCacheUsage: 0, prefixCacheQueries: 1000, prefixCacheHits: 200, prefixCacheHitRate: null, prefixWindowQueries: 1000, prefixWindowHits: 200, prefixWindowAtMs: NOW, requestsDone: -1, atMs: NOW },
       'the first sample opens a window and has no rate',
     );
     // Within the window: counters read, the window kept, no rate yet.
@@ -188,4 +188,10 @@ describe('parseVllmMetrics', () => {
     assert.equal(parseVllmMetrics(undefined as unknown as string, NOW), null);
     assert.equal(parseVllmMetrics(42 as unknown as string, NOW), null);
   });
+});
+
+it('parseVllmMetrics sums vllm:request_success_total over its finished_reason lines, -1 without it', () => {
+  const page = 'vllm:num_requests_running 1\nvllm:request_success_total{finished_reason="stop"} 5\nvllm:request_success_total{finished_reason="abort"} 2\nvllm:request_success_total_created 1.7e9\n';
+  assert.equal(parseVllmMetrics(page, 0)?.requestsDone, 7);
+  assert.equal(parseVllmMetrics('vllm:num_requests_running 1\n', 0)?.requestsDone, -1);
 });

@@ -18,6 +18,8 @@ export interface PickInput {
   nowMs: number;
   /** blocks are the chained block hashes of the prompt (toPromptBlocks), computed only for prefix-aware; absent or null otherwise. */
   blocks?: PromptBlocks | null;
+  /** size is the request body's length in bytes (about 4 per prompt token), or absent/0 when unknown. */
+  size?: number;
 }
 
 export type { PromptBlocks } from '../prefix-index.js';
