@@ -26,8 +26,9 @@
  *   would count our requests twice: the sample already holds the ones in flight when it was taken.)
  * - Requests differ in size: a 50,000-token prompt takes a large part of a replica's KV cache, a
  *   greeting almost none. The request body's length (about four bytes a token) against the mean
- *   of recent requests says how big this one is; kvUnit (the KV-cache share of one mean request,
- *   learned from the samples: usage over running requests) turns sizes into cache shares. So a
+ *   of recent requests says how big this one is; kvUnit (the KV-cache share of one mean request:
+ *   the fleet's cache in use over its running requests, from the latest samples) turns sizes into
+ *   cache shares. So a
  *   large request sent since the last poll already counts on its target, and the KV term weighs
  *   by the request's size: a big prompt goes where the cache has room, a small one by queue.
  * - KV usage below the knee (0.9) adds at most 0.9 of one request (times the size); above it the
@@ -45,7 +46,7 @@
  * trusting a view up to one poll old.
  *
  * A pick is one pass over the candidates with a few float reads each; the learning (kvUnit,
- * slowness) happens only when a candidate's sample changed, once per poll.
+ * slowness, one more pass each) happens only when a candidate's sample changed, once per poll.
  */
 import { LeastRequestBalancer } from './least-request.js';
 import { isEligible } from './types.js';
@@ -70,7 +71,7 @@ const SATURATION_KV = 0.8;
 const SATURATED = 1e6;
 /** SIZE_ALPHA is the weight of one request in the running mean of request sizes (about the last 100 requests). */
 const SIZE_ALPHA = 0.01;
-/** LEARN_ALPHA is the weight of one sample in kvUnit and in a target's time per request (about the last 20 polls). */
+/** LEARN_ALPHA is the weight of one sample in a target's time per request (about the last 20 polls). */
 const LEARN_ALPHA = 0.05;
 
 /** LeastLoadBalancer picks the eligible candidate with the lowest load score from fresh vLLM metrics, or falls back to least-request. */
@@ -87,16 +88,19 @@ export class LeastLoadBalancer implements Balancer {
   /** sentSince[i] / unitsSince[i] count the requests this balancer sent to candidate i since its sample, and their sizes in mean-request units. */
   readonly #sentSince: Float64Array;
   readonly #unitsSince: Float64Array;
-  /** doneAt[i] / doneAtMs[i] / runningAt[i] are the completion counter, time and running count of candidate i's previous counted sample (doneAt -1: none). */
+  /** kvAt[i] / runningAt[i] are candidate i's KV-cache usage and running requests in its latest sample (0: none). */
+  readonly #kvAt: Float64Array;
+  readonly #runningAt: Float64Array;
+  /** doneAt[i] / doneAtMs[i] / runningDone[i] are the completion counter, time and running count of candidate i's previous counted sample (doneAt -1: none). */
   readonly #doneAt: Float64Array;
   readonly #doneAtMs: Float64Array;
-  readonly #runningAt: Float64Array;
+  readonly #runningDone: Float64Array;
   /** msPerRequest[i] is candidate i's measured time per request (0: not measured yet); slowness[i] is it over the mean (1 until all are measured). */
   readonly #msPerRequest: Float64Array;
   readonly #slowness: Float64Array;
   /** meanSize is the running mean of request sizes in bytes (0: none seen). */
   #meanSize = 0;
-  /** kvUnit is the KV-cache share of one mean request (0: not learned yet). */
+  /** kvUnit is the KV-cache share of one mean request: all candidates' usage over their running requests, latest samples (0: not learned yet). */
   #kvUnit = 0;
 
   constructor(candidates: readonly Target[], opts: LeastLoadOptions = {}) {
@@ -116,7 +120,9 @@ export class LeastLoadBalancer implements Balancer {
     this.#unitsSince = new Float64Array(n);
     this.#doneAt = new Float64Array(n).fill(-1);
     this.#doneAtMs = new Float64Array(n);
+    this.#kvAt = new Float64Array(n);
     this.#runningAt = new Float64Array(n);
+    this.#runningDone = new Float64Array(n);
     this.#msPerRequest = new Float64Array(n);
     this.#slowness = new Float64Array(n).fill(1);
   }
@@ -179,17 +185,20 @@ export class LeastLoadBalancer implements Balancer {
     this.#sentSince[i] = 0;
     this.#unitsSince[i] = 0;
     const running = load.running;
-    if (running > 0 && load.kvCacheUsage > 0 && load.kvCacheUsage < 1) {
-      const unit = load.kvCacheUsage / running;
-      this.#kvUnit = this.#kvUnit === 0 ? unit : this.#kvUnit + (unit - this.#kvUnit) * LEARN_ALPHA;
-    }
+    this.#kvAt[i] = load.kvCacheUsage >= 0 && load.kvCacheUsage <= 1 ? load.kvCacheUsage : 0;
+    this.#runningAt[i] = running >= 0 && Number.isFinite(running) ? running : 0;
+    // The KV share of a mean request: all cache in use over all running requests, over the latest samples.
+    let kv = 0;
+    let all = 0;
+    for (let j = 0; j < this.#kvAt.length; j++) (kv += this.#kvAt[j]!), (all += this.#runningAt[j]!);
+    if (all > 0 && kv > 0) this.#kvUnit = kv / all;
     const done = load.requestsDone ?? -1;
     if (!(done >= 0)) return;
     const before = this.#doneAt[i]!;
     const finished = done - before;
     // Time per request = busy slot-time over completions (Little's law), between two samples with completions.
     if (before >= 0 && finished > 0) {
-      const busyMs = ((this.#runningAt[i]! + running) / 2) * (load.atMs - this.#doneAtMs[i]!);
+      const busyMs = ((this.#runningDone[i]! + running) / 2) * (load.atMs - this.#doneAtMs[i]!);
       const ms = busyMs / finished;
       if (ms > 0 && Number.isFinite(ms)) {
         const old = this.#msPerRequest[i]!;
@@ -201,7 +210,7 @@ export class LeastLoadBalancer implements Balancer {
     if (finished !== 0 || before < 0) {
       this.#doneAt[i] = done;
       this.#doneAtMs[i] = load.atMs;
-      this.#runningAt[i] = running;
+      this.#runningDone[i] = running;
     }
   }
 

@@ -1,0 +1,40 @@
+/**
+ * least-load against real simulators that model a KV cache (--kv-cache-tokens): what the engines'
+ * /metrics say (queue, KV-cache usage) and the size of each request decide where it goes.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { Cleanup, chat, post, startGateway, startSim } from '../helpers/harness.js';
+
+describe('least-load with KV-cache pressure', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('sends small requests by queue and a large prompt to the replica whose KV cache has room', async () => {
+    // Both engines: 16384 tokens of KV cache; requests sent straight to them hang (ttft one minute).
+    const a = await startSim(cleanup, { model: 'm', id: 'a', kvCacheTokens: 16_384, ttftMs: 60_000 });
+    const b = await startSim(cleanup, { model: 'm', id: 'b', kvCacheTokens: 16_384, ttftMs: 60_000 });
+    const longPrompt = 'x'.repeat(40_000); // 10,001 tokens: 61 % of a cache
+    const direct = (url: string, body: string) => post(`${url}/v1/chat/completions`, body).then((r) => r.arrayBuffer()).catch(() => null);
+    // a runs one long prompt (short queue, full cache); b runs three short ones (longer queue, empty cache).
+    const held = [direct(a.url, chat('m', { messages: [{ role: 'user', content: longPrompt }] })), ...Array.from({ length: 3 }, () => direct(b.url, chat('m')))];
+    await a.waitFor((s) => s.running === 1);
+    await b.waitFor((s) => s.running === 3);
+    const gw = await startGateway(cleanup, { models: [{ name: 'm', balancer: 'least-load', load_metrics: { interval: '50ms' }, targets: [{ url: a.url }, { url: b.url }] }] });
+    await new Promise((r) => setTimeout(r, 300));
+    // Through the gateway, answered at once (x-sim-ttft-ms: 0).
+    const headers = { 'x-model': 'm', 'x-sim-ttft-ms': '0' };
+    for (let i = 0; i < 5; i++) {
+      const res = await post(`${gw.url}/v1/chat/completions`, chat('m'), headers);
+      await res.arrayBuffer();
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-sim-id'), 'a', `small request ${i + 1} goes by queue`);
+    }
+    const large = await post(`${gw.url}/v1/chat/completions`, chat('m', { messages: [{ role: 'user', content: longPrompt }] }), headers);
+    await large.arrayBuffer();
+    assert.equal(large.status, 200);
+    assert.equal(large.headers.get('x-sim-id'), 'b', 'the large prompt goes where its KV blocks fit');
+    await Promise.all([a.close(), b.close()]);
+    await Promise.all(held);
+  });
+});
