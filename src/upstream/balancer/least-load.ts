@@ -139,6 +139,15 @@ export class LeastLoadBalancer implements Balancer {
       this.#meanSize = mean;
       units = size / mean;
     }
+    // First every new sample is taken in (the fleet-wide figures must be whole before any score),
+    // and a missing or stale one sends this pick to least-request.
+    for (let i = 0; i < n; i++) {
+      const c = candidates[i]!;
+      if (!isEligible(c, input.excluded)) continue;
+      const load = c.state.load;
+      if (load === null || !(input.nowMs - load.atMs <= this.#staleMs)) return this.#fallback.pick(input);
+      if (this.#sampleAtMs[i] !== load.atMs) this.#learn(i, c);
+    }
     // A random start makes ties (an idle fleet) go to a random target instead of always the first.
     const r = Math.floor(this.#random() * n);
     const start = r > 0 ? (r < n ? r : n - 1) : 0;
@@ -148,9 +157,7 @@ export class LeastLoadBalancer implements Balancer {
       const i = start + k < n ? start + k : start + k - n;
       const c = candidates[i]!;
       if (!isEligible(c, input.excluded)) continue;
-      const load = c.state.load;
-      if (load === null || !(input.nowMs - load.atMs <= this.#staleMs)) return this.#fallback.pick(input);
-      if (this.#sampleAtMs[i] !== load.atMs) this.#learn(i, c);
+      const load = c.state.load!;
       const delta = c.state.inflight - this.#inflightAtSample[i]!;
       const queue = load.waiting + this.#runningWeight * load.running + delta;
       let kv = load.kvCacheUsage;
