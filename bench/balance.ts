@@ -1,5 +1,5 @@
 /**
- * `npm run bench:balance` — do the balancers earn their keep? Two scenarios, one run, real
+ * `npm run bench:balance` — do the balancers earn their keep? Five scenarios, one run, real
  * processes: four `inference-gateway simulate` children (vLLM-shaped engines), the real gateway
  * (`inference-gateway start` with a temporary config naming the four as targets of one model) and
  * an open-loop load generator in this process (bench/lib/openloop.ts: Poisson arrivals from a
@@ -18,7 +18,16 @@
  *     short user message. round-robin, consistent-hash on the prompt prefix, least-load and
  *     prefix-aware: prefix-cache hit rate (sum of hits / sum of lookups over all simulators,
  *     counted over the measured window only), TTFT, throughput.
- *  3. Multi-turn conversations. Three replicas whose caches hold the whole prompt in blocks
+ *  3. Three gateway processes. The replicas of scenario 1, behind three `inference-gateway start`
+ *     processes with one config, the open-loop load spread round-robin over them (as a cloud load
+ *     balancer in front of gateway replicas does): each gateway sees only its own third of the
+ *     in-flight requests. round-robin, least-request, least-load, prefix-aware and least-load with
+ *     flow control: TTFT, throughput, share of the slow replica.
+ *  4. Mixed prompt sizes. Four equal replicas with a per-prompt-token prefill cost and a KV cache
+ *     (`--prefill-ms-per-token`, `--kv-cache-tokens`), one gateway; 90 % short prompts, 10 % 50x
+ *     longer, whose KV blocks fill most of a cache, so a second long prompt on a replica waits
+ *     (and the requests behind it). The same balancers: TTFT, throughput.
+ *  5. Multi-turn conversations. Three replicas whose caches hold the whole prompt in blocks
  *     (`--prefix-block-chars`, as vLLM's prefix cache does); 200 conversations x 8 turns
  *     (bench/lib/multiturn.ts), each turn resending the history, under 4 shared system prompts.
  *     round-robin, consistent-hash, least-load and prefix-aware: block hit rate, TTFT, load skew
@@ -41,7 +50,7 @@
  * ms), so one core is plenty for the load side; CPU use is reported, and time other processes took
  * on our CPUs is flagged (DISTURBED), since late simulator timers would distort TTFT.
  *
- * Env: BENCH_SECONDS (measured seconds per balancer, default 20; scenario 3 has a fixed workload), BENCH_SCENARIO (1, 2, 3 or all),
+ * Env: BENCH_SECONDS (measured seconds per balancer, default 20; scenario 5 has a fixed workload), BENCH_SCENARIO (1 to 5 or all),
  * BENCH_PROMPTS (scenario 2 prompt count, default 24), BENCH_CONTENTION_MS (default 0),
  * BENCH_SEED, BENCH_ENTRY (tsx|dist). The tables are printed and, when all scenarios ran,
  * written to docs/balancing-bench.md. bench/balance-model.ts runs the same scenarios as a
@@ -83,10 +92,14 @@ interface Engine {
   prefixHitTtftFactor: number;
   /** prefixBlockChars > 0: the cache holds the whole prompt in blocks of this many characters (--prefix-block-chars). */
   prefixBlockChars: number;
+  /** prefillMsPerToken > 0: ttft grows by this per prompt token (--prefill-ms-per-token). */
+  prefillMsPerToken: number;
+  /** kvCacheTokens > 0: the KV cache in tokens (--kv-cache-tokens). */
+  kvCacheTokens: number;
 }
 
 const CONTENTION_MS = nonNegativeEnv('BENCH_CONTENTION_MS', 0);
-const BASE_ENGINE: Engine = { maxConcurrency: 4, ttftMs: 40, itlMs: 5, ttftPerWaitingMs: CONTENTION_MS, speedFactor: 1, prefixCacheSize: 0, prefixChars: 256, prefixHitTtftFactor: 0.2, prefixBlockChars: 0 };
+const BASE_ENGINE: Engine = { maxConcurrency: 4, ttftMs: 40, itlMs: 5, ttftPerWaitingMs: CONTENTION_MS, speedFactor: 1, prefixCacheSize: 0, prefixChars: 256, prefixHitTtftFactor: 0.2, prefixBlockChars: 0, prefillMsPerToken: 0, kvCacheTokens: 0 };
 
 // Scenario 1: one replica three times slower, arrivals at LOAD_SHARE of the cluster's capacity.
 const SLOW_FACTOR = 3;
@@ -103,15 +116,30 @@ const S2_TARGET_RATIO = 2;
 // prefix-aware's index sized like the engines' caches: 8 prompts of ~1000 + ~60 characters in 64-character blocks.
 const S2_PREFIX_BLOCKS = 8 * Math.ceil((S2_SYSTEM_CHARS + 60) / 64);
 
-// Scenario 3: multi-turn chat on 3 replicas whose prefix caches hold 4096 blocks of 64 characters.
-const S3_REPLICAS = 3;
-const S3_BLOCK_CHARS = 64;
-const S3_CACHE_BLOCKS = 4096;
-const S3_ENGINE: Engine = { ...BASE_ENGINE, prefixCacheSize: S3_CACHE_BLOCKS, prefixBlockChars: S3_BLOCK_CHARS };
-const S3_SHAPE = { conversations: 200, turns: 8, systemPrompts: 4, systemChars: 1500, startSpreadMs: 15_000, thinkMs: 2000 };
-const S3_HIT_RATIO = 1.2;
-const S3_P99_SLACK = 1.1;
-const S3_SKEW = 1.3;
+// Scenarios 3 and 4: least-load against least-request.
+const LL_TARGET_RATIO = 0.7;
+/** LL_THROUGHPUT_SLACK: "throughput not lower" allows this much measurement noise (an open loop below capacity completes what it is offered). */
+const LL_THROUGHPUT_SLACK = 0.99;
+
+// Scenario 3: scenario 1's replicas behind three gateway processes.
+const S3_GATEWAYS = 3;
+
+// Scenario 4: mixed prompt sizes on engines with a prefill cost per prompt token and a KV cache.
+const S4_ENGINE: Engine = { ...BASE_ENGINE, prefillMsPerToken: 0.02, kvCacheTokens: 16_384 };
+const S4_SHORT_CHARS = 800;
+const S4_LONG_FACTOR = 50;
+const S4_LONG_SHARE = 0.1;
+const S4_LOAD_SHARE = 0.45;
+
+// Scenario 5: multi-turn chat on 3 replicas whose prefix caches hold 4096 blocks of 64 characters.
+const S5_REPLICAS = 3;
+const S5_BLOCK_CHARS = 64;
+const S5_CACHE_BLOCKS = 4096;
+const S5_ENGINE: Engine = { ...BASE_ENGINE, prefixCacheSize: S5_CACHE_BLOCKS, prefixBlockChars: S5_BLOCK_CHARS };
+const S5_SHAPE = { conversations: 200, turns: 8, systemPrompts: 4, systemChars: 1500, startSpreadMs: 15_000, thinkMs: 2000 };
+const S5_HIT_RATIO = 1.2;
+const S5_P99_SLACK = 1.1;
+const S5_SKEW = 1.3;
 
 const GRACE_MS = 5000;
 const CALIBRATION_SECONDS = 4;
@@ -130,7 +158,7 @@ const WARMUP_SECONDS = Math.min(3, Math.max(1, SECONDS / 4));
 const PROMPTS = positiveEnv('BENCH_PROMPTS', 24, true);
 const SEED = positiveEnv('BENCH_SEED', 20240601, true);
 const SCENARIO = process.env.BENCH_SCENARIO ?? 'all';
-if (!['1', '2', '3', 'all'].includes(SCENARIO)) throw new Error(`BENCH_SCENARIO must be 1, 2, 3 or all, got "${SCENARIO}"`);
+if (!['1', '2', '3', '4', '5', 'all'].includes(SCENARIO)) throw new Error(`BENCH_SCENARIO must be 1, 2, 3, 4, 5 or all, got "${SCENARIO}"`);
 
 // ---------------------------------------------------------------------------------------------
 // Model of the engine: what the parameters promise
@@ -156,6 +184,10 @@ interface SimStats {
 
 interface RunSpec {
   balancer: 'round-robin' | 'least-request' | 'least-load' | 'consistent-hash' | 'prefix-aware';
+  /** label names the run in tables (default: the balancer). */
+  label?: string;
+  /** gateways is how many gateway processes share the load, round-robin (default 1). */
+  gateways?: number;
   engines: readonly Engine[];
   /** extra are model fields beyond name/targets/balancer (load_metrics, hash_on, ...). */
   extra: Record<string, unknown>;
@@ -169,6 +201,8 @@ interface RunResult {
   balancer: string;
   /** ttft: sorted TTFTs (ms) of window requests, unfinished ones at their lower bound; censoredMin: smallest such bound (Infinity if none). */
   ttft: Float64Array;
+  /** ttftOf[i] is request i's TTFT (ms), 0 when it had no first token. */
+  ttftOf: Float64Array;
   /** ttftByReplica[i]: sorted TTFTs of the window requests replica i answered (those with a first token). */
   ttftByReplica: Float64Array[];
   censored: number;
@@ -219,6 +253,8 @@ function simArgs(cli: CliEntry, port: number, id: string, e: Engine): string[] {
   ];
   if (e.prefixCacheSize > 0) args.push('--prefix-cache-size', String(e.prefixCacheSize), '--prefix-chars', String(e.prefixChars), '--prefix-hit-ttft-factor', String(e.prefixHitTtftFactor));
   if (e.prefixBlockChars > 0) args.push('--prefix-block-chars', String(e.prefixBlockChars));
+  if (e.prefillMsPerToken > 0) args.push('--prefill-ms-per-token', String(e.prefillMsPerToken));
+  if (e.kvCacheTokens > 0) args.push('--kv-cache-tokens', String(e.kvCacheTokens));
   return args;
 }
 
@@ -302,48 +338,57 @@ async function calibrate(engines: readonly Engine[], bodyFor: (replica: number, 
 
 async function runOne(spec: RunSpec, cli: CliEntry, layout: Layout, dir: string): Promise<RunResult> {
   const replicas = spec.engines.length;
-  const ports = await freePorts(replicas + 3);
+  const gatewayCount = spec.gateways ?? 1;
+  const ports = await freePorts(replicas + 3 * gatewayCount);
   const simPorts = ports.slice(0, replicas);
-  const [proxyPort, statusPort, adminPort] = ports.slice(replicas) as [number, number, number];
   const children: Child[] = [];
   try {
     const { sims, urls } = await startSims(spec.engines, simPorts, cli, layout, children);
-    const configPath = join(dir, `gateway-${spec.balancer}.yaml`);
+    // One config for every gateway process; each takes its ports from the environment.
+    const configPath = join(dir, `gateway-${spec.label ?? spec.balancer}.yaml`.replace(/[^\w./-]+/g, '-'));
     writeFileSync(
       configPath,
       stringify({
-        proxy: { listen: `127.0.0.1:${proxyPort}` },
-        status: { listen: `127.0.0.1:${statusPort}` },
-        admin: { listen: `127.0.0.1:${adminPort}` },
+        proxy: { listen: '127.0.0.1:${BENCH_PROXY_PORT}' },
+        status: { listen: '127.0.0.1:${BENCH_STATUS_PORT}' },
+        admin: { listen: '127.0.0.1:${BENCH_ADMIN_PORT}' },
         log: { access_log: false },
         models: [{ name: MODEL, balancer: spec.balancer, ...spec.extra, targets: urls.map((url) => ({ url })) }],
       }),
     );
-    const gateway = new Child('gateway', process.execPath, [...cli.args, 'start', '--config', configPath], {
-      cpu: layout.gatewayCpu,
-      cwd: ROOT,
-      env: { ...process.env, IGW_LOG_LEVEL: 'warn' },
-    });
-    children.push(gateway);
-    await waitUntilReady(gateway, `http://127.0.0.1:${statusPort}/status/ready`);
-    const origin = `http://127.0.0.1:${proxyPort}`;
+    const gateways: Child[] = [];
+    const origins: string[] = [];
+    for (let g = 0; g < gatewayCount; g++) {
+      const [proxyPort, statusPort, adminPort] = ports.slice(replicas + 3 * g, replicas + 3 * g + 3) as [number, number, number];
+      const gateway = new Child(gatewayCount === 1 ? 'gateway' : `gateway ${g + 1}`, process.execPath, [...cli.args, 'start', '--config', configPath], {
+        cpu: layout.gatewayCpu,
+        cwd: ROOT,
+        env: { ...process.env, IGW_LOG_LEVEL: 'warn', BENCH_PROXY_PORT: String(proxyPort), BENCH_STATUS_PORT: String(statusPort), BENCH_ADMIN_PORT: String(adminPort) },
+      });
+      children.push(gateway);
+      gateways.push(gateway);
+      await waitUntilReady(gateway, `http://127.0.0.1:${statusPort}/status/ready`);
+      origins.push(`http://127.0.0.1:${proxyPort}`);
+    }
+    const origin = origins[0]!;
     const headers = { 'content-type': 'application/json', 'x-model': MODEL };
-    await checkStream(origin, headers, spec.bodies[0]!);
+    for (const o of origins) await checkStream(o, headers, spec.bodies[0]!);
 
     const [windowStartMs, windowEndMs] = spec.window ?? [WARMUP_SECONDS * 1000, (WARMUP_SECONDS + SECONDS) * 1000];
     const t0 = performance.now() + 20;
     const replicaIds = spec.engines.map((_, i) => `replica-${i + 1}`);
-    const loop = openLoop({ origin, path: PATH, headers, arrivals: spec.arrivals, bodies: spec.bodies, t0, graceMs: GRACE_MS, replicaIds });
+    const loop = openLoop({ origin, origins, path: PATH, headers, arrivals: spec.arrivals, bodies: spec.bodies, t0, graceMs: GRACE_MS, replicaIds });
 
     await sleepUntil(t0 + windowStartMs);
     const before = await Promise.all(simPorts.map(simStats));
-    const cpu0 = { self: process.cpuUsage(), gateway: gateway.cpuSeconds(), sims: sims.reduce((a, s) => a + s.cpuSeconds(), 0), at: performance.now(), cores: readCpuTimes() };
+    const gatewayCpu = (): number => gateways.reduce((a, g) => a + g.cpuSeconds(), 0);
+    const cpu0 = { self: process.cpuUsage(), gateway: gatewayCpu(), sims: sims.reduce((a, s) => a + s.cpuSeconds(), 0), at: performance.now(), cores: readCpuTimes() };
     await sleepUntil(t0 + windowEndMs);
     const after = await Promise.all(simPorts.map(simStats));
     const self = process.cpuUsage(cpu0.self);
     const wall = (performance.now() - cpu0.at) / 1000;
     const cpu = {
-      gateway: ((gateway.cpuSeconds() - cpu0.gateway) / wall) * 100,
+      gateway: ((gatewayCpu() - cpu0.gateway) / wall) * 100,
       sims: ((sims.reduce((a, s) => a + s.cpuSeconds(), 0) - cpu0.sims) / wall) * 100,
       loadgen: ((self.user + self.system) / 1e6 / wall) * 100,
     };
@@ -358,7 +403,7 @@ async function runOne(spec: RunSpec, cli: CliEntry, layout: Layout, dir: string)
     }));
     const received = deltas.reduce((s, d) => s + d.requests, 0);
     return {
-      balancer: spec.balancer,
+      balancer: spec.label ?? spec.balancer,
       ...summarize(r, spec.arrivals, t0, windowStartMs, windowEndMs, replicas),
       perReplica: deltas.map((d) => (received > 0 ? d.requests / received : Number.NaN)),
       hits: deltas.reduce((s, d) => s + d.hits, 0),
@@ -366,9 +411,10 @@ async function runOne(spec: RunSpec, cli: CliEntry, layout: Layout, dir: string)
       cpu,
       disturbed,
       replicaOf: r.replica,
+      ttftOf: Float64Array.from(r.firstAt, (f, i) => (f > 0 ? f - r.sentAt[i]! : 0)),
       firstInWindow: spec.arrivals.findIndex((a) => a >= windowStartMs),
       urls,
-      gatewayLog: gateway.output.trim(),
+      gatewayLog: gateways.map((g) => g.output.trim()).filter((t) => t !== '').join('\n'),
     };
   } catch (err) {
     throw withChildOutput(err, children);
@@ -507,6 +553,8 @@ function engineFlags(e: Engine): string {
   if (e.speedFactor !== 1) s += ` --speed-factor ${e.speedFactor}`;
   if (e.prefixBlockChars > 0) s += ` --prefix-cache-size ${e.prefixCacheSize} --prefix-block-chars ${e.prefixBlockChars} --prefix-hit-ttft-factor ${e.prefixHitTtftFactor}`;
   else if (e.prefixCacheSize > 0) s += ` --prefix-cache-size ${e.prefixCacheSize} --prefix-chars ${e.prefixChars} --prefix-hit-ttft-factor ${e.prefixHitTtftFactor}`;
+  if (e.prefillMsPerToken > 0) s += ` --prefill-ms-per-token ${e.prefillMsPerToken}`;
+  if (e.kvCacheTokens > 0) s += ` --kv-cache-tokens ${e.kvCacheTokens}`;
   return s;
 }
 
@@ -707,23 +755,148 @@ async function scenarioSharedPrompts(cli: CliEntry, layout: Layout, dir: string)
   return { title: 'Scenario 2: shared system prompts', setup, table: tbl, verdict, isMet, notes };
 }
 
+/** VERSUS_SPECS are the runs of scenarios 3 and 4: the balancers that need no prompt cache, prefix-aware, and least-load with flow control. */
+const VERSUS_SPECS: ReadonlyArray<[RunSpec['balancer'], string, Record<string, unknown>]> = [
+  ['round-robin', 'round-robin', {}],
+  ['least-request', 'least-request', {}],
+  ['least-load', 'least-load', { load_metrics: { interval: '100ms' } }],
+  ['prefix-aware', 'prefix-aware', {}],
+  ['least-load', 'least-load + flow control', { load_metrics: { interval: '100ms' }, flow_control: { enabled: true } }],
+];
+
+/** versusVerdict checks least-load against least-request: p99 TTFT at most LL_TARGET_RATIO of it, throughput not lower. */
+function versusVerdict(results: readonly RunResult[]): { verdict: string; isMet: boolean } {
+  const lr = results.find((r) => r.balancer === 'least-request')!;
+  const ll = results.find((r) => r.balancer === 'least-load')!;
+  const isBound = (r: RunResult): boolean => r.censored > 0 && r.censoredMin <= percentile(r.ttft, 99);
+  const ratio = percentile(ll.ttft, 99) / percentile(lr.ttft, 99);
+  const thr = ll.throughput / lr.throughput;
+  const p99Met = ratio <= LL_TARGET_RATIO && !isBound(ll);
+  const thrMet = thr >= LL_THROUGHPUT_SLACK;
+  const caveat = isBound(ll) ? " (least-load's p99 is a lower bound)" : isBound(lr) ? " (least-request's p99 is a lower bound, so the true ratio is at most this)" : '';
+  return {
+    verdict:
+      `least-load p99 TTFT = ${ratio.toFixed(2)} x least-request's (target <= ${LL_TARGET_RATIO}) ${p99Met ? 'met' : 'NOT met'}${caveat}; ` +
+      `throughput ${thr.toFixed(3)} x least-request's (target: not lower, >= ${LL_THROUGHPUT_SLACK} allowing for noise) ${thrMet ? 'met' : 'NOT met'}`,
+    isMet: p99Met && thrMet,
+  };
+}
+
+async function runVersus(engines: readonly Engine[], arrivals: Float64Array, bodies: readonly Buffer[], gateways: number, cli: CliEntry, layout: Layout, dir: string): Promise<RunResult[]> {
+  const results: RunResult[] = [];
+  for (const [balancer, label, extra] of VERSUS_SPECS) {
+    process.stdout.write(`running ${label} ...\n`);
+    results.push(await runOne({ balancer, label, gateways, engines, extra, arrivals, bodies }, cli, layout, dir));
+  }
+  return results;
+}
+
+async function scenarioThreeGateways(cli: CliEntry, layout: Layout, dir: string): Promise<Section> {
+  const random = mulberry32(SEED + 5);
+  process.stdout.write(`\n## Scenario 3: ${S3_GATEWAYS} gateway processes\n\ncalibrating (each replica with every slot busy) ...\n`);
+  const calBody = chatBody([{ role: 'user', content: 'calibration' }]);
+  const cal = await calibrate(S1_ENGINES, () => calBody, cli, layout);
+  const total = cal.rps.reduce((a, b) => a + b, 0);
+  const rate = total * S1_LOAD_SHARE;
+  const arrivals = poissonArrivals(rate, WARMUP_SECONDS + SECONDS, random);
+  const bodies = Array.from(arrivals, () => chatBody([{ role: 'user', content: userMessage(random) }]));
+  const slowCap = cal.rps[REPLICAS - 1]!;
+  const setup = [
+    `replicas: those of scenario 1, 3 x \`simulate ${engineFlags(S1_ENGINES[0]!)}\` and 1 x \`simulate ${engineFlags(S1_ENGINES[REPLICAS - 1]!)}\`; streaming chat requests, max_tokens ${MAX_TOKENS}`,
+    `gateways: ${S3_GATEWAYS} \`inference-gateway start\` processes with one config (ports from the environment), all on the gateway CPU; request i goes to gateway i mod ${S3_GATEWAYS} (a cloud load balancer's round-robin), so each sees a third of the traffic and only its own in-flight requests`,
+    `measured capacity: fast ${cal.rps.slice(0, REPLICAS - 1).map(f1).join(' / ')} req/s, slow ${f1(slowCap)} req/s; cluster ${f1(total)} req/s`,
+    `offered load: Poisson arrivals at ${f1(rate)} req/s = ${(S1_LOAD_SHARE * 100).toFixed(1)} % of the measured capacity (open loop, seed ${SEED + 5}); a split by capacity would give the slow replica ${pct(slowCap / total)}`,
+    `per balancer: fresh simulators and gateways, ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured (${arrivals.filter((a) => a >= WARMUP_SECONDS * 1000).length} requests); least-load polls /metrics every 100 ms in each gateway; ` +
+      'prefix-aware sees prompts shorter than one block here, so it balances by least-request; flow control: `flow_control.enabled: true` with its defaults (each gateway holds requests while every replica is saturated)',
+  ];
+  process.stdout.write(`\n${setup.map((x) => `- ${x}`).join('\n')}\n\n`);
+  const results = await runVersus(S1_ENGINES, arrivals, bodies, S3_GATEWAYS, cli, layout, dir);
+  const rows = results.map((r) => [r.balancer, ttftText(r, 50), ttftText(r, 99), f1(r.throughput), errorsText(r), String(r.unfinished), pct(r.perReplica[REPLICAS - 1]!)]);
+  const tbl = table(['balancer', 'p50 TTFT (ms)', 'p99 TTFT (ms)', 'throughput (req/s)', 'errors', 'cut off', 'on slow replica'], rows);
+  const { verdict, isMet } = versusVerdict(results);
+  const notes = [
+    ...results.map(
+      (r) =>
+        `${r.balancer}: requests per replica ${r.perReplica.map(pct).join(' / ')} (slow replica last); ` +
+        `TTFT p50/p99 per replica (ms, answered requests) ${r.ttftByReplica.map((t) => `${f1(percentile(t, 50))}/${f1(percentile(t, 99))}`).join(', ')}`,
+    ),
+    ...results.map((r) => cpuNote(r, layout).replace('CPU gateway', `CPU ${S3_GATEWAYS} gateways`)),
+    ...results.flatMap(runNotes),
+  ];
+  process.stdout.write(`\n${tbl}\n\n${verdict}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  return { title: `Scenario 3: ${S3_GATEWAYS} gateway processes`, setup, table: tbl, verdict, isMet, notes };
+}
+
+async function scenarioMixedPrompts(cli: CliEntry, layout: Layout, dir: string): Promise<Section> {
+  const random = mulberry32(SEED + 6);
+  const e = S4_ENGINE;
+  const engines = Array.from({ length: REPLICAS }, () => e);
+  process.stdout.write('\n## Scenario 4: mixed prompt sizes\n');
+  const longChars = S4_SHORT_CHARS * S4_LONG_FACTOR;
+  // The simulator counts ceil(characters / 4) + 1 per message as prompt tokens.
+  const tokensOf = (chars: number): number => Math.ceil(chars / 4) + 1;
+  const shortTokens = tokensOf(S4_SHORT_CHARS);
+  const longTokens = tokensOf(longChars);
+  const holdMs = (tokens: number): number => e.ttftMs + e.prefillMsPerToken * tokens + (MAX_TOKENS - 1) * e.itlMs;
+  const meanHold = (1 - S4_LONG_SHARE) * holdMs(shortTokens) + S4_LONG_SHARE * holdMs(longTokens);
+  const nominal = (REPLICAS * e.maxConcurrency * 1000) / meanHold;
+  const rate = nominal * S4_LOAD_SHARE;
+  const arrivals = poissonArrivals(rate, WARMUP_SECONDS + SECONDS, random);
+  const isLong = Array.from(arrivals, () => random() < S4_LONG_SHARE);
+  const filler = (chars: number): string => {
+    let t = `Document ${Math.floor(random() * 1e9)}:`;
+    while (t.length < chars) t += ` ${WORDS[Math.floor(random() * WORDS.length)]}`;
+    return t.slice(0, chars);
+  };
+  const bodies = isLong.map((long) => chatBody([{ role: 'user', content: filler(long ? longChars : S4_SHORT_CHARS) }]));
+  const blocks = (tokens: number): number => Math.ceil((tokens + MAX_TOKENS) / 16);
+  const cacheBlocks = e.kvCacheTokens / 16;
+  const longRatePerReplica = (rate * S4_LONG_SHARE) / REPLICAS;
+  const setup = [
+    `replicas: 4 x \`simulate ${engineFlags(e)}\`: a request's ttft grows by ${e.prefillMsPerToken} ms per prompt token; it holds KV blocks of 16 tokens for its prompt and generated tokens (reported as \`vllm:kv_cache_usage_perc\`) and starts only when those of its prompt + max_tokens fit, in arrival order`,
+    `workload: ${pct(1 - S4_LONG_SHARE)} short prompts of ${S4_SHORT_CHARS} characters (${shortTokens} tokens, ${blocks(shortTokens)} of ${cacheBlocks} blocks, ttft ${f1(e.ttftMs + e.prefillMsPerToken * shortTokens)} ms), ` +
+      `${pct(S4_LONG_SHARE)} ${S4_LONG_FACTOR}x longer (${longChars} characters, ${longTokens} tokens, ${blocks(longTokens)} blocks = ${pct(blocks(longTokens) / cacheBlocks)} of a cache, ttft ${f1(e.ttftMs + e.prefillMsPerToken * longTokens)} ms): ` +
+      'two long prompts never fit in one cache, so a second one waits for the first, and every request behind it waits too; streaming chat, max_tokens 16',
+    `capacity: nominal ${f1(nominal)} req/s = 4 x ${e.maxConcurrency} slots / ${f1(meanHold)} ms (the mean slot time), if the cache never made a request wait`,
+    `offered load: Poisson arrivals at ${f1(rate)} req/s = ${(S4_LOAD_SHARE * 100).toFixed(0)} % of nominal (open loop, seed ${SEED + 6}); ${f1(longRatePerReplica)} long prompts/s per replica on an even split, each holding its replica's room for long prompts ${f1(holdMs(longTokens))} ms: that room is busy ${pct(longRatePerReplica * holdMs(longTokens) / 1000)} of the time`,
+    `per balancer: fresh simulators and gateway, ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured (${arrivals.filter((a) => a >= WARMUP_SECONDS * 1000).length} requests, ${isLong.filter((l, i) => l && arrivals[i]! >= WARMUP_SECONDS * 1000).length} long); least-load polls /metrics every 100 ms; ` +
+      'prefix-aware finds no shared prefixes here, so it sends each request to the least loaded target; flow control: `flow_control.enabled: true` with its defaults',
+  ];
+  process.stdout.write(`\n${setup.map((x) => `- ${x}`).join('\n')}\n\n`);
+  const results = await runVersus(engines, arrivals, bodies, 1, cli, layout, dir);
+  // TTFT of the long prompts alone, answered ones (their own prefill is in it).
+  const longTtft = (r: RunResult): string => {
+    const first = r.firstInWindow;
+    const v: number[] = [];
+    for (let i = first; i >= 0 && i < arrivals.length; i++) if (isLong[i] && r.ttftOf[i]! > 0) v.push(r.ttftOf[i]!);
+    const sorted = Float64Array.from(v).sort();
+    return `${f1(percentile(sorted, 50))} / ${f1(percentile(sorted, 99))}`;
+  };
+  const rows = results.map((r) => [r.balancer, ttftText(r, 50), ttftText(r, 99), longTtft(r), f1(r.throughput), errorsText(r), String(r.unfinished), r.perReplica.map((x) => (x * 100).toFixed(0)).join(' / ')]);
+  const tbl = table(['balancer', 'p50 TTFT (ms)', 'p99 TTFT (ms)', 'long prompts p50 / p99 (ms)', 'throughput (req/s)', 'errors', 'cut off', 'requests per replica (%)'], rows);
+  const { verdict, isMet } = versusVerdict(results);
+  const notes = [...results.map((r) => cpuNote(r, layout)), ...results.flatMap(runNotes)];
+  process.stdout.write(`\n${tbl}\n\n${verdict}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  return { title: 'Scenario 4: mixed prompt sizes', setup, table: tbl, verdict, isMet, notes };
+}
+
 async function scenarioMultiTurn(cli: CliEntry, layout: Layout, dir: string): Promise<Section> {
-  const e = S3_ENGINE;
-  const engines = Array.from({ length: S3_REPLICAS }, () => e);
-  const turns = multiTurnWorkload({ ...S3_SHAPE, seed: SEED + 3 });
+  const e = S5_ENGINE;
+  const engines = Array.from({ length: S5_REPLICAS }, () => e);
+  const turns = multiTurnWorkload({ ...S5_SHAPE, seed: SEED + 3 });
   const arrivals = Float64Array.from(turns, (t) => t.atMs);
   const bodies = turns.map((t) => chatBody(t.messages));
   const spanS = arrivals[arrivals.length - 1]! / 1000;
   const meanChars = turns.reduce((s, t) => s + t.messages.reduce((a, m) => a + m.content.length, 0), 0) / turns.length;
-  process.stdout.write('\n## Scenario 3: multi-turn conversations\n');
+  process.stdout.write('\n## Scenario 5: multi-turn conversations\n');
   const setup = [
-    `replicas: ${S3_REPLICAS} x \`simulate ${engineFlags(e)}\`: each caches the whole prompt in chained blocks of ${e.prefixBlockChars} characters, ${e.prefixCacheSize} blocks (LRU, prompt tails evicted first); ` +
+    `replicas: ${S5_REPLICAS} x \`simulate ${engineFlags(e)}\`: each caches the whole prompt in chained blocks of ${e.prefixBlockChars} characters, ${e.prefixCacheSize} blocks (LRU, prompt tails evicted first); ` +
       `a request reuses its cached leading blocks and its ttft is x (${e.prefixHitTtftFactor} + ${1 - e.prefixHitTtftFactor} x the share of blocks not cached)`,
-    `workload: ${S3_SHAPE.conversations} conversations x ${S3_SHAPE.turns} turns (${turns.length} requests), each turn resending the history plus a new user message (assistant turns 300-900, user 150-450 characters), ` +
-      `under ${S3_SHAPE.systemPrompts} system prompts of ${S3_SHAPE.systemChars} characters shared by the conversations at random; conversations start uniformly over ${S3_SHAPE.startSpreadMs / 1000} s, ` +
-      `a turn ${S3_SHAPE.thinkMs / 1000} s (x0.5..1.5) after the one before; ${f1(spanS)} s in all, ${f1(turns.length / spanS)} req/s on average, prompts of ${meanChars.toFixed(0)} characters on average; seed ${SEED + 3}`,
-    `capacity: nominal ${f1(capacity(e) * S3_REPLICAS)} req/s if every request misses, ${f1(capacity(e, true) * S3_REPLICAS)} req/s if every one hits`,
-    `balancers: consistent-hash with \`hash_on: prompt_prefix\`, \`hash_prompt_chars: ${S2_HASH_CHARS}\`; least-load polling every 100 ms; prefix-aware with \`prefix_block_chars: ${S3_BLOCK_CHARS}\`, \`prefix_cache_blocks: ${S3_CACHE_BLOCKS}\` (the engines' size); default \`hash_load_factor\` 1.25`,
+    `workload: ${S5_SHAPE.conversations} conversations x ${S5_SHAPE.turns} turns (${turns.length} requests), each turn resending the history plus a new user message (assistant turns 300-900, user 150-450 characters), ` +
+      `under ${S5_SHAPE.systemPrompts} system prompts of ${S5_SHAPE.systemChars} characters shared by the conversations at random; conversations start uniformly over ${S5_SHAPE.startSpreadMs / 1000} s, ` +
+      `a turn ${S5_SHAPE.thinkMs / 1000} s (x0.5..1.5) after the one before; ${f1(spanS)} s in all, ${f1(turns.length / spanS)} req/s on average, prompts of ${meanChars.toFixed(0)} characters on average; seed ${SEED + 3}`,
+    `capacity: nominal ${f1(capacity(e) * S5_REPLICAS)} req/s if every request misses, ${f1(capacity(e, true) * S5_REPLICAS)} req/s if every one hits`,
+    `balancers: consistent-hash with \`hash_on: prompt_prefix\`, \`hash_prompt_chars: ${S2_HASH_CHARS}\`; least-load polling every 100 ms; prefix-aware with \`prefix_block_chars: ${S5_BLOCK_CHARS}\`, \`prefix_cache_blocks: ${S5_CACHE_BLOCKS}\` (the engines' size); default \`hash_load_factor\` 1.25`,
     'every request counts (cold caches included, the same for every balancer); hit rate = cached blocks / looked-up blocks over the simulators (as vLLM counts tokens); ' +
       "skew = max / mean over the replicas of the time their requests were in flight (send to end), i.e. of their time-averaged in-flight count",
   ];
@@ -732,7 +905,7 @@ async function scenarioMultiTurn(cli: CliEntry, layout: Layout, dir: string): Pr
     ['round-robin', {}],
     ['consistent-hash', { hash_on: 'prompt_prefix', hash_prompt_chars: S2_HASH_CHARS }],
     ['least-load', { load_metrics: { interval: '100ms' } }],
-    ['prefix-aware', { prefix_block_chars: S3_BLOCK_CHARS, prefix_cache_blocks: S3_CACHE_BLOCKS }],
+    ['prefix-aware', { prefix_block_chars: S5_BLOCK_CHARS, prefix_cache_blocks: S5_CACHE_BLOCKS }],
   ];
   const results: RunResult[] = [];
   for (const [balancer, extra] of specs) {
@@ -746,9 +919,9 @@ async function scenarioMultiTurn(cli: CliEntry, layout: Layout, dir: string): Pr
   const hitRatio = hitRate(pa) / hitRate(ch);
   const p99Ratio = percentile(pa.ttft, 99) / percentile(ll.ttft, 99);
   const checks = [
-    [`hit rate ${hitRatio.toFixed(2)} x consistent-hash's (target >= ${S3_HIT_RATIO})`, hitRatio >= S3_HIT_RATIO],
-    [`p99 TTFT ${p99Ratio.toFixed(2)} x least-load's (target <= ${S3_P99_SLACK})`, p99Ratio <= S3_P99_SLACK && pa.censored === 0],
-    [`skew ${pa.skew.toFixed(2)} (target <= ${S3_SKEW})`, pa.skew <= S3_SKEW],
+    [`hit rate ${hitRatio.toFixed(2)} x consistent-hash's (target >= ${S5_HIT_RATIO})`, hitRatio >= S5_HIT_RATIO],
+    [`p99 TTFT ${p99Ratio.toFixed(2)} x least-load's (target <= ${S5_P99_SLACK})`, p99Ratio <= S5_P99_SLACK && pa.censored === 0],
+    [`skew ${pa.skew.toFixed(2)} (target <= ${S5_SKEW})`, pa.skew <= S5_SKEW],
   ] as const;
   const isMet = checks.every(([, ok]) => ok);
   const verdict = `prefix-aware: ${checks.map(([t, ok]) => `${t} ${ok ? 'met' : 'NOT met'}`).join('; ')}`;
@@ -758,7 +931,7 @@ async function scenarioMultiTurn(cli: CliEntry, layout: Layout, dir: string): Pr
     ...results.flatMap(runNotes),
   ];
   process.stdout.write(`\n${tbl}\n\n${verdict}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
-  return { title: 'Scenario 3: multi-turn conversations', setup, table: tbl, verdict, isMet, notes };
+  return { title: 'Scenario 5: multi-turn conversations', setup, table: tbl, verdict, isMet, notes };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -789,7 +962,7 @@ function writeDoc(sections: Section[], machine: string[], startedAt: Date, elaps
     '## How to run',
     '',
     '```bash',
-    'npm run bench:balance                      # all three scenarios, 20 s measured per balancer (about 7 minutes)',
+    'npm run bench:balance                      # all five scenarios, 20 s measured per balancer (about 15 minutes)',
     'BENCH_SECONDS=5 npm run bench:balance      # quick look (noisier)',
     'BENCH_SCENARIO=2 BENCH_PROMPTS=16 npm run bench:balance   # one scenario, another prompt count (prints only; this file is written when all ran)',
     "BENCH_CONTENTION_MS=20 BENCH_SCENARIO=1 npm run bench:balance   # with the simulator's prefill contention (see scenario 1)",
@@ -830,7 +1003,9 @@ async function main(): Promise<void> {
   try {
     if (SCENARIO === '1' || SCENARIO === 'all') sections.push(await scenarioSlowReplica(cli, layout, dir));
     if (SCENARIO === '2' || SCENARIO === 'all') sections.push(await scenarioSharedPrompts(cli, layout, dir));
-    if (SCENARIO === '3' || SCENARIO === 'all') sections.push(await scenarioMultiTurn(cli, layout, dir));
+    if (SCENARIO === '3' || SCENARIO === 'all') sections.push(await scenarioThreeGateways(cli, layout, dir));
+    if (SCENARIO === '4' || SCENARIO === 'all') sections.push(await scenarioMixedPrompts(cli, layout, dir));
+    if (SCENARIO === '5' || SCENARIO === 'all') sections.push(await scenarioMultiTurn(cli, layout, dir));
   } finally {
     await stopAll();
     rmSync(dir, { recursive: true, force: true });

@@ -100,6 +100,8 @@ export const UNFINISHED = 3;
 /** OpenLoopOptions describe one open-loop run. */
 export interface OpenLoopOptions {
   origin: string;
+  /** origins, when given, replace origin: request i goes to origins[i % origins.length] (a cloud load balancer's round-robin over gateway replicas). */
+  origins?: readonly string[];
   path: string;
   headers: Record<string, string>;
   /** arrivals are send offsets in ms from t0, ascending. */
@@ -146,7 +148,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     replica: new Int8Array(n).fill(-1),
   };
   // connections: null = no limit, so nothing ever waits for a free connection on our side.
-  const pool = new Pool(o.origin, { connections: null, pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000 });
+  const pools = (o.origins ?? [o.origin]).map((origin) => new Pool(origin, { connections: null, pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000 }));
   const abort = new AbortController();
   // One abort listener per request in flight: hundreds, by design.
   setMaxListeners(0, abort.signal);
@@ -159,7 +161,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     inflight++;
     if (inflight > r.maxInflight) r.maxInflight = inflight;
     try {
-      const res = await pool.request({ path: o.path, method: 'POST', headers: o.headers, body: o.bodies[i]!, signal: abort.signal });
+      const res = await pools[i % pools.length]!.request({ path: o.path, method: 'POST', headers: o.headers, body: o.bodies[i]!, signal: abort.signal });
       if (o.replicaIds !== undefined) {
         const id = res.headers['x-simulator-id'];
         r.replica[i] = typeof id === 'string' ? o.replicaIds.indexOf(id) : -1;
@@ -213,7 +215,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   r.cutAt = performance.now();
   abort.abort();
   await all;
-  await pool.destroy().catch(() => undefined);
+  await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
   return r;
 }
 
