@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/balance-model.ts [seconds]` — the two scenarios of bench/balance.ts as a
+ * `npx tsx bench/balance-model.ts [seconds]` — the scenarios of bench/balance.ts as a
  * discrete-event model that drives the gateway's REAL balancer classes (src/upstream/balancer) with
  * simulated time: no processes, no sockets, no timers, so no CPU noise and no late timers, and a
  * run of minutes of simulated traffic takes seconds. Use it to tell a balancer's own behaviour
@@ -10,20 +10,29 @@
  * itl), the first token at speed x ttft after it starts (x hitTtftFactor on a prefix-cache hit), an
  * LRU prefix cache looked up when a request starts. The load balancer sees what the gateway sees:
  * its own in-flight counts (updated at pick and at stream end) and, for least-load, a /metrics
- * sample per replica every pollMs (waiting, running, and KV-cache usage as the simulator reports
- * it: running / slots), read the moment it is taken (the real poll adds a few ms).
+ * sample per replica every pollMs (waiting, running, finished requests, and KV-cache usage as the
+ * simulator reports it: running / slots, or with a KV cache the blocks held), read the moment it is
+ * taken (the real poll adds a few ms).
  *
  * Scenario 1 prints TTFT percentiles per balancer for two seeds; scenario 2 prints the prefix-cache
  * hit rate and TTFT averaged over 20 rings (the ring depends on the target URLs, which in the real
  * benchmark carry random ports), with the range.
  *
- * Scenarios 3 and 4 compare round-robin, consistent-hash, least-load and prefix-aware on 3 replicas
+ * Scenario 3 puts scenario 1's replicas behind three gateways, each with its own balancer, its own
+ * in-flight counts and its own polls, the arrivals spread round-robin over them. Scenario 4 is one
+ * gateway in front of engines with a prefill cost per prompt token and a KV cache (the simulator's
+ * --prefill-ms-per-token and --kv-cache-tokens: a request holds blocks of 16 tokens for its prompt
+ * and generated tokens, and starts only when those of its prompt + max_tokens fit, in arrival
+ * order), 90 % short prompts and 10 % 50x longer. Both compare round-robin, least-request and
+ * least-load (prefix-aware and flow control are in the real benchmark only) over three seeds.
+ *
+ * Scenario 5 compares round-robin, consistent-hash, least-load and prefix-aware on 3 replicas
  * whose cache works in blocks, as the simulator's `--prefix-block-chars` mode and vLLM do: the whole
  * prompt in chained 64-character blocks, an LRU of blocks, ttft scaled by the share of the prompt
- * not cached. Scenario 3 is multi-turn chat (bench/lib/multiturn.ts: 200 conversations x 8 turns,
- * each resending its history, under 4 shared system prompts) at three cache sizes; scenario 4 is the
- * shared-prompt workload. Hit rate counts blocks (as vLLM counts tokens); skew is max / mean of the
- * replicas' time-averaged in-flight requests.
+ * not cached: multi-turn chat (bench/lib/multiturn.ts: 200 conversations x 8 turns, each resending
+ * its history, under 4 shared system prompts) at three cache sizes; scenario 2b is the shared-prompt
+ * workload of scenario 2 in that cache. Hit rate counts blocks (as vLLM counts tokens); skew is max
+ * / mean of the replicas' time-averaged in-flight requests.
  */
 import {
   ConsistentHashBalancer,
@@ -49,6 +58,8 @@ const WARMUP_MS = 5000;
 interface Replica {
   speed: number;
   running: number;
+  /** done counts finished requests (vllm:request_success_total). */
+  done: number;
   queue: Job[];
   /** lru holds prompt ids (Map insertion order = LRU order); null without a prefix cache. */
   lru: Map<number, true> | null;
@@ -141,7 +152,7 @@ function simulate(make: (c: Target[]) => Balancer, o: ModelRun): ModelResult {
   const meanGapMs = 1000 / (capacity * o.load);
   const candidates: Target[] = o.urls.map((url) => ({ url, origin: url, basePath: '', weight: 1, state: new TargetState(url) }));
   const balancer = make(candidates);
-  const replicas: Replica[] = o.speeds.map((speed) => ({ speed, running: 0, queue: [], lru: o.cacheSize > 0 ? new Map() : null }));
+  const replicas: Replica[] = o.speeds.map((speed) => ({ speed, running: 0, done: 0, queue: [], lru: o.cacheSize > 0 ? new Map() : null }));
   const keys = Array.from({ length: Math.max(1, o.prompts) }, (_, k) => `system prompt of tenant ${k + 1}: ${random().toString(36)}`);
   const events = new EventQueue();
   const ttft: number[] = [];
@@ -189,12 +200,13 @@ function simulate(make: (c: Target[]) => Balancer, o: ModelRun): ModelResult {
     } else if (e.kind === END) {
       const r = replicas[e.replica]!;
       r.running--;
+      r.done++;
       candidates[e.replica]!.state.inflight--;
       const next = r.queue.shift();
       if (next !== undefined) start(next, now);
     } else if (now <= endMs) {
       const r = replicas[e.replica]!;
-      candidates[e.replica]!.state.load = { waiting: r.queue.length, running: r.running, kvCacheUsage: Math.min(1, r.running / SLOTS), atMs: now };
+      candidates[e.replica]!.state.load = { waiting: r.queue.length, running: r.running, kvCacheUsage: Math.min(1, r.running / SLOTS), requestsDone: r.done, atMs: now };
       events.push({ at: now + o.pollMs, kind: POLL, replica: e.replica });
     }
   }
@@ -249,7 +261,214 @@ for (const prompts of [16, 24]) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Scenarios 3 and 4: the four cache-relevant balancers on 3 replicas, with the simulator's
+// Scenarios 3 and 4 (bench/balance.ts): engines with a per-token prefill cost and a KV cache in blocks (the
+// simulator's --prefill-ms-per-token and --kv-cache-tokens), several gateways, each with its own
+// balancer, in-flight counts and /metrics polls.
+
+/** FleetEngine is one replica's `simulate` flags, as the model reads them. */
+interface FleetEngine {
+  speed: number;
+  slots: number;
+  ttftMs: number;
+  itlMs: number;
+  prefillMsPerToken: number;
+  /** kvBlocks is the KV cache in 16-token blocks (0: not modelled). */
+  kvBlocks: number;
+}
+
+/** FleetReq is one request: when it arrives, its prompt and its generated tokens. */
+interface FleetReq {
+  atMs: number;
+  promptTokens: number;
+  tokens: number;
+}
+
+interface FleetJob {
+  req: FleetReq;
+  gateway: number;
+  arrivedAt: number;
+  reserved: number;
+  firstAt: number;
+}
+
+interface FleetRun {
+  gateways: number;
+  pollMs: number;
+  warmupMs: number;
+  /** windowMs ends the measured window (arrivals after it are not counted; the run drains). */
+  windowMs: number;
+  seed: number;
+}
+
+interface FleetResult {
+  ttft: Float64Array;
+  /** throughput is requests completed per second inside the measured window. */
+  throughput: number;
+  share: number[];
+  maxKv: number;
+}
+
+const KV_BLOCK = 16;
+
+function simulateFleet(make: (c: Target[], random: () => number) => Balancer, engines: readonly FleetEngine[], reqs: readonly FleetReq[], o: FleetRun): FleetResult {
+  const random = mulberry32(o.seed);
+  const gws = Array.from({ length: o.gateways }, (_, g) => {
+    const candidates: Target[] = engines.map((_, i) => ({ url: `http://10.0.0.${i + 1}:8000`, origin: `http://10.0.0.${i + 1}:8000`, basePath: '', weight: 1, state: new TargetState(`g${g}-${i}`) }));
+    return { candidates, balancer: make(candidates, random) };
+  });
+  const reps = engines.map(() => ({ running: [] as FleetJob[], reserved: 0, queue: [] as FleetJob[], completed: 0 }));
+  const events = new EventQueue();
+  const ttft: number[] = [];
+  const served = engines.map(() => 0);
+  let completed = 0;
+  let maxKv = 0;
+  const endJobs = new Map<Event, FleetJob>();
+  const fits = (i: number, job: FleetJob): boolean => {
+    const r = reps[i]!;
+    const e = engines[i]!;
+    if (r.running.length >= e.slots) return false;
+    return e.kvBlocks === 0 || r.running.length === 0 || r.reserved + job.reserved <= e.kvBlocks;
+  };
+  const start = (i: number, job: FleetJob, now: number): void => {
+    const r = reps[i]!;
+    const e = engines[i]!;
+    r.running.push(job);
+    r.reserved += job.reserved;
+    job.firstAt = now + e.speed * (e.ttftMs + e.prefillMsPerToken * job.req.promptTokens);
+    if (job.arrivedAt >= o.warmupMs && job.arrivedAt < o.windowMs) ttft.push(job.firstAt - job.arrivedAt);
+    const ev: Event = { at: job.firstAt + e.speed * (job.req.tokens - 1) * e.itlMs, kind: END, replica: i };
+    endJobs.set(ev, job);
+    events.push(ev);
+  };
+  const kvUsage = (i: number, now: number): number => {
+    const e = engines[i]!;
+    if (e.kvBlocks === 0) return Math.min(1, reps[i]!.running.length / e.slots);
+    let held = 0;
+    for (const job of reps[i]!.running) {
+      const gen = now < job.firstAt ? 0 : Math.min(job.req.tokens, 1 + Math.floor((now - job.firstAt) / (e.speed * e.itlMs)));
+      held += Math.ceil((job.req.promptTokens + gen) / KV_BLOCK);
+    }
+    return Math.min(1, held / e.kvBlocks);
+  };
+  let next = 0;
+  if (reqs.length > 0) events.push({ at: reqs[0]!.atMs, kind: ARRIVAL, replica: -1 });
+  const lastAt = reqs.length > 0 ? reqs[reqs.length - 1]!.atMs : 0;
+  // Every gateway polls every replica on its own phase; replica index g * n + i in the event.
+  if (Number.isFinite(o.pollMs)) for (let g = 0; g < o.gateways; g++) for (let i = 0; i < engines.length; i++) events.push({ at: random() * o.pollMs, kind: POLL, replica: g * engines.length + i });
+  for (let e = events.pop(); e !== undefined; e = events.pop()) {
+    const now = e.at;
+    if (e.kind === ARRIVAL) {
+      const k = next++;
+      const req = reqs[k]!;
+      if (next < reqs.length) events.push({ at: reqs[next]!.atMs, kind: ARRIVAL, replica: -1 });
+      // The cloud load balancer in front spreads requests round-robin over the gateways.
+      const g = k % o.gateways;
+      const gw = gws[g]!;
+      const picked = gw.balancer.pick({ excluded: null, hashKey: null, nowMs: now, size: req.promptTokens * 4 });
+      if (picked === undefined) throw new Error('balancer picked nothing');
+      picked.state.inflight++;
+      const i = gw.candidates.indexOf(picked);
+      if (now >= o.warmupMs && now < o.windowMs) served[i]!++;
+      const job: FleetJob = { req, gateway: g, arrivedAt: now, reserved: engines[i]!.kvBlocks > 0 ? Math.ceil((req.promptTokens + req.tokens) / KV_BLOCK) : 0, firstAt: 0 };
+      const r = reps[i]!;
+      if (r.queue.length === 0 && fits(i, job)) start(i, job, now);
+      else r.queue.push(job);
+    } else if (e.kind === END) {
+      const job = endJobs.get(e)!;
+      endJobs.delete(e);
+      const r = reps[e.replica]!;
+      r.running.splice(r.running.indexOf(job), 1);
+      r.reserved -= job.reserved;
+      r.completed++;
+      gws[job.gateway]!.candidates[e.replica]!.state.inflight--;
+      if (now >= o.warmupMs && now < o.windowMs) completed++;
+      while (r.queue.length > 0 && fits(e.replica, r.queue[0]!)) start(e.replica, r.queue.shift()!, now);
+    } else if (now <= lastAt) {
+      const g = Math.floor(e.replica / engines.length);
+      const i = e.replica % engines.length;
+      const r = reps[i]!;
+      const kv = kvUsage(i, now);
+      if (kv > maxKv) maxKv = kv;
+      const state = gws[g]!.candidates[i]!.state;
+      state.load = { waiting: r.queue.length, running: r.running.length, kvCacheUsage: kv, atMs: now, inflight: state.inflight, requestsDone: r.completed };
+      events.push({ at: now + o.pollMs, kind: POLL, replica: e.replica });
+    }
+  }
+  const total = served.reduce((a, b) => a + b, 0);
+  return { ttft: Float64Array.from(ttft).sort(), throughput: completed / ((o.windowMs - o.warmupMs) / 1000), share: served.map((s) => s / total), maxKv };
+}
+
+/** fleetArrivals draws Poisson arrivals at ratePerSec over seconds, each with a prompt size from size(). */
+function fleetArrivals(ratePerSec: number, seconds: number, random: () => number, size: () => number): FleetReq[] {
+  const out: FleetReq[] = [];
+  for (let t = -Math.log(1 - random()) * (1000 / ratePerSec); t < seconds * 1000; t += -Math.log(1 - random()) * (1000 / ratePerSec)) out.push({ atMs: t, promptTokens: size(), tokens: TOKENS });
+  return out;
+}
+
+const fleetBalancers: Array<[string, (c: Target[], random: () => number) => Balancer, number]> = [
+  ['round-robin', (c) => new RoundRobinBalancer(c), Infinity],
+  ['least-request', (c, random) => new LeastRequestBalancer(c, { random }), Infinity],
+  ['least-load, metrics every 100 ms', (c, random) => new LeastLoadBalancer(c, { random }), 100],
+  ['least-load, metrics every 250 ms', (c, random) => new LeastLoadBalancer(c, { random }), 250],
+];
+
+/** fleetTable prints one row per balancer and seed, and least-load's (100 ms) p99 and throughput over least-request's per seed. */
+function fleetTable(title: string, engines: readonly FleetEngine[], gateways: number, reqsOf: (seed: number) => FleetReq[]): void {
+  process.stdout.write(`\n${title}\n`);
+  for (const seed of [1, 2, 3]) {
+    const reqs = reqsOf(seed);
+    const results = fleetBalancers.map(([name, make, pollMs]) => [name, simulateFleet(make, engines, reqs, { gateways, pollMs, warmupMs: WARMUP_MS, windowMs: SECONDS * 1000, seed })] as const);
+    for (const [name, r] of results) {
+      process.stdout.write(
+        `  seed ${seed}  ${name.padEnd(34)} TTFT p50 ${pctl(r.ttft, 50).toFixed(1).padStart(8)}  p90 ${pctl(r.ttft, 90).toFixed(1).padStart(8)}  p99 ${pctl(r.ttft, 99).toFixed(1).padStart(9)} ms  ` +
+          `throughput ${r.throughput.toFixed(1)} req/s  per replica ${r.share.map((x) => (x * 100).toFixed(0)).join(' / ')} %\n`,
+      );
+    }
+    const lr = results[1]![1];
+    const ll = results[2]![1];
+    process.stdout.write(`  seed ${seed}  least-load (100 ms) / least-request: p99 TTFT x${(pctl(ll.ttft, 99) / pctl(lr.ttft, 99)).toFixed(2)} (target <= 0.7), throughput x${(ll.throughput / lr.throughput).toFixed(3)}\n`);
+  }
+}
+
+// Scenario 3: scenario 1's replicas behind three gateways, 87.5 % of the nominal capacity.
+{
+  const base = { slots: SLOTS, ttftMs: TTFT_MS, itlMs: ITL_MS, prefillMsPerToken: 0, kvBlocks: 0 };
+  const engines: FleetEngine[] = [{ ...base, speed: 1 }, { ...base, speed: 1 }, { ...base, speed: 1 }, { ...base, speed: 3 }];
+  const capacity = engines.reduce((s, e) => s + (e.slots * 1000) / (e.speed * (e.ttftMs + (TOKENS - 1) * e.itlMs)), 0);
+  fleetTable(
+    `Scenario 3 (model): 3 gateways (arrivals round-robin over them), 3 replicas at speed 1 + 1 at speed 3, ${SLOTS} slots, ttft ${TTFT_MS} ms, itl ${ITL_MS} ms, ${TOKENS} tokens, Poisson arrivals at 87.5 % of capacity (${capacity.toFixed(1)} req/s), ${SECONDS} s`,
+    engines,
+    3,
+    (seed) => {
+      const random = mulberry32(seed);
+      return fleetArrivals(capacity * 0.875, SECONDS, random, () => 20);
+    },
+  );
+}
+
+// Scenario 4: one gateway, engines with a prefill cost and a KV cache; 90 % prompts of 201 tokens, 10 % of 10001 (800 and 40000 characters in the benchmark).
+{
+  const PREFILL_MS = 0.02;
+  const KV_TOKENS = 16_384;
+  const SHORT = 201;
+  const LONG = 10_001;
+  const engine: FleetEngine = { speed: 1, slots: SLOTS, ttftMs: TTFT_MS, itlMs: ITL_MS, prefillMsPerToken: PREFILL_MS, kvBlocks: KV_TOKENS / KV_BLOCK };
+  const hold = (tokens: number): number => TTFT_MS + PREFILL_MS * tokens + (TOKENS - 1) * ITL_MS;
+  const nominal = (4 * SLOTS * 1000) / (0.9 * hold(SHORT) + 0.1 * hold(LONG));
+  fleetTable(
+    `Scenario 4 (model): 1 gateway, 4 replicas, ${SLOTS} slots, ttft ${TTFT_MS} ms + ${PREFILL_MS} ms per prompt token, KV cache ${KV_TOKENS} tokens; 90 % prompts of ${SHORT} tokens, 10 % of ${LONG}; ` +
+      `Poisson arrivals at 45 % of the nominal ${nominal.toFixed(1)} req/s, ${SECONDS} s`,
+    [engine, engine, engine, engine],
+    1,
+    (seed) => {
+      const random = mulberry32(seed);
+      return fleetArrivals(nominal * 0.45, SECONDS, random, () => (random() < 0.1 ? LONG : SHORT));
+    },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios 5 and 2b: the four cache-relevant balancers on 3 replicas, with the simulator's
 // block-mode prefix cache (the whole prompt in chained blocks, ttft scaled by the uncached share).
 
 /** Req is one precomputed request: when it arrives, and what each balancer and the engine see of it. */
@@ -282,7 +501,7 @@ interface BlockResult {
 function simulateBlocks(make: (c: Target[]) => Balancer, reqs: readonly Req[], o: BlockRun): BlockResult {
   const candidates: Target[] = o.urls.slice(0, o.replicas).map((url) => ({ url, origin: url, basePath: '', weight: 1, state: new TargetState(url) }));
   const balancer = make(candidates);
-  const reps = candidates.map(() => ({ running: 0, queue: [] as Array<{ req: Req; arrivedAt: number }>, lru: new Map<number, true>(), inflightArea: 0, lastChange: 0, inflight: 0 }));
+  const reps = candidates.map(() => ({ running: 0, done: 0, queue: [] as Array<{ req: Req; arrivedAt: number }>, lru: new Map<number, true>(), inflightArea: 0, lastChange: 0, inflight: 0 }));
   const events = new EventQueue();
   const ttft: number[] = [];
   let hits = 0;
@@ -337,13 +556,14 @@ function simulateBlocks(make: (c: Target[]) => Balancer, reqs: readonly Req[], o
     } else if (e.kind === END) {
       const r = reps[e.replica]!;
       r.running--;
+      r.done++;
       candidates[e.replica]!.state.inflight--;
       touch(e.replica, now, -1);
       const job = r.queue.shift();
       if (job !== undefined) start(e.replica, job, now);
     } else if (now <= endMs) {
       const r = reps[e.replica]!;
-      candidates[e.replica]!.state.load = { waiting: r.queue.length, running: r.running, kvCacheUsage: Math.min(1, r.running / SLOTS), atMs: now };
+      candidates[e.replica]!.state.load = { waiting: r.queue.length, running: r.running, kvCacheUsage: Math.min(1, r.running / SLOTS), requestsDone: r.done, atMs: now };
       events.push({ at: now + o.pollMs, kind: POLL, replica: e.replica });
     }
   }
@@ -398,7 +618,7 @@ const longKeyed = (reqs: Req[]): Req[] => reqs.map((r, i) => ({ ...r, hashKey: l
 let longKeys: Array<string | null> = [];
 for (const cacheBlocks of [2048, 4096, 8192]) {
   blockTable(
-    `Scenario 3 (model): multi-turn, ${MT_SHAPE.conversations} conversations x ${MT_SHAPE.turns} turns under ${MT_SHAPE.systemPrompts} shared system prompts of ${MT_SHAPE.systemChars} chars, ` +
+    `Scenario 5 (model): multi-turn, ${MT_SHAPE.conversations} conversations x ${MT_SHAPE.turns} turns under ${MT_SHAPE.systemPrompts} shared system prompts of ${MT_SHAPE.systemChars} chars, ` +
       `starting over ${MT_SHAPE.startSpreadMs / 1000} s, a turn every ${MT_SHAPE.thinkMs / 1000} s (x0.5..1.5); 3 replicas, ${SLOTS} slots, ` +
       `block-mode prefix cache of ${cacheBlocks} blocks of ${BLOCK_CHARS} chars (prefix-aware's prefix_cache_blocks the same), a full hit cuts ttft to x0.2`,
     (seed) => {
@@ -413,7 +633,7 @@ for (const cacheBlocks of [2048, 4096, 8192]) {
   );
 }
 
-// Scenario 4: the shared-prompt workload of scenario 2 on 3 replicas with the block-mode cache,
+// Scenario 2b: the shared-prompt workload of scenario 2 on 3 replicas with the block-mode cache,
 // sized to hold 8 of the prompts per replica, Poisson arrivals at 70 % of the all-miss capacity.
 const SP_PROMPTS = 24;
 const SP_SYSTEM_CHARS = 1000;
@@ -434,7 +654,7 @@ const sharedPrompts = (seed: number): Req[] => {
   return out;
 };
 blockTable(
-  `Scenario 4 (model): shared system prompts, ${SP_PROMPTS} prompts of ${SP_SYSTEM_CHARS} chars + a short user message, Poisson arrivals at 70 % of the all-miss capacity; ` +
+  `Scenario 2b (model): shared system prompts, ${SP_PROMPTS} prompts of ${SP_SYSTEM_CHARS} chars + a short user message, Poisson arrivals at 70 % of the all-miss capacity; ` +
     `3 replicas, block-mode prefix cache of ${SP_CACHE_BLOCKS} blocks (8 prompts; prefix-aware's prefix_cache_blocks the same)`,
   sharedPrompts,
   { replicas: 3, cacheBlocks: SP_CACHE_BLOCKS, hitTtftFactor: 0.2, pollMs: 100, warmupMs: WARMUP_MS },
