@@ -45,8 +45,9 @@
  * sees load from other gateways and clients, and request sizes, at the cost of polling and
  * trusting a view up to one poll old.
  *
- * A pick is two passes over the candidates (new samples and staleness, then scores), a few float reads each, no allocation; the learning (kvUnit,
- * slowness, one more pass each) happens only when a candidate's sample changed, once per poll.
+ * A pick is two passes over the candidates (new samples and staleness, then scores), a few float
+ * reads each, no allocation; the learning (kvUnit, slowness: one more pass each) happens only when
+ * a candidate's sample changed, once per poll.
  */
 import { LeastRequestBalancer } from './least-request.js';
 import { isEligible } from './types.js';
