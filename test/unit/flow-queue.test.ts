@@ -3,26 +3,32 @@ import { describe, it } from 'node:test';
 import { ModelQueue, type FlowControl, type FlowObserver, type FlowTenant, type Ticket } from '../../src/flow/index.js';
 import { TargetState, toTarget } from '../../src/upstream/index.js';
 
-const observer: FlowObserver = { depth: () => {}, waited: () => {}, shed: () => {}, saturated: () => {} };
+const observer: FlowObserver = { depth: () => {}, waited: () => {}, shed: () => {}, saturated: () => {}, forget: () => {} };
 const tenant = (name: string, weight = 1): FlowTenant => ({ name, priority: 0, maxPriority: 0, weight });
 
-function setup(fairness: FlowControl['fairness']): { q: ModelQueue; state: TargetState } {
-  const state = new TargetState('http://127.0.0.1:1');
-  const target = toTarget(state.url, 1, state);
-  const flow: FlowControl = {
+function flowOf(fairness: FlowControl['fairness'], extra: Partial<FlowControl> = {}): FlowControl {
+  return {
     id: 'm',
     queueDepth: null,
     kvCache: null,
     maxInflight: 1,
+    headroom: 0,
     maxQueue: 1000,
     maxWaitMs: 60_000,
     fairness,
     isUpstreamPriority: false,
     staleMs: 2000,
+    pollMs: 250,
     tenants: new Map(),
     anonymous: tenant(''),
+    ...extra,
   };
-  return { q: new ModelQueue('m', flow, { name: 'm', upstream: { targets: [target] }, fallback: [] }, observer), state };
+}
+
+function setup(fairness: FlowControl['fairness']): { q: ModelQueue; state: TargetState } {
+  const state = new TargetState('http://127.0.0.1:1');
+  const target = toTarget(state.url, 1, state);
+  return { q: new ModelQueue('m', flowOf(fairness), { name: 'm', upstream: { targets: [target] }, fallback: [] }, observer), state };
 }
 
 /** dispatchOneByOne frees the target for one request at a time, ends it with `used` tokens, and returns the tenants in dispatch order. */
@@ -81,5 +87,60 @@ describe('flow queue fairness', () => {
     const order = dispatchOneByOne(q, state, pending, () => 1, 10);
     const b = order.filter((n) => n === 'b').length;
     assert.ok(b >= 4 && b <= 6, `the newcomer shares from now on, it does not take all: b got ${b} of 10`);
+  });
+});
+
+describe('flow queue headroom', () => {
+  /** Two targets of 4 places each, 1 kept as headroom; `begin` puts a dispatched request on its target as the proxy does. */
+  function setupHeadroom(): { q: ModelQueue; states: TargetState[]; admit: (name: string) => { ticket: Ticket; isAtOnce: boolean } } {
+    const states = [new TargetState('http://127.0.0.1:1'), new TargetState('http://127.0.0.1:2')];
+    const targets = states.map((s) => toTarget(s.url, 1, s));
+    const q = new ModelQueue('m', flowOf('requests', { maxInflight: 4, headroom: 1 }), { name: 'm', upstream: { targets }, fallback: [] }, observer);
+    const admit = (name: string): { ticket: Ticket; isAtOnce: boolean } => {
+      const r = q.admit(tenant(name), 0, 1, Date.now());
+      if (r.target !== null) r.target.state.inflight++;
+      else void r.wait!.then((t) => t!.state.inflight++);
+      return { ticket: r.ticket, isAtOnce: r.target !== null };
+    };
+    return { q, states, admit };
+  }
+
+  it('a tenant alone uses every place; next to another, the last free place is kept for the one under its fair share', async () => {
+    const { q, states, admit } = setupHeadroom();
+    const heavy = Array.from({ length: 8 }, () => admit('heavy'));
+    assert.ok(heavy.every((r) => r.isAtOnce), 'alone, a tenant is under its fair share of all 8 places');
+    assert.equal(states[0]!.inflight + states[1]!.inflight, 8);
+    // Two places free up: the heavy tenant (8 of 8, alone) takes one, the last stays free for others.
+    states[0]!.inflight--;
+    heavy[0]!.ticket.end(1, 1);
+    states[1]!.inflight--;
+    heavy[1]!.ticket.end(1, 1);
+    const light = admit('light');
+    assert.ok(light.isAtOnce, 'the light tenant finds a place at once');
+    const more = admit('heavy');
+    assert.ok(!more.isAtOnce, 'the heavy tenant waits: 1 place left is the headroom, and it is over its share');
+    const more2 = admit('heavy');
+    await Promise.resolve();
+    assert.equal(q.size, 2);
+    // A place frees: only the headroom is left, the heavy tenant (6 of a fair 4) still waits.
+    states[0]!.inflight--;
+    heavy[2]!.ticket.end(1, 1);
+    await Promise.resolve();
+    assert.equal(q.size, 1, 'two places free: one goes to the heavy tenant, one stays');
+    assert.ok(more.ticket.isDone && !more2.ticket.isDone);
+    // Requests wait, so the light one queues too, and goes at once: under its share, the headroom is its.
+    const light2 = admit('light');
+    assert.ok(light2.ticket.isDone && !more2.ticket.isDone, 'the light tenant takes the headroom, ahead of the waiting heavy one');
+  });
+
+  it('strict priority holds with headroom: a waiting higher level blocks lower ones even under their share', () => {
+    const { q, states, admit } = setupHeadroom();
+    assert.ok(admit('light').isAtOnce);
+    for (let i = 0; i < 6; i++) assert.ok(admit('heavy').isAtOnce);
+    const high = q.admit({ name: 'heavy', priority: 5, maxPriority: 5, weight: 1 }, 5, 1, Date.now());
+    assert.equal(high.target, null, 'heavy at priority 5 is over its share and waits');
+    const light = admit('light');
+    assert.ok(!light.isAtOnce, 'the light tenant at priority 0 waits behind the waiting priority-5 request');
+    assert.equal(states[0]!.inflight + states[1]!.inflight, 7);
   });
 });
