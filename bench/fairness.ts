@@ -250,7 +250,8 @@ async function main(): Promise<void> {
     }
     publishReport(lines.join('\n'), `fairness-${new Date().toISOString().slice(0, 10)}.md`);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP_LOGS === '1') process.stderr.write(`access logs kept in ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -100,22 +100,25 @@ export function loadOf(state: TargetState, flow: FlowControl, nowMs: number, ext
   return Math.max(0, total);
 }
 
-/**
- * freePlaces is how many more requests the model's eligible targets take under max_inflight, and
- * how many they take in all (Infinity, Infinity without max_inflight).
- */
-export function freePlaces(targets: readonly Target[], flow: FlowControl, extra: ReadonlyMap<TargetState, number> | null): { free: number; capacity: number } {
+/** freePlaces is how many more requests the model's eligible targets take under max_inflight (Infinity without it). */
+export function freePlaces(targets: readonly Target[], flow: FlowControl, extra: ReadonlyMap<TargetState, number> | null): number {
   const max = flow.maxInflight;
-  if (max === null) return { free: Infinity, capacity: Infinity };
+  if (max === null) return Infinity;
   let free = 0;
-  let capacity = 0;
   for (let i = 0; i < targets.length; i++) {
     const st = targets[i]!.state;
-    if (!st.isHealthy || st.isDrained) continue;
-    capacity += max;
-    free += Math.max(0, max - st.inflight - (extra?.get(st) ?? 0));
+    if (st.isHealthy && !st.isDrained) free += Math.max(0, max - st.inflight - (extra?.get(st) ?? 0));
   }
-  return { free, capacity };
+  return free;
+}
+
+/** placesOf is how many requests the model's eligible targets take in all under max_inflight (Infinity without it). */
+export function placesOf(targets: readonly Target[], flow: FlowControl): number {
+  const max = flow.maxInflight;
+  if (max === null) return Infinity;
+  let n = 0;
+  for (let i = 0; i < targets.length; i++) if (targets[i]!.state.isHealthy && !targets[i]!.state.isDrained) n++;
+  return n * max;
 }
 
 /** PickResult is the least-loaded unsaturated target, or why there is none. */

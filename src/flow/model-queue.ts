@@ -15,7 +15,7 @@
  */
 import { GatewayError } from '../errors/index.js';
 import type { Target, TargetState } from '../upstream/index.js';
-import { freePlaces, NOT_ELIGIBLE, pickTarget, SATURATED, type FlowControl, type FlowTenant, type PickResult } from './flow-control.js';
+import { freePlaces, NOT_ELIGIBLE, placesOf, pickTarget, SATURATED, type FlowControl, type FlowTenant, type PickResult } from './flow-control.js';
 
 /** FlowModel is what a queue needs of its model: its live targets, and its fallbacks' (a Model fits it). */
 export interface FlowModel {
@@ -228,9 +228,10 @@ export class ModelQueue {
    * only tenants under their fair share may go), else -1.
    */
   #limit(): number {
-    if (this.#flow.headroom === 0) return -1;
-    const { free, capacity } = freePlaces(this.#model.upstream.targets, this.#flow, this.#released.size === 0 ? null : this.#released);
-    return free <= this.#flow.headroom ? capacity : -1;
+    const flow = this.#flow;
+    if (flow.headroom === 0) return -1;
+    const targets = this.#model.upstream.targets;
+    return freePlaces(targets, flow, this.#released.size === 0 ? null : this.#released) <= flow.headroom ? placesOf(targets, flow) : -1;
   }
 
   /**

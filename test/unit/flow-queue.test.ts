@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ModelQueue, type FlowControl, type FlowObserver, type FlowTenant, type Ticket } from '../../src/flow/index.js';
 import { TargetState, toTarget } from '../../src/upstream/index.js';
+import { compileSnapshot, ConfigError, loadConfigFile } from '../../src/config/index.js';
+import { writeConfig } from '../helpers/harness.js';
 
 const observer: FlowObserver = { depth: () => {}, waited: () => {}, shed: () => {}, saturated: () => {}, forget: () => {} };
 const tenant = (name: string, weight = 1): FlowTenant => ({ name, priority: 0, maxPriority: 0, weight });
@@ -142,5 +144,25 @@ describe('flow queue headroom', () => {
     const light = admit('light');
     assert.ok(!light.isAtOnce, 'the light tenant at priority 0 waits behind the waiting priority-5 request');
     assert.equal(states[0]!.inflight + states[1]!.inflight, 7);
+  });
+});
+
+describe('flow_control configuration', () => {
+  it('headroom without saturation.max_inflight is refused with its file, field and reason', () => {
+    const path = writeConfig({ models: [{ name: 'm', targets: [{ url: 'http://h:1' }], flow_control: { enabled: true, headroom: 1 } }] });
+    assert.throws(
+      () => loadConfigFile(path, { env: {} }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.equal(err.issues.length, 1);
+        const issue = err.issues[0]!;
+        assert.ok(issue.file.endsWith('gateway.yaml'));
+        assert.equal(issue.field, 'models[0].flow_control.headroom');
+        assert.match(issue.message, /max_inflight/);
+        return true;
+      },
+    );
+    const ok = writeConfig({ models: [{ name: 'm', targets: [{ url: 'http://h:1' }], flow_control: { enabled: true, headroom: 1, saturation: { max_inflight: 4 } } }] });
+    assert.equal(compileSnapshot(loadConfigFile(ok, { env: {} })).models[0]!.flow!.headroom, 1);
   });
 });
