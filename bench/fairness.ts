@@ -8,13 +8,18 @@
  * Three runs, each with fresh simulators and a fresh gateway:
  *  - idle: B alone (flow control off): B's time to first token when nothing competes;
  *  - off: A and B, flow control off: the engines' own FIFO queues take everything;
- *  - on: A and B, flow control on (saturation: one request waiting in an engine), weights equal.
+ *  - on: A and B, flow control on, weights equal, with the settings an operator who wants latency
+ *    isolation would choose (FLOW): `max_inflight` at the engines' batch size, so no request
+ *    waits in an engine's queue, and `headroom`, a place kept for a key under its fair share.
  * Reported: B's p95 TTFT in each run and its ratio to idle (target with flow control <= 1.5x),
+ * where B's time went (the gateway's access log: waiting in the gateway, waiting in an engine),
  * completed tokens/s of off and on (target: on >= 95 % of off), and in the `on` run two probes
  * sent while A's requests wait in the gateway: a priority-10 request (its TTFT, and how many
  * waited when it was sent) and negative-priority requests (answered 503 overloaded; target < 5 ms).
  *
- * Env: BENCH_SECONDS (measured seconds per run, default 15), BENCH_SEED.
+ * Env: BENCH_SECONDS (measured seconds per run, default 15), BENCH_SEED, BENCH_FLOW (JSON fields
+ * replacing those of the `on` run's flow_control, e.g. '{"headroom":0}'), BENCH_KEEP_LOGS=1
+ * (keep the access logs and configs; their folder is printed), BENCH_NO_WRITE=1 (no result file).
  */
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +55,8 @@ const CAPACITY = (REPLICAS * BATCH * 1000) / (TTFT_MS + MAX_TOKENS * ITL_MS);
 /** FLOW is the `on` run's flow_control; BENCH_FLOW (JSON) replaces fields of it to try other settings. */
 const FLOW: Record<string, unknown> = {
   enabled: true,
-  saturation: { queue_depth: 1, kv_cache: null },
+  saturation: { max_inflight: BATCH, queue_depth: null, kv_cache: null },
+  headroom: 1,
   max_queue: 100_000,
   max_wait: '120s',
   ...(process.env.BENCH_FLOW ? (JSON.parse(process.env.BENCH_FLOW) as Record<string, unknown>) : {}),
