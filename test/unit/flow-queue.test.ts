@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ModelQueue, type FlowControl, type FlowObserver, type FlowTenant, type Ticket } from '../../src/flow/index.js';
+import { loadOf, ModelQueue, SATURATED, type FlowControl, type FlowObserver, type FlowTenant, type Ticket } from '../../src/flow/index.js';
 import { TargetState, toTarget } from '../../src/upstream/index.js';
 import { compileSnapshot, ConfigError, loadConfigFile } from '../../src/config/index.js';
 import { writeConfig } from '../helpers/harness.js';
@@ -164,5 +164,33 @@ describe('flow_control configuration', () => {
     );
     const ok = writeConfig({ models: [{ name: 'm', targets: [{ url: 'http://h:1' }], flow_control: { enabled: true, headroom: 1, saturation: { max_inflight: 4 } } }] });
     assert.equal(compileSnapshot(loadConfigFile(ok, { env: {} })).models[0]!.flow!.headroom, 1);
+  });
+});
+
+describe('saturation estimate between samples', () => {
+  const flow = flowOf('requests', { maxInflight: null, queueDepth: 1 });
+  const sample = (running: number, waiting: number, inflight: number, atMs: number) => ({ running, waiting, kvCacheUsage: 0, atMs, inflight });
+
+  it('requests sent since the sample fill the batch its samples showed, then count as waiting', () => {
+    const state = new TargetState('http://127.0.0.1:1');
+    const now = Date.now();
+    // No sample has shown the batch size yet: every request sent since counts as waiting.
+    state.load = sample(5, 0, 5, now);
+    state.inflight = 6;
+    assert.equal(loadOf(state, flow, now, 0), SATURATED);
+    // A sample with requests waiting shows the batch: 8 run at once.
+    state.load = sample(8, 2, 10, now + 1);
+    state.inflight = 10;
+    assert.equal(loadOf(state, flow, now + 1, 0), SATURATED, 'two wait in the engine');
+    state.inflight = 9;
+    assert.equal(loadOf(state, flow, now + 1, 0), SATURATED, 'one finished since: one still waits');
+    state.inflight = 8;
+    assert.equal(loadOf(state, flow, now + 1, 0), 8, 'two finished since: none waits (queue_depth 1 lets one more wait)');
+    // The next sample shows room: requests sent since fill it before any counts as waiting.
+    state.load = sample(5, 0, 5, now + 2);
+    state.inflight = 8;
+    assert.equal(loadOf(state, flow, now + 2, 0), 8, 'three sent since fill the batch of 8');
+    state.inflight = 9;
+    assert.equal(loadOf(state, flow, now + 2, 0), SATURATED, 'the fourth waits');
   });
 });
