@@ -8,15 +8,20 @@
  * Three runs, each with fresh simulators and a fresh gateway:
  *  - idle: B alone (flow control off): B's time to first token when nothing competes;
  *  - off: A and B, flow control off: the engines' own FIFO queues take everything;
- *  - on: A and B, flow control on (saturation: one request waiting in an engine), weights equal.
+ *  - on: A and B, flow control on, weights equal, with the settings an operator who wants latency
+ *    isolation would choose (FLOW): `max_inflight` at the engines' batch size, so no request
+ *    waits in an engine's queue, and `headroom`, a place kept for a key under its fair share.
  * Reported: B's p95 TTFT in each run and its ratio to idle (target with flow control <= 1.5x),
+ * where B's time went (the gateway's access log: waiting in the gateway, waiting in an engine),
  * completed tokens/s of off and on (target: on >= 95 % of off), and in the `on` run two probes
  * sent while A's requests wait in the gateway: a priority-10 request (its TTFT, and how many
  * waited when it was sent) and negative-priority requests (answered 503 overloaded; target < 5 ms).
  *
- * Env: BENCH_SECONDS (measured seconds per run, default 15), BENCH_SEED.
+ * Env: BENCH_SECONDS (measured seconds per run, default 15), BENCH_SEED, BENCH_FLOW (JSON fields
+ * replacing those of the `on` run's flow_control, e.g. '{"headroom":0}'), BENCH_KEEP_LOGS=1
+ * (keep the access logs and configs; their folder is printed), BENCH_NO_WRITE=1 (no result file).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -47,6 +52,16 @@ const SEED = positiveEnv('BENCH_SEED', 7, true);
 /** CAPACITY is the pool's nominal throughput: every slot busy, one stream per TTFT + tokens x ITL. */
 const CAPACITY = (REPLICAS * BATCH * 1000) / (TTFT_MS + MAX_TOKENS * ITL_MS);
 
+/** FLOW is the `on` run's flow_control; BENCH_FLOW (JSON) replaces fields of it to try other settings. */
+const FLOW: Record<string, unknown> = {
+  enabled: true,
+  saturation: { max_inflight: BATCH, queue_depth: null, kv_cache: null },
+  headroom: 1,
+  max_queue: 100_000,
+  max_wait: '120s',
+  ...(process.env.BENCH_FLOW ? (JSON.parse(process.env.BENCH_FLOW) as Record<string, unknown>) : {}),
+};
+
 const KEYS = { a: 'bench-tenant-a-key-0001', b: 'bench-tenant-b-key-0001', vip: 'bench-vip-key-00000001', shed: 'bench-batch-key-0000001' };
 
 interface Run {
@@ -55,6 +70,27 @@ interface Run {
   b: OpenLoopResult;
   seconds: number;
   probes: { vipTtftMs: number; waitingAtVip: number; shedMs: number[]; shedStatus: number[] } | null;
+  /** parts are where B's requests spent their time, from the gateway's access log (ms, sorted). */
+  parts: { gateway: Float64Array; engineQueue: Float64Array };
+}
+
+/**
+ * partsOf reads B's answered requests from the gateway's access log: queue_ms is the wait in the
+ * gateway; upstream_ms (dispatch to response headers) is the wait in the engine's queue, since the
+ * simulator sends a stream's headers when the request enters the batch. The rest of the time to
+ * first token is the engine's ttft plus the gateway's and the loopback's own time.
+ */
+function partsOf(logPath: string): Run['parts'] {
+  const gateway: number[] = [];
+  const engineQueue: number[] = [];
+  for (const line of readFileSync(logPath, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const e = JSON.parse(line) as { key: string | null; status: number; queue_ms: number; upstream_ms: number | null };
+    if (e.key !== 'tenant-b' || e.status !== 200 || e.upstream_ms === null) continue;
+    gateway.push(e.queue_ms);
+    engineQueue.push(e.upstream_ms);
+  }
+  return { gateway: Float64Array.from(gateway).sort(), engineQueue: Float64Array.from(engineQueue).sort() };
 }
 
 function body(n: number): Buffer {
@@ -73,12 +109,15 @@ function completedTokensPerSec(runs: readonly (OpenLoopResult | null)[], fromMs:
   return (n * MAX_TOKENS) / ((toMs - fromMs) / 1000);
 }
 
+/** FIRST_CONTENT_RE finds generated text: the opening event's empty `"content":""` is not a token. */
+const FIRST_CONTENT_RE = /"content":"[^"]/;
+
 async function firstTokenMs(origin: string, headers: Record<string, string>): Promise<number> {
   const t0 = performance.now();
   const res = await request(`${origin}${PATH}`, { method: 'POST', headers, body: body(-1), signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
     // Leaving the loop destroys the body: the gateway sees the client go and cancels upstream.
-    if (chunk.toString('utf8').includes('"content"')) return performance.now() - t0;
+    if (FIRST_CONTENT_RE.test(chunk.toString('utf8'))) return performance.now() - t0;
   }
   return Number.NaN;
 }
@@ -93,6 +132,8 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
   const ports = await freePorts(REPLICAS + 3);
   const [proxyPort, statusPort, adminPort] = ports.slice(REPLICAS) as [number, number, number];
   const children: Child[] = [];
+  const logPath = join(dir, `access-${name}.log`);
+  let logFd = -1;
   try {
     const urls = ports.slice(0, REPLICAS).map((p) => `http://127.0.0.1:${p}`);
     for (let i = 0; i < REPLICAS; i++) {
@@ -108,7 +149,7 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
         proxy: { listen: `127.0.0.1:${proxyPort}` },
         status: { listen: `127.0.0.1:${statusPort}` },
         admin: { listen: `127.0.0.1:${adminPort}` },
-        log: { access_log: false },
+        log: { access_log: true, format: 'json' },
         models: [
           {
             name: MODEL,
@@ -120,13 +161,15 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
               { key: KEYS.vip, name: 'vip', max_priority: 10 },
               { key: KEYS.shed, name: 'batch', priority: -1 },
             ],
-            ...(isFlow ? { flow_control: { enabled: true, saturation: { queue_depth: 1, kv_cache: null }, max_queue: 100_000, max_wait: '120s' } } : {}),
+            ...(isFlow ? { flow_control: FLOW } : {}),
             targets: urls.map((url) => ({ url })),
           },
         ],
       }),
     );
-    const gateway = new Child('gateway', process.execPath, [...cli.args, 'start', '--config', configPath], { cpu: layout.gatewayCpu, cwd: ROOT, env: { ...process.env, IGW_LOG_LEVEL: 'warn' } });
+    // The access log goes straight to a file: this process reads it once the run is over.
+    logFd = openSync(logPath, 'w');
+    const gateway = new Child('gateway', process.execPath, [...cli.args, 'start', '--config', configPath], { cpu: layout.gatewayCpu, cwd: ROOT, env: { ...process.env, IGW_LOG_LEVEL: 'warn' }, stdout: logFd });
     children.push(gateway);
     await waitUntilReady(gateway, `http://127.0.0.1:${statusPort}/status/ready`);
     const origin = `http://127.0.0.1:${proxyPort}`;
@@ -158,11 +201,13 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
     }
     const [bResult, aResult] = await Promise.all([b, a]);
     process.stderr.write(`  load done\n`);
-    return { name, a: aResult, b: bResult, seconds: SECONDS, probes };
+    await Promise.all(children.map((c) => c.stop()));
+    return { name, a: aResult, b: bResult, seconds: SECONDS, probes, parts: partsOf(logPath) };
   } catch (err) {
     throw withChildOutput(err, children);
   } finally {
     await Promise.all(children.map((c) => c.stop()));
+    if (logFd !== -1) closeSync(logFd);
   }
 }
 
@@ -188,12 +233,17 @@ async function main(): Promise<void> {
       `${REPLICAS} simulated replicas, batch ${BATCH}, ttft ${TTFT_MS} ms, itl ${ITL_MS} ms, ${MAX_TOKENS}-token streams: nominal capacity ${CAPACITY.toFixed(1)} req/s.`,
       `Tenant A open-loop at ${A_LOAD}x capacity, tenant B at ${B_LOAD}x; ${SECONDS} s per run; ${cli.label}; ${layout.note}.`,
       '',
-      '| run | B requests ok | B p50 TTFT ms | B p95 TTFT ms | B p95 / idle | completed tokens/s |',
-      '| --- | --- | --- | --- | --- | --- |',
+      `Flow control in the \`on\` run: \`${JSON.stringify(FLOW)}\`.`,
+      '',
+      '| run | B requests ok | B p50 TTFT ms | B p95 TTFT ms | B p95 / idle | B in gateway queue p50 / p95 ms | B in engine queue p50 / p95 ms | completed tokens/s |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
       ...runs.map((r) => {
         const t = ttfts(r.b);
-        return `| ${r.name} | ${t.length} of ${r.b.sentAt.length} | ${percentile(t, 50).toFixed(0)} | ${p95(r).toFixed(0)} | ${(p95(r) / idle).toFixed(2)}x | ${tokens(r).toFixed(0)} |`;
+        const pp = (a: Float64Array) => `${percentile(a, 50).toFixed(0)} / ${percentile(a, 95).toFixed(0)}`;
+        return `| ${r.name} | ${t.length} of ${r.b.sentAt.length} | ${percentile(t, 50).toFixed(0)} | ${p95(r).toFixed(0)} | ${(p95(r) / idle).toFixed(2)}x | ${pp(r.parts.gateway)} | ${pp(r.parts.engineQueue)} | ${tokens(r).toFixed(0)} |`;
       }),
+      '',
+      'B in gateway queue: the access log\'s queue_ms; B in engine queue: its upstream_ms (the simulator answers headers when a request enters the batch). The rest of B\'s time to first token is the engine\'s ttft and the gateway\'s own time.',
       '',
       `Throughput with flow control: ${((tokens(runs[2]!) / tokens(runs[1]!)) * 100).toFixed(1)} % of without (target >= 95 %). B's p95 with flow control: ${(p95(runs[2]!) / idle).toFixed(2)}x idle (target <= 1.5x).`,
     ];
@@ -206,7 +256,8 @@ async function main(): Promise<void> {
     }
     publishReport(lines.join('\n'), `fairness-${new Date().toISOString().slice(0, 10)}.md`);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP_LOGS === '1') process.stderr.write(`access logs kept in ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -101,6 +101,8 @@ export class Gateway {
   /** #startGeneration starts a snapshot's health checks and discovery, and retires the previous ones. */
   #startGeneration(snapshot: Snapshot): void {
     this.#generation?.retire();
+    // Flow-control queues follow the models: new settings and targets, closed for models that left.
+    this.#flow.retain(snapshot.models);
     this.#generation = new Generation(snapshot, this.#pools, {
       onDiscovered: (model, dns, urls) => {
         this.#log.info({ model, dns, targets: urls }, 'dns targets changed');
@@ -261,6 +263,7 @@ export class Gateway {
     this.#isDraining = true;
     this.#reloader.close();
     this.#generation?.retire();
+    this.#flow.close();
     this.#events?.stop();
     const grace = this.#reloader.settings.shutdown_grace_s;
     const graceMs = this.#opts.shutdownGraceMs ?? (grace === undefined ? DEFAULTS.shutdownGraceMs : grace * 1000);

@@ -96,8 +96,8 @@ export interface ChildOptions {
   cpu: number | null;
   cwd: string;
   env?: NodeJS.ProcessEnv;
-  /** stdout 'ignore' sends it to /dev/null (for a per-request access log this process should not pay to read); default 'pipe'. */
-  stdout?: 'pipe' | 'ignore';
+  /** stdout 'ignore' sends it to /dev/null (for a per-request access log this process should not pay to read), a file descriptor into that file; default 'pipe'. */
+  stdout?: 'pipe' | 'ignore' | number;
 }
 
 /** Child is one benchmark child process (gateway or simulator), with the tail of its output kept for error reports. */

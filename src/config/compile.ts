@@ -117,11 +117,13 @@ function toFlowControl(spec: ModelSpec, keys: ReadonlyArray<{ name?: string | un
     queueDepth: s.queue_depth === undefined ? F.queueDepth : s.queue_depth,
     kvCache: s.kv_cache === undefined ? F.kvCache : s.kv_cache,
     maxInflight: s.max_inflight ?? null,
+    headroom: f.headroom ?? F.headroom,
     maxQueue: f.max_queue ?? F.maxQueue,
     maxWaitMs: toMs(f.max_wait, F.maxWaitMs),
     fairness: f.fairness ?? F.fairness,
     isUpstreamPriority: f.upstream_priority ?? F.isUpstreamPriority,
     staleMs: loadMetrics?.staleMs ?? DEFAULTS.loadMetricsStaleMs,
+    pollMs: loadMetrics?.intervalMs ?? DEFAULTS.loadMetricsIntervalMs,
     tenants,
     anonymous: Object.freeze({ name: '', priority: F.priority, maxPriority: F.priority, weight: F.weight }),
   });

@@ -57,7 +57,7 @@ export const CONFIG_DEFAULTS = deepFreeze({
     protocols: { anthropic: 'translate' },
     sticky: 'none',
     mirror: { timeout: '10s' },
-    flow_control: { enabled: false, saturation: { queue_depth: 5, kv_cache: 0.8 }, max_queue: 1000, max_wait: '30s', fairness: 'tokens', upstream_priority: false },
+    flow_control: { enabled: false, saturation: { queue_depth: 5, kv_cache: 0.8 }, headroom: 0, max_queue: 1000, max_wait: '30s', fairness: 'tokens', upstream_priority: false },
   },
   api_key: { priority: 0, weight: 1 },
 } as const);
@@ -111,6 +111,7 @@ export const DEFAULTS = deepFreeze({
   flow: {
     queueDepth: C.model.flow_control.saturation.queue_depth,
     kvCache: C.model.flow_control.saturation.kv_cache,
+    headroom: C.model.flow_control.headroom,
     maxQueue: C.model.flow_control.max_queue,
     maxWaitMs: ms(C.model.flow_control.max_wait),
     fairness: C.model.flow_control.fairness,

@@ -342,6 +342,10 @@ function checkModels(models: ModelSpec[], issues: ConfigIssue[], misplaced: Read
       } else keyOwner.set(hash, { model: m, source: src });
     });
 
+    const flow = m.flow_control;
+    if (flow?.headroom !== undefined && flow.headroom > 0 && (flow.saturation?.max_inflight ?? null) === null) {
+      issues.push({ file: m.source.file, field: m.source.field.replace(/name$/, 'flow_control.headroom'), message: 'headroom counts free places under saturation.max_inflight: set max_inflight as well' });
+    }
     if (m.split === undefined && (!m.targets || m.targets.length === 0) && !misplaced.has(m.source.field.replace(/name$/, 'targets'))) {
       issues.push({ ...m.source, message: `model "${m.name}" has no targets` });
     }

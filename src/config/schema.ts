@@ -177,6 +177,15 @@ const modelFieldShape = {
         })
         .optional()
         .describe('saturation says when a target is saturated: when any of the given conditions holds.'),
+      headroom: z
+        .number()
+        .int()
+        .min(0)
+        .max(100_000)
+        .optional()
+        .describe(
+          `headroom keeps this many places under saturation.max_inflight, summed over the model's targets, for tenants (API keys) using less than their fair share of those places: a heavy tenant keeps the rest busy and a light one finds room at once (default ${C.model.flow_control.headroom}; needs max_inflight).`,
+        ),
       max_queue: z.number().int().min(0).optional().describe(`max_queue is how many requests may wait in the gateway for this model; beyond it 429 queue_full (default ${C.model.flow_control.max_queue}).`),
       max_wait: duration.optional().describe(`max_wait is the longest a request waits before 429 queue_timeout (default ${C.model.flow_control.max_wait}).`),
       upstream_priority: z

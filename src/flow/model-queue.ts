@@ -7,12 +7,15 @@
  *   usage when the request ends) divided by its weight; the waiting tenant with the smallest
  *   counter goes next. A tenant that starts waiting is brought up to the level's clock, so idle
  *   time earns no credit;
- * - first come, first served within a tenant.
+ * - first come, first served within a tenant;
+ * - with `headroom`, the last free places under max_inflight go only to tenants using less than
+ *   their fair share of the model's places, so a light tenant finds room at once while a heavy one
+ *   keeps the rest busy.
  * A queue lives per model id across reloads, so waiting requests keep their place.
  */
 import { GatewayError } from '../errors/index.js';
 import type { Target, TargetState } from '../upstream/index.js';
-import { NOT_ELIGIBLE, pickTarget, SATURATED, type FlowControl, type FlowTenant, type PickResult } from './flow-control.js';
+import { freePlaces, NOT_ELIGIBLE, placesOf, pickTarget, SATURATED, type FlowControl, type FlowTenant, type PickResult } from './flow-control.js';
 
 /** FlowModel is what a queue needs of its model: its live targets, and its fallbacks' (a Model fits it). */
 export interface FlowModel {
@@ -33,20 +36,35 @@ export interface FlowObserver {
   waited(model: string, seconds: number): void;
   shed(model: string, reason: 'overloaded' | 'queue_full' | 'queue_timeout' | 'client_gone'): void;
   saturated(model: string, isSaturated: boolean): void;
+  /** forget drops a model's series (its queue closed): its priority levels are given. */
+  forget(model: string, priorities: readonly number[]): void;
+}
+
+/** TenantUse is what one tenant has of a model, over all priority levels: requests on the targets and waiting. */
+export class TenantUse {
+  weight: number;
+  inflight = 0;
+  waiting = 0;
+
+  constructor(weight: number) {
+    this.weight = weight;
+  }
 }
 
 /** TenantQueue is one tenant's waiting requests on one priority level, and its virtual counter. */
 export class TenantQueue {
   readonly name: string;
+  readonly use: TenantUse;
   weight: number;
   /** vt is the tenant's virtual service: what it was served, divided by its weight. */
   vt = 0;
   readonly waiting: Ticket[] = [];
   head = 0;
 
-  constructor(name: string, weight: number) {
+  constructor(name: string, weight: number, use: TenantUse) {
     this.name = name;
     this.weight = weight;
+    this.use = use;
   }
 
   get size(): number {
@@ -93,7 +111,10 @@ export class Ticket {
   charged: number;
   isDone = false;
   isWaiting = false;
-  resolve: ((target: Target) => void) | null = null;
+  /** isRunning: dispatched and not ended (counted in its tenant's in-flight). */
+  isRunning = false;
+  /** resolve dispatches a waiting request: to a target, or (null) to the select stage, when its model no longer holds requests. */
+  resolve: ((target: Target | null) => void) | null = null;
   reject: ((err: GatewayError) => void) | null = null;
 
   constructor(queue: ModelQueue, tenant: TenantQueue, level: Level, nowMs: number, maxWaitMs: number, charge: number) {
@@ -115,6 +136,10 @@ export class Ticket {
   /** end settles the tenant's charge with the real usage (tokens fairness) and lets the queue release the next ones. */
   end(promptTokens: number, completionTokens: number): void {
     const q = this.queue;
+    if (this.isRunning) {
+      this.isRunning = false;
+      this.tenant.use.inflight--;
+    }
     if (q.fairness === 'tokens' && promptTokens >= 0) {
       const used = promptTokens + Math.max(0, completionTokens);
       this.tenant.vt += (used - this.charged) / this.tenant.weight;
@@ -136,9 +161,12 @@ export class ModelQueue {
   readonly #observer: FlowObserver;
   /** levels, highest priority first. */
   readonly #levels: Level[] = [];
+  /** #uses are the tenants' in-flight and waiting counts, by tenant name. */
+  readonly #uses = new Map<string, TenantUse>();
   size = 0;
   #timer: NodeJS.Timeout | null = null;
   #isSaturated = false;
+  #isClosed = false;
   /** #released counts, per target, requests released in the current pass that have not begun yet. */
   readonly #released = new Map<TargetState, number>();
 
@@ -148,6 +176,7 @@ export class ModelQueue {
     this.#flow = flow;
     this.#model = model;
     this.#observer = observer;
+    observer.saturated(this.name, false);
   }
 
   get fairness(): FlowControl['fairness'] {
@@ -175,8 +204,11 @@ export class ModelQueue {
   }
 
   #tenant(level: Level, t: FlowTenant): TenantQueue {
+    let use = this.#uses.get(t.name);
+    if (use === undefined) this.#uses.set(t.name, (use = new TenantUse(t.weight)));
+    use.weight = t.weight;
     let q = level.tenants.get(t.name);
-    if (q === undefined) level.tenants.set(t.name, (q = new TenantQueue(t.name, t.weight)));
+    if (q === undefined) level.tenants.set(t.name, (q = new TenantQueue(t.name, t.weight, use)));
     q.weight = t.weight;
     return q;
   }
@@ -192,11 +224,33 @@ export class ModelQueue {
   }
 
   /**
+   * #limit is the model's places under max_inflight when only `headroom` of them are free (then
+   * only tenants under their fair share may go), else -1.
+   */
+  #limit(): number {
+    const flow = this.#flow;
+    if (flow.headroom === 0) return -1;
+    const targets = this.#model.upstream.targets;
+    return freePlaces(targets, flow, this.#released.size === 0 ? null : this.#released) <= flow.headroom ? placesOf(targets, flow) : -1;
+  }
+
+  /**
+   * #isUnderShare tells whether a tenant uses less than its fair share of `capacity` places: its
+   * weight's part of the weights of the tenants with requests on the targets or waiting (itself
+   * included).
+   */
+  #isUnderShare(use: TenantUse, capacity: number): boolean {
+    let weights = 0;
+    for (const u of this.#uses.values()) if (u === use || u.inflight > 0 || u.waiting > 0) weights += u.weight;
+    return use.inflight < (capacity * use.weight) / weights;
+  }
+
+  /**
    * admit decides for one request: a target now (a ticket charged), or a promise of one once it is
    * its turn. Throws overloaded (sheddable while saturated) or queue_full.
    * With no healthy target but a healthy fallback, the request goes on to select (target null).
    */
-  admit(tenant: FlowTenant, priority: number, charge: number, nowMs: number): { ticket: Ticket; target: Target | null; wait: Promise<Target> | null } {
+  admit(tenant: FlowTenant, priority: number, charge: number, nowMs: number): { ticket: Ticket; target: Target | null; wait: Promise<Target | null> | null } {
     const flow = this.#flow;
     const level = this.#level(priority);
     const tq = this.#tenant(level, tenant);
@@ -204,10 +258,12 @@ export class ModelQueue {
     if (this.size === 0) {
       const r = this.#pick(nowMs);
       if (r !== SATURATED && r !== NOT_ELIGIBLE) {
-        this.#charge(ticket);
-        return { ticket, target: r, wait: null };
-      }
-      if (r === NOT_ELIGIBLE && hasHealthyFallback(this.#model)) {
+        const limit = this.#limit();
+        if (limit < 0 || this.#isUnderShare(tq.use, limit)) {
+          this.#charge(ticket);
+          return { ticket, target: r, wait: null };
+        }
+      } else if (r === NOT_ELIGIBLE && hasHealthyFallback(this.#model)) {
         this.#charge(ticket);
         return { ticket, target: null, wait: null };
       }
@@ -220,7 +276,7 @@ export class ModelQueue {
       this.#observer.shed(this.name, 'queue_full');
       throw new GatewayError('queue_full', { retryAfterSec: SHED_RETRY_AFTER_S });
     }
-    const wait = new Promise<Target>((resolve, reject) => {
+    const wait = new Promise<Target | null>((resolve, reject) => {
       ticket.resolve = resolve;
       ticket.reject = reject;
     });
@@ -228,6 +284,7 @@ export class ModelQueue {
     if (tq.size === 0 && tq.vt < level.clock) tq.vt = level.clock;
     ticket.isWaiting = true;
     tq.waiting.push(ticket);
+    tq.use.waiting++;
     level.count++;
     this.size++;
     this.#observer.depth(this.name, priority, level.count);
@@ -238,16 +295,18 @@ export class ModelQueue {
     return { ticket, target: null, wait };
   }
 
+  /** #charge counts a dispatched request to its tenant: its virtual counter and its in-flight. */
   #charge(ticket: Ticket): void {
     const tq = ticket.tenant;
     tq.vt += ticket.charged / tq.weight;
+    ticket.isRunning = true;
+    tq.use.inflight++;
   }
 
   /** left removes a waiting ticket (client gone or timed out). */
   left(ticket: Ticket, reason: 'client_gone' | 'queue_timeout'): void {
     if (!ticket.isWaiting) return;
-    ticket.isWaiting = false;
-    this.#dequeued(ticket.level);
+    this.#dequeued(ticket);
     this.#observer.shed(this.name, reason);
     if (reason === 'queue_timeout') {
       this.#observer.waited(this.name, (Date.now() - ticket.enqueuedAt) / 1000);
@@ -255,7 +314,10 @@ export class ModelQueue {
     }
   }
 
-  #dequeued(level: Level): void {
+  #dequeued(ticket: Ticket): void {
+    ticket.isWaiting = false;
+    ticket.tenant.use.waiting--;
+    const level = ticket.level;
     level.count--;
     this.size--;
     this.#observer.depth(this.name, level.priority, level.count);
@@ -274,11 +336,10 @@ export class ModelQueue {
       while (this.size > 0) {
         const r = this.#pick(now);
         if (r === SATURATED || r === NOT_ELIGIBLE) return;
-        const ticket = this.#next();
+        const ticket = this.#next(this.#limit());
         if (ticket === undefined) return;
         ticket.isDone = true;
-        ticket.isWaiting = false;
-        this.#dequeued(ticket.level);
+        this.#dequeued(ticket);
         ticket.level.clock = ticket.tenant.vt;
         this.#charge(ticket);
         released.set(r.state, (released.get(r.state) ?? 0) + 1);
@@ -291,15 +352,22 @@ export class ModelQueue {
     }
   }
 
-  /** #next takes the best waiting ticket: highest level, then the tenant with the least virtual service. */
-  #next(): Ticket | undefined {
+  /**
+   * #next takes the best waiting ticket: highest level, then the tenant with the least virtual
+   * service. With `limit` (only headroom free, see #limit) only tenants under their fair share of
+   * `limit` places may go, and still only from the highest waiting level: priority stays strict.
+   */
+  #next(limit: number): Ticket | undefined {
     for (const level of this.#levels) {
       while (level.count > 0) {
         let best: TenantQueue | null = null;
         for (const tq of level.tenants.values()) {
-          if (tq.size > 0 && (best === null || tq.vt < best.vt)) best = tq;
+          if (tq.size > 0 && (best === null || tq.vt < best.vt) && (limit < 0 || this.#isUnderShare(tq.use, limit))) best = tq;
         }
-        if (best === null) break;
+        if (best === null) {
+          if (limit >= 0) return undefined;
+          break;
+        }
         const t = best.shift();
         // A tenant whose tickets had all left is now empty: look again.
         if (t !== undefined) return t;
@@ -324,6 +392,49 @@ export class ModelQueue {
     }
     this.release();
   };
+
+  /**
+   * observe looks at the targets again (a new load sample): the saturation gauge follows, and
+   * waiting requests go if there is room.
+   */
+  observe(): void {
+    if (this.#isClosed) return;
+    if (this.size > 0) this.release();
+    else this.#pick(Date.now());
+  }
+
+  /**
+   * close ends the queue: its model left the configuration (`removed`: waiting requests are
+   * answered 404 model_not_found), or no longer has flow control (they go on to the select stage
+   * at once, as the model's requests now do). Its metrics series are removed.
+   */
+  close(isRemoved: boolean): void {
+    this.#isClosed = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    for (const level of this.#levels) {
+      for (const tq of level.tenants.values()) {
+        let t: Ticket | undefined;
+        while ((t = tq.shift()) !== undefined) {
+          t.isDone = true;
+          this.#dequeued(t);
+          if (isRemoved) t.reject!(new GatewayError('model_not_found', { message: 'The model was removed from the configuration while this request waited.' }));
+          else {
+            this.#charge(t);
+            t.resolve!(null);
+          }
+        }
+      }
+    }
+    this.#observer.forget(this.name, this.#levels.map((l) => l.priority));
+  }
+
+  /** isIdle tells whether nothing waits and nothing it dispatched runs (a closed queue may then be dropped). */
+  get isIdle(): boolean {
+    if (this.size > 0) return false;
+    for (const u of this.#uses.values()) if (u.inflight > 0) return false;
+    return true;
+  }
 
   /** view is the queue as the admin API shows it. */
   view(): { saturated: boolean; waiting: number; by_priority: Record<string, number>; by_tenant: Record<string, number> } {

@@ -18,7 +18,7 @@ export interface AccessEntry {
   served_model: string | null;
   status: number;
   total_ms: number;
-  /** queue_ms is the part of total_ms spent waiting for a concurrency slot (0 when none was awaited). */
+  /** queue_ms is the part of total_ms spent waiting for a concurrency slot or in the flow-control queue (0 when none was awaited). */
   queue_ms: number;
   /** connect_ms is the answering attempt's time to connect to its target: 0 on a kept-alive connection; null when unknown (undici, HTTPS targets) or no target answered. */
   connect_ms: number | null;

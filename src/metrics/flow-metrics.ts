@@ -34,4 +34,10 @@ export class FlowMetrics {
   saturated(model: string, isSaturated: boolean): void {
     this.modelSaturated.labels(model).set(isSaturated ? 1 : 0);
   }
+
+  /** forget removes the gauges of a model whose queue closed (it left the configuration or lost flow control). */
+  forget(model: string, priorities: readonly number[]): void {
+    this.modelSaturated.remove(model);
+    for (const p of priorities) this.queueDepth.remove(model, String(p));
+  }
 }

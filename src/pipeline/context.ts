@@ -73,7 +73,7 @@ export class RequestContext {
   limitHeaders: string[] | null;
   /** heldSlots are the concurrency slots the request holds. */
   heldSlots: Semaphore[] | null;
-  /** queueMs is the time spent waiting in concurrency queues (0 when a slot was free at once). */
+  /** queueMs is the time spent waiting in concurrency queues and the flow-control queue (0 when nothing was awaited). */
   queueMs: number;
   /** transformer rewrites the upstream's response for the client (usage hiding, protocol translation), or null. */
   transformer: ResponseTransformer | null;

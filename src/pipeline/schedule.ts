@@ -5,6 +5,7 @@
  * it waits in the model's queue, by priority and fair share (src/flow/), and a sheddable one
  * (negative priority) is refused at once.
  */
+import { performance } from 'node:perf_hooks';
 import type { FlowScheduler } from '../flow/index.js';
 import { maxTokensIn } from '../openai/index.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -36,7 +37,10 @@ export function createSchedule(scheduler: FlowScheduler): (ctx: RequestContext) 
     const model = ctx.model!;
     const flow = model.flow;
     if (flow === null) return;
-    const { ticket, target, wait } = scheduler.schedule(flow, model, ctx.keyHash, ctx.req.headers['x-priority'], flow.fairness === 'tokens' ? estimateTokens(ctx) : 1);
+    const scheduled = scheduler.schedule(flow, model, ctx.keyHash, ctx.req.headers['x-priority'], flow.fairness === 'tokens' ? estimateTokens(ctx) : 1);
+    // The model left the configuration's flow control (a reload) after this request was admitted.
+    if (scheduled === null) return;
+    const { ticket, target, wait } = scheduled;
     if (flow.isUpstreamPriority) toUpstreamPriority(ctx, ticket.level.priority);
     if (wait === null) {
       ctx.flowTicket = ticket;
@@ -47,9 +51,14 @@ export function createSchedule(scheduler: FlowScheduler): (ctx: RequestContext) 
       return;
     }
     ctx.onClientGone = ticket.cancel;
+    const from = performance.now();
     return wait.then((t) => {
       ctx.onClientGone = null;
+      // The access log's queue_ms: the time waited in the gateway for a target.
+      ctx.queueMs += performance.now() - from;
       ctx.flowTicket = ticket;
+      // null: the model's queue closed (flow control turned off by a reload): select picks.
+      if (t === null) return;
       ctx.serving = model;
       ctx.target = t;
     });

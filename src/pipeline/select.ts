@@ -2,10 +2,12 @@
  * select: pick the target. The model's balancer chooses among its healthy targets; when none is
  * healthy, the model's fallbacks are tried in order (not chained). With nothing healthy anywhere
  * the answer is 503 at once, without trying to connect, with Retry-After set to when the first
- * ejected target gets its next chance. Retries (forward.ts) come back here with ctx.tried set.
+ * ejected target gets its next chance. Retries (forward.ts) come back here with ctx.tried set; a
+ * flow-controlled request retries only on a target that is not saturated.
  */
 import type { Model, Target } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
+import { pickTarget, type FlowControl } from '../flow/index.js';
 import { pickForAdapter, toPromptBlocks, toPromptPrefixKey, type PromptBlocks } from '../upstream/index.js';
 import { parsedBody } from './body.js';
 import { useServedModel } from './prepare.js';
@@ -31,11 +33,21 @@ function pickFrom(ctx: RequestContext, model: Model, nowMs: number): Target | un
   return model.upstream.pick(ctx.tried, nowMs, hashKeyOf, ctx, model, ctx.body === null ? 0 : ctx.body.length);
 }
 
+/**
+ * retryUnderFlow is a flow-controlled request's retry target: the least-loaded untried one that is
+ * not saturated (the request had its turn; it does not go to a full engine), else none.
+ */
+function retryUnderFlow(model: Model, flow: FlowControl, tried: ReadonlySet<unknown>, nowMs: number): Target | undefined {
+  const r = pickTarget(model.upstream.targets, flow, nowMs, null, tried);
+  return typeof r === 'number' ? undefined : r;
+}
+
 /** nextTarget picks from the requested model (or the one its split chose), then its fallbacks; sets ctx.serving and ctx.target. */
 export function nextTarget(ctx: RequestContext): boolean {
   const model = ctx.chosen ?? ctx.model!;
   const now = Date.now();
-  let target = pickFrom(ctx, model, now);
+  const flow = model.flow;
+  let target = flow !== null && ctx.flowTicket !== null && ctx.tried !== null ? retryUnderFlow(model, flow, ctx.tried, now) : pickFrom(ctx, model, now);
   let serving = model;
   for (let i = 0; target === undefined && i < model.fallback.length; i++) {
     serving = model.fallback[i]!;

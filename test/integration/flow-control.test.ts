@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { waitFor } from '../helpers/gateway-process.js';
-import { Cleanup, chat, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
+import { Cleanup, chat, deadUrl, post, startGateway, startSim, type RunningGateway } from '../helpers/harness.js';
 import { parsePrometheus, valueOf } from '../helpers/prometheus.js';
 
 type ErrorJson = { error: { code: string } };
@@ -297,5 +297,114 @@ describe('flow control', () => {
     assert.deepEqual(await Promise.all(all), [200, 200, 200]);
     const body = (await (await fetch(`${gw.adminUrl}/models`)).json()) as { data: Array<{ flow_control: unknown }> };
     assert.equal(body.data[0]!.flow_control, null);
+  });
+  it('a reload that removes a model answers its waiting requests; one that turns flow control off sends them on; the queue\'s series go', async () => {
+    // One simulator per model: a target's in-flight count is shared by the models that list it.
+    const simM = await startSim(cleanup, { model: 'm', ttftMs: 10 });
+    const simN = await startSim(cleanup, { model: 'n', ttftMs: 10 });
+    const other = { name: 'other', targets: [{ url: simM.url }] };
+    const withFlow = (name: string, url: string) => ({ name, targets: [{ url }], flow_control: { enabled: true, saturation: { max_inflight: 1, queue_depth: null, kv_cache: null } } });
+    const gw = await startGateway(cleanup, { models: [withFlow('m', simM.url), withFlow('n', simN.url), other] });
+    const apply = async (models: unknown[]) => {
+      const r = await fetch(`${gw.adminUrl}/config`, { method: 'POST', body: JSON.stringify({ models }) });
+      assert.ok(r.ok, await r.text());
+    };
+    const sendTo = (m: string, id: string, headers: Record<string, string> = {}) =>
+      post(`${gw.url}/v1/chat/completions`, chat(m), { 'x-model': m, 'x-request-id': id, ...headers }).then(async (r) => ({ status: r.status, body: await r.text() }));
+    const blockerM = sendTo('m', 'block-m', BLOCK);
+    const blockerN = sendTo('n', 'block-n', BLOCK);
+    await waitFor('blockers running', () => simM.stats.running === 1 && simN.stats.running === 1);
+    const done: string[] = [];
+    const waitsM = sendTo('m', 'wait-m').then((r) => (done.push('wait-m'), r));
+    const waitsN = sendTo('n', 'wait-n').then((r) => (done.push('wait-n'), r));
+    await waitFor('both queued', async () => valueOf(await metrics(gw), 'igw_queue_depth', { priority: '0' }) === 2);
+    // m leaves the configuration; n stays, without flow control.
+    await apply([{ name: 'n', targets: [{ url: simN.url }] }, other]);
+    const removed = await waitsM;
+    assert.equal(removed.status, 404);
+    assert.equal((JSON.parse(removed.body) as ErrorJson).error.code, 'model_not_found');
+    const released = await waitsN;
+    assert.equal(released.status, 200);
+    // wait-n went on at once, while the blockers still ran.
+    assert.deepEqual(done, ['wait-m', 'wait-n']);
+    assert.equal(simN.stats.running, 1);
+    for (const r of await Promise.all([blockerM, blockerN])) assert.equal(r.status, 200);
+    assert.deepEqual(order(simM.received), ['block-m']);
+    assert.deepEqual(order(simN.received), ['block-n', 'wait-n']);
+    const after = await metrics(gw);
+    const series = after.filter((x) => (x.name === 'igw_queue_depth' || x.name === 'igw_model_saturated') && (x.labels.model === 'm' || x.labels.model === 'n'));
+    assert.deepEqual(series, [], 'the closed queues left no series behind');
+    const body = (await (await fetch(`${gw.adminUrl}/models`)).json()) as { data: Array<{ name: string; flow_control: unknown }> };
+    assert.equal(body.data.find((x) => x.name === 'n')!.flow_control, null);
+  });
+
+  it('a retry goes only to a target that is not saturated', async () => {
+    const sim = await startSim(cleanup, { model: 'm', ttftMs: 10 });
+    const dead = await deadUrl();
+    const gw = await startGateway(cleanup, {
+      models: [
+        {
+          name: 'm',
+          api_keys: API_KEYS,
+          // The dead target comes first: with both idle it is picked first.
+          targets: [{ url: dead }, { url: sim.url }],
+          retries: 1,
+          health_check: { active: false, passive: { failures: 100 } },
+          flow_control: { enabled: true, saturation: { max_inflight: 1, queue_depth: null, kv_cache: null } },
+        },
+      ],
+    });
+    // r0 fails to connect to the dead target and is retried on the simulator, which has room.
+    const blocker = send(gw, KEYS.low, 'r0', BLOCK);
+    await waitFor('blocker running', () => sim.stats.running === 1);
+    // r1 goes to the dead target (it has room); its retry would find the simulator saturated.
+    const r1 = await send(gw, KEYS.low, 'r1');
+    assert.equal(r1.status, 502);
+    assert.equal(r1.code, 'upstream_connect_failed');
+    assert.equal((await blocker).status, 200);
+    assert.deepEqual(order(sim.received), ['r0']);
+  });
+
+  it('igw_model_saturated and the admin view follow the engine\'s samples, not only decisions', async () => {
+    const sim = await startSim(cleanup, { model: 'm', maxConcurrency: 1 });
+    const gw = await startGateway(cleanup, {
+      models: [{ name: 'm', targets: [{ url: sim.url }], load_metrics: { interval: '25ms' }, flow_control: { enabled: true, saturation: { queue_depth: 1, kv_cache: null } } }],
+    });
+    const saturated = async () => valueOf(await metrics(gw), 'igw_model_saturated', { model: 'm' });
+    await waitFor('the gauge is there at 0', async () => (await metrics(gw)).some((x) => x.name === 'igw_model_saturated' && x.labels.model === 'm' && x.value === 0));
+    // Another client fills the engine directly: the gateway decides nothing, its samples see it.
+    const direct = [0, 1].map((i) => post(`${sim.url}/v1/chat/completions`, chat('m'), { 'x-sim-ttft-ms': '1500', 'x-request-id': `direct-${i}` }).then(async (r) => (await r.arrayBuffer(), r.status)));
+    await waitFor('saturated from the samples', async () => (await saturated()) === 1);
+    assert.equal((await flowOf(gw)).saturated, true);
+    assert.deepEqual(await Promise.all(direct), [200, 200]);
+    await waitFor('not saturated once the engine is idle', async () => (await saturated()) === 0);
+    assert.equal((await flowOf(gw)).saturated, false);
+  });
+
+  it('headroom: the last free place goes to a tenant under its fair share, not to the heavy one that waits', async () => {
+    const sims = [await startSim(cleanup, { model: 'm', ttftMs: 10 }), await startSim(cleanup, { model: 'm', ttftMs: 10 })];
+    const gw = await startGateway(cleanup, {
+      models: [
+        {
+          name: 'm',
+          api_keys: API_KEYS,
+          targets: sims.map((x) => ({ url: x.url })),
+          flow_control: { enabled: true, fairness: 'requests', headroom: 1, saturation: { max_inflight: 2, queue_depth: null, kv_cache: null } },
+        },
+      ],
+    });
+    const running = () => sims[0]!.stats.running + sims[1]!.stats.running;
+    // The light tenant (climber) has one request on; the heavy one (low), of the same priority, sends five.
+    const all = [send(gw, KEYS.climber, 'light-0', BLOCK)];
+    await waitFor('light running', () => running() === 1);
+    for (let i = 0; i < 5; i++) all.push(send(gw, KEYS.low, `heavy-${i}`, BLOCK));
+    // 4 places, 1 kept: heavy takes 2 (its fair half), the 3 others wait with a place free.
+    await queueUntil(gw, 3);
+    assert.equal(running(), 3);
+    assert.deepEqual((await flowOf(gw)).by_tenant, { low: 3 });
+    all.push(send(gw, KEYS.climber, 'light-1', BLOCK));
+    await waitFor('the light request took the free place', () => running() === 4);
+    assert.deepEqual((await flowOf(gw)).by_tenant, { low: 3 });
+    for (const r of await Promise.all(all)) assert.equal(r.status, 200);
   });
 });
