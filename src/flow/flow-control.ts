@@ -127,18 +127,34 @@ export type PickResult = Target | typeof SATURATED | typeof NOT_ELIGIBLE;
 /**
  * pickTarget returns the least-loaded unsaturated target; SATURATED when some are healthy but all
  * full; NOT_ELIGIBLE when none is healthy. Targets in `skip` (a retry's tried ones) are left out.
+ * With `full`, it is cleared and filled with the healthy targets that have no room (saturated or
+ * in `skip`): passed as a balancer's `excluded`, the balancer then chooses among the targets with
+ * room by its own scoring (the least-loaded one returned is the answer when no balancer chooses).
  */
-export function pickTarget(targets: readonly Target[], flow: FlowControl, nowMs: number, extra: ReadonlyMap<TargetState, number> | null, skip: ReadonlySet<unknown> | null = null): PickResult {
+export function pickTarget(
+  targets: readonly Target[],
+  flow: FlowControl,
+  nowMs: number,
+  extra: ReadonlyMap<TargetState, number> | null,
+  skip: ReadonlySet<unknown> | null = null,
+  full: Set<Target> | null = null,
+): PickResult {
   let best: Target | null = null;
   let bestLoad = Infinity;
   let isAnyHealthy = false;
+  if (full !== null) full.clear();
   for (let i = 0; i < targets.length; i++) {
     const t = targets[i]!;
-    if (skip !== null && skip.has(t)) continue;
+    if (skip !== null && skip.has(t)) {
+      if (full !== null) full.add(t);
+      continue;
+    }
     const load = loadOf(t.state, flow, nowMs, extra?.get(t.state) ?? 0);
     if (load === NOT_ELIGIBLE) continue;
     isAnyHealthy = true;
-    if (load !== SATURATED && load < bestLoad) {
+    if (load === SATURATED) {
+      if (full !== null) full.add(t);
+    } else if (load < bestLoad) {
       best = t;
       bestLoad = load;
     }

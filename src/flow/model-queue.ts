@@ -8,6 +8,8 @@
  *   counter goes next. A tenant that starts waiting is brought up to the level's clock, so idle
  *   time earns no credit;
  * - first come, first served within a tenant;
+ * - the target of a dispatched request is chosen by the model's balancer among the targets with
+ *   room (FlowPick); flow control decides only whether a request goes or waits;
  * - with `headroom`, the last free places under max_inflight go only to tenants using less than
  *   their fair share of the model's places, so a light tenant finds room at once while a heavy one
  *   keeps the rest busy.
@@ -23,6 +25,15 @@ export interface FlowModel {
   readonly upstream: { readonly targets: readonly Target[] };
   readonly fallback: readonly { readonly upstream: { readonly targets: readonly Target[] } }[];
 }
+
+/**
+ * FlowPick asks the model's configured balancer for a target for one request, leaving out the
+ * targets in `full` (saturated, or already tried): the balancer's own scoring (request size, KV
+ * pressure, replica speed for least-load) chooses among the targets with room. `request` is what
+ * admit was given with the pick. undefined: the balancer found none (the least-loaded target with
+ * room is taken then).
+ */
+export type FlowPick = (model: FlowModel, request: unknown, full: ReadonlySet<Target>, nowMs: number) => Target | undefined;
 
 /** hasHealthyFallback tells whether one of a model's fallbacks has a target to take a request. */
 function hasHealthyFallback(model: FlowModel): boolean {
@@ -116,9 +127,14 @@ export class Ticket {
   /** resolve dispatches a waiting request: to a target, or (null) to the select stage, when its model no longer holds requests. */
   resolve: ((target: Target | null) => void) | null = null;
   reject: ((err: GatewayError) => void) | null = null;
+  /** request and pick choose the request's target when it is dispatched (pick null: the least-loaded target with room); request is dropped then. */
+  request: unknown;
+  readonly pick: FlowPick | null;
 
-  constructor(queue: ModelQueue, tenant: TenantQueue, level: Level, nowMs: number, maxWaitMs: number, charge: number) {
+  constructor(queue: ModelQueue, tenant: TenantQueue, level: Level, nowMs: number, maxWaitMs: number, charge: number, request: unknown, pick: FlowPick | null) {
     this.queue = queue;
+    this.request = request;
+    this.pick = pick;
     this.tenant = tenant;
     this.level = level;
     this.enqueuedAt = nowMs;
@@ -169,6 +185,8 @@ export class ModelQueue {
   #isClosed = false;
   /** #released counts, per target, requests released in the current pass that have not begun yet. */
   readonly #released = new Map<TargetState, number>();
+  /** #full are the targets without room at the last #pick: what the balancer must leave out (reused, filled by each #pick). */
+  readonly #full = new Set<Target>();
 
   constructor(id: string, flow: FlowControl, model: FlowModel, observer: FlowObserver) {
     this.id = id;
@@ -214,13 +232,26 @@ export class ModelQueue {
   }
 
   #pick(nowMs: number): PickResult {
-    const r = pickTarget(this.#model.upstream.targets, this.#flow, nowMs, this.#released.size === 0 ? null : this.#released);
+    const r = pickTarget(this.#model.upstream.targets, this.#flow, nowMs, this.#released.size === 0 ? null : this.#released, null, this.#full);
     const isSaturated = r === SATURATED;
     if (isSaturated !== this.#isSaturated) {
       this.#isSaturated = isSaturated;
       this.#observer.saturated(this.name, isSaturated);
     }
     return r;
+  }
+
+  /**
+   * #targetOf is the dispatched ticket's target: the one its balancer picks among the targets with
+   * room (those not in #full, as the last #pick left it), else `least`, the least-loaded of them.
+   */
+  #targetOf(ticket: Ticket, least: Target, nowMs: number): Target {
+    const pick = ticket.pick;
+    const request = ticket.request;
+    ticket.request = null;
+    if (pick === null) return least;
+    const t = pick(this.#model, request, this.#full, nowMs);
+    return t !== undefined && !this.#full.has(t) ? t : least;
   }
 
   /**
@@ -249,19 +280,20 @@ export class ModelQueue {
    * admit decides for one request: a target now (a ticket charged), or a promise of one once it is
    * its turn. Throws overloaded (sheddable while saturated) or queue_full.
    * With no healthy target but a healthy fallback, the request goes on to select (target null).
+   * `request` is given to `pick` when the request is dispatched, to choose its target.
    */
-  admit(tenant: FlowTenant, priority: number, charge: number, nowMs: number): { ticket: Ticket; target: Target | null; wait: Promise<Target | null> | null } {
+  admit(tenant: FlowTenant, priority: number, charge: number, nowMs: number, request: unknown = null, pick: FlowPick | null = null): { ticket: Ticket; target: Target | null; wait: Promise<Target | null> | null } {
     const flow = this.#flow;
     const level = this.#level(priority);
     const tq = this.#tenant(level, tenant);
-    const ticket = new Ticket(this, tq, level, nowMs, flow.maxWaitMs, this.#flow.fairness === 'tokens' ? charge : 1);
+    const ticket = new Ticket(this, tq, level, nowMs, flow.maxWaitMs, this.#flow.fairness === 'tokens' ? charge : 1, request, pick);
     if (this.size === 0) {
       const r = this.#pick(nowMs);
       if (r !== SATURATED && r !== NOT_ELIGIBLE) {
         const limit = this.#limit();
         if (limit < 0 || this.#isUnderShare(tq.use, limit)) {
           this.#charge(ticket);
-          return { ticket, target: r, wait: null };
+          return { ticket, target: this.#targetOf(ticket, r, nowMs), wait: null };
         }
       } else if (r === NOT_ELIGIBLE && hasHealthyFallback(this.#model)) {
         this.#charge(ticket);
@@ -342,9 +374,10 @@ export class ModelQueue {
         this.#dequeued(ticket);
         ticket.level.clock = ticket.tenant.vt;
         this.#charge(ticket);
-        released.set(r.state, (released.get(r.state) ?? 0) + 1);
+        const target = this.#targetOf(ticket, r, now);
+        released.set(target.state, (released.get(target.state) ?? 0) + 1);
         this.#observer.waited(this.name, (now - ticket.enqueuedAt) / 1000);
-        ticket.resolve!(r);
+        ticket.resolve!(target);
       }
     } finally {
       // Released requests begin on their target before any timer or I/O callback runs again.

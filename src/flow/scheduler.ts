@@ -5,7 +5,7 @@
 import { GatewayError } from '../errors/index.js';
 import type { Target } from '../upstream/index.js';
 import type { FlowControl, FlowTenant } from './flow-control.js';
-import { ModelQueue, type FlowModel, type FlowObserver, type Ticket } from './model-queue.js';
+import { ModelQueue, type FlowModel, type FlowObserver, type FlowPick, type Ticket } from './model-queue.js';
 
 /** PRIORITY_HEADER_RE is what X-Priority may hold: an integer. */
 const PRIORITY_HEADER_RE = /^[+-]?\d{1,4}$/;
@@ -50,9 +50,10 @@ export class FlowScheduler {
    * fallback), or a wait for a target (null: go on to select). `charge` is the request's estimated
    * cost in tokens (tokens fairness; settled from usage when it ends). A request of a model the
    * running configuration no longer holds with flow control (admitted just before a reload) gets
-   * no ticket and goes on to select.
+   * no ticket and goes on to select. `pick` chooses the request's target among those with room
+   * (the model's balancer), given `request`.
    */
-  schedule(flow: FlowControl, model: FlowModel, keyHash: string | null, priorityHeader: string | string[] | undefined, charge: number): { ticket: Ticket; target: Target | null; wait: Promise<Target | null> | null } | null {
+  schedule(flow: FlowControl, model: FlowModel, keyHash: string | null, priorityHeader: string | string[] | undefined, charge: number, request: unknown = null, pick: FlowPick | null = null): { ticket: Ticket; target: Target | null; wait: Promise<Target | null> | null } | null {
     const tenant = keyHash === null ? flow.anonymous : (flow.tenants.get(keyHash) ?? flow.anonymous);
     const priority = priorityOf(tenant, priorityHeader);
     let q = this.#queues.get(flow.id);
@@ -60,7 +61,7 @@ export class FlowScheduler {
       if (this.#live !== null && !this.#live.has(flow.id)) return null;
       this.#queues.set(flow.id, (q = new ModelQueue(flow.id, flow, model, this.#observer)));
     }
-    return q.admit(tenant, priority, charge, Date.now());
+    return q.admit(tenant, priority, charge, Date.now(), request, pick);
   }
 
   /**

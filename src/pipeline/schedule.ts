@@ -1,7 +1,8 @@
 /**
  * schedule: when does an admitted request go. A model without flow control compiles to
  * `flow: null` and this stage returns at its first line. With flow control, a request goes at once
- * to the least-loaded unsaturated target; while every target is saturated (or none is healthy)
+ * while some target has room, to the one the model's balancer picks among those with room (also
+ * when it is released later); while every target is saturated (or none is healthy)
  * it waits in the model's queue, by priority and fair share (src/flow/), and a sheddable one
  * (negative priority) is refused at once.
  */
@@ -10,6 +11,7 @@ import type { FlowScheduler } from '../flow/index.js';
 import { maxTokensIn } from '../openai/index.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { parsedBody, rewriteBody } from './body.js';
+import { pickWithRoom } from './select.js';
 import type { RequestContext } from './context.js';
 
 /** estimateTokens is a request's provisional fair-share charge: prompt bytes / 4 plus its completion budget. */
@@ -37,7 +39,7 @@ export function createSchedule(scheduler: FlowScheduler): (ctx: RequestContext) 
     const model = ctx.model!;
     const flow = model.flow;
     if (flow === null) return;
-    const scheduled = scheduler.schedule(flow, model, ctx.keyHash, ctx.req.headers['x-priority'], flow.fairness === 'tokens' ? estimateTokens(ctx) : 1);
+    const scheduled = scheduler.schedule(flow, model, ctx.keyHash, ctx.req.headers['x-priority'], flow.fairness === 'tokens' ? estimateTokens(ctx) : 1, ctx, pickWithRoom);
     // The model left the configuration's flow control (a reload) after this request was admitted.
     if (scheduled === null) return;
     const { ticket, target, wait } = scheduled;
