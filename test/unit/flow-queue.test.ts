@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadOf, ModelQueue, SATURATED, type FlowControl, type FlowObserver, type FlowTenant, type Ticket } from '../../src/flow/index.js';
-import { TargetState, toTarget } from '../../src/upstream/index.js';
+import { LeastLoadBalancer, TargetState, toTarget, type Target } from '../../src/upstream/index.js';
 import { compileSnapshot, ConfigError, loadConfigFile } from '../../src/config/index.js';
 import { writeConfig } from '../helpers/harness.js';
 
@@ -192,5 +192,39 @@ describe('saturation estimate between samples', () => {
     assert.equal(loadOf(state, flow, now + 2, 0), 8, 'three sent since fill the batch of 8');
     state.inflight = 9;
     assert.equal(loadOf(state, flow, now + 2, 0), SATURATED, 'the fourth waits');
+  });
+});
+
+describe('flow queue dispatch by the model\'s balancer', () => {
+  it('a request released from the queue goes where least-load sends it among the targets with room, not to the one with the fewest requests', async () => {
+    const states = [new TargetState('http://127.0.0.1:1'), new TargetState('http://127.0.0.1:2')];
+    const targets = states.map((s) => toTarget(s.url, 1, s));
+    const balancer = new LeastLoadBalancer(targets, { random: () => 0 });
+    const pick = (_m: unknown, request: unknown, full: ReadonlySet<Target>, nowMs: number): Target | undefined =>
+      balancer.pick({ excluded: full, hashKey: null, nowMs, size: request as number });
+    const sample = (running: number, kv: number) => ({ waiting: 0, running, kvCacheUsage: kv, atMs: Date.now() });
+    // Small requests teach least-load the mean request size (100 bytes).
+    states[0]!.load = sample(1, 0.6);
+    states[1]!.load = sample(3, 0.05);
+    for (let i = 0; i < 3; i++) balancer.pick({ excluded: null, hashKey: null, nowMs: Date.now(), size: 100 });
+    await new Promise((r) => setTimeout(r, 2));
+    // Fresh samples: 0 has one running request and a cache 60 % full, 1 three and an almost empty cache.
+    states[0]!.load = sample(1, 0.6);
+    states[1]!.load = sample(3, 0.05);
+    const q = new ModelQueue('m', flowOf('requests'), { name: 'm', upstream: { targets }, fallback: [] }, observer);
+    states[0]!.inflight = 1;
+    states[1]!.inflight = 1;
+    // Both targets are saturated (max_inflight 1): a large request (4x the mean) waits.
+    const r = q.admit(tenant('a'), 0, 1, Date.now(), 400, pick);
+    assert.equal(r.target, null);
+    assert.equal(q.size, 1);
+    // Both free up at once: least-load sees the large prompt's KV blocks would not fit beside 0's.
+    states[0]!.inflight = 0;
+    states[1]!.inflight = 0;
+    q.release();
+    assert.equal(await r.wait, targets[1]);
+    // Without a pick the least-loaded target with room is taken (fewest running requests: 0).
+    const q2 = new ModelQueue('m2', flowOf('requests'), { name: 'm2', upstream: { targets }, fallback: [] }, observer);
+    assert.equal(q2.admit(tenant('a'), 0, 1, Date.now(), 400, null).target, targets[0]);
   });
 });
