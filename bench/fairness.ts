@@ -1,9 +1,22 @@
 /**
  * `npm run bench:fairness` — does flow control protect a light tenant from a heavy one? Real
- * processes: two `inference-gateway simulate` replicas (batch BATCH each, ttft TTFT_MS, itl ITL_MS,
- * streams of MAX_TOKENS tokens), the real gateway (`inference-gateway start`, least-load balancer)
- * and two open-loop load generators in this process (Poisson arrivals, seeded): tenant A at
- * A_LOAD x the pool's nominal capacity, tenant B at B_LOAD x, each with its own API key.
+ * processes: two `inference-gateway simulate` replicas (batch BATCH each, itl ITL_MS), the real
+ * gateway (`inference-gateway start`, least-load balancer) and two open-loop load generators in
+ * this process (Poisson arrivals, seeded): tenant A at A_LOAD x the pool's nominal capacity,
+ * tenant B at B_LOAD x, each with its own API key.
+ *
+ * Two workloads (BENCH_WORKLOAD), both streams of MEAN_TOKENS tokens on average:
+ *  - varied (default): each request's max_tokens, and so its length, is drawn (seeded) from a
+ *    log-normal distribution with mean MEAN_TOKENS and a coefficient of variation of 1, as output
+ *    lengths of chat traffic spread, rounded and kept within 1..MAX_DRAWN_TOKENS; prompts of about
+ *    PROMPT_TOKENS tokens. The simulators model the engine: a KV cache (--kv-cache-tokens, sized so
+ *    the batch, not the cache, is the limit, as for short chats on a serving GPU), prefill time per
+ *    prompt token (--prefill-ms-per-token) on top of a base ttft, and non-streamed answers that
+ *    take as long as streamed ones (--non-stream-decode; this bench streams, so it does not change
+ *    the numbers here). Requests finish spread out, as with real traffic.
+ *  - uniform: every request a MEAN_TOKENS-token stream with a short prompt, ttft TTFT_MS, no engine
+ *    flags: all requests take the same time, so completions clump (the hardest case for a light
+ *    tenant waiting for a free place).
  *
  * Three runs, each with fresh simulators and a fresh gateway:
  *  - idle: B alone (flow control off): B's time to first token when nothing competes;
@@ -17,7 +30,8 @@
  * sent while A's requests wait in the gateway: a priority-10 request (its TTFT, and how many
  * waited when it was sent) and negative-priority requests (answered 503 overloaded; target < 5 ms).
  *
- * Env: BENCH_SECONDS (measured seconds per run, default 15), BENCH_SEED, BENCH_FLOW (JSON fields
+ * Env: BENCH_WORKLOAD (varied | uniform, default varied; uniform writes fairness-<date>-uniform.md),
+ * BENCH_SECONDS (measured seconds per run, default 15), BENCH_SEED, BENCH_FLOW (JSON fields
  * replacing those of the `on` run's flow_control, e.g. '{"headroom":0}'), BENCH_KEEP_LOGS=1
  * (keep the access logs and configs; their folder is printed), BENCH_NO_WRITE=1 (no result file).
  */
@@ -40,17 +54,48 @@ const MODEL = 'bench-model';
 const PATH = '/v1/chat/completions';
 const REPLICAS = 2;
 const BATCH = 8;
-const TTFT_MS = 40;
 const ITL_MS = 20;
-const MAX_TOKENS = 16;
+/** MEAN_TOKENS is the mean stream length of both workloads. */
+const MEAN_TOKENS = 16;
+const WORKLOAD = process.env.BENCH_WORKLOAD ?? 'varied';
+if (WORKLOAD !== 'varied' && WORKLOAD !== 'uniform') throw new Error(`BENCH_WORKLOAD must be varied or uniform, got "${WORKLOAD}"`);
+const IS_VARIED = WORKLOAD === 'varied';
+/** The varied workload: prompts of about PROMPT_TOKENS tokens, prefilled at PREFILL_MS_PER_TOKEN after a base ttft of BASE_TTFT_MS. */
+const PROMPT_TOKENS = 200;
+const PREFILL_MS_PER_TOKEN = 0.05;
+const BASE_TTFT_MS = 30;
+/** KV_CACHE_TOKENS holds a full batch of the longest requests: the batch size is the limit. */
+const KV_CACHE_TOKENS = 4096;
+/** LENGTH_SIGMA is the log-normal's sigma: a coefficient of variation of 1 (sqrt(exp(sigma^2) - 1)). */
+const LENGTH_SIGMA = Math.sqrt(Math.log(2));
+const MAX_DRAWN_TOKENS = 8 * MEAN_TOKENS;
+/** PADDING makes a varied prompt about PROMPT_TOKENS tokens (4 characters a token, as the simulator counts). */
+const PADDING = ' please'.repeat(Math.round((PROMPT_TOKENS * 4) / 7));
+/** TTFT_MS is a request's time to first token on an idle engine: the base plus the prompt's prefill (varied), or 40 ms (uniform). */
+const TTFT_MS = IS_VARIED ? BASE_TTFT_MS + PREFILL_MS_PER_TOKEN * PROMPT_TOKENS : 40;
 const A_LOAD = 4;
 const B_LOAD = 0.2;
 const GRACE_MS = 2000;
 const PROBE_TIMEOUT_MS = 30_000;
 const SECONDS = positiveEnv('BENCH_SECONDS', 15);
 const SEED = positiveEnv('BENCH_SEED', 7, true);
-/** CAPACITY is the pool's nominal throughput: every slot busy, one stream per TTFT + tokens x ITL. */
-const CAPACITY = (REPLICAS * BATCH * 1000) / (TTFT_MS + MAX_TOKENS * ITL_MS);
+/** CAPACITY is the pool's nominal throughput: every slot busy, one stream per TTFT + tokens x ITL (mean tokens). */
+const CAPACITY = (REPLICAS * BATCH * 1000) / (TTFT_MS + MEAN_TOKENS * ITL_MS);
+
+/**
+ * drawLengths draws n stream lengths (seeded): MEAN_TOKENS each for uniform; for varied, a
+ * log-normal with mean MEAN_TOKENS and sigma LENGTH_SIGMA (Box-Muller), rounded into 1..MAX_DRAWN_TOKENS.
+ */
+function drawLengths(n: number, random: () => number): Uint16Array {
+  const out = new Uint16Array(n).fill(MEAN_TOKENS);
+  if (!IS_VARIED) return out;
+  const mu = Math.log(MEAN_TOKENS) - (LENGTH_SIGMA * LENGTH_SIGMA) / 2;
+  for (let i = 0; i < n; i++) {
+    const z = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+    out[i] = Math.min(MAX_DRAWN_TOKENS, Math.max(1, Math.round(Math.exp(mu + LENGTH_SIGMA * z))));
+  }
+  return out;
+}
 
 /** FLOW is the `on` run's flow_control; BENCH_FLOW (JSON) replaces fields of it to try other settings. */
 const FLOW: Record<string, unknown> = {
@@ -68,6 +113,9 @@ interface Run {
   name: 'idle' | 'off' | 'on';
   a: OpenLoopResult | null;
   b: OpenLoopResult;
+  /** aLengths / bLengths are the stream length of each of A's and B's requests. */
+  aLengths: Uint16Array;
+  bLengths: Uint16Array;
   seconds: number;
   probes: { vipTtftMs: number; waitingAtVip: number; shedMs: number[]; shedStatus: number[] } | null;
   /** parts are where B's requests spent their time, from the gateway's access log (ms, sorted). */
@@ -93,8 +141,9 @@ function partsOf(logPath: string): Run['parts'] {
   return { gateway: Float64Array.from(gateway).sort(), engineQueue: Float64Array.from(engineQueue).sort() };
 }
 
-function body(n: number): Buffer {
-  return Buffer.from(JSON.stringify({ model: MODEL, stream: true, max_tokens: MAX_TOKENS, messages: [{ role: 'user', content: `question ${n}` }] }));
+function body(n: number, maxTokens: number = MEAN_TOKENS): Buffer {
+  const content = IS_VARIED ? `question ${n}:${PADDING}` : `question ${n}`;
+  return Buffer.from(JSON.stringify({ model: MODEL, stream: true, max_tokens: maxTokens, messages: [{ role: 'user', content }] }));
 }
 
 function ttfts(r: OpenLoopResult): Float64Array {
@@ -103,10 +152,13 @@ function ttfts(r: OpenLoopResult): Float64Array {
   return Float64Array.from(out).sort();
 }
 
-function completedTokensPerSec(runs: readonly (OpenLoopResult | null)[], fromMs: number, toMs: number): number {
+/** completedTokensPerSec counts the tokens of the requests that completed within [fromMs, toMs]; lengths[k] are run k's stream lengths. */
+function completedTokensPerSec(runs: readonly (OpenLoopResult | null)[], lengths: readonly Uint16Array[], fromMs: number, toMs: number): number {
   let n = 0;
-  for (const r of runs) if (r !== null) for (let i = 0; i < r.endAt.length; i++) if (r.outcome[i] === OK && r.endAt[i]! >= fromMs && r.endAt[i]! <= toMs) n++;
-  return (n * MAX_TOKENS) / ((toMs - fromMs) / 1000);
+  runs.forEach((r, k) => {
+    if (r !== null) for (let i = 0; i < r.endAt.length; i++) if (r.outcome[i] === OK && r.endAt[i]! >= fromMs && r.endAt[i]! <= toMs) n += lengths[k]![i]!;
+  });
+  return n / ((toMs - fromMs) / 1000);
 }
 
 /** FIRST_CONTENT_RE finds generated text: the opening event's empty `"content":""` is not a token. */
@@ -137,7 +189,9 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
   try {
     const urls = ports.slice(0, REPLICAS).map((p) => `http://127.0.0.1:${p}`);
     for (let i = 0; i < REPLICAS; i++) {
-      const args = [...cli.args, 'simulate', '--port', String(ports[i]), '--model', MODEL, '--id', `replica-${i + 1}`, '--max-concurrency', String(BATCH), '--ttft-ms', String(TTFT_MS), '--itl-ms', String(ITL_MS)];
+      const args = [...cli.args, 'simulate', '--port', String(ports[i]), '--model', MODEL, '--id', `replica-${i + 1}`, '--max-concurrency', String(BATCH), '--itl-ms', String(ITL_MS)];
+      if (IS_VARIED) args.push('--ttft-ms', String(BASE_TTFT_MS), '--prefill-ms-per-token', String(PREFILL_MS_PER_TOKEN), '--kv-cache-tokens', String(KV_CACHE_TOKENS), '--non-stream-decode');
+      else args.push('--ttft-ms', String(TTFT_MS));
       children.push(new Child(`simulator ${i + 1}`, process.execPath, args, { cpu: layout.loadCpu, cwd: ROOT }));
     }
     await Promise.all(children.map((c, i) => waitUntilReady(c, `${urls[i]}/health`)));
@@ -178,9 +232,12 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
     const random = mulberry32(SEED);
     const bArrivals = poissonArrivals(CAPACITY * B_LOAD, SECONDS, random);
     const aArrivals = poissonArrivals(CAPACITY * A_LOAD, SECONDS, random);
+    // Lengths from their own seeded streams: the arrivals are the same in both workloads, and B's requests the same in every run.
+    const bLengths = drawLengths(bArrivals.length, mulberry32(SEED + 1));
+    const aLengths = drawLengths(aArrivals.length, mulberry32(SEED + 2));
     const t0 = performance.now() + 20;
-    const b = openLoop({ origin, path: PATH, headers: headersOf(KEYS.b), arrivals: bArrivals, bodies: Array.from(bArrivals, (_, i) => body(i)), t0, graceMs: GRACE_MS });
-    const a = name === 'idle' ? null : openLoop({ origin, path: PATH, headers: headersOf(KEYS.a), arrivals: aArrivals, bodies: Array.from(aArrivals, (_, i) => body(i)), t0, graceMs: GRACE_MS });
+    const b = openLoop({ origin, path: PATH, headers: headersOf(KEYS.b), arrivals: bArrivals, bodies: Array.from(bArrivals, (_, i) => body(i, bLengths[i])), t0, graceMs: GRACE_MS });
+    const a = name === 'idle' ? null : openLoop({ origin, path: PATH, headers: headersOf(KEYS.a), arrivals: aArrivals, bodies: Array.from(aArrivals, (_, i) => body(i, aLengths[i])), t0, graceMs: GRACE_MS });
     let probes: Run['probes'] = null;
     if (isFlow) {
       // Halfway through, with A's requests piled up in the gateway.
@@ -202,7 +259,7 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
     const [bResult, aResult] = await Promise.all([b, a]);
     process.stderr.write(`  load done\n`);
     await Promise.all(children.map((c) => c.stop()));
-    return { name, a: aResult, b: bResult, seconds: SECONDS, probes, parts: partsOf(logPath) };
+    return { name, a: aResult, b: bResult, aLengths, bLengths, seconds: SECONDS, probes, parts: partsOf(logPath) };
   } catch (err) {
     throw withChildOutput(err, children);
   } finally {
@@ -225,12 +282,22 @@ async function main(): Promise<void> {
     const idle = p95(runs[0]!);
     const tokens = (r: Run) => {
       const t0 = Math.min(r.b.sentAt[0] ?? Infinity, r.a?.sentAt[0] ?? Infinity);
-      return completedTokensPerSec([r.a, r.b], t0, t0 + r.seconds * 1000);
+      return completedTokensPerSec([r.a, r.b], [r.aLengths, r.bLengths], t0, t0 + r.seconds * 1000);
     };
+    const on = runs[2]!;
+    const all = [...on.aLengths, ...on.bLengths].sort((x, y) => x - y);
+    const mean = all.reduce((sum, x) => sum + x, 0) / all.length;
+    const workload = IS_VARIED
+      ? [
+          `Workload \`varied\`: stream lengths (max_tokens) drawn per request from a log-normal with mean ${MEAN_TOKENS} and coefficient of variation 1, within 1..${MAX_DRAWN_TOKENS}: drawn mean ${mean.toFixed(1)}, median ${all[all.length >> 1]}, p95 ${all[Math.floor(all.length * 0.95)]}, max ${all[all.length - 1]}. Prompts of about ${PROMPT_TOKENS} tokens.`,
+          `Simulators: batch ${BATCH}, ttft ${BASE_TTFT_MS} ms + ${PREFILL_MS_PER_TOKEN} ms per prompt token (--prefill-ms-per-token), itl ${ITL_MS} ms, KV cache of ${KV_CACHE_TOKENS} tokens (--kv-cache-tokens; a full batch of the longest requests fits), --non-stream-decode. Nominal capacity ${CAPACITY.toFixed(1)} req/s.`,
+        ]
+      : [`Workload \`uniform\` (BENCH_WORKLOAD=uniform): every request a ${MEAN_TOKENS}-token stream with a short prompt. Simulators: batch ${BATCH}, ttft ${TTFT_MS} ms, itl ${ITL_MS} ms, no engine flags. Nominal capacity ${CAPACITY.toFixed(1)} req/s.`];
     const lines = [
       '# Flow control: a light tenant next to a heavy one',
       '',
-      `${REPLICAS} simulated replicas, batch ${BATCH}, ttft ${TTFT_MS} ms, itl ${ITL_MS} ms, ${MAX_TOKENS}-token streams: nominal capacity ${CAPACITY.toFixed(1)} req/s.`,
+      `${REPLICAS} simulated replicas.`,
+      ...workload,
       `Tenant A open-loop at ${A_LOAD}x capacity, tenant B at ${B_LOAD}x; ${SECONDS} s per run; ${cli.label}; ${layout.note}.`,
       '',
       `Flow control in the \`on\` run: \`${JSON.stringify(FLOW)}\`.`,
@@ -254,7 +321,7 @@ async function main(): Promise<void> {
         `Negative-priority requests under saturation: status ${[...new Set(probes.shedStatus)].join('/')}, answered in ${probes.shedMs.map((m) => m.toFixed(1)).join(', ')} ms (target < 5 ms).`,
       );
     }
-    publishReport(lines.join('\n'), `fairness-${new Date().toISOString().slice(0, 10)}.md`);
+    publishReport(lines.join('\n'), `fairness-${new Date().toISOString().slice(0, 10)}${IS_VARIED ? '' : '-uniform'}.md`);
   } finally {
     if (process.env.BENCH_KEEP_LOGS === '1') process.stderr.write(`access logs kept in ${dir}\n`);
     else rmSync(dir, { recursive: true, force: true });
