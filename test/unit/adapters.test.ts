@@ -54,7 +54,7 @@ describe('adapters in the configuration', () => {
   });
 
   it('reports adapters: auto without targets, an unknown adapters value and a doubled or self-named adapter, with file and field', () => {
-    const issues = (text: string): { file: string; field: string; message: string }[] => {
+    const issues = (text: string): readonly { file: string; field: string; message: string }[] => {
       try {
         loadConfigText(text, { file: 'gateway.yaml', baseDir: '.' });
       } catch (err) {
