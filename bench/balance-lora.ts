@@ -27,7 +27,8 @@
  * simulators and this process to the second.
  *
  * Env: BENCH_SECONDS (measured seconds per run, default 20), BENCH_LORA_LOAD (arrivals as a share
- * of the replicas' nominal capacity, default 0.5), BENCH_SEED, BENCH_ENTRY (tsx|dist).
+ * of the replicas' nominal capacity, default 0.5), BENCH_LORA_POLICIES (which runs, comma-separated;
+ * default all), BENCH_SEED, BENCH_ENTRY (tsx|dist).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -259,6 +260,17 @@ async function runOne(policy: LoraPolicy, arrivals: Float64Array, bodies: readon
 
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
+const POLICIES: readonly LoraPolicy[] = ['round-robin', 'least-request', 'least-load', 'adapter-aware'];
+
+/** policiesOfEnv reads BENCH_LORA_POLICIES (comma-separated), else every policy. */
+function policiesOfEnv(): readonly LoraPolicy[] {
+  const v = process.env.BENCH_LORA_POLICIES;
+  if (v === undefined || v === '') return POLICIES;
+  const list = v.split(',');
+  for (const p of list) if (!POLICIES.includes(p as LoraPolicy)) throw new Error(`BENCH_LORA_POLICIES: expected a list of ${POLICIES.join(', ')}, got "${p}"`);
+  return list as LoraPolicy[];
+}
+
 /** runLoraScenario runs every policy on the same arrivals and bodies and reports them side by side. */
 export async function runLoraScenario(opts: LoraScenarioOptions = {}): Promise<LoraScenarioResult> {
   const cli = opts.cli ?? cliEntry(ROOT);
@@ -266,7 +278,7 @@ export async function runLoraScenario(opts: LoraScenarioOptions = {}): Promise<L
   const seconds = opts.seconds ?? positiveEnv('BENCH_SECONDS', 20);
   const load = opts.load ?? positiveEnv('BENCH_LORA_LOAD', 0.5);
   const seed = opts.seed ?? positiveEnv('BENCH_SEED', 20240601, true);
-  const policies = opts.policies ?? (['round-robin', 'least-request', 'least-load', 'adapter-aware'] as const);
+  const policies = opts.policies ?? policiesOfEnv();
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const warmupSeconds = Math.min(3, Math.max(1, seconds / 4));
   const rate = CAPACITY * load;

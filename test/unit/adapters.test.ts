@@ -37,6 +37,22 @@ describe('LoRA adapter state', () => {
     assert.equal(pickForAdapter([full, free, has], 'fr', null), full, 'every slot taken: fewest in flight');
     assert.equal(pickForAdapter([has], 'sql', new Set([has])), undefined);
   });
+
+  it('passes over a replica with the adapter only when it has more than twice its share in flight and its engine queues', () => {
+    const hot = target(1, ['sql', 'code'], 7);
+    const other = target(2, ['legal', 'de'], 1);
+    const idle = target(3, ['fr', 'it'], 0);
+    // 8 in flight over 3 equal targets: the bound is ceil(2 * 9 / 3) = 6.
+    assert.equal(pickForAdapter([hot, other, idle], 'sql', null), hot, 'nothing waits in its engine: it keeps its adapter');
+    hot.state.load!.waiting = 2;
+    assert.equal(pickForAdapter([hot, other, idle], 'sql', null), idle, 'queueing: the least loaded replica within the bound loads it');
+    assert.ok(idle.state.load!.loras!.adapters.has('sql'));
+    // Both now count as having it: the next request goes to the less loaded of the two.
+    idle.state.inflight = 1;
+    assert.equal(pickForAdapter([other, hot, idle], 'sql', null), idle);
+    hot.state.inflight = 5;
+    assert.equal(pickForAdapter([hot, other], 'sql', null), hot, 'within the bound again');
+  });
 });
 
 describe('adapters in the configuration', () => {
