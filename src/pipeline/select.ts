@@ -29,7 +29,7 @@ export function hashKeyOf(ctx: RequestContext, model: Model): string | PromptBlo
 /** pickFrom asks one model's upstream for a target; it asks for the hash key only when a balancer uses one. */
 function pickFrom(ctx: RequestContext, model: Model, nowMs: number): Target | undefined {
   const adapter = ctx.adapter;
-  if (adapter !== null && model.adapters?.has(adapter) === true) return pickForAdapter(model.upstream.targets, adapter, ctx.tried);
+  if (adapter !== null && model.adapters?.has(adapter) === true) return pickForAdapter(model.upstream.targets, adapter, ctx.tried, model.learnedAdapters);
   return model.upstream.pick(ctx.tried, nowMs, hashKeyOf, ctx, model, ctx.body === null ? 0 : ctx.body.length);
 }
 
