@@ -23,6 +23,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { endRead } from '../../http/relay.js';
 import type { UpstreamController, UpstreamDispatcher, UpstreamHandler, UpstreamHeaders, UpstreamRequest } from '../dispatch.js';
 import { ResponseParser, type ResponseEvents, type ResponseHeaders } from './response-parser.js';
 
@@ -277,10 +278,13 @@ class H1Connection implements ResponseEvents {
     try {
       ok = this.#parser.feed(chunk);
     } catch (err) {
+      endRead();
       // A handler threw inside an event: that exchange ends with the error, the process goes on.
       if (this.#ex === ex) this.#fail(ex, err as Error);
       return;
     }
+    // Relayed chunks of this read leave now, before the exchange completes or fails.
+    endRead();
     if (this.#ex !== ex) return; // aborted by the handler meanwhile
     if (!ok) this.#fail(ex, new UpstreamTransportError(TRANSPORT_CODES.badResponse, `invalid response from the upstream: ${this.#parser.error}`));
     else if (this.#isComplete) this.#complete(ex);
