@@ -7,9 +7,11 @@
  * here while that slice travels down (`frame`): if respond receives that very slice, unchanged,
  * and the client response is framed as chunked too, it hands the chunk's own bytes to the socket
  * (writeFrame) instead of framing the data again. The chunks of one read that pass untouched sit
- * next to each other in that read, so they leave as one write of one slice: the client reads
- * after each upstream read (endRead) and flushes what the read left pending, so nothing waits
- * for a later event.
+ * next to each other in that read, so they leave as one write of one slice: the client calls
+ * endRead once it is done with each upstream read, which flushes what the read left pending, so
+ * nothing waits for a later event. A stream's head sent during a read (flushHeaders) is held the
+ * same way and leaves with that read's events, and a response that ends in the read sends its
+ * last chunks together with the end of the body: one write per read where the bytes allow it.
  */
 
 /** FramedChunk is the chunk whose data is on its way down the tail right now. */
@@ -25,7 +27,15 @@ export interface FramedChunk {
 /** frame is set by the upstream client for the duration of one data slice's delivery. */
 export const frame: FramedChunk = { data: null, read: null, start: 0, end: 0 };
 
-/** FrameSink is a response that holds relayed chunk bytes until the upstream read ends. */
+/** reading is set while the upstream client handles a read (from beginRead to endRead): what a response holds then is flushed by endRead. */
+export const read = { isActive: false };
+
+/** beginRead is called by the upstream client before it parses a read. */
+export function beginRead(): void {
+  read.isActive = true;
+}
+
+/** FrameSink is a response that holds relayed chunk bytes (or its head) until the upstream read ends. */
 export interface FrameSink {
   /** flushFrames writes what this read left pending. */
   flushFrames(): void;
@@ -41,6 +51,7 @@ export function holdUntilReadEnds(sink: FrameSink): void {
 
 /** endRead is called by the upstream client after each read it parsed: pending relayed bytes go out. */
 export function endRead(): void {
+  read.isActive = false;
   frame.data = null;
   frame.read = null;
   const n = pending.length;

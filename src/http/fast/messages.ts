@@ -10,7 +10,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { GatewayRequest } from '../gateway-request.js';
 import type { GatewayResponse } from '../gateway-response.js';
-import { holdUntilReadEnds, type FrameSink } from '../relay.js';
+import { holdUntilReadEnds, read as upstreamRead, type FrameSink } from '../relay.js';
 import type { Head } from './parse-head.js';
 
 /** FastRequest is one request head plus its body, delivered as 'data' and 'end' events. */
@@ -130,6 +130,8 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
   /** #head is the response head once writeHead ran (headersSent, as node:http means it); #isHeadWritten once it is on the socket. */
   #head = '';
   #isHeadWritten = false;
+  /** #isHeadHeld: flushHeaders ran during an upstream read; the head leaves with that read's bytes (src/http/relay.ts). */
+  #isHeadHeld = false;
   #isCloseEmitted = false;
   #isChunked = false;
   #hasBody = true;
@@ -178,10 +180,20 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
     return this;
   }
 
-  /** flushHeaders sends the head now (a stream's head should not wait for its first event). */
+  /**
+   * flushHeaders sends the head now (a stream's head should not wait for its first event), or,
+   * during an upstream read, at the end of that read, with the events it carried: one write.
+   */
   flushHeaders(): void {
     if (this.#isHeadWritten || this.destroyed) return;
     if (!this.headersSent) this.writeHead(this.statusCode);
+    if (upstreamRead.isActive) {
+      if (!this.#isHeadHeld) {
+        this.#isHeadHeld = true;
+        holdUntilReadEnds(this);
+      }
+      return;
+    }
     this.#writeHeadOnce();
   }
 
@@ -189,6 +201,7 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
   #writeHeadOnce(): void {
     if (this.#isHeadWritten) return;
     this.#isHeadWritten = true;
+    this.#isHeadHeld = false;
     this.socket.write(this.#head, 'latin1');
   }
 
@@ -222,7 +235,7 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
    * framed as chunked, or whose head is not out yet, writes `data` as write() does.
    */
   writeFrame(data: Buffer, read: Buffer, start: number, end: number): boolean {
-    if (!this.#isChunked || !this.#isHeadWritten || this.destroyed || this.writableEnded) return this.write(data);
+    if (!this.#isChunked || !(this.#isHeadWritten || this.#isHeadHeld) || this.destroyed || this.writableEnded) return this.write(data);
     if (this.#frameRead === read && this.#frameEnd === start) this.#frameEnd = end;
     else {
       if (this.#frameRead !== null) this.flushFrames();
@@ -234,15 +247,29 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
     return !this.socket.writableNeedDrain;
   }
 
-  /** flushFrames writes the relayed chunk bytes held so far. */
+  /** flushFrames writes what is held: the head (if held) and the relayed chunk bytes, in one write. */
   flushFrames(): void {
     const read = this.#frameRead;
-    if (read === null) return;
+    const isHead = this.#isHeadHeld;
     this.#frameRead = null;
+    this.#isHeadHeld = false;
     if (this.destroyed) return;
+    if (read === null) {
+      if (isHead) this.#writeHeadOnce();
+      return;
+    }
     const start = this.#frameStart;
     const end = this.#frameEnd;
-    this.socket.write(start === 0 && end === read.length ? read : read.subarray(start, end));
+    const bytes = start === 0 && end === read.length ? read : read.subarray(start, end);
+    const sock = this.socket;
+    if (!isHead) {
+      sock.write(bytes);
+      return;
+    }
+    sock.cork();
+    this.#writeHeadOnce();
+    sock.write(bytes);
+    sock.uncork();
   }
 
   /**
@@ -325,6 +352,7 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
   destroy(err?: Error): this {
     this.destroyed = true;
     this.#frameRead = null;
+    this.#isHeadHeld = false;
     this.socket.destroy(err);
     return this;
   }

@@ -23,7 +23,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { endRead } from '../../http/relay.js';
+import { beginRead, endRead } from '../../http/relay.js';
 import type { UpstreamController, UpstreamDispatcher, UpstreamHandler, UpstreamHeaders, UpstreamRequest } from '../dispatch.js';
 import { ResponseParser, type ResponseEvents, type ResponseHeaders } from './response-parser.js';
 
@@ -274,20 +274,24 @@ class H1Connection implements ResponseEvents {
     }
     if (ex.hasHead && ex.request.bodyTimeout > 0) this.#deadline = performance.now() + ex.request.bodyTimeout;
     this.#isComplete = false;
-    let ok: boolean;
+    // What the client response holds of this read (relayed chunks, a stream's head) leaves with
+    // the end of the body when the response ends here, else at endRead (src/http/relay.ts).
+    beginRead();
     try {
-      ok = this.#parser.feed(chunk);
-    } catch (err) {
+      let ok: boolean;
+      try {
+        ok = this.#parser.feed(chunk);
+      } catch (err) {
+        // A handler threw inside an event: that exchange ends with the error, the process goes on.
+        if (this.#ex === ex) this.#fail(ex, err as Error);
+        return;
+      }
+      if (this.#ex !== ex) return; // aborted by the handler meanwhile
+      if (!ok) this.#fail(ex, new UpstreamTransportError(TRANSPORT_CODES.badResponse, `invalid response from the upstream: ${this.#parser.error}`));
+      else if (this.#isComplete) this.#complete(ex);
+    } finally {
       endRead();
-      // A handler threw inside an event: that exchange ends with the error, the process goes on.
-      if (this.#ex === ex) this.#fail(ex, err as Error);
-      return;
     }
-    // Relayed chunks of this read leave now, before the exchange completes or fails.
-    endRead();
-    if (this.#ex !== ex) return; // aborted by the handler meanwhile
-    if (!ok) this.#fail(ex, new UpstreamTransportError(TRANSPORT_CODES.badResponse, `invalid response from the upstream: ${this.#parser.error}`));
-    else if (this.#isComplete) this.#complete(ex);
   };
 
   readonly #onEnd = (): void => {
