@@ -35,6 +35,15 @@ const KEEP_ALIVE_MARGIN_MS = 2000;
 const TICK_MS = 50;
 const SWEEP_MS = 1000;
 
+/**
+ * Every connection reads into this one buffer (net's `onread`), and each read is copied out at
+ * once into a buffer of its own size (Buffer.allocUnsafe: a slice of Node's pool for reads under
+ * 4 KiB): cheaper than Node's default read path (a 64 KiB allocation per read, shrunk, then
+ * pushed through the socket's Readable stream with a 'data' event and a nextTick). One buffer is
+ * enough: a read is handled to the end before the next one lands.
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
 const NO_TRAILERS: UpstreamHeaders = Object.freeze(Object.create(null) as UpstreamHeaders);
 // Visible ASCII and obs-text: what a request target may hold (no spaces, no controls).
 const SAFE_TARGET = /^\/[\x21-\x7e\x80-\xff]*$/;
@@ -200,9 +209,8 @@ class H1Connection implements ResponseEvents {
     this.#pool = pool;
     this.#parser = new ResponseParser(this);
     // Keep-alive probes find an engine that vanished without a FIN (node or network gone).
-    this.socket = connect({ host: pool.host, port: pool.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+    this.socket = connect({ host: pool.host, port: pool.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000, onread: { buffer: READ_BUFFER, callback: this.#onRead } });
     this.socket.on('connect', this.#onConnect);
-    this.socket.on('data', this.#onData);
     this.socket.on('end', this.#onEnd);
     this.socket.on('error', this.#onError);
     this.socket.on('close', this.#onClose);
@@ -263,6 +271,13 @@ class H1Connection implements ResponseEvents {
     if (ex === null) return;
     ex.connectMs = performance.now() - this.#openedAt;
     this.#write(ex);
+  };
+
+  readonly #onRead = (n: number): boolean => {
+    const chunk = Buffer.allocUnsafe(n);
+    READ_BUFFER.copy(chunk, 0, 0, n);
+    this.#onData(chunk);
+    return true;
   };
 
   readonly #onData = (chunk: Buffer): void => {
