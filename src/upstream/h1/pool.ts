@@ -20,6 +20,8 @@
  *
  * Timeouts (connect, response head, silence between body chunks) are checked by one shared
  * ticker while any exchange is in flight; a paused exchange (slow client) has no body timeout.
+ * The silence is counted from the ticker's first look after a chunk (so up to TICK_MS longer),
+ * which spares a clock read per chunk.
  */
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -198,6 +200,8 @@ class H1Connection implements ResponseEvents {
   /** deadline is when the current phase times out (performance.now() ms; 0 = none). */
   #deadline = 0;
   #deadlineCode: string = TRANSPORT_CODES.connectTimeout;
+  /** #hasBodyRead: body bytes arrived since the ticker last looked; it restarts the body timeout then (up to TICK_MS late). */
+  #hasBodyRead = false;
   idleSince = 0;
   keepAliveMs = DEFAULT_KEEP_ALIVE_MS;
   /** #checking is the exchange waiting for this idle connection's reuse check. */
@@ -220,6 +224,7 @@ class H1Connection implements ResponseEvents {
   start(ex: Exchange): void {
     this.#ex = ex;
     ex.conn = this;
+    this.#hasBodyRead = false;
     this.#parser.start(ex.request.method === 'HEAD');
     track(this);
     if (this.#isConnected) this.#write(ex);
@@ -287,7 +292,8 @@ class H1Connection implements ResponseEvents {
       this.destroy();
       return;
     }
-    if (ex.hasHead && ex.request.bodyTimeout > 0) this.#deadline = performance.now() + ex.request.bodyTimeout;
+    // The body timeout restarts from the ticker's next look (no clock read per read).
+    if (ex.hasHead) this.#hasBodyRead = true;
     this.#isComplete = false;
     // What the client response holds of this read (relayed chunks, a stream's head) leaves with
     // the end of the body when the response ends here, else at endRead (src/http/relay.ts).
@@ -413,7 +419,13 @@ class H1Connection implements ResponseEvents {
   /** checkDeadline fails the exchange whose current phase ran out of time. */
   checkDeadline(now: number): void {
     const ex = this.#ex;
-    if (ex === null || this.#deadline === 0 || now < this.#deadline) return;
+    if (ex === null) return;
+    if (this.#hasBodyRead) {
+      this.#hasBodyRead = false;
+      if (ex.hasHead) this.#setDeadline(ex.request.bodyTimeout, TRANSPORT_CODES.bodyTimeout);
+      return;
+    }
+    if (this.#deadline === 0 || now < this.#deadline) return;
     if (ex.isPaused && ex.hasHead) return; // a slow client, not a slow upstream
     const code = this.#deadlineCode;
     const what = code === TRANSPORT_CODES.connectTimeout ? 'connecting to' : code === TRANSPORT_CODES.headersTimeout ? 'the response head from' : 'the next response chunk from';
