@@ -27,15 +27,17 @@
  *
  * Env: BENCH_TOKEN_STREAMS (comma list), BENCH_EVENTS, BENCH_INTERVAL_MS, BENCH_WARM_SECONDS,
  * BENCH_MEASURE_SECONDS, BENCH_TARGETS (comma list of direct,gateway,nginx), BENCH_ENTRY (tsx),
+ * BENCH_CPU_PROF=1 (gateway under `--cpu-prof`: where its CPU went during its measured windows),
  * BENCH_NO_WRITE=1. Result: bench/results/tokens-<date>.md.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { benchEntry } from './lib/build.js';
+import { monotonicMicros, summarizeProfile, type Window } from './lib/cpuprofile.js';
 import { pinLayout } from './lib/layout.js';
 import { nginxBinary, writeNginxConfig } from './lib/nginx.js';
 import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, type CpuTimes } from './lib/procs.js';
@@ -55,6 +57,7 @@ const INTERVAL_MS = Math.round(positiveEnv('BENCH_INTERVAL_MS', 20));
 const WARM_S = positiveEnv('BENCH_WARM_SECONDS', 2);
 const MEASURE_S = positiveEnv('BENCH_MEASURE_SECONDS', 5);
 const TARGETS = (process.env.BENCH_TARGETS ?? 'direct,gateway,nginx').split(',').map((s) => s.trim());
+const PROFILE = process.env.BENCH_CPU_PROF === '1';
 
 // What "sustains" means.
 const T_P99_US = 2000;
@@ -75,6 +78,7 @@ interface ClientResult {
   errors: number;
   streamsDone: number;
   streamsCut: number;
+  unfinished: number;
 }
 
 interface Row {
@@ -131,7 +135,8 @@ async function main(): Promise<void> {
         models: [{ name: MODEL, path: PREFIX, api_keys: [API_KEY], targets: [{ url: `http://127.0.0.1:${upPort}` }] }],
       }),
     );
-    const [gcmd, gargs] = limited(fds, layout.gatewayCpu, [process.execPath, ...build.cli.args, 'start', '--config', configPath]);
+    const profDir = join(dir, 'prof');
+    const [gcmd, gargs] = limited(fds, layout.gatewayCpu, [process.execPath, ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...build.cli.args, 'start', '--config', configPath]);
     const gateway = new Child('gateway', gcmd, gargs, { cpu: null, cwd: ROOT, env: { ...process.env, IGW_LOG_LEVEL: 'warn' }, stdout: 'ignore' });
     await waitUntilReady(gateway, `http://127.0.0.1:${gwStatus}/status/ready`);
 
@@ -154,6 +159,7 @@ async function main(): Promise<void> {
     const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Stream at fleet pace, please.' }], max_tokens: EVENTS, stream: true });
     const headers = JSON.stringify({ 'x-model': MODEL, apikey: API_KEY });
     const rows: Row[] = [];
+    const windows: Window[] = [];
 
     const runOnce = async (t: (typeof targets)[number], n: number): Promise<Row> => {
       const [ccmd, cargs] = limited(fds, layout.loadCpu, [
@@ -187,9 +193,11 @@ async function main(): Promise<void> {
           if (line.startsWith('MEASURE_START')) {
             c0 = cpuSecondsOf(t.pid);
             w0 = performance.now();
+            if (t.name === 'gateway') windows.push([monotonicMicros(), Number.POSITIVE_INFINITY]);
             k0 = readCpuTimes();
           } else if (line.startsWith('MEASURE_END')) {
             const wall = (performance.now() - w0) / 1000;
+            if (t.name === 'gateway') windows[windows.length - 1] = [windows[windows.length - 1]![0], monotonicMicros()];
             cpuPct = ((cpuSecondsOf(t.pid) - c0) / wall) * 100;
             rss = rssMiB(t.pid);
             const share = layout.loadCpu === null || k0 === null ? null : cpuShare(k0, readCpuTimes(), layout.loadCpu);
@@ -201,7 +209,7 @@ async function main(): Promise<void> {
       if (result === null) throw new Error(`the token client gave no result: ${client.describe()}`);
       if (t.child.isExited) throw new Error(t.child.describe());
       const r: ClientResult = result;
-      const ok = r.lost === 0 && r.errors === 0 && r.addedP99Us < T_P99_US && (t.name === 'direct' || cpuPct < T_CORE_PCT);
+      const ok = r.lost === 0 && r.errors === 0 && r.unfinished === 0 && r.addedP99Us < T_P99_US && (t.name === 'direct' || cpuPct < T_CORE_PCT);
       return { target: t.name, n, r, cpuPct, rss, loadIdle, ok };
     };
 
@@ -212,7 +220,7 @@ async function main(): Promise<void> {
         const r = row.r;
         log(
           `  N=${String(n).padStart(5)} ${t.name.padEnd(8)} ${f0(r.eventsPerSecond).padStart(7)} events/s (want ${f0((n * 1000) / INTERVAL_MS)}), CPU ${f0(row.cpuPct)} %, ` +
-            `added ITL p50 ${ms(r.addedP50Us)} / p99 ${ms(r.addedP99Us)} ms, lost ${r.lost}, errors ${r.errors}, RSS ${f0(row.rss)} MiB, load CPU idle ${f0(row.loadIdle)} %${row.ok ? '' : '  (not sustained)'}`,
+            `added ITL p50 ${ms(r.addedP50Us)} / p99 ${ms(r.addedP99Us)} ms, lost ${r.lost}, errors ${r.errors}, unfinished ${r.unfinished}, RSS ${f0(row.rss)} MiB, load CPU idle ${f0(row.loadIdle)} %${row.ok ? '' : '  (not sustained)'}`,
         );
         // Let sockets in TIME_WAIT and the proxy settle between runs.
         await new Promise((res) => setTimeout(res, 1000));
@@ -228,12 +236,12 @@ async function main(): Promise<void> {
         `Gateway: usage tracking, metrics and access log on. ${layout.note}. Children: ${build.cli.label}.`,
       '',
     );
-    md.push('| N | target | events/s (expected) | proxy CPU % of core | added inter-token p50 / p99 / p99.9 (ms) | events lost | errors | RSS (MiB) | load CPU idle | sustained |');
-    md.push('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+    md.push('| N | target | events/s (expected) | proxy CPU % of core | added inter-token p50 / p99 / p99.9 (ms) | events lost | errors | streams unfinished after the drain | RSS (MiB) | load CPU idle | sustained |');
+    md.push('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
     for (const row of rows) {
       const r = row.r;
       md.push(
-        `| ${row.n} | ${row.target}${row.target === 'direct' ? ' (CPU = upstream)' : ''} | ${f0(r.eventsPerSecond)} (${f0((row.n * 1000) / INTERVAL_MS)}) | ${f0(row.cpuPct)} % | ${ms(r.addedP50Us)} / ${ms(r.addedP99Us)} / ${ms(r.addedP999Us)} | ${r.lost} | ${r.errors} | ${f0(row.rss)} | ${f0(row.loadIdle)} % | ${row.ok ? 'yes' : 'no'} |`,
+        `| ${row.n} | ${row.target}${row.target === 'direct' ? ' (CPU = upstream)' : ''} | ${f0(r.eventsPerSecond)} (${f0((row.n * 1000) / INTERVAL_MS)}) | ${f0(row.cpuPct)} % | ${ms(r.addedP50Us)} / ${ms(r.addedP99Us)} / ${ms(r.addedP999Us)} | ${r.lost} | ${r.errors} | ${r.unfinished} | ${f0(row.rss)} | ${f0(row.loadIdle)} % | ${row.ok ? 'yes' : 'no'} |`,
       );
     }
     md.push('');
@@ -269,6 +277,21 @@ async function main(): Promise<void> {
     md.push('Machine:', '');
     for (const [k, v] of Object.entries(machineFacts())) md.push(`- ${k}: ${v}`);
     md.push('');
+    if (PROFILE) {
+      await gateway.stop(15_000);
+      const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+      if (files.length === 0) md.push('(no CPU profile was written)');
+      else {
+        const p = summarizeProfile(join(profDir, files[0]!), windows);
+        const share = (us: number): string => `${((us / p.sampledUs) * 100).toFixed(1)} %`;
+        md.push(`### Gateway CPU profile (measured windows; ${(p.sampledUs / 1e6).toFixed(2)} s sampled)`, '');
+        md.push('| area | self time |', '| --- | ---: |');
+        for (const [a, us] of p.byArea.slice(0, 15)) md.push(`| ${a} | ${share(us)} |`);
+        md.push('', '| function (self) | self time |', '| --- | ---: |');
+        for (const [fn, us] of p.bySelf.slice(0, 25)) md.push(`| \`${fn}\` | ${share(us)} |`);
+        md.push('');
+      }
+    }
     publishReport(md.join('\n'), `tokens-${date.slice(0, 10)}.md`);
   } finally {
     await stopAll();
