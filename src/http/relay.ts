@@ -27,7 +27,7 @@ export interface FramedChunk {
 /** frame is set by the upstream client for the duration of one data slice's delivery. */
 export const frame: FramedChunk = { data: null, read: null, start: 0, end: 0 };
 
-/** reading is set while the upstream client handles a read (from beginRead to endRead): what a response holds then is flushed by endRead. */
+/** read.isActive is set while the upstream client handles a read (beginRead to endRead): what a response holds then is flushed by endRead. */
 export const read = { isActive: false };
 
 /** beginRead is called by the upstream client before it parses a read. */
