@@ -6,6 +6,9 @@
  * rotation until it serves the model of its siblings again.
  */
 import type { Target } from './target.js';
+import type { ServedAdapter } from './target-state.js';
+
+export type { ServedAdapter };
 
 /** MAX_IDS bounds how many ids of one target are kept (an engine lists its base model, then adapters). */
 const MAX_IDS = 64;
@@ -14,12 +17,6 @@ const MAX_ID_LENGTH = 512;
 
 /** MAX_ADAPTERS bounds how many adapters of one target are kept (vLLM lists every registered one). */
 const MAX_ADAPTERS = 1024;
-
-/** ServedAdapter is a LoRA adapter a target's `GET /v1/models` lists: its id and the base model it applies to. */
-export interface ServedAdapter {
-  readonly id: string;
-  readonly parent: string;
-}
 
 /** ModelListing is what a target's `GET /v1/models` says it serves: base-model ids, and adapters with their parent. */
 export interface ModelListing {

@@ -17,8 +17,13 @@
  * so targets that leave the configuration or DNS do not pile up.
  */
 import type { PrefixIndex } from './prefix-index.js';
-import type { ServedAdapter } from './served-models.js';
 import type { HealthPolicy, PassivePolicy } from './health-policy.js';
+
+/** ServedAdapter is a LoRA adapter a target's `GET /v1/models` lists: its id and the base model it applies to. */
+export interface ServedAdapter {
+  readonly id: string;
+  readonly parent: string;
+}
 
 /** LoadSample is what a target's vLLM /metrics said at one time. */
 export interface LoadSample {
