@@ -1,5 +1,5 @@
 /**
- * `npm run bench:balance` — do the balancers earn their keep? Five scenarios, one run, real
+ * `npm run bench:balance` — do the balancers earn their keep? Six scenarios, one run, real
  * processes: four `inference-gateway simulate` children (vLLM-shaped engines), the real gateway
  * (`inference-gateway start` with a temporary config naming the four as targets of one model) and
  * an open-loop load generator in this process (bench/lib/openloop.ts: Poisson arrivals from a
@@ -32,6 +32,9 @@
  *     (bench/lib/multiturn.ts), each turn resending the history, under 4 shared system prompts.
  *     round-robin, consistent-hash, least-load and prefix-aware: block hit rate, TTFT, load skew
  *     (max / mean of the replicas' time-averaged in-flight requests). Every request counts.
+ *  6. LoRA adapters (bench/balance-lora.ts, also `npm run bench:lora`). Three replicas with two
+ *     adapter slots each (`--max-loras 2`), six adapters in a skewed mix: adapter loads per 1,000
+ *     requests and TTFT for round-robin, least-request, least-load and adapter routing.
  *
  * Prefill contention (--ttft-per-waiting-ms) is off by default: in the simulator it grows with the
  * whole queue, so near capacity one burst can make a queue feed itself and collapse the run
@@ -50,7 +53,7 @@
  * ms), so one core is plenty for the load side; CPU use is reported, and time other processes took
  * on our CPUs is flagged (DISTURBED), since late simulator timers would distort TTFT.
  *
- * Env: BENCH_SECONDS (measured seconds per balancer, default 20; scenario 5 has a fixed workload), BENCH_SCENARIO (1 to 5 or all),
+ * Env: BENCH_SECONDS (measured seconds per balancer, default 20; scenario 5 has a fixed workload), BENCH_SCENARIO (1 to 6 or all),
  * BENCH_PROMPTS (scenario 2 prompt count, default 24), BENCH_CONTENTION_MS (default 0),
  * BENCH_SEED, BENCH_ENTRY (tsx|dist). The tables are printed and, when all scenarios ran,
  * written to docs/balancing-bench.md. bench/balance-model.ts runs the same scenarios as a
@@ -72,6 +75,7 @@ import { FAILED, OK, UNFINISHED, mulberry32, openLoop, poissonArrivals, type Ope
 import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, withChildOutput, type CpuTimes } from './lib/procs.js';
 import { runBench } from './lib/report.js';
 import { positiveEnv } from './lib/env.js';
+import { runLoraScenario } from './balance-lora.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DOC_PATH = join(ROOT, 'docs', 'balancing-bench.md');
@@ -158,7 +162,7 @@ const WARMUP_SECONDS = Math.min(3, Math.max(1, SECONDS / 4));
 const PROMPTS = positiveEnv('BENCH_PROMPTS', 24, true);
 const SEED = positiveEnv('BENCH_SEED', 20240601, true);
 const SCENARIO = process.env.BENCH_SCENARIO ?? 'all';
-if (!['1', '2', '3', '4', '5', 'all'].includes(SCENARIO)) throw new Error(`BENCH_SCENARIO must be 1, 2, 3, 4, 5 or all, got "${SCENARIO}"`);
+if (!['1', '2', '3', '4', '5', '6', 'all'].includes(SCENARIO)) throw new Error(`BENCH_SCENARIO must be 1 to 6 or all, got "${SCENARIO}"`);
 
 // ---------------------------------------------------------------------------------------------
 // Model of the engine: what the parameters promise
@@ -962,7 +966,7 @@ function writeDoc(sections: Section[], machine: string[], startedAt: Date, elaps
     '## How to run',
     '',
     '```bash',
-    'npm run bench:balance                      # all five scenarios, 20 s measured per balancer (about 15 minutes)',
+    'npm run bench:balance                      # all six scenarios, 20 s measured per balancer (about 17 minutes)',
     'BENCH_SECONDS=5 npm run bench:balance      # quick look (noisier)',
     'BENCH_SCENARIO=2 BENCH_PROMPTS=16 npm run bench:balance   # one scenario, another prompt count (prints only; this file is written when all ran)',
     "BENCH_CONTENTION_MS=20 BENCH_SCENARIO=1 npm run bench:balance   # with the simulator's prefill contention (see scenario 1)",
@@ -991,6 +995,14 @@ function writeDoc(sections: Section[], machine: string[], startedAt: Date, elaps
   writeFileSync(DOC_PATH, out.join('\n'));
 }
 
+// Scenario 6: LoRA adapters (bench/balance-lora.ts, also `npm run bench:lora` on its own).
+async function scenarioLora(cli: CliEntry, layout: Layout): Promise<Section> {
+  process.stdout.write('\n## Scenario 6: LoRA adapters\n');
+  const r = await runLoraScenario({ cli, layout, seconds: SECONDS, log: (line) => process.stdout.write(`${line}\n`) });
+  const [table = '', ...rest] = r.markdown.split('\n\n');
+  return { title: 'Scenario 6: LoRA adapters', setup: [r.setup], table, verdict: rest[0] ?? '', isMet: r.isTargetMet, notes: rest.slice(1) };
+}
+
 async function main(): Promise<void> {
   const startedAt = new Date();
   const t = performance.now();
@@ -1007,6 +1019,7 @@ async function main(): Promise<void> {
     if (SCENARIO === '3' || SCENARIO === 'all') sections.push(await scenarioThreeGateways(cli, layout, dir));
     if (SCENARIO === '4' || SCENARIO === 'all') sections.push(await scenarioMixedPrompts(cli, layout, dir));
     if (SCENARIO === '5' || SCENARIO === 'all') sections.push(await scenarioMultiTurn(cli, layout, dir));
+    if (SCENARIO === '6' || SCENARIO === 'all') sections.push(await scenarioLora(cli, layout));
   } finally {
     await stopAll();
     rmSync(dir, { recursive: true, force: true });

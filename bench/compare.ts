@@ -25,19 +25,23 @@
  * Per round (BENCH_ROUNDS, default 3; the order of targets rotates every round), per target:
  *   - wrk, 50 connections, BENCH_SECONDS (default 5): small JSON chat completion (max_tokens 16);
  *   - wrk, same, a 21-event SSE stream (`stream: true`, max_tokens 20: role + 20 tokens, + [DONE]);
- *     both: req/s, latency p50/p99, errors (socket errors + status > 399), proxy CPU time per
+ *   - wrk, same, a 201-event SSE stream (max_tokens 200): the difference to the 21-event one,
+ *     divided by 180, is the marginal CPU per streamed event (what one more token costs);
+ *     all three: req/s, latency p50/p99, errors (socket errors + status > 399), proxy CPU time per
  *     request (utime + stime from /proc/<pid>/stat over the run ÷ requests);
  *   - (proxies) paired sequential latency: BENCH_PAIRS (default 1000) pairs of one request direct
  *     and one through the proxy, one at a time, order alternating; added = proxy − direct per pair;
  *   - (proxies) paired time to first streamed event: BENCH_TTFB_PAIRS (default 300) pairs, same.
  * Reported: medians over rounds (throughput, latency, CPU/request), median and p99 of all paired
  * differences, RSS (VmRSS) idle and after load, peak (VmHWM), error totals, the performance targets
- * (docs/performance.md).
+ * (docs/performance.md), and the streaming targets against nginx measured in the same run: CPU per
+ * 21-event response and marginal CPU per event ≤ 1.0× nginx's, added time to first streamed
+ * event ≤ 1.25× nginx's, CPU per JSON request ≤ 2.0× nginx's, added p50 ≤ 1.5× nginx's.
  * Written to bench/results/compare-<date>.md as well.
  *
  * Env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_PAIRS, BENCH_TTFB_PAIRS, BENCH_UPSTREAM (sim|raw),
  * BENCH_ACCESS_LOG=0 (access log off in gateway and nginx, to price it), BENCH_ENTRY (default: a fresh tsc build of src/ in a temp folder, run as plain node; tsx: via tsx), BENCH_CPU_PROF=1 (gateway under `--cpu-prof`; prints where its CPU went
- * during the JSON runs; figures are then slightly lower), BENCH_NO_WRITE=1 (no result file).
+ * during the JSON runs and during the stream runs; figures are then slightly lower), BENCH_NO_WRITE=1 (no result file).
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -63,6 +67,7 @@ const PREFIX = '/ai/models';
 const CHAT = '/v1/chat/completions';
 const CONNECTIONS = 50;
 const STREAM_EVENTS = 21;
+const LONG_EVENTS = 201;
 
 const SECONDS = positiveEnv('BENCH_SECONDS', 5);
 const ROUNDS = Math.round(positiveEnv('BENCH_ROUNDS', 3));
@@ -80,6 +85,12 @@ const T_CPU_SSE = 1.25;
 const T_ADDED_P50_US = 150;
 const T_TTFB_ADDED_US = 200;
 const T_RSS_MIB = 128;
+// Against nginx, same run.
+const T_NX_CPU_SSE = 1.0;
+const T_NX_CPU_EVENT = 1.0;
+const T_NX_TTFB = 1.25;
+const T_NX_CPU_JSON = 2.0;
+const T_NX_ADDED = 1.5;
 
 interface Target {
   name: 'direct' | 'gateway' | 'nginx' | 'floor' | 'raw';
@@ -102,6 +113,7 @@ interface Run {
 interface TargetResults {
   json: Run[];
   sse: Run[];
+  long: Run[];
   addedUs: number[];
   ttfbAddedUs: number[];
   proxyTtfbUs: number[];
@@ -201,7 +213,7 @@ async function paired(n: number, timer: (pool: Pool, path: string) => Promise<nu
   return out;
 }
 
-async function sanity(t: Target, headers: Record<string, string>, json: Buffer, sse: Buffer): Promise<void> {
+async function sanity(t: Target, headers: Record<string, string>, json: Buffer, sse: Buffer, long: Buffer): Promise<void> {
   const r1 = await request(t.origin + t.path, { method: 'POST', headers, body: json });
   const text = await r1.body.text();
   if (r1.statusCode !== 200 || !text.includes('"choices"')) throw new Error(`${t.name}: JSON sanity request answered ${r1.statusCode}: ${text.slice(0, 300)}`);
@@ -210,6 +222,12 @@ async function sanity(t: Target, headers: Record<string, string>, json: Buffer, 
   const events = stext.split('\n\n').filter((e) => e.startsWith('data: '));
   if (r2.statusCode !== 200 || events.length !== STREAM_EVENTS + 1 || events[events.length - 1] !== 'data: [DONE]') {
     throw new Error(`${t.name}: stream sanity failed: status ${r2.statusCode}, ${events.length} events (want ${STREAM_EVENTS} + [DONE])`);
+  }
+  const r4 = await request(t.origin + t.path, { method: 'POST', headers, body: long });
+  const ltext = await r4.body.text();
+  const levents = ltext.split('\n\n').filter((e) => e.startsWith('data: '));
+  if (r4.statusCode !== 200 || levents.length !== LONG_EVENTS + 1 || levents[levents.length - 1] !== 'data: [DONE]') {
+    throw new Error(`${t.name}: long stream sanity failed: status ${r4.statusCode}, ${levents.length} events (want ${LONG_EVENTS} + [DONE])`);
   }
   // A wrong key must be refused by the proxies that check keys.
   if (t.name === 'gateway' || t.name === 'nginx' || t.name === 'raw') {
@@ -338,20 +356,23 @@ async function main(): Promise<void> {
     const messages = [{ role: 'user', content: 'Say hello to the benchmark.' }];
     const jsonBody = JSON.stringify({ model: MODEL, messages, max_tokens: 16 });
     const sseBody = JSON.stringify({ model: MODEL, messages, max_tokens: STREAM_EVENTS - 1, stream: true });
-    for (const t of targets) await sanity(t, headers, Buffer.from(jsonBody), Buffer.from(sseBody));
+    const longBody = JSON.stringify({ model: MODEL, messages, max_tokens: LONG_EVENTS - 1, stream: true });
+    for (const t of targets) await sanity(t, headers, Buffer.from(jsonBody), Buffer.from(sseBody), Buffer.from(longBody));
 
-    const scripts = new Map<string, { json: string; sse: string }>();
+    const scripts = new Map<string, { json: string; sse: string; long: string }>();
     for (const t of targets) {
       const json = join(dir, `${t.name}-json.lua`);
       const sse = join(dir, `${t.name}-sse.lua`);
+      const long = join(dir, `${t.name}-long.lua`);
       writeWrkScript(json, { path: t.path, headers, body: jsonBody });
       writeWrkScript(sse, { path: t.path, headers, body: sseBody });
-      scripts.set(t.name, { json, sse });
+      writeWrkScript(long, { path: t.path, headers, body: longBody });
+      scripts.set(t.name, { json, sse, long });
     }
 
     const results = new Map<string, TargetResults>();
     for (const t of targets) {
-      results.set(t.name, { json: [], sse: [], addedUs: [], ttfbAddedUs: [], proxyTtfbUs: [], pairFailures: 0, rssIdle: rssMiB(t.pid), rssAfter: Number.NaN, rssPeak: Number.NaN });
+      results.set(t.name, { json: [], sse: [], long: [], addedUs: [], ttfbAddedUs: [], proxyTtfbUs: [], pairFailures: 0, rssIdle: rssMiB(t.pid), rssAfter: Number.NaN, rssPeak: Number.NaN });
     }
 
     // Warm-up (JIT, connection pools): not recorded.
@@ -360,6 +381,7 @@ async function main(): Promise<void> {
       const s = scripts.get(t.name)!;
       await runWrk({ url: t.origin, script: s.json, connections: CONNECTIONS, seconds: WARMUP_SECONDS, cpu: layout.loadCpu });
       await runWrk({ url: t.origin, script: s.sse, connections: CONNECTIONS, seconds: WARMUP_SECONDS, cpu: layout.loadCpu });
+      await runWrk({ url: t.origin, script: s.long, connections: CONNECTIONS, seconds: WARMUP_SECONDS, cpu: layout.loadCpu });
     }
 
     // Paired clients: one keep-alive connection per target.
@@ -376,6 +398,7 @@ async function main(): Promise<void> {
     }
 
     const windows: Window[] = [];
+    const streamWindows: Window[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
       log(`round ${r + 1}/${ROUNDS}: ${order.map((t) => t.name).join(' → ')}`);
@@ -385,11 +408,15 @@ async function main(): Promise<void> {
         const w0 = monotonicMicros();
         const j = await measure(t, s.json, layout.loadCpu, SECONDS);
         if (t.name === 'gateway') windows.push([w0, monotonicMicros()]);
+        const s0 = monotonicMicros();
         const e = await measure(t, s.sse, layout.loadCpu, SECONDS);
+        const l = await measure(t, s.long, layout.loadCpu, SECONDS);
+        if (t.name === 'gateway') streamWindows.push([s0, monotonicMicros()]);
         res.json.push(j);
         res.sse.push(e);
-        let line = `  ${t.name.padEnd(8)} JSON ${f0(j.wrk.rps).padStart(6)} req/s p50 ${msOf(j.wrk.p50Us)} ms, ${f1(j.cpuUsPerReq)} µs CPU/req (proxy ${f0(j.proxyBusyPct)} %, load CPU idle ${f0(j.loadIdlePct)} %) | SSE ${f0(e.wrk.rps).padStart(6)} req/s, ${f1(e.cpuUsPerReq)} µs CPU/resp`;
-        if (j.wrk.errorTotal + e.wrk.errorTotal > 0) line += ` | ERRORS ${JSON.stringify(j.wrk.errors)} ${JSON.stringify(e.wrk.errors)}`;
+        res.long.push(l);
+        let line = `  ${t.name.padEnd(8)} JSON ${f0(j.wrk.rps).padStart(6)} req/s p50 ${msOf(j.wrk.p50Us)} ms, ${f1(j.cpuUsPerReq)} µs CPU/req (proxy ${f0(j.proxyBusyPct)} %, load CPU idle ${f0(j.loadIdlePct)} %) | SSE ${f0(e.wrk.rps).padStart(6)} req/s, ${f1(e.cpuUsPerReq)} µs CPU/resp | SSE-${LONG_EVENTS} ${f1(l.cpuUsPerReq)} µs CPU/resp, ${f2((l.cpuUsPerReq - e.cpuUsPerReq) / (LONG_EVENTS - STREAM_EVENTS))} µs/event`;
+        if (j.wrk.errorTotal + e.wrk.errorTotal + l.wrk.errorTotal > 0) line += ` | ERRORS ${JSON.stringify(j.wrk.errors)} ${JSON.stringify(e.wrk.errors)} ${JSON.stringify(l.wrk.errors)}`;
         if (t.name !== 'direct') {
           const dp = { pool: pools.get('direct')!, path: direct.path };
           const pp = { pool: pools.get(t.name)!, path: t.path };
@@ -418,8 +445,10 @@ async function main(): Promise<void> {
     const agg = (t: Target) => {
       const r = results.get(t.name)!;
       const m = (runs: Run[], f: (x: Run) => number): number => median(runs.map(f));
-      const errors = [...r.json, ...r.sse].reduce((s, x) => s + x.wrk.errorTotal, 0) + r.pairFailures;
-      const requests = [...r.json, ...r.sse].reduce((s, x) => s + x.wrk.requests, 0);
+      const errors = [...r.json, ...r.sse, ...r.long].reduce((s, x) => s + x.wrk.errorTotal, 0) + r.pairFailures;
+      const requests = [...r.json, ...r.sse, ...r.long].reduce((s, x) => s + x.wrk.requests, 0);
+      // Per round, then the median: the two stream runs of a round sit next to each other in time.
+      const perEvent = r.long.map((x, i) => (x.cpuUsPerReq - r.sse[i]!.cpuUsPerReq) / (LONG_EVENTS - STREAM_EVENTS));
       return {
         name: t.name,
         jsonRps: m(r.json, (x) => x.wrk.rps),
@@ -430,6 +459,9 @@ async function main(): Promise<void> {
         sseP99: m(r.sse, (x) => x.wrk.p99Us),
         cpuJson: m(r.json, (x) => x.cpuUsPerReq),
         cpuSse: m(r.sse, (x) => x.cpuUsPerReq),
+        cpuLong: m(r.long, (x) => x.cpuUsPerReq),
+        cpuEvent: median(perEvent),
+        roundsCpuEvent: perEvent,
         busyJson: m(r.json, (x) => x.proxyBusyPct),
         busySse: m(r.sse, (x) => x.proxyBusyPct),
         loadIdleJson: m(r.json, (x) => x.loadIdlePct),
@@ -465,33 +497,36 @@ async function main(): Promise<void> {
         `Paired: ${PAIRS} JSON + ${TTFB_PAIRS} stream pairs per proxy per round. Access log ${ACCESS_LOG ? 'on' : 'OFF'}. ${layout.note}. Children: ${cli.label}.`,
       '',
     );
-    md.push('| target | JSON req/s | JSON p50 / p99 (ms) | SSE req/s | SSE p50 / p99 (ms) | CPU µs / JSON req | CPU µs / SSE resp | added latency p50 / p99 (µs) | TTFB added p50 / p99 (µs) | RSS idle / after / peak (MiB) | errors |');
-    md.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    md.push(`| target | JSON req/s | JSON p50 / p99 (ms) | SSE req/s | SSE p50 / p99 (ms) | CPU µs / JSON req | CPU µs / SSE resp | CPU µs / ${LONG_EVENTS}-event resp | marginal CPU µs / event | added latency p50 / p99 (µs) | TTFB added p50 / p99 (µs) | RSS idle / after / peak (MiB) | errors |`);
+    md.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) {
       const isDirect = r.name === 'direct';
       md.push(
         `| ${r.name}${isDirect ? ' (CPU = upstream)' : ''} | ${f0(r.jsonRps)} | ${msOf(r.jsonP50)} / ${msOf(r.jsonP99)} | ${f0(r.sseRps)} | ${msOf(r.sseP50)} / ${msOf(r.sseP99)} | ` +
-          `${f1(r.cpuJson)} | ${f1(r.cpuSse)} | ${isDirect ? '—' : `${signed(r.added50)} / ${signed(r.added99)}`} | ${isDirect ? '—' : `${signed(r.ttfb50)} / ${signed(r.ttfb99)}`} | ` +
+          `${f1(r.cpuJson)} | ${f1(r.cpuSse)} | ${f1(r.cpuLong)} | ${f2(r.cpuEvent)} | ${isDirect ? '—' : `${signed(r.added50)} / ${signed(r.added99)}`} | ${isDirect ? '—' : `${signed(r.ttfb50)} / ${signed(r.ttfb99)}`} | ` +
           `${f1(r.rssIdle)} / ${f1(r.rssAfter)} / ${f1(r.rssPeak)} | ${r.errors} of ${r.requests} |`,
       );
     }
     md.push('');
     md.push('CPU per request, ratios (lower is better):', '');
-    md.push('| | JSON | SSE |', '| --- | ---: | ---: |');
-    md.push(`| gateway ÷ Node floor | ${f2(gw.cpuJson / fl.cpuJson)}× | ${f2(gw.cpuSse / fl.cpuSse)}× |`);
-    md.push(`| gateway ÷ raw prototype | ${f2(gw.cpuJson / rw.cpuJson)}× | ${f2(gw.cpuSse / rw.cpuSse)}× |`);
-    md.push(`| raw prototype ÷ Node floor | ${f2(rw.cpuJson / fl.cpuJson)}× | ${f2(rw.cpuSse / fl.cpuSse)}× |`);
+    md.push(`| | JSON | SSE (${STREAM_EVENTS} events) | SSE (${LONG_EVENTS} events) | per streamed event |`, '| --- | ---: | ---: | ---: | ---: |');
+    type Row = typeof gw;
+    const ratioRow = (label: string, a: Row, b: Row): string =>
+      `| ${label} | ${f2(a.cpuJson / b.cpuJson)}× | ${f2(a.cpuSse / b.cpuSse)}× | ${f2(a.cpuLong / b.cpuLong)}× | ${f2(a.cpuEvent / b.cpuEvent)}× |`;
+    md.push(ratioRow('gateway ÷ Node floor', gw, fl));
+    md.push(ratioRow('gateway ÷ raw prototype', gw, rw));
+    md.push(ratioRow('raw prototype ÷ Node floor', rw, fl));
     if (nx !== undefined) {
-      md.push(`| gateway ÷ nginx | ${f2(gw.cpuJson / nx.cpuJson)}× | ${f2(gw.cpuSse / nx.cpuSse)}× |`);
-      md.push(`| Node floor ÷ nginx | ${f2(fl.cpuJson / nx.cpuJson)}× | ${f2(fl.cpuSse / nx.cpuSse)}× |`);
-      md.push(`| raw prototype ÷ nginx | ${f2(rw.cpuJson / nx.cpuJson)}× | ${f2(rw.cpuSse / nx.cpuSse)}× |`);
+      md.push(ratioRow('gateway ÷ nginx', gw, nx));
+      md.push(ratioRow('Node floor ÷ nginx', fl, nx));
+      md.push(ratioRow('raw prototype ÷ nginx', rw, nx));
     }
     md.push('');
     md.push('Saturation (medians): proxy CPU busy in % of its core, and how idle the load CPU (wrk + upstream) was:', '');
-    md.push('| target | proxy busy JSON / SSE | load CPU idle JSON / SSE | JSON req/s per round | SSE req/s per round | CPU µs/JSON req per round |', '| --- | ---: | ---: | --- | --- | --- |');
+    md.push('| target | proxy busy JSON / SSE | load CPU idle JSON / SSE | JSON req/s per round | SSE req/s per round | CPU µs/JSON req per round | CPU µs/SSE resp per round | CPU µs/event per round |', '| --- | ---: | ---: | --- | --- | --- | --- | --- |');
     for (const r of rows) {
       md.push(
-        `| ${r.name} | ${f0(r.busyJson)} % / ${f0(r.busySse)} % | ${f0(r.loadIdleJson)} % / ${f0(r.loadIdleSse)} % | ${r.roundsJson.map(f0).join(', ')} | ${r.roundsSse.map(f0).join(', ')} | ${r.roundsCpuJson.map(f1).join(', ')} |`,
+        `| ${r.name} | ${f0(r.busyJson)} % / ${f0(r.busySse)} % | ${f0(r.loadIdleJson)} % / ${f0(r.loadIdleSse)} % | ${r.roundsJson.map(f0).join(', ')} | ${r.roundsSse.map(f0).join(', ')} | ${r.roundsCpuJson.map(f1).join(', ')} | ${r.roundsCpuSse.map(f1).join(', ')} | ${r.roundsCpuEvent.map(f2).join(', ')} |`,
       );
     }
     md.push('');
@@ -504,6 +539,15 @@ async function main(): Promise<void> {
       ['gateway RSS after load < 128 MiB', `${f1(gw.rssAfter)} MiB (peak ${f1(gw.rssPeak)})`, gw.rssAfter < T_RSS_MIB],
       ['zero errors (gateway)', `${gw.errors}`, gw.errors === 0],
     ];
+    if (nx !== undefined) {
+      checks.push(
+        [`gateway CPU per ${STREAM_EVENTS}-event SSE response ≤ ${T_NX_CPU_SSE.toFixed(1)}× nginx`, `${f2(gw.cpuSse / nx.cpuSse)}× (${f1(gw.cpuSse)} vs ${f1(nx.cpuSse)} µs)`, gw.cpuSse / nx.cpuSse <= T_NX_CPU_SSE],
+        [`gateway marginal CPU per streamed event ≤ ${T_NX_CPU_EVENT.toFixed(1)}× nginx`, `${f2(gw.cpuEvent / nx.cpuEvent)}× (${f2(gw.cpuEvent)} vs ${f2(nx.cpuEvent)} µs)`, gw.cpuEvent / nx.cpuEvent <= T_NX_CPU_EVENT],
+        [`added time to first streamed event ≤ ${T_NX_TTFB}× nginx's (paired)`, `${f2(gw.ttfb50 / nx.ttfb50)}× (${signed(gw.ttfb50)} vs ${signed(nx.ttfb50)} µs)`, gw.ttfb50 / nx.ttfb50 <= T_NX_TTFB],
+        [`gateway CPU per JSON request ≤ ${T_NX_CPU_JSON.toFixed(1)}× nginx`, `${f2(gw.cpuJson / nx.cpuJson)}× (${f1(gw.cpuJson)} vs ${f1(nx.cpuJson)} µs)`, gw.cpuJson / nx.cpuJson <= T_NX_CPU_JSON],
+        [`added latency p50 ≤ ${T_NX_ADDED}× nginx's (paired)`, `${f2(gw.added50 / nx.added50)}× (${signed(gw.added50)} vs ${signed(nx.added50)} µs)`, gw.added50 / nx.added50 <= T_NX_ADDED],
+      );
+    }
     md.push('| target | measured | |', '| --- | --- | --- |');
     for (const [what, v, ok] of checks) md.push(`| ${what} | ${v} | ${verdict(ok)} |`);
     md.push('');
@@ -521,38 +565,8 @@ async function main(): Promise<void> {
       const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
       if (files.length === 0) md.push('(no CPU profile was written)');
       else {
-        const s = summarizeProfile(join(profDir, files[0]!), windows);
-        const total = s.sampledUs;
-        const share = (us: number): string => `${((us / total) * 100).toFixed(1)} %`;
-        const groups = new Map<string, number>();
-        for (const [area, us] of s.byArea) {
-          const g = area.startsWith('src/')
-            ? 'ours (src/)'
-            : area.startsWith('node_modules/undici')
-              ? 'undici'
-              : area.startsWith('node_modules/pino') || area.startsWith('node_modules/sonic-boom')
-                ? 'pino / sonic-boom'
-                : area.startsWith('node_modules/prom-client')
-                  ? 'prom-client'
-                  : area.startsWith('node_modules/')
-                    ? 'other dependencies'
-                    : area.startsWith('node:')
-                      ? 'node internals (JS)'
-                      : area === '(garbage collector)'
-                        ? 'GC'
-                        : 'native / V8 / program';
-          groups.set(g, (groups.get(g) ?? 0) + us);
-        }
-        md.push(`### Gateway CPU profile (JSON runs only${s.isWindowed ? '' : ' — windows did not match, whole profile'}; ${(total / 1e6).toFixed(2)} s sampled)`, '');
-        md.push('| group | self time |', '| --- | ---: |');
-        for (const [g, us] of [...groups].sort((a, b) => b[1] - a[1])) md.push(`| ${g} | ${share(us)} |`);
-        md.push('', '| area | self time |', '| --- | ---: |');
-        for (const [a, us] of s.byArea.slice(0, 20)) md.push(`| ${a} | ${share(us)} |`);
-        md.push('', '| function (self) | self time |', '| --- | ---: |');
-        for (const [fn, us] of s.bySelf.slice(0, 30)) md.push(`| \`${fn}\` | ${share(us)} |`);
-        md.push('', '| function (inclusive, src/ only) | inclusive |', '| --- | ---: |');
-        for (const [fn, us] of s.byInclusive.filter(([l]) => l.includes(' src/')).slice(0, 20)) md.push(`| \`${fn}\` | ${share(us)} |`);
-        md.push('');
+        md.push(...profileSection(join(profDir, files[0]!), windows, 'JSON runs'));
+        md.push(...profileSection(join(profDir, files[0]!), streamWindows, `stream runs, ${STREAM_EVENTS} and ${LONG_EVENTS} events`));
       }
     }
 
@@ -561,6 +575,44 @@ async function main(): Promise<void> {
   } finally {
     await stopAll();
   }
+}
+
+/** profileSection summarizes the gateway's CPU profile over the given windows as markdown lines. */
+function profileSection(file: string, windows: readonly Window[], what: string): string[] {
+  const md: string[] = [];
+  const s = summarizeProfile(file, windows);
+  const total = s.sampledUs;
+  const share = (us: number): string => `${((us / total) * 100).toFixed(1)} %`;
+  const groups = new Map<string, number>();
+  for (const [area, us] of s.byArea) {
+    const g = area.startsWith('src/')
+      ? 'ours (src/)'
+      : area.startsWith('node_modules/undici')
+        ? 'undici'
+        : area.startsWith('node_modules/pino') || area.startsWith('node_modules/sonic-boom')
+          ? 'pino / sonic-boom'
+          : area.startsWith('node_modules/prom-client')
+            ? 'prom-client'
+            : area.startsWith('node_modules/')
+              ? 'other dependencies'
+              : area.startsWith('node:')
+                ? 'node internals (JS)'
+                : area === '(garbage collector)'
+                  ? 'GC'
+                  : 'native / V8 / program';
+    groups.set(g, (groups.get(g) ?? 0) + us);
+  }
+  md.push(`### Gateway CPU profile (${what}${s.isWindowed ? '' : ' — windows did not match, whole profile'}; ${(total / 1e6).toFixed(2)} s sampled)`, '');
+  md.push('| group | self time |', '| --- | ---: |');
+  for (const [g, us] of [...groups].sort((a, b) => b[1] - a[1])) md.push(`| ${g} | ${share(us)} |`);
+  md.push('', '| area | self time |', '| --- | ---: |');
+  for (const [a, us] of s.byArea.slice(0, 20)) md.push(`| ${a} | ${share(us)} |`);
+  md.push('', '| function (self) | self time |', '| --- | ---: |');
+  for (const [fn, us] of s.bySelf.slice(0, 30)) md.push(`| \`${fn}\` | ${share(us)} |`);
+  md.push('', '| function (inclusive, src/ only) | inclusive |', '| --- | ---: |');
+  for (const [fn, us] of s.byInclusive.filter(([l]) => l.includes(' src/')).slice(0, 20)) md.push(`| \`${fn}\` | ${share(us)} |`);
+  md.push('');
+  return md;
 }
 
 function readCmdline(pid: number): string {

@@ -112,6 +112,7 @@ export class Gateway {
         if (c.isMismatched) this.#log.warn({ model, target: c.target.url, served: c.served, expected: c.expected }, 'target serves another model');
         else this.#log.info({ model, target: c.target.url, served: c.served }, 'target serves the model again');
       },
+      onAdaptersChanged: (model, c) => this.#log.info({ model, added: c.added.slice(0, 20), removed: c.removed.slice(0, 20) }, 'adapters changed'),
     });
     for (const m of snapshot.models) for (const t of m.upstream.targets) this.#metrics.targetUp.labels(m.name, t.url).set(isUp(t.state) ? 1 : 0);
     // A model whose DNS targets are still being looked up is judged once they are found.

@@ -233,6 +233,7 @@ export function createAdminHandler(opts: AdminOptions): RequestListener {
           healthy: t.state.isHealthy,
           active_healthy: t.state.isActiveHealthy,
           served_models: t.state.servedIds,
+          served_adapters: t.state.servedAdapters?.map((x) => x.id) ?? null,
           model_mismatch: t.state.isModelMismatch,
           drained: t.state.isDrained,
           ejected_until: t.state.ejectedUntilMs > 0 ? new Date(t.state.ejectedUntilMs).toISOString() : null,

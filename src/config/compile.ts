@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { toKeyHash } from '../auth/index.js';
 import { compileLimitScope, Semaphore, toModelLimits, type LimitScope, type SemaphoreLookup, type SemaphoreSource } from '../ratelimit/index.js';
-import { LearnedServedModel, ModelUpstream, TargetState, toTarget, type HealthPolicy, type TargetLookup } from '../upstream/index.js';
+import { LearnedAdapters, LearnedServedModel, ModelUpstream, TargetState, toTarget, type HealthPolicy, type TargetLookup } from '../upstream/index.js';
 import { SplitChoice, type Sticky } from '../routing/index.js';
 import type { LoadedConfig, ModelSpec } from './load.js';
 import type { FallbackRefConfig } from './schema.js';
@@ -187,6 +187,7 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
   const flow = toFlowControl(spec, keys, keyHashes, loadMetrics);
   // What every request reads comes first: the object's first cache lines (10,000 models are cold).
   const learned = spec.served_model === SERVED_MODEL_AUTO ? new LearnedServedModel(targets) : null;
+  const learnedAdapters = spec.adapters === ADAPTERS_AUTO ? new LearnedAdapters(targets, learned === null ? (spec.served_model ?? null) : learned.id) : null;
   const model: MutableModel = {
     name: spec.name,
     statsRow: rowOf(spec.name, path),
@@ -211,7 +212,8 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
     health: toHealth(spec, interner),
     servedModel: learned === null ? (spec.served_model ?? null) : null,
     learnedServed: learned,
-    adapters: spec.adapters === undefined ? null : new Set(spec.adapters),
+    adapters: spec.adapters === undefined || spec.adapters === ADAPTERS_AUTO ? null : new Set(spec.adapters),
+    learnedAdapters,
     fallback: [],
     split: null,
     mirror: null,
@@ -229,11 +231,15 @@ function compileModel(spec: ModelSpec, recordOf: (url: string) => TargetState, s
   };
   // Every reader of servedModel (body rewrite, split, fallback, mirror, listing) gets the learned id.
   if (learned !== null) Object.defineProperty(model, 'servedModel', { get: () => learned.id, enumerable: true });
+  // Routing, the model list and the admin API read the adapters the targets listed last.
+  if (learnedAdapters !== null) Object.defineProperty(model, 'adapters', { get: () => learnedAdapters.ids, enumerable: true });
   return model;
 }
 
 /** SERVED_MODEL_AUTO is the `served_model` value that learns the id from the targets. */
 const SERVED_MODEL_AUTO = 'auto';
+/** ADAPTERS_AUTO is the `adapters` value that learns them from the targets. */
+const ADAPTERS_AUTO = 'auto';
 
 /** toSticky compiles `sticky`. */
 function toSticky(sticky: string): Sticky {
@@ -313,13 +319,14 @@ export function compileSnapshot(loaded: LoadedConfig, opts: CompileOptions = {})
     const byServedModel = new Map<string, Model>();
     const learning = Object.freeze(list.filter((m) => m.learnedServed !== null));
     const byAdapter = new Map<string, Model>();
-    for (const m of list) for (const a of m.adapters ?? []) if (!byAdapter.has(a)) byAdapter.set(a, m);
+    for (const m of list) if (m.learnedAdapters === null) for (const a of m.adapters ?? []) if (!byAdapter.has(a)) byAdapter.set(a, m);
+    const learningAdapters = Object.freeze(list.filter((m) => m.learnedAdapters !== null));
     for (const m of list) {
       byName.set(m.name, m);
       // The first model declaring a served id wins body routing by that id; names always win over ids.
       if (m.servedModel !== null && !byServedModel.has(m.servedModel)) byServedModel.set(m.servedModel, m);
     }
-    routes.set(path, Object.freeze({ path, byName, byServedModel, learning, byAdapter, models: Object.freeze(list) }));
+    routes.set(path, Object.freeze({ path, byName, byServedModel, learning, byAdapter, learningAdapters, models: Object.freeze(list) }));
     maxDepth = Math.max(maxDepth, path === '' ? 0 : path.split('/').length - 1);
   }
   const keyOwners = new Map<string, Model>();
@@ -364,7 +371,8 @@ function hashOf(settings: object, models: readonly Model[]): string {
       mirror: m.mirror === null ? null : { model: m.mirror.model.name, fraction: m.mirror.fraction, timeoutMs: m.mirror.timeoutMs },
       servedModel: m.learnedServed === null ? m.servedModel : SERVED_MODEL_AUTO,
       learnedServed: undefined,
-      adapters: m.adapters === null ? null : [...m.adapters],
+      adapters: m.learnedAdapters !== null ? ADAPTERS_AUTO : m.adapters === null ? null : [...m.adapters],
+      learnedAdapters: undefined,
       servedRows: undefined,
       flow: m.flow === null ? null : { ...m.flow, tenants: [...m.flow.tenants].sort() },
       upstream: undefined,
@@ -391,6 +399,7 @@ export function describeSnapshot(s: Snapshot): { hash: string; models: ModelView
       ...(m.mirror === null ? {} : { mirror: { model: m.mirror.model.name, fraction: m.mirror.fraction, timeout_ms: m.mirror.timeoutMs } }),
       ...(m.split === null ? {} : { split: m.split.entries.map((e, i) => ({ model: e.name, weight: m.split!.weights[i]! })), sticky: stickyView(m.split.sticky) }),
       ...(m.adapters === null ? {} : { adapters: [...m.adapters] }),
+      ...(m.learnedAdapters === null ? {} : { adapters_auto: true }),
       anthropic: m.anthropicMode,
       limits: m.limits === null ? null : [...m.limits.scopes, ...m.limits.keyScopes.values()].map(toLimitView),
       source: m.source,
@@ -438,8 +447,10 @@ export interface ModelView {
   sticky?: string;
   /** mirror is where shadow copies go, and how many. */
   mirror?: { model: string; fraction: number; timeout_ms: number };
-  /** adapters are the model's LoRA adapter ids; absent when it lists none. */
+  /** adapters are the model's LoRA adapter ids (with `adapters: auto`, those its targets list now); absent when it lists none. */
   adapters?: string[];
+  /** adapters_auto is true when the adapters are learned from the targets (`adapters: auto`). */
+  adapters_auto?: boolean;
   /** anthropic is the model's protocols.anthropic mode. */
   anthropic: string;
   /** limits are the scopes that limit the model's requests (the gateway's, the model's, each key's); null when none. */

@@ -348,11 +348,24 @@ function checkModels(models: ModelSpec[], issues: ConfigIssue[], misplaced: Read
     }
     if (m.split === undefined && (!m.targets || m.targets.length === 0) && !misplaced.has(m.source.field.replace(/name$/, 'targets'))) {
       issues.push({ ...m.source, message: `model "${m.name}" has no targets` });
+      if (m.adapters === 'auto') issues.push({ ...m.source, field: m.source.field.replace(/name$/, 'adapters'), message: `model "${m.name}": "adapters: auto" learns the adapters from the targets' GET /v1/models, and the model has no targets` });
     }
+    if (Array.isArray(m.adapters)) checkAdapterNames(m, issues);
   }
   checkFallbacks(models, issues);
   checkSplits(models, byPathName, issues);
   checkMirrors(models, byPathName, issues);
+}
+
+/** checkAdapterNames: each listed adapter once, and none named like the model itself (a body naming it would be ambiguous). */
+function checkAdapterNames(m: ModelSpec, issues: ConfigIssue[]): void {
+  const seen = new Set<string>();
+  (m.adapters as string[]).forEach((a, i) => {
+    const where = { file: m.source.file, field: m.source.field.replace(/name$/, `adapters[${i}]`) };
+    if (seen.has(a)) issues.push({ ...where, message: `adapter "${a}" is listed twice` });
+    else if (a === m.name || a === m.served_model) issues.push({ ...where, message: `adapter "${a}" has the name of its model "${m.name}"${a === m.name ? '' : "'s served_model"}; an adapter needs its own id` });
+    seen.add(a);
+  });
 }
 
 /** checkMirrors: a mirror names another model of the same path that has targets of its own. */

@@ -227,11 +227,10 @@ export const modelConfig = z.strictObject({
       'split serves the model by other models of its path instead of targets: each request goes to one entry, by weight; one entry makes an alias. The body\'s "model" becomes the chosen model\'s served_model (else its name); auth and limits are this model\'s.',
     ),
   adapters: z
-    .array(z.string().min(1).max(512))
-    .min(1)
+    .union([z.literal('auto'), z.array(z.string().min(1).max(512)).min(1)], 'expected "auto" or a list of adapter names')
     .optional()
     .describe(
-      'adapters are the LoRA adapters the targets serve as extra model ids (vLLM --lora-modules): a request whose body "model" names one goes to a target that has it loaded (vllm:lora_requests_info), else one with a free adapter slot, else the one with the fewest requests in flight. The targets\' /metrics are polled for it.',
+      'adapters are the LoRA adapters the targets serve as extra model ids (vLLM --lora-modules): a request whose body "model" names one goes to a target that has it loaded (vllm:lora_requests_info), else one with a free adapter slot, else the one with the fewest requests in flight; a target with the adapter is passed over while it has more than twice its share of the requests in flight and its engine queues. The targets\' /metrics are polled for it. "auto" learns them from the targets\' GET /v1/models (entries whose "parent" is the model\'s served_model), each adapter going only to the targets that list it.',
     ),
   sticky: z
     .union([z.enum(['none', 'api_key']), z.string().regex(/^header:[A-Za-z0-9-]+$/, 'expected "none", "api_key" or "header:<Name>"')], 'expected "none", "api_key" or "header:<Name>"')

@@ -5,7 +5,7 @@
 import type { FlowControl } from '../flow/index.js';
 import type { ModelLimits } from '../ratelimit/index.js';
 import type { SplitChoice } from '../routing/index.js';
-import type { BalancerKind, DnsTarget, HealthPolicy, LearnedServedModel, ModelUpstream, Target } from '../upstream/index.js';
+import type { BalancerKind, DnsTarget, HealthPolicy, LearnedAdapters, LearnedServedModel, ModelUpstream, Target } from '../upstream/index.js';
 
 export type { DnsTarget, Target };
 
@@ -46,8 +46,10 @@ export interface Model {
   readonly servedModel: string | null;
   /** learnedServed learns servedModel from the targets' /v1/models for `served_model: auto`; null otherwise. */
   readonly learnedServed: LearnedServedModel | null;
-  /** adapters are the model's LoRA adapter ids (`adapters`); null when it lists none. */
+  /** adapters are the model's LoRA adapter ids (`adapters`; with `adapters: auto` the ones its targets list now); null when it has none configured. */
   readonly adapters: ReadonlySet<string> | null;
+  /** learnedAdapters learns the adapters from the targets' /v1/models for `adapters: auto`; null otherwise. */
+  readonly learnedAdapters: LearnedAdapters | null;
   /** keyHashes are the SHA-256 hex of the model's keys; null when the model needs no key. */
   readonly keyHashes: ReadonlySet<string> | null;
   readonly keyInQuery: boolean;
@@ -107,6 +109,8 @@ export interface PathRoute {
   readonly learning: readonly Model[];
   /** byAdapter finds the model a LoRA adapter id belongs to (the first model listing it). */
   readonly byAdapter: ReadonlyMap<string, Model>;
+  /** learningAdapters are the models with `adapters: auto`, whose adapters body routing matches after the configured ones. */
+  readonly learningAdapters: readonly Model[];
   readonly models: readonly Model[];
 }
 

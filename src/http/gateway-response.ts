@@ -20,6 +20,11 @@ export interface GatewayResponse {
   writeHead(status: number, headers?: string[] | OutgoingHttpHeaders): this;
   /** write sends body bytes; false: the transport is full, wait for 'drain'. */
   write(chunk: Buffer | string): boolean;
+  /**
+   * writeFrame (the fast HTTP/1.1 front only) sends a chunk of a chunked upstream body with its
+   * own framing, read[start, end), instead of framing `data` anew (src/http/relay.ts).
+   */
+  writeFrame?(data: Buffer, read: Buffer, start: number, end: number): boolean;
   end(): unknown;
   end(chunk: Buffer | string): unknown;
   /** flushHeaders sends the head now (a stream's head should not wait for its first event). */

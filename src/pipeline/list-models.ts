@@ -8,12 +8,17 @@
  * Only when that id would route to another model of the path (a model named so, or an earlier
  * model with the same served id) is the model listed by its gateway name, which body routing
  * matches first and replaces with the served id.
+ *
+ * A model's LoRA adapters (configured, or learned with `adapters: auto`) follow it, each with the
+ * model's listed id as `parent`, as vLLM lists them; an adapter id that body routing would take to
+ * something else (a model's name or id, an earlier model's adapter) is left out.
  */
 import type { Model, PathRoute } from '../config/index.js';
 import type { ModelCard, ModelList } from '../openai/index.js';
 import { GatewayError } from '../errors/index.js';
 import { KEY_CHALLENGE, ownerOfKey, presentedKey } from './authenticate.js';
 import type { RequestContext } from './context.js';
+import { adapterOwner } from './route.js';
 
 /** listModels answers a model listing when route() left no model; otherwise it does nothing. */
 export function listModels(ctx: RequestContext): void {
@@ -28,7 +33,9 @@ export function listModels(ctx: RequestContext): void {
   for (const m of route.models) {
     if (m.keyHashes === null) openCount++;
     else if (m !== owner) continue;
-    data.push({ id: listedId(route, m), object: 'model', created, owned_by: 'inference-gateway' });
+    const id = listedId(route, m);
+    data.push({ id, object: 'model', created, owned_by: 'inference-gateway' });
+    if (m.adapters !== null) for (const a of m.adapters) if (routesToAdapter(route, a, m)) data.push({ id: a, object: 'model', created, owned_by: 'inference-gateway', parent: id });
   }
   // A key the gateway does not know is refused unless the path has open models: their clients may
   // send any bearer (an SDK's placeholder, or the upstream's own key, which is passed through).
@@ -42,6 +49,13 @@ export function listModels(ctx: RequestContext): void {
   });
   ctx.bytesOut += length;
   ctx.res.end(body);
+}
+
+/** routesToAdapter tells whether a body naming the id is routed to the model as one of its adapters. */
+function routesToAdapter(route: PathRoute, id: string, m: Model): boolean {
+  if (route.byName.has(id) || route.byServedModel.has(id)) return false;
+  for (const l of route.learning) if (l.servedModel === id) return false;
+  return adapterOwner(route, id) === m;
 }
 
 /** listedId is the id a model is listed under: its upstream's id when that routes back to it, else its name. */

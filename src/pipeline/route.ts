@@ -1,8 +1,8 @@
 /**
  * route: pick the path route (longest segment prefix), then the model: X-Model first, else the
  * JSON body's `model` matched against names, then served ids (configured, then learned), then
- * LoRA adapters (which also set ctx.adapter; with X-Model the body of a model with adapters is read
- * for one). Without X-Model the body is parsed
+ * LoRA adapters, configured then learned (which also set ctx.adapter; with X-Model the body of a
+ * model with adapters is read for one). Without X-Model the body is parsed
  * here and kept on the context, so the later stages that read it (translate, prepare, admit,
  * select) do not parse it again. A gateway name becomes the served id in prepare.
  */
@@ -49,7 +49,7 @@ export function route(ctx: RequestContext): void {
   const name = bodyModel(ctx);
   let model = match.route.byName.get(name) ?? match.route.byServedModel.get(name) ?? learnedModel(match.route, name);
   if (model === undefined) {
-    model = match.route.byAdapter.get(name);
+    model = adapterOwner(match.route, name);
     if (model === undefined) throw modelNotFound(match.route, name, 'model');
     ctx.adapter = name;
   }
@@ -70,14 +70,22 @@ function routeByQuery(ctx: RequestContext, route: PathRoute): void {
 
 /**
  * adapterOfBody reads the body's `model` of a request routed by X-Model to a model with adapters:
- * an adapter of the model is routed to as one; its name or served id is the base model; anything
- * else is not served by this model.
+ * an adapter of the model is routed to as one; its name or served id (or, with `adapters: auto`, a
+ * base model its targets list) is the base model; anything else is not served by this model.
  */
 function adapterOfBody(ctx: RequestContext, route: PathRoute, model: Model): void {
   if (ctx.upgradeHead !== null || ctx.body === null || ctx.body.length === 0) return;
   const name = bodyModel(ctx);
   if (model.adapters!.has(name)) ctx.adapter = name;
-  else if (name !== model.name && name !== model.servedModel) throw modelNotFound(route, name, 'model');
+  else if (name !== model.name && name !== model.servedModel && model.learnedAdapters?.bases.has(name) !== true) throw modelNotFound(route, name, 'model');
+}
+
+/** adapterOwner finds the model an adapter id belongs to: the first listing it in `adapters`, else the first `adapters: auto` model whose targets list it. */
+export function adapterOwner(route: PathRoute, id: string): Model | undefined {
+  const model = route.byAdapter.get(id);
+  if (model !== undefined) return model;
+  for (const m of route.learningAdapters) if (m.adapters!.has(id)) return m;
+  return undefined;
 }
 
 /** learnedModel finds the `served_model: auto` model whose targets serve the id (configured names and ids win). */

@@ -30,7 +30,7 @@ export function hashKeyOf(ctx: RequestContext, model: Model): string | PromptBlo
 /** pickFrom asks one model's upstream for a target not in `excluded`; it asks for the hash key only when a balancer uses one. */
 function pickFrom(ctx: RequestContext, model: Model, nowMs: number, excluded: ReadonlySet<Target> | null): Target | undefined {
   const adapter = ctx.adapter;
-  if (adapter !== null && model.adapters?.has(adapter) === true) return pickForAdapter(model.upstream.targets, adapter, excluded);
+  if (adapter !== null && model.adapters?.has(adapter) === true) return pickForAdapter(model.upstream.targets, adapter, excluded, model.learnedAdapters);
   return model.upstream.pick(excluded, nowMs, hashKeyOf, ctx, model, ctx.body === null ? 0 : ctx.body.length);
 }
 

@@ -10,6 +10,7 @@
  * error event; a cut non-stream body destroys the connection, so it cannot look complete.
  */
 import { GatewayError, sendError, toSseErrorEvent } from '../errors/index.js';
+import { frame } from '../http/relay.js';
 import type { UpstreamController, UpstreamHeaders } from '../upstream/index.js';
 import { toClientHeaders } from './headers.js';
 import type { TailContext } from './tail-context.js';
@@ -82,7 +83,9 @@ export class Respond implements TailHandler {
     }
     const res = ctx.res;
     if (res.destroyed) return;
-    if (!res.write(chunk)) controller.pause();
+    // A whole upstream chunk passed on unchanged goes out with its own framing (src/http/relay.ts).
+    const isSent = chunk === frame.data && res.writeFrame !== undefined ? res.writeFrame(chunk, frame.read!, frame.start, frame.end) : res.write(chunk);
+    if (!isSent) controller.pause();
   }
 
   onResponseEnd(): void {

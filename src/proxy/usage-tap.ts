@@ -3,9 +3,11 @@
  * and SSE streams both carry an OpenAI `usage` object ({"prompt_tokens":…,"completion_tokens":…}),
  * at the end of a JSON body or in the last data event of a stream. Anthropic answers (passthrough)
  * carry {"input_tokens":…,"output_tokens":…}; a stream's message_delta may hold only the output
- * count, which then updates the one seen in message_start. Each chunk costs one
- * Buffer.indexOf for `"usage":` (then a look at the next byte or two: `{` is a usage object, `null`
- * is not) and a byte loop over its last bytes; only the few bytes after a match are decoded. A
+ * count, which then updates the one seen in message_start. Each chunk costs one search for
+ * `"usage":` (then a look at the next byte or two: `{` is a usage object, `null` is not) and a
+ * byte loop over its last bytes; only the few bytes after a match are decoded. The search of an
+ * event-sized chunk is a Boyer-Moore-Horspool loop here, which looks at about one byte in eight
+ * and costs less than a native Buffer.indexOf call; larger chunks use indexOf. A
  * marker or object cut by a chunk boundary is completed with the next chunk. feed() tells whether
  * the chunk holds part of a usage object, so the usage hider need not search the chunk again.
  */
@@ -18,6 +20,12 @@ const COMPLETION = /"(?:completion|output)_tokens":\s*(\d+)/;
 /** How far after the marker the counts can be: vLLM's usage object is well under this. */
 const WINDOW = 512;
 const TAIL = MARKER_TEXTS[1]!.length;
+/** Chunks up to this size are searched in JS (an SSE event is a few hundred bytes); larger ones with Buffer.indexOf. */
+const JS_SEARCH_BYTES = 2048;
+const KEY_LAST = KEY.length - 1;
+/** SHIFT[b] is how far the search may move when the byte under the key's last position is b (Horspool). */
+const SHIFT = new Uint8Array(256).fill(KEY.length);
+for (let i = 0; i < KEY_LAST; i++) SHIFT[KEY[i]!] = KEY_LAST - i;
 
 /** UsageTap accumulates the last usage object seen in a response. */
 export class UsageTap {
@@ -84,9 +92,30 @@ export class UsageTap {
   }
 }
 
+/** keyAt is where `"usage":` starts in chunk at or after `from`, or -1. */
+function keyAt(chunk: Buffer, from: number): number {
+  const n = chunk.length;
+  if (n > JS_SEARCH_BYTES) return chunk.indexOf(KEY, from);
+  for (let i = from + KEY_LAST; i < n; ) {
+    const c = chunk[i]!;
+    // The key's last byte is `:`; compare backwards from there.
+    if (c === 0x3a) {
+      let j = KEY_LAST - 1;
+      let k = i - 1;
+      while (j >= 0 && chunk[k] === KEY[j]) {
+        j--;
+        k--;
+      }
+      if (j < 0) return k + 1;
+    }
+    i += SHIFT[c]!;
+  }
+  return -1;
+}
+
 /** markerAt is where `"usage":` followed by `{` (or a space and `{`) starts in the chunk, or -1. */
 function markerAt(chunk: Buffer): number {
-  for (let at = chunk.indexOf(KEY); at !== -1; at = chunk.indexOf(KEY, at + KEY.length)) {
+  for (let at = keyAt(chunk, 0); at !== -1; at = keyAt(chunk, at + KEY.length)) {
     const next = chunk[at + KEY.length];
     if (next === 0x7b /* { */ || (next === 0x20 && chunk[at + KEY.length + 1] === 0x7b)) return at;
   }

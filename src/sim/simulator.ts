@@ -271,7 +271,7 @@ export class Simulator {
   private readonly prefixCapacity: number;
   private readonly prefixChars: number;
   private readonly prefixHitFactor: number;
-  private readonly modelsBody: string;
+  private modelsBody: string;
   private readonly idPrefix = randomBytes(6).toString('hex');
   private readonly server: Server;
   private readonly st: SimulatorStats = {
@@ -285,7 +285,8 @@ export class Simulator {
     prefixQueries: 0,
     loraLoads: 0,
   };
-  private readonly loras: ReadonlySet<string>;
+  private readonly loras: Set<string>;
+  private readonly createdAt = Math.floor(Date.now() / 1000);
   private readonly maxLoras: number;
   private readonly loraLoadMs: number;
   /** Loaded adapters, least recently used first (Map insertion order). */
@@ -331,15 +332,7 @@ export class Simulator {
     this.loras = new Set(opts.loraModules ?? []);
     this.maxLoras = Math.max(1, Math.floor(opts.maxLoras ?? 1));
     this.loraLoadMs = nonNegative(opts.loraLoadMs ?? 100);
-    const created = Math.floor(Date.now() / 1000);
-    const models: ModelList = {
-      object: 'list',
-      data: [
-        { id: opts.model, object: 'model', created, owned_by: 'vllm', root: opts.model, parent: null },
-        ...[...this.loras].map((id) => ({ id, object: 'model' as const, created, owned_by: 'vllm', root: id, parent: opts.model })),
-      ],
-    };
-    this.modelsBody = JSON.stringify(models);
+    this.modelsBody = this.listModels();
     this.server = createServer({ noDelay: true }, (req, res) => this.handle(req, res));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.refuseUpgrade(req, socket, head));
     // Longer than typical client/proxy idle timeouts (60s), so the upstream never closes a pooled
@@ -461,7 +454,7 @@ export class Simulator {
       this.record(req, url, body);
       try {
         if (job !== undefined) this.inference(job, req, body, tooLarge);
-        else this.serveOther(req, res, path);
+        else if (!this.updateLoras(req, res, path, body)) this.serveOther(req, res, path);
       } catch (err) {
         this.internalError(res, job, err);
       }
@@ -694,6 +687,53 @@ export class Simulator {
     if (chat) job.res.write(job.head + CHAT_ROLE_TAIL);
     this.delay(job, job.ttft, job.toolCall === undefined ? this.pump : this.streamToolCall);
   };
+
+  /** listModels is the /v1/models body: the model, then each adapter with the model as parent (as vLLM lists them). */
+  private listModels(): string {
+    const created = this.createdAt;
+    const models: ModelList = {
+      object: 'list',
+      data: [
+        { id: this.model, object: 'model', created, owned_by: 'vllm', root: this.model, parent: null },
+        ...[...this.loras].map((id) => ({ id, object: 'model' as const, created, owned_by: 'vllm', root: id, parent: this.model })),
+      ],
+    };
+    return JSON.stringify(models);
+  }
+
+  /**
+   * updateLoras serves vLLM's run-time adapter API (VLLM_ALLOW_RUNTIME_LORA_UPDATING):
+   * POST /v1/load_lora_adapter {"lora_name", "lora_path"} adds an adapter to /v1/models, POST
+   * /v1/unload_lora_adapter {"lora_name"} removes it. False for any other request.
+   */
+  private updateLoras(req: IncomingMessage, res: ServerResponse, path: string, body: string): boolean {
+    const isLoad = path === '/v1/load_lora_adapter';
+    if (req.method !== 'POST' || (!isLoad && path !== '/v1/unload_lora_adapter')) return false;
+    let b: { lora_name?: unknown; lora_path?: unknown } = {};
+    try {
+      const parsed: unknown = JSON.parse(body);
+      if (isRecord(parsed)) b = parsed;
+    } catch {
+      // Answered below as a missing name.
+    }
+    const name = b.lora_name;
+    if (typeof name !== 'string' || name === '' || (isLoad && (typeof b.lora_path !== 'string' || b.lora_path === ''))) {
+      this.send(res, 400, vllmError(isLoad ? "Both 'lora_name' and 'lora_path' must be provided." : "'lora_name' needs to be provided to unload a LoRA adapter.", 'BadRequestError', 400));
+    } else if (isLoad && (this.loras.has(name) || name === this.model)) {
+      this.send(res, 400, vllmError(`The lora adapter '${name}' has already been loaded.`, 'InvalidUserInput', 400));
+    } else if (!isLoad && !this.loras.has(name)) {
+      this.send(res, 404, vllmError(`The lora adapter '${name}' cannot be found.`, 'NotFoundError', 404));
+    } else {
+      if (isLoad) this.loras.add(name);
+      else {
+        this.loras.delete(name);
+        this.loadedLoras.delete(name);
+      }
+      this.modelsBody = this.listModels();
+      this.send(res, 200, `Success: LoRA adapter '${name}' ${isLoad ? 'added' : 'removed'} successfully.`, 'text/plain; charset=utf-8');
+    }
+    return true;
+  }
 
   /** useLora marks the adapter most recently used, loading it (a longer ttft, evicting the least recently used one) when it was not loaded. */
   private useLora(lora: string, job: Job): void {

@@ -12,7 +12,7 @@ import type { HealthPolicy } from './health-policy.js';
 import type { ModelUpstream } from './model-upstream.js';
 import type { Target } from './target.js';
 import type { PoolRegistry } from './pool-registry.js';
-import { parseModelIds } from './served-models.js';
+import { parseModelList, sameAdapters } from './served-models.js';
 import { parseVllmMetrics } from './vllm-metrics.js';
 
 /** sleep waits ms or until the signal aborts (then resolves false). */
@@ -85,18 +85,23 @@ export async function runLoadPolling(pools: PoolRegistry, target: Target, path: 
 
 /**
  * runModelDiscovery reads a target's GET /v1/models every interval (the first read right away)
- * into its servedIds, and calls onChange when they changed. A failed read keeps the last ids:
+ * into its servedIds and servedAdapters, and calls onChange when they changed. A failed read keeps the last ids:
  * whether the target is up is the health checks' business.
  */
 export async function runModelDiscovery(pools: PoolRegistry, target: Target, intervalMs: number, timeoutMs: number, authorization: string | null, signal: AbortSignal, onChange: () => void): Promise<void> {
   while (!signal.aborted && target.state.isKept) {
     const text = await fetchText(pools, target, '/v1/models', timeoutMs, signal, authorization);
     if (signal.aborted) return;
-    const ids = text === null ? null : parseModelIds(text);
+    const listing = text === null ? null : parseModelList(text);
     const before = target.state.servedIds;
-    if (ids !== null && (before === null || before.length !== ids.length || !before.every((id, i) => id === ids[i]))) {
-      target.state.servedIds = Object.freeze(ids);
-      onChange();
+    if (listing !== null) {
+      const ids = listing.ids;
+      const isSameIds = before !== null && before.length === ids.length && before.every((id, i) => id === ids[i]);
+      if (!isSameIds || !sameAdapters(target.state.servedAdapters, listing.adapters)) {
+        target.state.servedIds = Object.freeze(ids);
+        target.state.servedAdapters = Object.freeze(listing.adapters);
+        onChange();
+      }
     }
     if (!(await sleep(intervalMs, signal))) return;
   }

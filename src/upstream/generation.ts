@@ -1,6 +1,6 @@
 /**
  * Generation runs the background work of one compiled snapshot (health checks, DNS discovery,
- * load polling, the model-id reads of `served_model: auto`) and stops it when a reload retires the snapshot. Health checks and load polls
+ * load polling, the `GET /v1/models` reads of `served_model: auto` and `adapters: auto`) and stops it when a reload retires the snapshot. Health checks and load polls
  * are per target URL: a URL shared by several models is probed once. A target dropped from the
  * registry (it left DNS) stops being probed, and is probed anew if it comes back.
  */
@@ -9,7 +9,7 @@ import type { DnsTarget } from './dns-target.js';
 import type { HealthPolicy } from './health-policy.js';
 import type { ModelUpstream } from './model-upstream.js';
 import { runDnsDiscovery, runHealthChecks, runLoadPolling, runModelDiscovery } from './checkers.js';
-import type { LearnedServedModel, MismatchChange } from './served-models.js';
+import type { AdapterChange, LearnedAdapters, LearnedServedModel, MismatchChange } from './served-models.js';
 import type { Target } from './target.js';
 import type { PoolRegistry } from './pool-registry.js';
 import type { TargetState } from './target-state.js';
@@ -24,6 +24,10 @@ export interface GenerationModel {
   readonly upstream: ModelUpstream;
   /** learnedServed is set for `served_model: auto`: the targets' /v1/models are read for it. */
   readonly learnedServed: LearnedServedModel | null;
+  /** learnedAdapters is set for `adapters: auto`: the targets' /v1/models are read for it too. */
+  readonly learnedAdapters: LearnedAdapters | null;
+  /** servedModel is the upstream's model id (configured or learned), the parent of its adapters; null: not known. */
+  readonly servedModel: string | null;
   readonly upstreamAuthorization: string | null;
 }
 
@@ -38,6 +42,8 @@ export interface GenerationEvents {
   onDiscovered?: (model: string, dns: string, urls: readonly string[]) => void;
   /** onModelMismatch is told when a target starts (or stops) serving another model than its siblings. */
   onModelMismatch?: (model: string, change: MismatchChange) => void;
+  /** onAdaptersChanged is told when the targets of an `adapters: auto` model start or stop listing adapters. */
+  onAdaptersChanged?: (model: string, change: AdapterChange) => void;
 }
 
 /** Generation owns one snapshot's background tasks. */
@@ -46,7 +52,7 @@ export class Generation {
   /** #probed and #polled are the record each URL's running probe or poll loop watches. */
   readonly #probed = new Map<string, TargetState>();
   readonly #polled = new Map<string, TargetState>();
-  /** #listed are the records whose /v1/models a loop reads (targets of `served_model: auto` models). */
+  /** #listed are the records whose /v1/models a loop reads (targets of `served_model: auto` and `adapters: auto` models). */
   readonly #listed = new Map<string, TargetState>();
   readonly #events: GenerationEvents;
   readonly #snapshot: GenerationSnapshot;
@@ -64,28 +70,36 @@ export class Generation {
     for (const model of snapshot.models) for (const t of model.upstream.targets) if (!learning.has(t.state) && t.state.isModelMismatch) t.state.setModelMismatch(false);
     for (const model of snapshot.models) {
       for (const t of model.targets) this.#watchTarget(model, t);
-      if (model.learnedServed !== null) this.#judge(model);
+      this.#relearn(model);
       model.dnsTargets.forEach((dns, i) => {
         void runDnsDiscovery(model.upstream, i, dns, snapshot.settings.dnsServers, signal, (urls) => {
           events.onDiscovered?.(model.name, `${dns.host}:${dns.port}`, urls);
           for (const t of model.upstream.targets) this.#watchTarget(model, t);
-          if (model.learnedServed !== null) this.#judge(model);
+          this.#relearn(model);
         });
       });
     }
   }
 
-  /** #judge re-learns a `served_model: auto` model's id from its targets and reports the targets whose verdict changed. */
-  #judge(model: GenerationModel): void {
-    for (const change of model.learnedServed!.judge(model.upstream.targets)) this.#events.onModelMismatch?.(model.name, change);
+  /**
+   * #relearn re-learns what a model takes from its targets' /v1/models: a `served_model: auto`
+   * model's id (reporting the targets whose verdict changed), then an `adapters: auto` model's
+   * adapters, whose parent is that id.
+   */
+  #relearn(model: GenerationModel): void {
+    if (model.learnedServed !== null) for (const change of model.learnedServed.judge(model.upstream.targets)) this.#events.onModelMismatch?.(model.name, change);
+    if (model.learnedAdapters !== null) {
+      const change = model.learnedAdapters.learn(model.upstream.targets, model.servedModel);
+      if (change.added.length > 0 || change.removed.length > 0) this.#events.onAdaptersChanged?.(model.name, change);
+    }
   }
 
   #watchTarget(model: GenerationModel, t: Target): void {
     this.#watchHealth(model.health, model.loadMetrics, t);
-    if (model.learnedServed === null || this.#listed.get(t.url) === t.state) return;
+    if ((model.learnedServed === null && model.learnedAdapters === null) || this.#listed.get(t.url) === t.state) return;
     this.#listed.set(t.url, t.state);
     const onChange = (): void => {
-      for (const m of this.#snapshot.models) if (m.learnedServed !== null && m.upstream.targets.some((x) => x.state === t.state)) this.#judge(m);
+      for (const m of this.#snapshot.models) if ((m.learnedServed !== null || m.learnedAdapters !== null) && m.upstream.targets.some((x) => x.state === t.state)) this.#relearn(m);
     };
     void runModelDiscovery(this.#pools, t, model.health.intervalMs, model.health.timeoutMs, model.upstreamAuthorization, this.#abort.signal, onChange).then(() => forgetLoop(this.#listed, t));
   }

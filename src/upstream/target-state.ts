@@ -19,6 +19,12 @@
 import type { PrefixIndex } from './prefix-index.js';
 import type { HealthPolicy, PassivePolicy } from './health-policy.js';
 
+/** ServedAdapter is a LoRA adapter a target's `GET /v1/models` lists: its id and the base model it applies to. */
+export interface ServedAdapter {
+  readonly id: string;
+  readonly parent: string;
+}
+
 /** LoadSample is what a target's vLLM /metrics said at one time. */
 export interface LoadSample {
   /** waiting is vllm:num_requests_waiting. */
@@ -71,8 +77,10 @@ export class TargetState {
   isDrained = false;
   /** prefixIndex is what the prefix-aware balancer believes the target's prefix cache holds (made by its first such balancer); kept by URL, like the cache it mirrors. */
   prefixIndex: PrefixIndex | null = null;
-  /** servedIds are the model ids the target's GET /v1/models last listed (read only for `served_model: auto`); null: not read. */
+  /** servedIds are the model ids the target's GET /v1/models last listed (read only for `served_model: auto` and `adapters: auto`); null: not read. */
   servedIds: readonly string[] | null = null;
+  /** servedAdapters are the LoRA adapters (entries with a `parent`) the same read listed (read only for `served_model: auto` and `adapters: auto`); null: not read. */
+  servedAdapters: readonly ServedAdapter[] | null = null;
   #isModelMismatch = false;
   #isActiveHealthy = true;
   #activeOk = 0;

@@ -7,7 +7,7 @@ function routes(...paths: string[]): { map: Map<string, PathRoute>; maxDepth: nu
   const map = new Map<string, PathRoute>();
   let maxDepth = 0;
   for (const p of paths) {
-    map.set(p, { path: p, byName: new Map(), byServedModel: new Map(), learning: [], byAdapter: new Map(), models: [] });
+    map.set(p, { path: p, byName: new Map(), byServedModel: new Map(), learning: [], byAdapter: new Map(), learningAdapters: [], models: [] });
     maxDepth = Math.max(maxDepth, p === '' ? 0 : p.split('/').length - 1);
   }
   return { map, maxDepth };

@@ -10,6 +10,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { GatewayRequest } from '../gateway-request.js';
 import type { GatewayResponse } from '../gateway-response.js';
+import { holdUntilReadEnds, read as upstreamRead, type FrameSink } from '../relay.js';
 import type { Head } from './parse-head.js';
 
 /** FastRequest is one request head plus its body, delivered as 'data' and 'end' events. */
@@ -70,8 +71,10 @@ function httpDate(): string {
   return dateValue;
 }
 
-const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
+/** Data up to this size is framed by copying it into one buffer with its size line and CRLF (one write); larger data goes as three. */
+const COPY_FRAME_BYTES = 16 * 1024;
+const CRLF = Buffer.from('\r\n');
 
 /** HeadState is a response head being built. */
 interface HeadState {
@@ -116,7 +119,7 @@ export interface ResponseOwner {
 type HeaderInput = readonly string[] | Readonly<Record<string, string | number | readonly string[] | undefined>>;
 
 /** FastResponse writes one response on the connection's socket. */
-export class FastResponse extends EventEmitter implements GatewayResponse {
+export class FastResponse extends EventEmitter implements GatewayResponse, FrameSink {
   statusCode = 200;
   headersSent = false;
   destroyed = false;
@@ -127,11 +130,17 @@ export class FastResponse extends EventEmitter implements GatewayResponse {
   /** #head is the response head once writeHead ran (headersSent, as node:http means it); #isHeadWritten once it is on the socket. */
   #head = '';
   #isHeadWritten = false;
+  /** #isHeadHeld: flushHeaders ran during an upstream read; the head leaves with that read's bytes (src/http/relay.ts). */
+  #isHeadHeld = false;
   #isCloseEmitted = false;
   #isChunked = false;
   #hasBody = true;
   #isLast = false;
   #isCorked = false;
+  /** #frameRead holds relayed chunk bytes, #frameRead[#frameStart, #frameEnd), until the upstream read ends (src/http/relay.ts). */
+  #frameRead: Buffer | null = null;
+  #frameStart = 0;
+  #frameEnd = 0;
 
   constructor(socket: Socket, owner: ResponseOwner) {
     super();
@@ -171,10 +180,20 @@ export class FastResponse extends EventEmitter implements GatewayResponse {
     return this;
   }
 
-  /** flushHeaders sends the head now (a stream's head should not wait for its first event). */
+  /**
+   * flushHeaders sends the head now (a stream's head should not wait for its first event), or,
+   * during an upstream read, at the end of that read, with the events it carried: one write.
+   */
   flushHeaders(): void {
     if (this.#isHeadWritten || this.destroyed) return;
     if (!this.headersSent) this.writeHead(this.statusCode);
+    if (upstreamRead.isActive) {
+      if (!this.#isHeadHeld) {
+        this.#isHeadHeld = true;
+        holdUntilReadEnds(this);
+      }
+      return;
+    }
     this.#writeHeadOnce();
   }
 
@@ -182,6 +201,7 @@ export class FastResponse extends EventEmitter implements GatewayResponse {
   #writeHeadOnce(): void {
     if (this.#isHeadWritten) return;
     this.#isHeadWritten = true;
+    this.#isHeadHeld = false;
     this.socket.write(this.#head, 'latin1');
   }
 
@@ -189,9 +209,67 @@ export class FastResponse extends EventEmitter implements GatewayResponse {
   #writeData(data: Buffer): boolean {
     const sock = this.socket;
     if (!this.#isChunked) return sock.write(data);
-    sock.write(`${data.length.toString(16)}\r\n`, 'latin1');
-    sock.write(data);
-    return sock.write(CRLF);
+    const n = data.length;
+    const size = n.toString(16);
+    if (n > COPY_FRAME_BYTES) {
+      sock.write(`${size}\r\n`, 'latin1');
+      sock.write(data);
+      return sock.write(CRLF);
+    }
+    // One buffer, one write: a copy of an event is cheaper than two more writes.
+    const s = size.length;
+    const out = Buffer.allocUnsafe(s + n + 4);
+    for (let i = 0; i < s; i++) out[i] = size.charCodeAt(i);
+    out[s] = 0x0d;
+    out[s + 1] = 0x0a;
+    data.copy(out, s + 2);
+    out[s + 2 + n] = 0x0d;
+    out[s + 3 + n] = 0x0a;
+    return sock.write(out);
+  }
+
+  /**
+   * writeFrame sends one chunk of a chunked upstream body with the upstream's own framing:
+   * read[start, end) holds its size line, `data` and CRLF (src/http/relay.ts). Chunks that are
+   * contiguous in the read are joined into one write, sent when the read ends. A response not
+   * framed as chunked, or whose head is not out yet, writes `data` as write() does.
+   */
+  writeFrame(data: Buffer, read: Buffer, start: number, end: number): boolean {
+    if (!this.#isChunked || !(this.#isHeadWritten || this.#isHeadHeld) || this.destroyed || this.writableEnded) return this.write(data);
+    if (this.#frameRead === read && this.#frameEnd === start) this.#frameEnd = end;
+    else {
+      if (this.#frameRead !== null) this.flushFrames();
+      holdUntilReadEnds(this);
+      this.#frameRead = read;
+      this.#frameStart = start;
+      this.#frameEnd = end;
+    }
+    return !this.socket.writableNeedDrain;
+  }
+
+  /** flushFrames writes what is held: the head (if held) and the relayed chunk bytes, in one write. */
+  flushFrames(): void {
+    const read = this.#frameRead;
+    const isHead = this.#isHeadHeld;
+    this.#frameRead = null;
+    this.#isHeadHeld = false;
+    if (this.destroyed) return;
+    if (read === null) {
+      if (isHead) this.#writeHeadOnce();
+      return;
+    }
+    const start = this.#frameStart;
+    const end = this.#frameEnd;
+    const bytes = start === 0 && end === read.length ? read : read.subarray(start, end);
+    const sock = this.socket;
+    if (!isHead) {
+      sock.write(bytes);
+      return;
+    }
+    sock.cork();
+    this.#writeHeadOnce();
+    sock.write(bytes);
+    sock.uncork();
   }
 
   /**
@@ -223,6 +301,8 @@ export class FastResponse extends EventEmitter implements GatewayResponse {
     }
     this.#cork();
     this.#writeHeadOnce();
+    // Relayed chunks held for the end of the upstream read go first.
+    if (this.#frameRead !== null) this.flushFrames();
     return this.#writeData(data);
   }
 
@@ -237,6 +317,7 @@ export class FastResponse extends EventEmitter implements GatewayResponse {
     if (!this.#isCorked) sock.cork();
     this.#isCorked = false;
     this.#writeHeadOnce();
+    if (this.#frameRead !== null) this.flushFrames();
     if (this.#hasBody && data !== null && data.length > 0) this.#writeData(data);
     if (this.#isChunked) sock.write(LAST_CHUNK, this.#onFlushed);
     else sock.write('', this.#onFlushed);
@@ -270,6 +351,8 @@ export class FastResponse extends EventEmitter implements GatewayResponse {
   /** destroy drops the connection (what node:http's res.destroy() does too); 'close' follows. */
   destroy(err?: Error): this {
     this.destroyed = true;
+    this.#frameRead = null;
+    this.#isHeadHeld = false;
     this.socket.destroy(err);
     return this;
   }

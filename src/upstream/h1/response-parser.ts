@@ -7,8 +7,12 @@
  *
  * Body bytes are handed on as slices of the socket's chunks (no copy); chunked framing is
  * removed, trailers are read and dropped. 1xx interim heads (other than 101) are skipped.
+ * A chunk that arrived whole in one read (a plain hex size line, its data, its CRLF) is noted in
+ * the relay's `frame` while its data is handed on, so a chunked client response can send the
+ * chunk's own bytes (src/http/relay.ts).
  */
 import { HeadEnd } from '../../http/index.js';
+import { frame } from '../../http/relay.js';
 
 /** ResponseHeaders are the header fields of a response: lower-case names, repeated fields as arrays. */
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -79,6 +83,8 @@ export class ResponseParser {
   #chunkState = C_SIZE;
   #lineBytes = 0;
   #trailerBytes = 0;
+  /** #frameStart is where the current chunk's size line began in the chunk being fed (-1: in an earlier read, or it has extensions). */
+  #frameStart = -1;
   /** error says what was wrong with the bytes, once feed() or end() returned false. */
   error = '';
   /** isReusable tells whether the connection may carry another exchange after this response. */
@@ -127,6 +133,7 @@ export class ResponseParser {
    */
   feed(chunk: Buffer): boolean {
     if (this.#state === S_IDLE) return this.#fail('the upstream sent bytes with no request outstanding');
+    this.#frameStart = -1;
     let at = 0;
     while (at < chunk.length) {
       const state = this.#state;
@@ -346,13 +353,18 @@ export class ResponseParser {
         case C_SIZE: {
           const h = hexValue(c);
           if (h >= 0) {
+            if (this.#lineBytes === 0) this.#frameStart = i;
             if (++this.#lineBytes > 12) { this.#fail('chunk size too large'); return i; }
             this.#remaining = this.#remaining * 16 + h;
           } else if (this.#lineBytes === 0) { this.#fail('malformed chunk size'); return i; }
           else if (c === CR) this.#chunkState = C_SIZE_LF;
-          else if (c === 59 /* ; */) this.#chunkState = C_EXT;
-          else if (c === 32 || c === 9) this.#chunkState = C_BWS;
-          else { this.#fail('malformed chunk size'); return i; }
+          else if (c === 59 /* ; */) {
+            this.#chunkState = C_EXT;
+            this.#frameStart = -1;
+          } else if (c === 32 || c === 9) {
+            this.#chunkState = C_BWS;
+            this.#frameStart = -1;
+          } else { this.#fail('malformed chunk size'); return i; }
           i++;
           break;
         }
@@ -386,7 +398,18 @@ export class ResponseParser {
           const end = Math.min(n, i + this.#remaining);
           this.#remaining -= end - i;
           if (this.#remaining === 0) this.#chunkState = C_DATA_CR;
-          this.#events.onBody(i === 0 && end === n ? chunk : chunk.subarray(i, end));
+          const data = i === 0 && end === n ? chunk : chunk.subarray(i, end);
+          if (this.#frameStart >= 0 && this.#remaining === 0 && end + 1 < n && chunk[end] === CR && chunk[end + 1] === LF) {
+            // The whole chunk is in this read: its bytes can be relayed as they are.
+            frame.data = data;
+            frame.read = chunk;
+            frame.start = this.#frameStart;
+            frame.end = end + 2;
+            this.#events.onBody(data);
+            frame.data = null;
+            frame.read = null;
+          } else this.#events.onBody(data);
+          this.#frameStart = -1;
           i = end;
           break;
         }

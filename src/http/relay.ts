@@ -1,0 +1,61 @@
+/**
+ * Relay: how a chunked upstream body reaches a chunked client response without being re-framed.
+ *
+ * The upstream HTTP/1.1 client (src/upstream/h1) removes the chunked framing and hands each
+ * chunk's data down the request's tail (usage tap, transformer, respond) as a slice of the bytes
+ * it read. When a whole chunk, size line, data and CRLF, sits in one read, the client notes it
+ * here while that slice travels down (`frame`): if respond receives that very slice, unchanged,
+ * and the client response is framed as chunked too, it hands the chunk's own bytes to the socket
+ * (writeFrame) instead of framing the data again. The chunks of one read that pass untouched sit
+ * next to each other in that read, so they leave as one write of one slice: the client calls
+ * endRead once it is done with each upstream read, which flushes what the read left pending, so
+ * nothing waits for a later event. A stream's head sent during a read (flushHeaders) is held the
+ * same way and leaves with that read's events, and a response that ends in the read sends its
+ * last chunks together with the end of the body: one write per read where the bytes allow it.
+ */
+
+/** FramedChunk is the chunk whose data is on its way down the tail right now. */
+export interface FramedChunk {
+  /** data is the slice handed down (compared by identity: a transformer's copy is not it). */
+  data: Buffer | null;
+  /** read is the buffer the client read; the chunk's bytes are read[start, end). */
+  read: Buffer | null;
+  start: number;
+  end: number;
+}
+
+/** frame is set by the upstream client for the duration of one data slice's delivery. */
+export const frame: FramedChunk = { data: null, read: null, start: 0, end: 0 };
+
+/** read.isActive is set while the upstream client handles a read (beginRead to endRead): what a response holds then is flushed by endRead. */
+export const read = { isActive: false };
+
+/** beginRead is called by the upstream client before it parses a read. */
+export function beginRead(): void {
+  read.isActive = true;
+}
+
+/** FrameSink is a response that holds relayed chunk bytes (or its head) until the upstream read ends. */
+export interface FrameSink {
+  /** flushFrames writes what this read left pending. */
+  flushFrames(): void;
+}
+
+/** pending are the responses holding relayed bytes of the current upstream read (one, as a rule). */
+const pending: FrameSink[] = [];
+
+/** holdUntilReadEnds registers a response that holds relayed bytes; the upstream client flushes it at the read's end. */
+export function holdUntilReadEnds(sink: FrameSink): void {
+  pending.push(sink);
+}
+
+/** endRead is called by the upstream client after each read it parsed: pending relayed bytes go out. */
+export function endRead(): void {
+  read.isActive = false;
+  frame.data = null;
+  frame.read = null;
+  const n = pending.length;
+  if (n === 0) return;
+  for (let i = 0; i < n; i++) pending[i]!.flushFrames();
+  pending.length = 0;
+}
