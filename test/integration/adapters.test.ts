@@ -59,7 +59,11 @@ describe('LoRA adapters', () => {
   it('evicts the least recently used adapter when every slot is taken, and the metric shows it', async () => {
     const { sims, gw } = await fleet();
     const client = new OpenAI({ baseURL: `${gw.url}/ai/v1`, apiKey: 'unused', maxRetries: 0 });
-    for (const adapter of ['sql', 'code', 'chat-de', 'legal']) await client.chat.completions.create({ model: adapter, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
+    for (const adapter of ['sql', 'code', 'chat-de', 'legal']) {
+      await client.chat.completions.create({ model: adapter, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
+      // The next pick must see this load: the gateway learns loaded adapters from the next metrics sample.
+      await waitFor(`${adapter} seen loaded`, async () => (await targets(gw)).some((t) => t.load?.loras?.adapters.includes(adapter) === true), 5000);
+    }
     const loads = sims.map((s) => s.stats.loraLoads);
     assert.equal(loads.reduce((a, b) => a + b, 0), 4);
     const evicted = sims[loads.indexOf(2)]!;
