@@ -62,7 +62,7 @@ export function endRead(): void {
   frame.data = null;
   frame.read = null;
   if (pendingCount === 0) return;
-  // A flush may hold again (a write that ends a response elsewhere): those join this loop.
+  // A response held again while flushing (not expected) joins this loop instead of being dropped.
   for (let i = 0; i < pendingCount; i++) {
     const sink = pending[i]!;
     pending[i] = null;
