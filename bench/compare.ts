@@ -41,7 +41,8 @@
  *
  * Env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_PAIRS, BENCH_TTFB_PAIRS, BENCH_UPSTREAM (sim|raw),
  * BENCH_ACCESS_LOG=0 (access log off in gateway and nginx, to price it), BENCH_ENTRY (default: a fresh tsc build of src/ in a temp folder, run as plain node; tsx: via tsx), BENCH_CPU_PROF=1 (gateway under `--cpu-prof`; prints where its CPU went
- * during the JSON runs and during the stream runs; figures are then slightly lower), BENCH_NO_WRITE=1 (no result file).
+ * during the JSON runs and during the stream runs; figures are then slightly lower), BENCH_NODE_FLAGS (extra node flags for the
+ * gateway, e.g. `--single-threaded-gc`; named in the report), BENCH_NO_WRITE=1 (no result file).
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -76,6 +77,8 @@ const TTFB_PAIRS = Math.round(positiveEnv('BENCH_TTFB_PAIRS', 300));
 const WARMUP_SECONDS = Math.min(3, Math.max(1, SECONDS));
 const UPSTREAM_KIND = process.env.BENCH_UPSTREAM === 'raw' ? 'raw' : 'sim';
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
+/** Extra node flags for the gateway process (e.g. `--single-threaded-gc`), space-separated. */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 // BENCH_ACCESS_LOG=0 turns the access log off in the gateway and in nginx (to price it).
 const ACCESS_LOG = process.env.BENCH_ACCESS_LOG !== '0';
 
@@ -306,7 +309,7 @@ async function main(): Promise<void> {
       }),
     );
     const profDir = join(dir, 'prof');
-    const gateway = new Child('gateway', process.execPath, [...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...cli.args, 'start', '--config', configPath], {
+    const gateway = new Child('gateway', process.execPath, [...NODE_FLAGS, ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...cli.args, 'start', '--config', configPath], {
       cpu: layout.gatewayCpu,
       cwd: ROOT,
       env: { ...process.env, IGW_LOG_LEVEL: 'warn' },
@@ -494,7 +497,7 @@ async function main(): Promise<void> {
     md.push(
       `Upstream: ${UPSTREAM_KIND === 'sim' ? '`inference-gateway simulate` (zero delay)' : '`bench/raw-upstream.ts`'}. ` +
         `${ROUNDS} rounds × ${SECONDS} s per measurement (order rotated), wrk -t1 -c${CONNECTIONS}; medians over rounds. ` +
-        `Paired: ${PAIRS} JSON + ${TTFB_PAIRS} stream pairs per proxy per round. Access log ${ACCESS_LOG ? 'on' : 'OFF'}. ${layout.note}. Children: ${cli.label}.`,
+        `Paired: ${PAIRS} JSON + ${TTFB_PAIRS} stream pairs per proxy per round. Access log ${ACCESS_LOG ? 'on' : 'OFF'}. ${layout.note}. Children: ${cli.label}.${NODE_FLAGS.length > 0 ? ` Gateway node flags: \`${NODE_FLAGS.join(' ')}\`.` : ''}`,
       '',
     );
     md.push(`| target | JSON req/s | JSON p50 / p99 (ms) | SSE req/s | SSE p50 / p99 (ms) | CPU µs / JSON req | CPU µs / SSE resp | CPU µs / ${LONG_EVENTS}-event resp | marginal CPU µs / event | added latency p50 / p99 (µs) | TTFB added p50 / p99 (µs) | RSS idle / after / peak (MiB) | errors |`);
@@ -571,7 +574,7 @@ async function main(): Promise<void> {
     }
 
     const text = md.join('\n');
-    publishReport(text, `compare-${date.slice(0, 10)}${PROFILE ? '-profile' : ''}${ACCESS_LOG ? '' : '-no-access-log'}.md`);
+    publishReport(text, `compare-${date.slice(0, 10)}${PROFILE ? '-profile' : ''}${ACCESS_LOG ? '' : '-no-access-log'}${flagsSuffix(NODE_FLAGS)}.md`);
   } finally {
     await stopAll();
   }
@@ -620,3 +623,8 @@ function readCmdline(pid: number): string {
 }
 
 runBench('bench:compare', main);
+
+/** flagsSuffix names a run with extra gateway node flags in its result file (`--single-threaded-gc` → `-single-threaded-gc`). */
+function flagsSuffix(flags: readonly string[]): string {
+  return flags.map((f) => `-${f.replace(/^-+/, '').replace(/[^A-Za-z0-9]+/g, '-')}`).join('');
+}

@@ -28,6 +28,7 @@
  * Env: BENCH_TOKEN_STREAMS (comma list), BENCH_EVENTS, BENCH_INTERVAL_MS, BENCH_WARM_SECONDS,
  * BENCH_MEASURE_SECONDS, BENCH_TARGETS (comma list of direct,gateway,nginx), BENCH_ENTRY (tsx),
  * BENCH_CPU_PROF=1 (gateway under `--cpu-prof`: where its CPU went during its measured windows),
+ * BENCH_NODE_FLAGS (extra node flags for the gateway, e.g. `--single-threaded-gc`; named in the report),
  * BENCH_NO_WRITE=1. Result: bench/results/tokens-<date>.md.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,6 +59,8 @@ const WARM_S = positiveEnv('BENCH_WARM_SECONDS', 2);
 const MEASURE_S = positiveEnv('BENCH_MEASURE_SECONDS', 5);
 const TARGETS = (process.env.BENCH_TARGETS ?? 'direct,gateway,nginx').split(',').map((s) => s.trim());
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
+/** Extra node flags for the gateway process (e.g. `--single-threaded-gc`), space-separated. */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 
 // What "sustains" means.
 const T_P99_US = 2000;
@@ -136,7 +139,7 @@ async function main(): Promise<void> {
       }),
     );
     const profDir = join(dir, 'prof');
-    const [gcmd, gargs] = limited(fds, layout.gatewayCpu, [process.execPath, ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...build.cli.args, 'start', '--config', configPath]);
+    const [gcmd, gargs] = limited(fds, layout.gatewayCpu, [process.execPath, ...NODE_FLAGS, ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...build.cli.args, 'start', '--config', configPath]);
     const gateway = new Child('gateway', gcmd, gargs, { cpu: null, cwd: ROOT, env: { ...process.env, IGW_LOG_LEVEL: 'warn' }, stdout: 'ignore' });
     await waitUntilReady(gateway, `http://127.0.0.1:${gwStatus}/status/ready`);
 
@@ -233,7 +236,7 @@ async function main(): Promise<void> {
     md.push(
       `N concurrent token streams, one event every ${INTERVAL_MS} ms each (${1000 / INTERVAL_MS} tokens/s), ${EVENTS} events per stream, streams back to back on keep-alive connections; ` +
         `${WARM_S} s warm-up, ${MEASURE_S} s measured per run. Upstream: bench/raw-token-upstream.ts (emit-stamped events); client: bench/raw-token-client.ts (one process). ` +
-        `Gateway: usage tracking, metrics and access log on. ${layout.note}. Children: ${build.cli.label}.`,
+        `Gateway: usage tracking, metrics and access log on. ${layout.note}. Children: ${build.cli.label}.${NODE_FLAGS.length > 0 ? ` Gateway node flags: \`${NODE_FLAGS.join(' ')}\`.` : ''}`,
       '',
     );
     md.push('| N | target | events/s (expected) | proxy CPU % of core | added inter-token p50 / p99 / p99.9 (ms) | events lost | errors | streams unfinished after the drain | RSS (MiB) | load CPU idle | sustained |');
@@ -292,10 +295,15 @@ async function main(): Promise<void> {
         md.push('');
       }
     }
-    publishReport(md.join('\n'), `tokens-${date.slice(0, 10)}.md`);
+    publishReport(md.join('\n'), `tokens-${date.slice(0, 10)}${flagsSuffix(NODE_FLAGS)}.md`);
   } finally {
     await stopAll();
   }
 }
 
 runBench('bench:tokens', main);
+
+/** flagsSuffix names a run with extra gateway node flags in its result file (`--single-threaded-gc` → `-single-threaded-gc`). */
+function flagsSuffix(flags: readonly string[]): string {
+  return flags.map((f) => `-${f.replace(/^-+/, '').replace(/[^A-Za-z0-9]+/g, '-')}`).join('');
+}

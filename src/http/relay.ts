@@ -41,12 +41,19 @@ export interface FrameSink {
   flushFrames(): void;
 }
 
-/** pending are the responses holding relayed bytes of the current upstream read (one, as a rule). */
-const pending: FrameSink[] = [];
+/**
+ * pending[0, pendingCount) are the responses holding relayed bytes of the current upstream read
+ * (one, as a rule). A count, not `length = 0`: emptying an array that way drops its backing store,
+ * and the next read's push would allocate a new one.
+ */
+const pending: Array<FrameSink | null> = [];
+let pendingCount = 0;
 
 /** holdUntilReadEnds registers a response that holds relayed bytes; the upstream client flushes it at the read's end. */
 export function holdUntilReadEnds(sink: FrameSink): void {
-  pending.push(sink);
+  if (pendingCount < pending.length) pending[pendingCount] = sink;
+  else pending.push(sink);
+  pendingCount++;
 }
 
 /** endRead is called by the upstream client after each read it parsed: pending relayed bytes go out. */
@@ -54,8 +61,12 @@ export function endRead(): void {
   read.isActive = false;
   frame.data = null;
   frame.read = null;
-  const n = pending.length;
-  if (n === 0) return;
-  for (let i = 0; i < n; i++) pending[i]!.flushFrames();
-  pending.length = 0;
+  if (pendingCount === 0) return;
+  // A response held again while flushing (not expected) joins this loop instead of being dropped.
+  for (let i = 0; i < pendingCount; i++) {
+    const sink = pending[i]!;
+    pending[i] = null;
+    sink.flushFrames();
+  }
+  pendingCount = 0;
 }

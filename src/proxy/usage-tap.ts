@@ -59,12 +59,12 @@ export class UsageTap {
       return true;
     }
     // The chunk may end inside a marker: keep that tail for the next chunk. A byte loop over a
-    // few bytes costs less than another native search.
-    for (let q = Math.max(0, chunk.length - TAIL); q < chunk.length; q++) {
-      if (chunk[q] !== 0x22) continue;
-      const tail = chunk.toString('latin1', q);
-      if (MARKER_TEXTS.some((m) => m.startsWith(tail))) {
-        this.#pending = tail;
+    // few bytes costs less than another native search, and compares bytes: no string is made
+    // unless the tail is a marker's beginning.
+    const n = chunk.length;
+    for (let q = Math.max(0, n - TAIL); q < n; q++) {
+      if (chunk[q] === 0x22 && isMarkerStart(chunk, q)) {
+        this.#pending = chunk.toString('latin1', q);
         return true;
       }
     }
@@ -120,6 +120,22 @@ function markerAt(chunk: Buffer): number {
     if (next === 0x7b /* { */ || (next === 0x20 && chunk[at + KEY.length + 1] === 0x7b)) return at;
   }
   return -1;
+}
+
+/** MARKER_BYTES are the markers' bytes, for isMarkerStart. */
+const MARKER_BYTES = MARKER_TEXTS.map((m) => Buffer.from(m, 'latin1'));
+
+/** isMarkerStart tells whether chunk[from..] (to its end) is the beginning of a marker. */
+function isMarkerStart(chunk: Buffer, from: number): boolean {
+  const n = chunk.length - from;
+  for (let m = 0; m < MARKER_BYTES.length; m++) {
+    const marker = MARKER_BYTES[m]!;
+    if (n > marker.length) continue;
+    let i = 0;
+    while (i < n && chunk[from + i] === marker[i]) i++;
+    if (i === n) return true;
+  }
+  return false;
 }
 
 function markerIn(text: string): number {
