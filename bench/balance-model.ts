@@ -33,6 +33,13 @@
  * its history, under 4 shared system prompts) at three cache sizes; scenario 2b is the shared-prompt
  * workload of scenario 2 in that cache. Hit rate counts blocks (as vLLM counts tokens); skew is max
  * / mean of the replicas' time-averaged in-flight requests.
+ *
+ * MODEL_SCENARIO=5 (or 1, 2, 3, 4, 2b) runs one scenario. MODEL_DETAIL=1 adds, for scenarios 5 and
+ * 2b, the hit rate per seed; where the missed blocks went (held by no replica when the request was
+ * picked, or held longer on another replica than on the one picked, split by whether the pick
+ * skipped the longest match in prefix-aware's index); the ceiling (the hit rate if every block sent
+ * before were still cached wherever a request goes); and per seed prefix-aware's hit rate and the
+ * ceiling over consistent-hash's.
  */
 import {
   ConsistentHashBalancer,
@@ -502,9 +509,9 @@ interface BlockResult {
   skew: number;
   /** lossNowhere is the share of blocks no replica held when the request was picked. */
   lossNowhere: number;
-  /** lossPassedOver is the share lost by picking another replica than the longest indexed match (load bound, ties). */
+  /** lossPassedOver is the share lost by picking another replica than the longest indexed match (the load bound). */
   lossPassedOver: number;
-  /** lossIndexWrong is the share lost where the pick followed the index but the engine cache held less elsewhere. */
+  /** lossIndexWrong is the share lost on picks that were the longest indexed match (or where no index exists): the engine held more elsewhere. */
   lossIndexWrong: number;
 }
 
@@ -626,6 +633,7 @@ function blockTable(
     const r = reqs(300 + k);
     return { r, last: lastReqs === undefined ? r : lastReqs(r) };
   });
+  const hitRates = new Map<string, number[]>();
   for (const [b, [name, make]] of balancers.entries()) {
     const runs = bySeed.map((x, k) => simulateBlocks(make, b === balancers.length - 1 ? x.last : x.r, { ...run, urls: urls(mulberry32(300 + k)) }));
     const stat = (f: (r: BlockResult) => number, digits: number): string => {
@@ -635,12 +643,35 @@ function blockTable(
     process.stdout.write(
       `  ${name.padEnd(36)} hit rate ${stat((r) => 100 * r.hitRate, 1)} %  TTFT p50 ${stat((r) => pctl(r.ttft, 50), 1)}  p99 ${stat((r) => pctl(r.ttft, 99), 1)} ms  skew ${stat((r) => r.skew, 2)}\n`,
     );
+    hitRates.set(name, runs.map((r) => r.hitRate));
     if (process.env.MODEL_DETAIL === '1') {
       process.stdout.write(`    per seed hit rate ${runs.map((r) => (100 * r.hitRate).toFixed(1)).join(' ')}\n`);
       process.stdout.write(
-        `    blocks missed: held nowhere ${stat((r) => 100 * r.lossNowhere, 1)} %, on another replica: passed over ${stat((r) => 100 * r.lossPassedOver, 1)} %, index disagreed ${stat((r) => 100 * r.lossIndexWrong, 1)} %\n`,
+        `    blocks missed: held nowhere ${stat((r) => 100 * r.lossNowhere, 1)} %, held longer on another replica than the pick's: pick skipped the longest indexed match ${stat((r) => 100 * r.lossPassedOver, 1)} %, otherwise ${stat((r) => 100 * r.lossIndexWrong, 1)} %\n`,
       );
     }
+  }
+  if (process.env.MODEL_DETAIL !== '1') return;
+  // The ceiling: the hit rate if every block an earlier request sent were still cached where the request goes.
+  const ceiling = bySeed.map((x) => {
+    const seen = new Set<number>();
+    let hit = 0;
+    let all = 0;
+    for (const req of x.r) {
+      let m = 0;
+      while (m < req.simBlocks.length && seen.has(req.simBlocks[m]!)) m++;
+      hit += m;
+      all += req.simBlocks.length;
+      for (const k of req.simBlocks) seen.add(k);
+    }
+    return hit / all;
+  });
+  const pa = hitRates.get('prefix-aware');
+  const ch = [...hitRates].find(([name]) => name.startsWith(`consistent-hash (${HASH_CHARS}`))?.[1];
+  process.stdout.write(`  ceiling (every block sent before still cached) per seed ${ceiling.map((v) => (100 * v).toFixed(1)).join(' ')} %\n`);
+  if (pa !== undefined && ch !== undefined) {
+    process.stdout.write(`  prefix-aware / consistent-hash (${HASH_CHARS} chars) per seed x${pa.map((v, k) => (v / ch[k]!).toFixed(2)).join(' x')}\n`);
+    process.stdout.write(`  ceiling / consistent-hash (${HASH_CHARS} chars) per seed (the most any balancer could reach) x${ceiling.map((v, k) => (v / ch[k]!).toFixed(2)).join(' x')}\n`);
   }
 }
 
