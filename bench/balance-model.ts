@@ -33,6 +33,13 @@
  * its history, under 4 shared system prompts) at three cache sizes; scenario 2b is the shared-prompt
  * workload of scenario 2 in that cache. Hit rate counts blocks (as vLLM counts tokens); skew is max
  * / mean of the replicas' time-averaged in-flight requests.
+ *
+ * MODEL_SCENARIO=5 (or 1, 2, 3, 4, 2b) runs one scenario. MODEL_DETAIL=1 adds, for scenarios 5 and
+ * 2b, the hit rate per seed; where the missed blocks went (held by no replica when the request was
+ * picked, or held longer on another replica than on the one picked, split by whether the pick
+ * skipped the longest match in prefix-aware's index); the ceiling (the hit rate if every block sent
+ * before were still cached wherever a request goes); and per seed prefix-aware's hit rate and the
+ * ceiling over consistent-hash's.
  */
 import {
   ConsistentHashBalancer,
@@ -217,10 +224,14 @@ function simulate(make: (c: Target[]) => Balancer, o: ModelRun): ModelResult {
 const pctl = (a: Float64Array, p: number): number => a[Math.min(a.length - 1, Math.max(0, Math.ceil((p / 100) * a.length) - 1))] ?? Number.NaN;
 const SECONDS = Number(process.argv[2] ?? 300);
 if (!(SECONDS > 10)) throw new Error('seconds must be a number > 10');
+// MODEL_SCENARIO (1, 2, 3, 4, 5 or 2b) runs one scenario; all run by default.
+const ONLY = process.env.MODEL_SCENARIO;
+if (ONLY !== undefined && !['1', '2', '3', '4', '5', '2b'].includes(ONLY)) throw new Error(`MODEL_SCENARIO must be 1, 2, 3, 4, 5 or 2b, got "${ONLY}"`);
+const wanted = (s: string): boolean => ONLY === undefined || ONLY === s;
 const urls = (random: () => number): string[] => Array.from({ length: 4 }, () => `http://127.0.0.1:${20000 + Math.floor(random() * 40000)}`);
 
 // Scenario 1: one replica three times slower, 87.5 % of the nominal capacity.
-process.stdout.write(`Scenario 1 (model): 3 replicas at speed 1 + 1 at speed 3, ${SLOTS} slots, ttft ${TTFT_MS} ms, itl ${ITL_MS} ms, ${TOKENS} tokens, Poisson arrivals at 87.5 % of capacity, ${SECONDS} s\n`);
+if (wanted('1')) process.stdout.write(`Scenario 1 (model): 3 replicas at speed 1 + 1 at speed 3, ${SLOTS} slots, ttft ${TTFT_MS} ms, itl ${ITL_MS} ms, ${TOKENS} tokens, Poisson arrivals at 87.5 % of capacity, ${SECONDS} s\n`);
 const s1: Array<[string, (c: Target[]) => Balancer, number]> = [
   ['round-robin', (c) => new RoundRobinBalancer(c), Infinity],
   ['least-request', (c) => new LeastRequestBalancer(c), Infinity],
@@ -228,7 +239,7 @@ const s1: Array<[string, (c: Target[]) => Balancer, number]> = [
   ['least-load, metrics every 20 ms', (c) => new LeastLoadBalancer(c), 20],
   ['least-load, metrics every 1 ms', (c) => new LeastLoadBalancer(c), 1],
 ];
-for (const seed of [1, 2]) {
+for (const seed of wanted('1') ? [1, 2] : []) {
   for (const [name, make, pollMs] of s1) {
     const r = simulate(make, { speeds: [1, 1, 1, 3], load: 0.875, seconds: SECONDS, seed, pollMs, prompts: 0, cacheSize: 0, hitTtftFactor: 1, urls: urls(mulberry32(seed)) });
     process.stdout.write(
@@ -239,7 +250,7 @@ for (const seed of [1, 2]) {
 }
 
 // Scenario 2: four equal replicas with an LRU of 8 prompt prefixes, 70 % of the all-miss capacity.
-for (const prompts of [16, 24]) {
+for (const prompts of wanted('2') ? [16, 24] : []) {
   process.stdout.write(`\nScenario 2 (model): 4 equal replicas, prefix cache 8, ${prompts} prompts, 70 % of the all-miss capacity; mean (min..max) over 20 rings\n`);
   const s2: Array<[string, (c: Target[]) => Balancer]> = [
     ['round-robin', (c) => new RoundRobinBalancer(c)],
@@ -431,7 +442,7 @@ function fleetTable(title: string, engines: readonly FleetEngine[], gateways: nu
 }
 
 // Scenario 3: scenario 1's replicas behind three gateways, 87.5 % of the nominal capacity.
-{
+if (wanted('3')) {
   const base = { slots: SLOTS, ttftMs: TTFT_MS, itlMs: ITL_MS, prefillMsPerToken: 0, kvBlocks: 0 };
   const engines: FleetEngine[] = [{ ...base, speed: 1 }, { ...base, speed: 1 }, { ...base, speed: 1 }, { ...base, speed: 3 }];
   const capacity = engines.reduce((s, e) => s + (e.slots * 1000) / (e.speed * (e.ttftMs + (TOKENS - 1) * e.itlMs)), 0);
@@ -447,7 +458,7 @@ function fleetTable(title: string, engines: readonly FleetEngine[], gateways: nu
 }
 
 // Scenario 4: one gateway, engines with a prefill cost and a KV cache; 90 % prompts of 201 tokens, 10 % of 10001 (800 and 40000 characters in the benchmark).
-{
+if (wanted('4')) {
   const PREFILL_MS = 0.02;
   const KV_TOKENS = 16_384;
   const SHORT = 201;
@@ -496,6 +507,12 @@ interface BlockResult {
   hitRate: number;
   /** skew is max / mean of the replicas' time-averaged in-flight requests. */
   skew: number;
+  /** lossNowhere is the share of blocks no replica held when the request was picked. */
+  lossNowhere: number;
+  /** lossPassedOver is the share lost by picking another replica than the longest indexed match (the load bound). */
+  lossPassedOver: number;
+  /** lossIndexWrong is the share lost on picks that were the longest indexed match (or where no index exists): the engine held more elsewhere. */
+  lossIndexWrong: number;
 }
 
 function simulateBlocks(make: (c: Target[]) => Balancer, reqs: readonly Req[], o: BlockRun): BlockResult {
@@ -506,6 +523,7 @@ function simulateBlocks(make: (c: Target[]) => Balancer, reqs: readonly Req[], o
   const ttft: number[] = [];
   let hits = 0;
   let queries = 0;
+  const loss = { nowhere: 0, passedOver: 0, indexWrong: 0 };
   const endMs = reqs.length > 0 ? reqs[reqs.length - 1]!.atMs : 0;
   const touch = (i: number, now: number, delta: number): void => {
     const r = reps[i]!;
@@ -544,10 +562,25 @@ function simulateBlocks(make: (c: Target[]) => Balancer, reqs: readonly Req[], o
     if (e.kind === ARRIVAL) {
       const req = reqs[next++]!;
       if (next < reqs.length) events.push({ at: reqs[next]!.atMs, kind: ARRIVAL, replica: -1 });
+      // Loss accounting at pick time: the longest prefix any replica's engine cache holds, and the one the pick gets.
+      let bestEngine = 0;
+      const engineMatch = reps.map((r) => {
+        let m = 0;
+        while (m < req.simBlocks.length && r.lru.has(req.simBlocks[m]!)) m++;
+        if (m > bestEngine) bestEngine = m;
+        return m;
+      });
+      const indexMatch = candidates.map((c) => (c.state.prefixIndex === null || req.blocks === null ? 0 : c.state.prefixIndex.matched(req.blocks)));
       const picked = balancer.pick({ excluded: null, hashKey: req.hashKey, blocks: req.blocks, nowMs: now });
       if (picked === undefined) throw new Error('balancer picked nothing');
       picked.state.inflight++;
       const i = candidates.indexOf(picked);
+      const routed = bestEngine - engineMatch[i]!;
+      loss.nowhere += req.simBlocks.length - bestEngine;
+      if (routed > 0) {
+        if (indexMatch[i]! < Math.max(...indexMatch)) loss.passedOver += routed;
+        else loss.indexWrong += routed;
+      }
       touch(i, now, 1);
       const r = reps[i]!;
       const job = { req, arrivedAt: now };
@@ -569,7 +602,14 @@ function simulateBlocks(make: (c: Target[]) => Balancer, reqs: readonly Req[], o
   }
   const areas = reps.map((r) => r.inflightArea);
   const mean = areas.reduce((a, b) => a + b, 0) / areas.length;
-  return { ttft: Float64Array.from(ttft).sort(), hitRate: queries > 0 ? hits / queries : Number.NaN, skew: mean > 0 ? Math.max(...areas) / mean : Number.NaN };
+  return {
+    ttft: Float64Array.from(ttft).sort(),
+    hitRate: queries > 0 ? hits / queries : Number.NaN,
+    skew: mean > 0 ? Math.max(...areas) / mean : Number.NaN,
+    lossNowhere: loss.nowhere / queries,
+    lossPassedOver: loss.passedOver / queries,
+    lossIndexWrong: loss.indexWrong / queries,
+  };
 }
 
 const BLOCK_CHARS = 64;
@@ -593,6 +633,7 @@ function blockTable(
     const r = reqs(300 + k);
     return { r, last: lastReqs === undefined ? r : lastReqs(r) };
   });
+  const hitRates = new Map<string, number[]>();
   for (const [b, [name, make]] of balancers.entries()) {
     const runs = bySeed.map((x, k) => simulateBlocks(make, b === balancers.length - 1 ? x.last : x.r, { ...run, urls: urls(mulberry32(300 + k)) }));
     const stat = (f: (r: BlockResult) => number, digits: number): string => {
@@ -602,6 +643,35 @@ function blockTable(
     process.stdout.write(
       `  ${name.padEnd(36)} hit rate ${stat((r) => 100 * r.hitRate, 1)} %  TTFT p50 ${stat((r) => pctl(r.ttft, 50), 1)}  p99 ${stat((r) => pctl(r.ttft, 99), 1)} ms  skew ${stat((r) => r.skew, 2)}\n`,
     );
+    hitRates.set(name, runs.map((r) => r.hitRate));
+    if (process.env.MODEL_DETAIL === '1') {
+      process.stdout.write(`    per seed hit rate ${runs.map((r) => (100 * r.hitRate).toFixed(1)).join(' ')}\n`);
+      process.stdout.write(
+        `    blocks missed: held nowhere ${stat((r) => 100 * r.lossNowhere, 1)} %, held longer on another replica than the pick's: pick skipped the longest indexed match ${stat((r) => 100 * r.lossPassedOver, 1)} %, otherwise ${stat((r) => 100 * r.lossIndexWrong, 1)} %\n`,
+      );
+    }
+  }
+  if (process.env.MODEL_DETAIL !== '1') return;
+  // The ceiling: the hit rate if every block an earlier request sent were still cached where the request goes.
+  const ceiling = bySeed.map((x) => {
+    const seen = new Set<number>();
+    let hit = 0;
+    let all = 0;
+    for (const req of x.r) {
+      let m = 0;
+      while (m < req.simBlocks.length && seen.has(req.simBlocks[m]!)) m++;
+      hit += m;
+      all += req.simBlocks.length;
+      for (const k of req.simBlocks) seen.add(k);
+    }
+    return hit / all;
+  });
+  const pa = hitRates.get('prefix-aware');
+  const ch = [...hitRates].find(([name]) => name.startsWith(`consistent-hash (${HASH_CHARS}`))?.[1];
+  process.stdout.write(`  ceiling (every block sent before still cached) per seed ${ceiling.map((v) => (100 * v).toFixed(1)).join(' ')} %\n`);
+  if (pa !== undefined && ch !== undefined) {
+    process.stdout.write(`  prefix-aware / consistent-hash (${HASH_CHARS} chars) per seed x${pa.map((v, k) => (v / ch[k]!).toFixed(2)).join(' x')}\n`);
+    process.stdout.write(`  ceiling / consistent-hash (${HASH_CHARS} chars) per seed (the most any balancer could reach) x${ceiling.map((v, k) => (v / ch[k]!).toFixed(2)).join(' x')}\n`);
   }
 }
 
@@ -616,7 +686,7 @@ const cacheBalancers = (cacheBlocks: number): Array<[string, (c: Target[]) => Ba
 // The same requests with consistent-hash keyed on LONG_HASH_CHARS characters (system prompt + first user message): the key a tuned consistent-hash would use.
 const longKeyed = (reqs: Req[]): Req[] => reqs.map((r, i) => ({ ...r, hashKey: longKeys[i] ?? r.hashKey }));
 let longKeys: Array<string | null> = [];
-for (const cacheBlocks of [2048, 4096, 8192]) {
+for (const cacheBlocks of wanted('5') ? [2048, 4096, 8192] : []) {
   blockTable(
     `Scenario 5 (model): multi-turn, ${MT_SHAPE.conversations} conversations x ${MT_SHAPE.turns} turns under ${MT_SHAPE.systemPrompts} shared system prompts of ${MT_SHAPE.systemChars} chars, ` +
       `starting over ${MT_SHAPE.startSpreadMs / 1000} s, a turn every ${MT_SHAPE.thinkMs / 1000} s (x0.5..1.5); 3 replicas, ${SLOTS} slots, ` +
@@ -653,7 +723,7 @@ const sharedPrompts = (seed: number): Req[] => {
   }
   return out;
 };
-blockTable(
+if (wanted('2b')) blockTable(
   `Scenario 2b (model): shared system prompts, ${SP_PROMPTS} prompts of ${SP_SYSTEM_CHARS} chars + a short user message, Poisson arrivals at 70 % of the all-miss capacity; ` +
     `3 replicas, block-mode prefix cache of ${SP_CACHE_BLOCKS} blocks (8 prompts; prefix-aware's prefix_cache_blocks the same)`,
   sharedPrompts,

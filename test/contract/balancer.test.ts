@@ -575,13 +575,38 @@ describe('PrefixAwareBalancer', () => {
     a.state.prefixIndex!.record(blocksOf(long));
     b.state.prefixIndex!.record(blocksOf(short));
     assert.equal(pickFor(bal, long), a);
+    a.state.inflight = 6;
+    b.state.inflight = 2;
+    c.state.inflight = 2;
+    // At hash_load_factor 2 the bound is ceil(2 x 11 / 3) = 8: a (7 with this one) keeps it.
+    assert.equal(pickFor(new PrefixAwareBalancer([a, b, c], { loadFactor: 2 }), long), a);
+    // At 1.25 it is ceil(1.25 x 11 / 3) = 5, 6 for a as the prompt's home (see below): a is skipped for b, the next longest match, not for the idler c.
+    assert.equal(pickFor(bal, long), b);
+  });
+
+  it("lets a conversation's home take one request over the bound, but not a replica that only shares its start", () => {
+    const [a, b, c] = fleet(3) as [TestTarget, TestTarget, TestTarget];
+    const bal = new PrefixAwareBalancer([a, b, c]);
+    const system = text('You are the assistant of the shared tenant', 10 * BLOCK);
+    const turn = conversation(system, 'own', 3);
+    a.state.prefixIndex!.record(blocksOf(turn));
+    b.state.prefixIndex!.record(blocksOf(conversation(system, 'other', 0)));
+    // a holds the whole history, b only the system prompt (less than half of a's match): a is the conversation's home.
     a.state.inflight = 4;
     b.state.inflight = 2;
     c.state.inflight = 2;
-    // At hash_load_factor 2 the bound is ceil(2 x 9 / 3) = 6: a (5 with this one) keeps it.
-    assert.equal(pickFor(new PrefixAwareBalancer([a, b, c], { loadFactor: 2 }), long), a);
-    // At 1.25 it is ceil(1.25 x 9 / 3) = 4: a is skipped for b, the next longest match, not for the idler c.
-    assert.equal(pickFor(bal, long), b);
+    // The bound is ceil(1.25 x 9 / 3) = 4; a's fifth request is within its one request of slack.
+    assert.equal(pickFor(bal, turn), a);
+    a.state.inflight = 6;
+    assert.equal(pickFor(bal, turn), b, 'beyond the slack it spills to the next longest match');
+    // A prompt whose start several replicas hold (a shared system prompt) gets no slack: the load bound decides.
+    const fresh = conversation(system, 'new', 0);
+    c.state.prefixIndex!.record(blocksOf(fresh));
+    a.state.prefixIndex!.record(blocksOf(fresh));
+    a.state.inflight = 4;
+    b.state.inflight = 2;
+    c.state.inflight = 2;
+    assert.equal(pickFor(bal, fresh), c, 'a ties with c on the whole prompt, and a is over the bound');
   });
 
   it('sends a prompt no replica holds to the least loaded one, and records it there', () => {
