@@ -5,24 +5,9 @@
  * (textContent), never as HTML. The token, when the gateway has one, lives in sessionStorage.
  */
 import uPlot from 'uplot';
+import type { EventSample, FleetModel, KeyStat } from '../admin/event-types.js';
 
-type Sample = {
-  time: number;
-  requests_per_s: number;
-  requests_per_s_by_model: Record<string, number>;
-  status_per_s: Record<string, number>;
-  latency_ms: { p50: number | null; p95: number | null };
-  ttft_ms: { p50: number | null; p95: number | null };
-  prompt_tokens_per_s: number;
-  completion_tokens_per_s: number;
-  inflight: number;
-  queued: number;
-  limited_per_s: Record<string, number>;
-};
-type Target = { url: string; state: string; inflight: number; ejected_until: string | null; load: { running: number; waiting: number; kv_cache_usage: number; prefix_cache_hit_rate: number | null; age_ms: number } | null };
-type FleetModel = { name: string; path: string; inflight: number; targets: Target[] };
 type Entry = { time: string; request_id: string; trace_id: string; method: string; path: string; model: string | null; status: number; total_ms: number; queue_ms: number; connect_ms: number | null; upstream_ms: number | null; ttfb_ms: number | null; target: string | null; key: string | null; error: string | null; prompt_tokens: number | null; completion_tokens: number | null };
-type KeyStat = { model: string; key: string; requests: number; prompt_tokens: number; completion_tokens: number; limited: number; headroom: Array<{ limit: string; max: number; remaining: number; reset_s: number }> | null };
 type HistoryEntry = { time: string; source: string; result: string; hash: string; errors: Issue[]; can_rollback: boolean };
 
 const TOKEN_KEY = 'igw-admin-token';
@@ -30,7 +15,7 @@ const MAX_SAMPLES = 900;
 const MAX_REQUESTS = 500;
 
 const state = {
-  samples: [] as Sample[],
+  samples: [] as EventSample[],
   fleet: [] as FleetModel[],
   requests: [] as Entry[],
   keys: [] as KeyStat[],
@@ -127,7 +112,7 @@ function onFrame(frame: string): void {
     if (line.startsWith('event: ')) event = line.slice(7);
     else if (line.startsWith('data: ')) data += line.slice(6);
   }
-  const d = JSON.parse(data) as { samples?: Sample[]; sample?: Sample; fleet: FleetModel[]; requests: Entry[]; keys?: KeyStat[]; keys_since?: string };
+  const d = JSON.parse(data) as { samples?: EventSample[]; sample?: EventSample; fleet: FleetModel[]; requests: Entry[]; keys?: KeyStat[]; keys_since?: string };
   if (d.keys !== undefined) state.keys = d.keys;
   if (event === 'history') {
     state.samples = d.samples ?? [];
@@ -180,7 +165,7 @@ window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () 
 });
 
 /** chart draws (or updates) one time series card; series are named, values per sample. */
-function chart(id: string, series: Array<[string, (s: Sample) => number | null]>): void {
+function chart(id: string, series: Array<[string, (s: EventSample) => number | null]>): void {
   const box = document.getElementById(id);
   if (box === null) return;
   const xs = state.samples.map((s) => s.time / 1000);
@@ -209,7 +194,7 @@ function chart(id: string, series: Array<[string, (s: Sample) => number | null]>
   charts.set(id, { plot: new uPlot(opts, data, box), key });
 }
 
-function last(): Sample | undefined {
+function last(): EventSample | undefined {
   return state.samples[state.samples.length - 1];
 }
 
@@ -235,8 +220,8 @@ pages.overview = {
     chart('c-rps', [['requests/s', (x) => x.requests_per_s]]);
     const models = new Set<string>();
     for (const x of state.samples.slice(-300)) for (const m of Object.keys(x.requests_per_s_by_model)) if (models.size < 6) models.add(m);
-    chart('c-models', [...models].map((m): [string, (x: Sample) => number] => [m, (x) => x.requests_per_s_by_model[m] ?? 0]));
-    chart('c-status', ['2xx', '4xx', '5xx'].map((c): [string, (x: Sample) => number] => [c, (x) => x.status_per_s[c] ?? 0]));
+    chart('c-models', [...models].map((m): [string, (x: EventSample) => number] => [m, (x) => x.requests_per_s_by_model[m] ?? 0]));
+    chart('c-status', ['2xx', '4xx', '5xx'].map((c): [string, (x: EventSample) => number] => [c, (x) => x.status_per_s[c] ?? 0]));
     chart('c-latency', [['p50', (x) => x.latency_ms.p50], ['p95', (x) => x.latency_ms.p95], ['TTFT p50', (x) => x.ttft_ms.p50], ['TTFT p95', (x) => x.ttft_ms.p95]]);
     chart('c-tokens', [['prompt', (x) => x.prompt_tokens_per_s], ['completion', (x) => x.completion_tokens_per_s]]);
     chart('c-inflight', [['in flight', (x) => x.inflight], ['queued', (x) => x.queued]]);
