@@ -4,6 +4,7 @@
  * dropped here too, so no upstream ever sees a gateway key.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { TailContext } from './tail-context.js';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -91,4 +92,22 @@ export function toClientHeaders(headers: Record<string, string | string[] | unde
     else for (const v of value) out.push(name, v);
   }
   return out;
+}
+
+/**
+ * headersForAttempt is the header list for one attempt of ctx on its serving model: forwarding
+ * headers, the upstream's own authorization in place of a gateway key, identity encoding when a
+ * transformer must read the body.
+ */
+export function headersForAttempt(ctx: TailContext, isTls: boolean, isIdentityEncoding: boolean): string[] {
+  const req = ctx.req;
+  return toUpstreamHeaders(req.headers, {
+    requestId: ctx.requestId,
+    traceparent: ctx.traceparent,
+    remoteAddress: req.socket.remoteAddress,
+    isTls,
+    shouldDropAuthorization: ctx.model!.keyHashes !== null,
+    upstreamAuthorization: ctx.serving!.upstreamAuthorization,
+    isIdentityEncoding,
+  });
 }

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { ErrorCode } from '../errors/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { UpstreamController, UpstreamDispatcher, UpstreamHeaders } from '../upstream/index.js';
-import { toUpstreamHeaders } from './headers.js';
+import { headersForAttempt } from './headers.js';
 import { PassiveHealth } from './passive-health.js';
 import type { Reselect, TailContext } from './tail-context.js';
 import { ClientGoneError, type ResponseHandler, type TailHandler } from './tail-handler.js';
@@ -59,16 +59,8 @@ export class Retry<C extends TailContext> implements ResponseHandler {
     const target = ctx.target!;
     const req = ctx.req;
     ctx.attempts++;
-    const headers = toUpstreamHeaders(req.headers, {
-      requestId: ctx.requestId,
-      traceparent: ctx.traceparent,
-      remoteAddress: req.socket.remoteAddress,
-      isTls: this.#deps.isTls,
-      shouldDropAuthorization: ctx.model!.keyHashes !== null,
-      upstreamAuthorization: serving.upstreamAuthorization,
-      // A transformer reads the upstream's bytes, so they must come uncompressed.
-      isIdentityEncoding: ctx.transformer !== null,
-    });
+    // A transformer reads the upstream's bytes, so they must come uncompressed.
+    const headers = headersForAttempt(ctx, this.#deps.isTls, ctx.transformer !== null);
     const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
     const attempt = new PassiveHealth(ctx, this.#deps.metrics, this);
     this.#attempt = attempt;

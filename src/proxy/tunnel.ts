@@ -30,7 +30,7 @@ import { GatewayError, sendError, type ErrorCode } from '../errors/index.js';
 import { HeadEnd } from '../http/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import { ResponseParser, type Outcome } from '../upstream/index.js';
-import { toUpstreamHeaders } from './headers.js';
+import { headersForAttempt } from './headers.js';
 import { toOutcome } from './passive-health.js';
 import { retryTarget, withoutQueryKey } from './retry.js';
 import type { Reselect, TailContext, TailTarget } from './tail-context.js';
@@ -120,14 +120,7 @@ class Tunnel<C extends TailContext> {
   #requestHead(host: string): string {
     const ctx = this.#ctx;
     const req = ctx.req;
-    const headers = toUpstreamHeaders(req.headers, {
-      requestId: ctx.requestId,
-      traceparent: ctx.traceparent,
-      remoteAddress: req.socket.remoteAddress,
-      isTls: this.#deps.isTls,
-      shouldDropAuthorization: ctx.model!.keyHashes !== null,
-      upstreamAuthorization: ctx.serving!.upstreamAuthorization,
-    });
+    const headers = headersForAttempt(ctx, this.#deps.isTls, false);
     const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
     // Connection and Upgrade are hop-by-hop (dropped above); this hop asks for the same upgrade.
     let head = `${req.method ?? 'GET'} ${this.#target.basePath}${ctx.upstreamPath}${query} HTTP/1.1\r\nhost: ${host}\r\nconnection: Upgrade\r\nupgrade: ${req.headers.upgrade ?? 'websocket'}\r\n`;
