@@ -4,22 +4,33 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import type { Simulator } from '../../src/sim/index.js';
 import { Cleanup, chat, post, startGateway, startSim } from '../helpers/harness.js';
+
+/** A 10,001-token prompt: 61 % of a 16,384-token cache. */
+const longPrompt = 'x'.repeat(40_000);
+
+/**
+ * unevenEngines starts two engines with 16,384 tokens of KV cache whose own requests hang (ttft one
+ * minute): a runs one long prompt (fewest requests, cache 61 % full), b three short ones (more
+ * requests, cache almost empty). held settles once the engines close.
+ */
+async function unevenEngines(cleanup: Cleanup): Promise<{ a: Simulator; b: Simulator; held: Promise<unknown>[] }> {
+  const a = await startSim(cleanup, { model: 'm', id: 'a', kvCacheTokens: 16_384, ttftMs: 60_000 });
+  const b = await startSim(cleanup, { model: 'm', id: 'b', kvCacheTokens: 16_384, ttftMs: 60_000 });
+  const direct = (url: string, body: string) => post(`${url}/v1/chat/completions`, body).then((r) => r.arrayBuffer()).catch(() => null);
+  const held = [direct(a.url, chat('m', { messages: [{ role: 'user', content: longPrompt }] })), ...Array.from({ length: 3 }, () => direct(b.url, chat('m')))];
+  await a.waitFor((s) => s.running === 1);
+  await b.waitFor((s) => s.running === 3);
+  return { a, b, held };
+}
 
 describe('least-load with KV-cache pressure', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
   it('sends small requests by queue and a large prompt to the replica whose KV cache has room', async () => {
-    // Both engines: 16384 tokens of KV cache; requests sent straight to them hang (ttft one minute).
-    const a = await startSim(cleanup, { model: 'm', id: 'a', kvCacheTokens: 16_384, ttftMs: 60_000 });
-    const b = await startSim(cleanup, { model: 'm', id: 'b', kvCacheTokens: 16_384, ttftMs: 60_000 });
-    const longPrompt = 'x'.repeat(40_000); // 10,001 tokens: 61 % of a cache
-    const direct = (url: string, body: string) => post(`${url}/v1/chat/completions`, body).then((r) => r.arrayBuffer()).catch(() => null);
-    // a runs one long prompt (short queue, full cache); b runs three short ones (longer queue, empty cache).
-    const held = [direct(a.url, chat('m', { messages: [{ role: 'user', content: longPrompt }] })), ...Array.from({ length: 3 }, () => direct(b.url, chat('m')))];
-    await a.waitFor((s) => s.running === 1);
-    await b.waitFor((s) => s.running === 3);
+    const { a, b, held } = await unevenEngines(cleanup);
     const gw = await startGateway(cleanup, { models: [{ name: 'm', balancer: 'least-load', load_metrics: { interval: '50ms' }, targets: [{ url: a.url }, { url: b.url }] }] });
     await new Promise((r) => setTimeout(r, 300));
     // Through the gateway, answered at once (x-sim-ttft-ms: 0).
@@ -44,14 +55,7 @@ describe('least-load under flow control', () => {
   afterEach(() => cleanup.run());
 
   it('flow control decides whether a request goes; least-load still sends a large prompt away from the replica whose KV cache is nearly full', async () => {
-    const a = await startSim(cleanup, { model: 'm', id: 'a', kvCacheTokens: 16_384, ttftMs: 60_000 });
-    const b = await startSim(cleanup, { model: 'm', id: 'b', kvCacheTokens: 16_384, ttftMs: 60_000 });
-    const longPrompt = 'x'.repeat(40_000); // 10,001 tokens: 61 % of a cache
-    const direct = (url: string, body: string) => post(`${url}/v1/chat/completions`, body).then((r) => r.arrayBuffer()).catch(() => null);
-    // a: one long prompt (fewest requests, cache 61 % full); b: three short ones (more requests, cache almost empty).
-    const held = [direct(a.url, chat('m', { messages: [{ role: 'user', content: longPrompt }] })), ...Array.from({ length: 3 }, () => direct(b.url, chat('m')))];
-    await a.waitFor((s) => s.running === 1);
-    await b.waitFor((s) => s.running === 3);
+    const { a, b, held } = await unevenEngines(cleanup);
     // Neither replica is saturated by flow control's defaults (5 waiting, KV cache 0.8): both have room.
     const gw = await startGateway(cleanup, {
       models: [{ name: 'm', balancer: 'least-load', load_metrics: { interval: '50ms' }, flow_control: { enabled: true }, targets: [{ url: a.url }, { url: b.url }] }],
