@@ -312,6 +312,20 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
     const sock = this.socket;
     const data = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.writableEnded = true;
+    if (!this.#isCorked && !this.#isHeadWritten && !this.#isHeadHeld && this.#frameRead === null && !this.#isChunked && data !== null && this.#hasBody) {
+      // The whole response at once (a JSON answer, an error): head and body copied into one
+      // buffer and written with one call, without the cork and writev of the general case.
+      const head = this.#head;
+      const n = data.length;
+      if (n <= COPY_FRAME_BYTES) {
+        this.#isHeadWritten = true;
+        const out = Buffer.allocUnsafe(head.length + n);
+        const at = out.write(head, 0, 'latin1');
+        data.copy(out, at);
+        sock.write(out, this.#onFlushed);
+        return this;
+      }
+    }
     // Head, this tick's corked writes and the end leave now, in one writev: a response's last
     // bytes do not wait for the next tick (and whatever else the caller does in this one).
     if (!this.#isCorked) sock.cork();
