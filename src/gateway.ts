@@ -272,7 +272,7 @@ export class Gateway {
     await this.#pools.destroy();
     this.#registry.dispose();
     await this.#limitStore?.close();
-    this.#accessLog.close();
+    await this.#accessLog.close();
   }
 }
 

@@ -2,10 +2,11 @@
  * The access log: exactly one line per request on stdout, errors included, as JSON or plain text.
  * The entry never holds a key: only its fingerprint (first 8 hex digits of its hash).
  * Lines are built by hand from a fixed field list (no generic serializer walks the object) and
- * written through a buffered asynchronous destination (8 KiB) flushed every second and on stop,
- * so a busy gateway makes a few large writes instead of one per request.
+ * encoded into a reused buffer written asynchronously in large pieces (line-writer.ts), flushed
+ * every second and on stop, so a busy gateway makes a few large writes instead of one per request.
  */
-import { destination, type DestinationStream } from 'pino';
+import type { DestinationStream } from 'pino';
+import { LineWriter } from './line-writer.js';
 
 /** AccessEntry is one request as logged. */
 export interface AccessEntry {
@@ -36,7 +37,6 @@ export interface AccessEntry {
 /** AccessLogFormat is how lines are written. */
 export type AccessLogFormat = 'json' | 'text';
 
-type Flushable = DestinationStream & { flush?: (cb?: (err?: Error) => void) => void; flushSync?: () => void };
 
 // Most values never need escaping (ids, names from config, fingerprints): test before paying for JSON.stringify.
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
@@ -75,9 +75,10 @@ export function toTextLine(e: AccessEntry, time: string): string {
 
 /** AccessLog writes access lines; a disabled log writes nothing. */
 export class AccessLog {
-  readonly #dest: Flushable | null;
+  /** #dest is a given destination (tests), #out stdout's writer; at most one is set. */
+  readonly #dest: DestinationStream | null;
+  readonly #out: LineWriter | null;
   readonly #format: (e: AccessEntry, time: string) => string;
-  readonly #timer: NodeJS.Timeout | null;
   /**
    * tap, when set, sees every entry as it is written (the dashboard's Requests page sets it only
    * while someone watches); null otherwise, so the request path pays one null check.
@@ -86,29 +87,19 @@ export class AccessLog {
 
   constructor(opts: { enabled: boolean; format: AccessLogFormat; dest?: DestinationStream }) {
     this.#format = opts.format === 'text' ? toTextLine : toJsonLine;
-    if (!opts.enabled) {
-      this.#dest = null;
-      this.#timer = null;
-      return;
-    }
-    this.#dest = opts.dest ?? destination({ dest: 1, sync: false, minLength: 8192 });
-    const dest = this.#dest;
-    this.#timer = opts.dest === undefined ? setInterval(() => dest.flush?.(), 1000).unref() : null;
+    this.#dest = opts.enabled && opts.dest !== undefined ? opts.dest : null;
+    this.#out = opts.enabled && opts.dest === undefined ? new LineWriter(1) : null;
   }
 
   /** write logs one request. */
   write(e: AccessEntry): void {
-    if (this.#dest !== null) this.#dest.write(this.#format(e, isoNow()));
+    if (this.#out !== null) this.#out.write(this.#format(e, isoNow()));
+    else if (this.#dest !== null) this.#dest.write(this.#format(e, isoNow()));
     if (this.tap !== null) this.tap(e, Date.now());
   }
 
-  /** close flushes what is buffered (on stop). */
-  close(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    try {
-      this.#dest?.flushSync?.();
-    } catch {
-      // stdout gone (e.g. a closed pipe): nothing left to save.
-    }
+  /** close writes out what is buffered (on stop). */
+  close(): Promise<void> {
+    return this.#out === null ? Promise.resolve() : this.#out.close();
   }
 }

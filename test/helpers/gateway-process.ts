@@ -29,6 +29,8 @@ export interface GatewayProcess {
   statusUrl: string;
   /** stderr is everything the gateway logged so far. */
   stderr: () => string;
+  /** stdout is what it wrote to stdout so far (the access log), when started with `stdout: true`. */
+  stdout: () => string;
   isAlive: () => boolean;
   /** kill sends the signal (default SIGKILL) and waits for the exit. */
   kill: (signal?: NodeJS.Signals) => Promise<void>;
@@ -40,12 +42,14 @@ export interface GatewayProcess {
  */
 export async function startGatewayProcess(
   cleanup: Cleanup,
-  opts: { configPath: string; statusPort: number; watch?: boolean; env?: Record<string, string> },
+  opts: { configPath: string; statusPort: number; watch?: boolean; env?: Record<string, string>; stdout?: boolean },
 ): Promise<GatewayProcess> {
   const args = ['--import', 'tsx', resolve('src/main.ts'), 'start', '--config', opts.configPath, ...(opts.watch === true ? ['--watch'] : [])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, IGW_LOG_LEVEL: 'warn', ...opts.env } });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', opts.stdout === true ? 'pipe' : 'ignore', 'pipe'], env: { ...process.env, IGW_LOG_LEVEL: 'warn', ...opts.env } });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  let stdout = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const isAlive = (): boolean => child.exitCode === null && child.signalCode === null;
   const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
@@ -62,5 +66,5 @@ export async function startGatewayProcess(
     },
     20_000,
   );
-  return { child, statusUrl, stderr: () => stderr, isAlive, kill };
+  return { child, statusUrl, stderr: () => stderr, stdout: () => stdout, isAlive, kill };
 }
