@@ -141,6 +141,11 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
   #frameRead: Buffer | null = null;
   #frameStart = 0;
   #frameEnd = 0;
+  /**
+   * #held is a response's first body bytes when its head is not out yet and its length was given:
+   * held to the end of the tick, so a whole answer (head, body, end) leaves as one buffer.
+   */
+  #held: Buffer | null = null;
 
   constructor(socket: Socket, owner: ResponseOwner) {
     super();
@@ -197,9 +202,30 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
     this.#writeHeadOnce();
   }
 
+  static #flushHeldTick(res: FastResponse): void {
+    if (res.#held !== null) res.#flushHeld();
+  }
+
+  /** #flushHeld writes the head with the body bytes held behind it, as one buffer. */
+  #flushHeld(): void {
+    const held = this.#held!;
+    this.#held = null;
+    if (this.destroyed) return;
+    this.#isHeadWritten = true;
+    this.#isHeadHeld = false;
+    const head = this.#head;
+    const out = Buffer.allocUnsafe(head.length + held.length);
+    held.copy(out, out.write(head, 0, 'latin1'));
+    this.socket.write(out);
+  }
+
   /** #writeHeadOnce puts the head on the socket if it is not there yet. */
   #writeHeadOnce(): void {
     if (this.#isHeadWritten) return;
+    if (this.#held !== null) {
+      this.#flushHeld();
+      return;
+    }
     this.#isHeadWritten = true;
     this.#isHeadHeld = false;
     this.socket.write(this.#head, 'latin1');
@@ -299,6 +325,11 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
       this.flushHeaders();
       return !sock.writableNeedDrain;
     }
+    if (!this.#isHeadWritten && !this.#isChunked && !this.#isCorked && this.#held === null && data.length <= COPY_FRAME_BYTES) {
+      this.#held = data;
+      process.nextTick(FastResponse.#flushHeldTick, this);
+      return true;
+    }
     this.#cork();
     this.#writeHeadOnce();
     // Relayed chunks held for the end of the upstream read go first.
@@ -312,16 +343,20 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
     const sock = this.socket;
     const data = chunk === undefined ? null : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.writableEnded = true;
-    if (!this.#isCorked && !this.#isHeadWritten && !this.#isHeadHeld && this.#frameRead === null && !this.#isChunked && data !== null && this.#hasBody) {
+    const held = this.#held;
+    if (!this.#isCorked && !this.#isHeadWritten && !this.#isHeadHeld && this.#frameRead === null && !this.#isChunked && this.#hasBody) {
       // The whole response at once (a JSON answer, an error): head and body copied into one
       // buffer and written with one call, without the cork and writev of the general case.
       const head = this.#head;
-      const n = data.length;
-      if (n <= COPY_FRAME_BYTES) {
+      const h = held === null ? 0 : held.length;
+      const n = data === null ? 0 : data.length;
+      if (h + n <= COPY_FRAME_BYTES) {
+        this.#held = null;
         this.#isHeadWritten = true;
-        const out = Buffer.allocUnsafe(head.length + n);
-        const at = out.write(head, 0, 'latin1');
-        data.copy(out, at);
+        const out = Buffer.allocUnsafe(head.length + h + n);
+        let at = out.write(head, 0, 'latin1');
+        if (held !== null) at += held.copy(out, at);
+        if (data !== null) data.copy(out, at);
         sock.write(out, this.#onFlushed);
         return this;
       }
@@ -365,6 +400,7 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
   /** destroy drops the connection (what node:http's res.destroy() does too); 'close' follows. */
   destroy(err?: Error): this {
     this.destroyed = true;
+    this.#held = null;
     this.#frameRead = null;
     this.#isHeadHeld = false;
     this.socket.destroy(err);
