@@ -31,8 +31,7 @@ export interface GatewayResponse {
   flushHeaders(): void;
   /** destroy drops the connection (HTTP/2: resets the stream): a cut body must not look complete. */
   destroy(err?: Error): unknown;
-  on(event: 'drain', listener: () => void): unknown;
-  once(event: 'close' | 'finish', listener: () => void): unknown;
+  once(event: 'close' | 'finish' | 'drain', listener: () => void): unknown;
 }
 
 // node:http2's compatibility response takes a flat header list and has flushHeaders at run time,

@@ -29,6 +29,7 @@ export class Respond implements TailHandler {
   #isStream = false;
   #isClientGone = false;
   #isDone = false;
+  #isWaitingDrain = false;
 
   constructor(ctx: TailContext) {
     this.#ctx = ctx;
@@ -70,7 +71,17 @@ export class Respond implements TailHandler {
       return;
     }
     if (this.#isStream) res.flushHeaders();
-    res.on('drain', () => controller.resume());
+  }
+
+  /** #pauseUntilDrain stops the upstream while the client's socket is full (a listener only then, not per response). */
+  #pauseUntilDrain(controller: UpstreamController): void {
+    controller.pause();
+    if (this.#isWaitingDrain) return;
+    this.#isWaitingDrain = true;
+    this.#ctx.res.once('drain', () => {
+      this.#isWaitingDrain = false;
+      controller.resume();
+    });
   }
 
   onResponseData(controller: UpstreamController, chunk: Buffer): void {
@@ -85,7 +96,7 @@ export class Respond implements TailHandler {
     if (res.destroyed) return;
     // A whole upstream chunk passed on unchanged goes out with its own framing (src/http/relay.ts).
     const isSent = chunk === frame.data && res.writeFrame !== undefined ? res.writeFrame(chunk, frame.read!, frame.start, frame.end) : res.write(chunk);
-    if (!isSent) controller.pause();
+    if (!isSent) this.#pauseUntilDrain(controller);
   }
 
   onResponseEnd(): void {
