@@ -58,6 +58,12 @@ const CR = 13;
 const LF = 10;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/**
+ * NAMES maps header names already found to be tokens to their lower case: an engine sends the
+ * same few names on every response. Bounded, so odd names cannot grow it.
+ */
+const NAMES = new Map<string, string>();
+const MAX_NAMES = 512;
 const DIGITS = /^\d{1,15}$/;
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout[ \t]*=[ \t]*(\d{1,9})/i;
@@ -251,14 +257,18 @@ export class ResponseParser {
       const colon = text.indexOf(':', pos);
       if (colon < 0 || colon >= next) return this.#fail('malformed response header line');
       const rawName = text.slice(pos, colon);
-      if (!TOKEN.test(rawName)) return this.#fail('malformed response header name');
+      let name = NAMES.get(rawName);
+      if (name === undefined) {
+        if (!TOKEN.test(rawName)) return this.#fail('malformed response header name');
+        name = rawName.toLowerCase();
+        if (NAMES.size < MAX_NAMES) NAMES.set(rawName, name);
+      }
       let vs = colon + 1;
       let ve = next;
       while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
       while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
       const value = text.slice(vs, ve);
       if (BAD_VALUE.test(value)) return this.#fail('control character in a response header value');
-      const name = rawName.toLowerCase();
       switch (name) {
         case 'content-length': {
           // Exactly one plain number: the header is passed on to the client, so a list or a
