@@ -12,6 +12,7 @@ import type { HealthPolicy } from './health-policy.js';
 import type { ModelUpstream } from './model-upstream.js';
 import type { Target } from './target.js';
 import type { PoolRegistry } from './pool-registry.js';
+import type { UpstreamController, UpstreamDispatcher, UpstreamRequest } from './dispatch.js';
 import { parseModelList, sameAdapters } from './served-models.js';
 import { parseVllmMetrics } from './vllm-metrics.js';
 
@@ -32,10 +33,28 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   });
 }
 
-/** fetchText GETs a path on a target through its pool; null on any failure or non-2xx. */
-async function fetchText(pools: PoolRegistry, target: Target, path: string, timeoutMs: number, signal: AbortSignal, authorization: string | null = null): Promise<string | null> {
+/** MAX_PROBE_BYTES bounds a probe's body (a vLLM /metrics page is a few hundred KiB). */
+const MAX_PROBE_BYTES = 8 * 1024 * 1024;
+
+/** Probe is how the loops below read a target: its pools, and whether plain-HTTP targets go through the built-in client. */
+export interface Probe {
+  readonly pools: PoolRegistry;
+  /** isBuiltin: `proxy.fast_upstream`, so probes travel as the proxied requests to the same target do. */
+  readonly isBuiltin: boolean;
+}
+
+/**
+ * fetchText GETs a path on a target; null on any failure or non-2xx. A plain-HTTP target is read
+ * through the built-in HTTP/1.1 client, like its proxied requests: undici's parser is WebAssembly
+ * compiled on first use, and a first probe paying that mid-traffic stalled every stream of the
+ * process for tens of milliseconds. HTTPS targets (or `fast_upstream: false`) go through undici.
+ */
+async function fetchText(probe: Probe, target: Target, path: string, timeoutMs: number, signal: AbortSignal, authorization: string | null = null): Promise<string | null> {
+  if (probe.isBuiltin && target.origin.startsWith('http:')) {
+    return fetchBuiltin(probe.pools.forwarder(target.origin, timeoutMs, true), target.basePath + path, timeoutMs, signal, authorization);
+  }
   try {
-    const res = await pools.get(target.origin, { connectTimeoutMs: timeoutMs }).request({
+    const res = await probe.pools.get(target.origin, { connectTimeoutMs: timeoutMs }).request({
       path: target.basePath + path,
       method: 'GET',
       ...(authorization === null ? {} : { headers: { authorization } }),
@@ -50,26 +69,65 @@ async function fetchText(pools: PoolRegistry, target: Target, path: string, time
   }
 }
 
+/** fetchBuiltin is fetchText over an UpstreamDispatcher (the built-in client). */
+function fetchBuiltin(dispatcher: UpstreamDispatcher, path: string, timeoutMs: number, signal: AbortSignal, authorization: string | null): Promise<string | null> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(null);
+    let status = 0;
+    let size = 0;
+    const parts: Buffer[] = [];
+    let controller: UpstreamController | null = null;
+    let isDone = false;
+    const finish = (text: string | null): void => {
+      if (isDone) return;
+      isDone = true;
+      signal.removeEventListener('abort', onAbort);
+      resolve(text);
+    };
+    const onAbort = (): void => {
+      controller?.abort(new Error('probe stopped'));
+      finish(null);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    const request: UpstreamRequest = { path, method: 'GET', headers: authorization === null ? [] : ['authorization', authorization], body: null, headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
+    dispatcher.dispatch(request, {
+      onRequestStart: (c) => {
+        controller = c;
+      },
+      onResponseStart: (_c, statusCode) => {
+        status = statusCode;
+      },
+      onResponseData: (c, chunk) => {
+        size += chunk.length;
+        if (size > MAX_PROBE_BYTES) return c.abort(new Error('probe answer too large'));
+        parts.push(chunk);
+      },
+      onResponseEnd: () => finish(status >= 200 && status < 300 ? Buffer.concat(parts, size).toString('utf8') : null),
+      onResponseError: () => finish(null),
+    });
+  });
+}
+
 /**
  * runHealthChecks probes one target until the signal aborts. An unhealthy target is probed twice
  * as often, so with the default healthy_threshold of 2 a restarted replica is back within one
  * interval.
  */
-export async function runHealthChecks(pools: PoolRegistry, target: Target, policy: HealthPolicy, signal: AbortSignal): Promise<void> {
+export async function runHealthChecks(probe: Probe, target: Target, policy: HealthPolicy, signal: AbortSignal): Promise<void> {
   while (!signal.aborted && target.state.isKept) {
     const interval = target.state.isActiveHealthy ? policy.intervalMs : Math.max(50, policy.intervalMs / 2);
     if (!(await sleep(interval, signal))) return;
     if (!target.state.isKept) return;
-    const body = await fetchText(pools, target, policy.path, policy.timeoutMs, signal);
+    const body = await fetchText(probe, target, policy.path, policy.timeoutMs, signal);
     if (signal.aborted) return;
     target.state.activeResult(body !== null, policy);
   }
 }
 
 /** runLoadPolling reads a target's vLLM /metrics every interval into its load sample. */
-export async function runLoadPolling(pools: PoolRegistry, target: Target, path: string, intervalMs: number, signal: AbortSignal): Promise<void> {
+export async function runLoadPolling(probe: Probe, target: Target, path: string, intervalMs: number, signal: AbortSignal): Promise<void> {
   while (!signal.aborted && target.state.isKept) {
-    const text = await fetchText(pools, target, path, Math.max(intervalMs * 4, 1000), signal);
+    const text = await fetchText(probe, target, path, Math.max(intervalMs * 4, 1000), signal);
     if (signal.aborted) return;
     if (text !== null) {
       const sample = parseVllmMetrics(text, Date.now(), target.state.load);
@@ -88,9 +146,9 @@ export async function runLoadPolling(pools: PoolRegistry, target: Target, path: 
  * into its servedIds and servedAdapters, and calls onChange when they changed. A failed read keeps the last ids:
  * whether the target is up is the health checks' business.
  */
-export async function runModelDiscovery(pools: PoolRegistry, target: Target, intervalMs: number, timeoutMs: number, authorization: string | null, signal: AbortSignal, onChange: () => void): Promise<void> {
+export async function runModelDiscovery(probe: Probe, target: Target, intervalMs: number, timeoutMs: number, authorization: string | null, signal: AbortSignal, onChange: () => void): Promise<void> {
   while (!signal.aborted && target.state.isKept) {
-    const text = await fetchText(pools, target, '/v1/models', timeoutMs, signal, authorization);
+    const text = await fetchText(probe, target, '/v1/models', timeoutMs, signal, authorization);
     if (signal.aborted) return;
     const listing = text === null ? null : parseModelList(text);
     const before = target.state.servedIds;

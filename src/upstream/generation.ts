@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events';
 import type { DnsTarget } from './dns-target.js';
 import type { HealthPolicy } from './health-policy.js';
 import type { ModelUpstream } from './model-upstream.js';
-import { runDnsDiscovery, runHealthChecks, runLoadPolling, runModelDiscovery } from './checkers.js';
+import { runDnsDiscovery, runHealthChecks, runLoadPolling, runModelDiscovery, type Probe } from './checkers.js';
 import type { AdapterChange, LearnedAdapters, LearnedServedModel, MismatchChange } from './served-models.js';
 import type { Target } from './target.js';
 import type { PoolRegistry } from './pool-registry.js';
@@ -34,7 +34,7 @@ export interface GenerationModel {
 /** GenerationSnapshot is what a generation needs of a compiled snapshot (a config Snapshot fits it). */
 export interface GenerationSnapshot {
   readonly models: readonly GenerationModel[];
-  readonly settings: { readonly dnsServers: readonly string[] };
+  readonly settings: { readonly dnsServers: readonly string[]; readonly isFastUpstream: boolean };
 }
 
 /** GenerationEvents tell the gateway what background work found (for logs). */
@@ -56,11 +56,11 @@ export class Generation {
   readonly #listed = new Map<string, TargetState>();
   readonly #events: GenerationEvents;
   readonly #snapshot: GenerationSnapshot;
-  readonly #pools: PoolRegistry;
+  readonly #probe: Probe;
 
   constructor(snapshot: GenerationSnapshot, pools: PoolRegistry, events: GenerationEvents = {}) {
     this.#snapshot = snapshot;
-    this.#pools = pools;
+    this.#probe = { pools, isBuiltin: snapshot.settings.isFastUpstream };
     this.#events = events;
     const signal = this.#abort.signal;
     // Every probe, poll and DNS loop of the generation listens on this one signal.
@@ -101,18 +101,18 @@ export class Generation {
     const onChange = (): void => {
       for (const m of this.#snapshot.models) if ((m.learnedServed !== null || m.learnedAdapters !== null) && m.upstream.targets.some((x) => x.state === t.state)) this.#relearn(m);
     };
-    void runModelDiscovery(this.#pools, t, model.health.intervalMs, model.health.timeoutMs, model.upstreamAuthorization, this.#abort.signal, onChange).then(() => forgetLoop(this.#listed, t));
+    void runModelDiscovery(this.#probe, t, model.health.intervalMs, model.health.timeoutMs, model.upstreamAuthorization, this.#abort.signal, onChange).then(() => forgetLoop(this.#listed, t));
   }
 
   #watchHealth(health: HealthPolicy, load: GenerationModel['loadMetrics'], t: Target): void {
     const signal = this.#abort.signal;
     if (health.isActive && this.#probed.get(t.url) !== t.state) {
       this.#probed.set(t.url, t.state);
-      void runHealthChecks(this.#pools, t, health, signal).then(() => forgetLoop(this.#probed, t));
+      void runHealthChecks(this.#probe, t, health, signal).then(() => forgetLoop(this.#probed, t));
     }
     if (load !== null && this.#polled.get(t.url) !== t.state) {
       this.#polled.set(t.url, t.state);
-      void runLoadPolling(this.#pools, t, load.path, load.intervalMs, signal).then(() => forgetLoop(this.#polled, t));
+      void runLoadPolling(this.#probe, t, load.path, load.intervalMs, signal).then(() => forgetLoop(this.#polled, t));
     }
   }
 

@@ -54,14 +54,15 @@ class UndiciForwarder implements UpstreamDispatcher {
  * PoolRegistry holds the keep-alive connection pools per upstream origin. Pools are state that
  * outlives a config snapshot: keyed by origin (and connect timeout), they are reused across
  * reloads. Requests to plain-HTTP targets go through the built-in HTTP/1.1 client (H1Pool) unless
- * `proxy.fast_upstream` is false; HTTPS targets, and health and load probes, use undici.
+ * `proxy.fast_upstream` is false, and so are health, load and model-list probes of those targets;
+ * HTTPS targets use undici.
  */
 export class PoolRegistry {
   readonly #pools = new Map<string, Pool>();
   /** #forwarders: builtin flag → origin → connect timeout → dispatcher (no key string built per request). */
   readonly #forwarders = [new Map<string, Map<number, UpstreamDispatcher>>(), new Map<string, Map<number, UpstreamDispatcher>>()] as const;
 
-  /** get returns the undici pool for an origin (probes, and requests forwarded over undici), creating it on first use. */
+  /** get returns the undici pool for an origin (requests and probes over undici), creating it on first use. */
   get(origin: string, opts: PoolOptions): Pool {
     const key = `${origin}|${opts.connectTimeoutMs}`;
     let pool = this.#pools.get(key);
