@@ -25,6 +25,12 @@ export interface GatewayResponse {
    * own framing, read[start, end), instead of framing `data` anew (src/http/relay.ts).
    */
   writeFrame?(data: Buffer, read: Buffer, start: number, end: number): boolean;
+  /**
+   * relayRun (the fast HTTP/1.1 front only) sends whole chunks of a chunked upstream body,
+   * read[start, end), with their own framing, as writeFrame does; false: the socket is full;
+   * undefined: this response cannot relay them (not chunked, or its head not sent), nothing sent.
+   */
+  relayRun?(read: Buffer, start: number, end: number): boolean | undefined;
   end(): unknown;
   end(chunk: Buffer | string): unknown;
   /** flushHeaders sends the head now (a stream's head should not wait for its first event). */

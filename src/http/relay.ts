@@ -12,6 +12,12 @@
  * nothing waits for a later event. A stream's head sent during a read (flushHeaders) is held the
  * same way and leaves with that read's events, and a response that ends in the read sends its
  * last chunks together with the end of the body: one write per read where the bytes allow it.
+ *
+ * Runs: before slicing chunk by chunk, the client offers the tail all the whole chunks of a read
+ * at once (UpstreamHandler.onResponseRun). The usage tap lets through those up to the first one
+ * holding a usage object or not ending an SSE event (one search over the run instead of one per
+ * chunk), a usage hider with nothing held passes them unchanged, and respond holds their bytes
+ * for the read's write (relayRun). What a link does not take is delivered chunk by chunk as above.
  */
 
 /** FramedChunk is the chunk whose data is on its way down the tail right now. */

@@ -92,6 +92,11 @@ export class PassiveHealth implements UpstreamHandler, UpstreamController {
     this.#next.onResponseData(this, chunk);
   }
 
+  onResponseRun(_controller: UpstreamController, read: Buffer, start: number, end: number, dataBytes: number): number {
+    if (this.#isDone) return end;
+    return this.#next.onResponseRun(this, read, start, end, dataBytes);
+  }
+
   onResponseEnd(_controller: UpstreamController, trailers: UpstreamHeaders): void {
     if (this.#isDone) return;
     this.#settle(toOutcome(this.#passive, this.#status));

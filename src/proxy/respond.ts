@@ -99,6 +99,19 @@ export class Respond implements TailHandler {
     if (!isSent) this.#pauseUntilDrain(controller);
   }
 
+  onResponseRun(controller: UpstreamController, read: Buffer, start: number, end: number, dataBytes: number): number {
+    if (this.#isClientGone || this.#isDone) return end;
+    if (this.#head !== null) return start;
+    const ctx = this.#ctx;
+    const res = ctx.res;
+    if (res.destroyed) return end;
+    const isSent = res.relayRun?.(read, start, end);
+    if (isSent === undefined) return start;
+    ctx.bytesOut += dataBytes;
+    if (!isSent) this.#pauseUntilDrain(controller);
+    return end;
+  }
+
   onResponseEnd(): void {
     if (this.#isClientGone || this.#isDone) return;
     this.#isDone = true;

@@ -99,6 +99,12 @@ export class Retry<C extends TailContext> implements ResponseHandler {
     this.#next.onResponseData(controller, chunk);
   }
 
+  onResponseRun(controller: UpstreamController, read: Buffer, start: number, end: number, dataBytes: number): number {
+    const ctx = this.#ctx;
+    if (ctx.firstByteAt === 0) ctx.firstByteAt = performance.now();
+    return this.#next.onResponseRun(controller, read, start, end, dataBytes);
+  }
+
   onResponseEnd(controller: UpstreamController, trailers: UpstreamHeaders): void {
     this.#isDone = true;
     this.#next.onResponseEnd(controller, trailers);

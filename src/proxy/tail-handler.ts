@@ -8,6 +8,13 @@ import type { UpstreamController, UpstreamHeaders } from '../upstream/index.js';
 export interface ResponseHandler {
   onResponseStart(controller: UpstreamController, statusCode: number, headers: UpstreamHeaders): void;
   onResponseData(controller: UpstreamController, chunk: Buffer): void;
+  /**
+   * onResponseRun is a run of whole chunks of a chunked body, relayed with their own framing
+   * (UpstreamHandler.onResponseRun). A link passes on all of it, or the first chunks of it, or
+   * none, before doing anything with what it does not pass, and returns where what was taken
+   * ends (`start`: nothing); the transport delivers the rest through onResponseData.
+   */
+  onResponseRun(controller: UpstreamController, read: Buffer, start: number, end: number, dataBytes: number): number;
   onResponseEnd(controller: UpstreamController, trailers: UpstreamHeaders): void;
   onResponseError(controller: UpstreamController, err: Error): void;
 }

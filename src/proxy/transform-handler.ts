@@ -46,6 +46,13 @@ export class TransformHandler implements TailHandler {
     if (out !== null) this.#next.onResponseData(controller, out);
   }
 
+  onResponseRun(controller: UpstreamController, read: Buffer, start: number, end: number, dataBytes: number): number {
+    if (this.#isClientGone) return end;
+    // Only a transformer that would pass these chunks unchanged lets them through as they are.
+    const tf = this.#transformer;
+    return tf.passesRun !== undefined && tf.passesRun() ? this.#next.onResponseRun(controller, read, start, end, dataBytes) : start;
+  }
+
   onResponseEnd(controller: UpstreamController, trailers: UpstreamHeaders): void {
     if (!this.#isClientGone) {
       const rest = this.#transformer.end();

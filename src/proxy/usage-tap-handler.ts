@@ -32,6 +32,10 @@ export class UsageTapHandler<C extends TailContext> implements TailHandler {
   #isStream = false;
   /** #last is the last upstream chunk (a reference): whether it ended the generation decides a client-gone abort. */
   #last: Buffer | null = null;
+  /** #lastRun[#lastStart, #lastEnd) is the last run of chunks, when the last data came as one (#last is null then). */
+  #lastRun: Buffer | null = null;
+  #lastStart = 0;
+  #lastEnd = 0;
   #graceTimer: NodeJS.Timeout | null = null;
 
   constructor(ctx: C, record: (ctx: C) => void, next: TailHandler) {
@@ -49,7 +53,23 @@ export class UsageTapHandler<C extends TailContext> implements TailHandler {
   onResponseData(controller: UpstreamController, chunk: Buffer): void {
     this.isUsageChunk = this.#tap.feed(chunk);
     this.#last = chunk;
+    this.#lastRun = null;
     this.#next.onResponseData(controller, chunk);
+  }
+
+  onResponseRun(controller: UpstreamController, read: Buffer, start: number, end: number, dataBytes: number): number {
+    // The chunks from one holding (part of) a usage object on go one by one, through feed().
+    const tap = this.#tap;
+    const clean = tap.cleanPrefix(read, start, end);
+    if (clean === start) return start;
+    const taken = this.#next.onResponseRun(controller, read, start, clean, clean === end ? dataBytes : tap.cleanBytes);
+    if (taken === start) return start;
+    this.isUsageChunk = false;
+    this.#last = null;
+    this.#lastRun = read;
+    this.#lastStart = start;
+    this.#lastEnd = taken;
+    return taken;
   }
 
   onResponseEnd(controller: UpstreamController, trailers: UpstreamHeaders): void {
@@ -77,7 +97,7 @@ export class UsageTapHandler<C extends TailContext> implements TailHandler {
 
   /** #isUsageDue tells whether a stream's generation is over and its usage event not seen yet. */
   #isUsageDue(): boolean {
-    const last = this.#last;
+    const last = this.#last ?? (this.#lastRun === null ? null : this.#lastRun.subarray(this.#lastStart, this.#lastEnd));
     if (!this.#isStream || this.#tap.hasUsage || last === null) return false;
     return last.indexOf(FINISHED) !== -1 || last.indexOf(FINISHED_SPACED) !== -1;
   }

@@ -71,6 +71,43 @@ export class UsageTap {
     return isSeen;
   }
 
+  /** cleanBytes is the data length of the chunks cleanPrefix accepted last. */
+  cleanBytes = 0;
+
+  /**
+   * cleanPrefix is where the chunks of a run, read[start, end) with their chunked framing
+   * (checked by the transport), stop being ones that may pass without feed(): up to the first
+   * chunk that holds a usage marker, or whose data does not end an SSE event (a blank line: so no
+   * marker is cut between two chunks). `start`: none may (or something is pending from an earlier
+   * chunk). One search over the run instead of one per chunk; cleanBytes is set to their data length.
+   */
+  cleanPrefix(read: Buffer, start: number, end: number): number {
+    this.cleanBytes = 0;
+    if (this.#pending !== '') return start;
+    let marker = end;
+    for (let at = keyIn(read, start, end); at !== -1; at = keyIn(read, at + KEY.length, end)) {
+      const next = read[at + KEY.length];
+      if (next === 0x7b /* { */ || (next === 0x20 && read[at + KEY.length + 1] === 0x7b)) {
+        marker = at;
+        break;
+      }
+    }
+    let clean = start;
+    let bytes = 0;
+    let p = start;
+    while (p < end) {
+      let size = 0;
+      for (let c = read[p]!; c !== 0x0d; c = read[++p]!) size = size * 16 + (c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57);
+      const dataEnd = p + 2 + size;
+      if (dataEnd > marker || size < 2 || read[dataEnd - 1] !== 0x0a || read[dataEnd - 2] !== 0x0a) break;
+      p = dataEnd + 2;
+      clean = p;
+      bytes += size;
+    }
+    this.cleanBytes = bytes;
+    return clean;
+  }
+
   /** hasUsage tells whether a usage object was seen. */
   get hasUsage(): boolean {
     return this.promptTokens >= 0;
@@ -94,8 +131,15 @@ export class UsageTap {
 
 /** keyAt is where `"usage":` starts in chunk at or after `from`, or -1. */
 function keyAt(chunk: Buffer, from: number): number {
-  const n = chunk.length;
-  if (n > JS_SEARCH_BYTES) return chunk.indexOf(KEY, from);
+  return keyIn(chunk, from, chunk.length);
+}
+
+/** keyIn is where `"usage":` starts in chunk[from, n), or -1. */
+function keyIn(chunk: Buffer, from: number, n: number): number {
+  if (n - from > JS_SEARCH_BYTES) {
+    const at = chunk.indexOf(KEY, from);
+    return at !== -1 && at + KEY.length <= n ? at : -1;
+  }
   for (let i = from + KEY_LAST; i < n; ) {
     const c = chunk[i]!;
     // The key's last byte is `:`; compare backwards from there.

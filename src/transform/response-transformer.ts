@@ -30,6 +30,12 @@ export interface ResponseTransformer {
    * the usage tap's finding: whether the chunk holds part of an OpenAI usage object.
    */
   data(chunk: Buffer, hasUsage: boolean): Buffer | null;
+  /**
+   * passesRun, when given, tells whether data() would now return, unchanged, any chunks that hold
+   * no usage object and end on an SSE event boundary: such runs are then relayed without calling
+   * data() per chunk.
+   */
+  passesRun?(): boolean;
   /** end returns what is left to send when the upstream body ended (null: nothing). */
   end(): Buffer | null;
   /** error returns the last bytes of a stream that failed after its head went out (null: the default SSE error event). */

@@ -42,6 +42,11 @@ export class UsageChunkHider implements ResponseTransformer {
     return this.#isStream ? this.filter(chunk, hasUsage) : chunk;
   }
 
+  passesRun(): boolean {
+    // Nothing held, nothing being passed half: a chunk that ends an event and holds no usage goes as it is.
+    return this.#isStream && this.#carry === null && !this.#isPassing;
+  }
+
   end(): Buffer | null {
     return this.flush();
   }

@@ -26,6 +26,14 @@ export interface UpstreamHandler {
   onRequestStart?(controller: UpstreamController, context: unknown): void;
   onResponseStart?(controller: UpstreamController, statusCode: number, headers: UpstreamHeaders, statusMessage?: string): void;
   onResponseData?(controller: UpstreamController, chunk: Buffer): void;
+  /**
+   * onResponseRun is offered, by a transport that can (the built-in HTTP/1.1 client), a run of
+   * whole chunks of a chunked body that arrived in one read: read[start, end) holds them with
+   * their framing, dataBytes is their data's length. Returns where the chunks taken as they are
+   * (relayed with their framing) end, at a chunk boundary: `end` for all, `start` for none; the
+   * transport delivers the data of the others chunk by chunk through onResponseData.
+   */
+  onResponseRun?(controller: UpstreamController, read: Buffer, start: number, end: number, dataBytes: number): number;
   onResponseEnd?(controller: UpstreamController, trailers: UpstreamHeaders): void;
   onResponseError?(controller: UpstreamController, err: Error): void;
 }

@@ -91,6 +91,11 @@ export class FakeNext implements TailHandler {
     this.chunks.push(chunk.toString());
     this.events.push('data');
   }
+  onResponseRun(_c: UpstreamController, read: Buffer, start: number, end: number): number {
+    this.chunks.push(read.toString('latin1', start, end));
+    this.events.push('run');
+    return end;
+  }
   onResponseEnd(): void {
     this.events.push('end');
   }

@@ -145,6 +145,32 @@ describe('stream relay with the upstream framing', () => {
     assert.equal(answer.body, events.join('') + USAGE + DONE);
   });
 
+  it('relays the chunks of one read up to the usage event as they are, and hides and counts that event', async () => {
+    engine.script = (sock) => sock.write(HEAD + events.map((e) => chunk(e)).join('') + chunk(USAGE) + chunk(DONE) + '0\r\n\r\n');
+    const answer = await ask(gw);
+    assert.equal(answer.body, events.join('') + DONE);
+    const line = gw.accessLog.json<{ prompt_tokens: number | null; completion_tokens: number | null; bytes_out: number }>().at(-1)!;
+    assert.equal(line.prompt_tokens, 11);
+    assert.equal(line.completion_tokens, 5);
+    assert.equal(line.bytes_out, Buffer.byteLength(events.join('') + DONE));
+  });
+
+  it('finds a usage object cut between two chunks of one read, and an event split over two chunks passes whole', async () => {
+    const usage = 'data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,"total_tokens":5,"completion_tokens":2}}\n\n';
+    const cut = usage.indexOf('"usage"') + 3;
+    const split = events[2]!.length >> 1;
+    engine.script = (sock) =>
+      sock.write(
+        HEAD + chunk(events[0]!) + chunk(events[1]!) + chunk(events[2]!.slice(0, split)) + chunk(events[2]!.slice(split)) + chunk(events[3]!) +
+          chunk(usage.slice(0, cut)) + chunk(usage.slice(cut)) + chunk(DONE) + '0\r\n\r\n',
+      );
+    const answer = await ask(gw, ',"stream_options":{"include_usage":true}');
+    assert.equal(answer.body, events.slice(0, 4).join('') + usage + DONE);
+    const line = gw.accessLog.json<{ prompt_tokens: number | null; completion_tokens: number | null }>().at(-1)!;
+    assert.equal(line.prompt_tokens, 3);
+    assert.equal(line.completion_tokens, 2);
+  });
+
   it('ends a stream cut after relayed chunks with an SSE error event in a chunk of its own', async () => {
     engine.script = async (sock) => {
       sock.write(HEAD + chunk(events[0]!) + chunk(events[1]!));

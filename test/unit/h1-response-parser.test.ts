@@ -240,3 +240,53 @@ describe('response head arriving one byte at a time', () => {
     assert.equal(r.ends, 1);
   });
 });
+
+describe('runs of whole chunks (onRun)', () => {
+  const HEAD = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+  const c = (data: string, ext = ''): string => `${data.length.toString(16)}${ext}\r\n${data}\r\n`;
+
+  /** feedWithRuns feeds the pieces; onRun takes up to `take(start, end)` and the rest comes as onBody. */
+  function feedWithRuns(pieces: string[], take: (read: Buffer, start: number, end: number) => number): { runs: string[]; bodies: string[]; dataBytes: number[]; ends: number } {
+    const out = { runs: [] as string[], bodies: [] as string[], dataBytes: [] as number[], ends: 0 };
+    const p = new ResponseParser({
+      onHead: () => {},
+      onBody: (chunk) => out.bodies.push(chunk.toString('latin1')),
+      onRun: (read, start, end, dataBytes) => {
+        const taken = take(read, start, end);
+        if (taken > start) out.runs.push(read.toString('latin1', start, taken));
+        out.dataBytes.push(dataBytes);
+        return taken;
+      },
+      onEnd: () => out.ends++,
+    });
+    p.start(false);
+    for (const piece of pieces) assert.ok(p.feed(Buffer.from(piece, 'latin1')), p.error);
+    return out;
+  }
+
+  it('offers the whole chunks of a read as one run; the last chunk and one cut by the read end are read as before', () => {
+    const out = feedWithRuns([HEAD + c('aa') + c('bbb') + c('cccc').slice(0, 4), c('cccc').slice(4) + c('dd') + '0\r\n\r\n'], (_r, _s, end) => end);
+    assert.deepEqual(out.runs, [c('aa') + c('bbb'), c('dd')]);
+    assert.deepEqual(out.dataBytes, [5, 2]);
+    assert.deepEqual(out.bodies, ['c', 'ccc'], 'the chunk cut by the read end comes as data');
+    assert.equal(out.ends, 1);
+  });
+
+  it('delivers the chunks of a run that were not taken one by one, without offering them again', () => {
+    const text = HEAD + c('aa') + c('bbb') + c('cccc') + '0\r\n\r\n';
+    const out = feedWithRuns([text], (read, start) => {
+      // Take the first chunk only.
+      return read.indexOf('\r\n', read.indexOf('\r\n', start) + 2) + 2;
+    });
+    assert.deepEqual(out.runs, [c('aa')]);
+    assert.deepEqual(out.bodies, ['bbb', 'cccc']);
+    assert.equal(out.dataBytes.length, 1, 'offered once');
+    assert.equal(out.ends, 1);
+  });
+
+  it('stops a run at a chunk with extensions, which is read as before', () => {
+    const out = feedWithRuns([HEAD + c('aa') + c('bb', ';x=1') + c('cc') + '0\r\n\r\n'], (_r, _s, end) => end);
+    assert.deepEqual(out.runs, [c('aa'), c('cc')]);
+    assert.deepEqual(out.bodies, ['bb']);
+  });
+});

@@ -73,3 +73,30 @@ describe('UsageChunkHider with the usage tap', () => {
     assert.ok(maxHeld <= piece.length);
   });
 });
+
+describe('UsageTap.cleanPrefix: which chunks of a run may pass without a look at each', () => {
+  const c = (data: string): string => `${data.length.toString(16)}\r\n${data}\r\n`;
+  const ev = (i: number): string => `data: {"choices":[{"delta":{"content":"t${i}"}}],"usage":null}\n\n`;
+  const USAGE_EVENT = 'data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2}}\n\n';
+  const prefixOf = (text: string, tap = new UsageTap()): { clean: string; bytes: number } => {
+    const b = Buffer.from(text, 'latin1');
+    const end = tap.cleanPrefix(b, 0, b.length);
+    return { clean: text.slice(0, end), bytes: tap.cleanBytes };
+  };
+
+  it('takes every chunk that ends an event and holds no usage object ("usage":null is none)', () => {
+    const text = c(ev(1)) + c(ev(2)) + c(ev(3));
+    assert.deepEqual(prefixOf(text), { clean: text, bytes: ev(1).length + ev(2).length + ev(3).length });
+  });
+
+  it('stops before the chunk holding a usage object, and before a chunk that does not end an event', () => {
+    assert.equal(prefixOf(c(ev(1)) + c(USAGE_EVENT) + c(ev(2))).clean, c(ev(1)));
+    assert.equal(prefixOf(c(ev(1)) + c(ev(2).slice(0, 10)) + c(ev(2).slice(10))).clean, c(ev(1)));
+  });
+
+  it('takes nothing while part of a usage object from an earlier chunk is pending', () => {
+    const tap = new UsageTap();
+    tap.feed(Buffer.from('data: {"choices":[],"us'));
+    assert.equal(prefixOf(c(ev(1)), tap).clean, '');
+  });
+});

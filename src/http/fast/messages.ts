@@ -261,7 +261,12 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
    * framed as chunked, or whose head is not out yet, writes `data` as write() does.
    */
   writeFrame(data: Buffer, read: Buffer, start: number, end: number): boolean {
-    if (!this.#isChunked || !(this.#isHeadWritten || this.#isHeadHeld) || this.destroyed || this.writableEnded) return this.write(data);
+    return this.relayRun(read, start, end) ?? this.write(data);
+  }
+
+  /** relayRun holds whole chunks of an upstream read, read[start, end), to be written with the read's other relayed bytes (GatewayResponse.relayRun). */
+  relayRun(read: Buffer, start: number, end: number): boolean | undefined {
+    if (!this.#isChunked || !(this.#isHeadWritten || this.#isHeadHeld) || this.destroyed || this.writableEnded) return undefined;
     if (this.#frameRead === read && this.#frameEnd === start) this.#frameEnd = end;
     else {
       if (this.#frameRead !== null) this.flushFrames();

@@ -382,6 +382,12 @@ class H1Connection implements ResponseEvents {
     ex.handler.onResponseData?.(ex, chunk);
   }
 
+  onRun(read: Buffer, start: number, end: number, dataBytes: number): number {
+    const ex = this.#ex!;
+    const h = ex.handler;
+    return h.onResponseRun === undefined ? start : h.onResponseRun(ex, read, start, end, dataBytes);
+  }
+
   onEnd(): void {
     this.#isComplete = true;
   }

@@ -21,6 +21,13 @@ export type ResponseHeaders = Record<string, string | string[] | undefined>;
 export interface ResponseEvents {
   onHead(status: number, headers: ResponseHeaders): void;
   onBody(chunk: Buffer): void;
+  /**
+   * onRun, when given, is offered each run of whole chunks of a chunked body found complete in
+   * one read: read[start, end) holds them with their framing, dataBytes their data. Returns
+   * where the chunks it took as they are end (a chunk boundary; `start`: none); the others are
+   * delivered one by one through onBody.
+   */
+  onRun?(read: Buffer, start: number, end: number, dataBytes: number): number;
   onEnd(): void;
 }
 
@@ -91,6 +98,8 @@ export class ResponseParser {
   #trailerBytes = 0;
   /** #frameStart is where the current chunk's size line began in the chunk being fed (-1: in an earlier read, or it has extensions). */
   #frameStart = -1;
+  /** #noRunBefore: a run refused by onRun ends here; its chunks are read one by one (an offset in the current read). */
+  #noRunBefore = 0;
   /** error says what was wrong with the bytes, once feed() or end() returned false. */
   error = '';
   /** isReusable tells whether the connection may carry another exchange after this response. */
@@ -140,6 +149,7 @@ export class ResponseParser {
   feed(chunk: Buffer): boolean {
     if (this.#state === S_IDLE) return this.#fail('the upstream sent bytes with no request outstanding');
     this.#frameStart = -1;
+    this.#noRunBefore = 0;
     let at = 0;
     while (at < chunk.length) {
       const state = this.#state;
@@ -353,6 +363,37 @@ export class ResponseParser {
     return end;
   }
 
+  /**
+   * #offerRun finds the whole chunks that start at `at` and end in this read (a plain size line,
+   * data, CRLF; the last chunk of the body is left to the state machine) and offers them as one
+   * run. Returns where reading goes on: past the chunks taken; the run's others are read one by
+   * one, without offering them again.
+   */
+  #offerRun(chunk: Buffer, at: number): number {
+    const n = chunk.length;
+    let p = at;
+    let dataBytes = 0;
+    for (;;) {
+      let q = p;
+      let size = 0;
+      while (q < n && q - p < 8) {
+        const h = hexValue(chunk[q]!);
+        if (h < 0) break;
+        size = size * 16 + h;
+        q++;
+      }
+      if (q === p || size === 0 || q + 1 >= n || chunk[q] !== CR || chunk[q + 1] !== LF) break;
+      const dataEnd = q + 2 + size;
+      if (dataEnd + 1 >= n || chunk[dataEnd] !== CR || chunk[dataEnd + 1] !== LF) break;
+      dataBytes += size;
+      p = dataEnd + 2;
+    }
+    if (p === at) return at;
+    const taken = this.#events.onRun!(chunk, at, p, dataBytes);
+    if (taken < p) this.#noRunBefore = p;
+    return taken;
+  }
+
   /** #readChunked removes chunked framing; data goes on as slices. */
   #readChunked(chunk: Buffer, at: number): number {
     let i = at;
@@ -361,6 +402,13 @@ export class ResponseParser {
       const c = chunk[i]!;
       switch (this.#chunkState) {
         case C_SIZE: {
+          if (this.#lineBytes === 0 && i >= this.#noRunBefore && this.#events.onRun !== undefined) {
+            const next = this.#offerRun(chunk, i);
+            if (next !== i) {
+              i = next;
+              break;
+            }
+          }
           const h = hexValue(c);
           if (h >= 0) {
             if (this.#lineBytes === 0) this.#frameStart = i;
