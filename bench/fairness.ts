@@ -331,6 +331,37 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
   }
 }
 
+/** WAITED_MS: a B request whose queue_ms is at least this waited in the gateway (below it: the scheduling step's own time). */
+const WAITED_MS = 0.5;
+
+/**
+ * waitedLine says how often and how long B waited in the gateway in a run, next to how often a
+ * request finished (a place freed): with `headroom`, B waits only when it arrives while the kept
+ * places are taken and nothing has finished since, so that wait is about one gap between finishes.
+ */
+function waitedLine(r: Run, headroom: number): string {
+  const g = r.parts.gateway;
+  let n = 0;
+  let sum = 0;
+  for (const ms of g) {
+    if (ms < WAITED_MS) continue;
+    n++;
+    sum += ms;
+  }
+  let finished = 0;
+  const t0 = Math.min(r.b.sentAt[0] ?? Infinity, r.a?.sentAt[0] ?? Infinity);
+  for (const x of [r.a, r.b]) if (x !== null) for (let i = 0; i < x.endAt.length; i++) if (x.outcome[i] === OK && x.endAt[i]! >= t0 && x.endAt[i]! <= t0 + r.seconds * 1000) finished++;
+  const rate = finished / r.seconds;
+  return (
+    `In the \`${r.name}\` run ${n} of B's ${g.length} answered requests (${((n / Math.max(1, g.length)) * 100).toFixed(0)} %) waited in the gateway, ${n > 0 ? (sum / n).toFixed(0) : '0'} ms on average; ` +
+    `requests finished at ${rate.toFixed(1)}/s, one every ${(1000 / rate).toFixed(0)} ms on average. ` +
+    (headroom > 0
+      ? `With \`headroom: ${headroom}\` a request of B waits when it arrives while B's own earlier requests hold every place kept for it and none has finished since: about one gap between finishes. `
+      : 'Without `headroom` no place is kept: B waits whenever every place is busy, for its turn and for a place to free up. ') +
+    'Each kept place is idle, throughput given up, while B does not use it: more headroom makes B wait less often and costs throughput (docs/flow-control.md has the numbers of each setting).'
+  );
+}
+
 async function main(): Promise<void> {
   const layout = pinLayout();
   const cli = cliEntry(ROOT);
@@ -376,6 +407,8 @@ async function main(): Promise<void> {
       'B in gateway queue: the access log\'s queue_ms; B in engine queue: its upstream_ms (the simulator answers headers when a request enters the batch). The rest of B\'s time to first token is the engine\'s ttft and the gateway\'s own time.',
       '',
       `Throughput with flow control: ${((tokens(runs[2]!) / tokens(runs[1]!)) * 100).toFixed(1)} % of without (target >= 95 %). B's p95 with flow control: ${(p95(runs[2]!) / idle).toFixed(2)}x idle (target <= 1.5x).`,
+      '',
+      waitedLine(on, Number(FLOW.headroom ?? 0)),
     ];
     const probes = runs[2]!.probes;
     if (probes !== null) {
