@@ -126,6 +126,8 @@ interface Run {
   probes: { vipTtftMs: number; waitingAtVip: number; shedMs: number[]; shedStatus: number[]; dedicated: DedicatedProbes } | null;
   /** parts are where B's requests spent their time, from the gateway's access log (ms, sorted). */
   parts: { gateway: Float64Array; engineQueue: Float64Array };
+  /** bQueueMs[i] is B's request i's queue_ms in the access log (NaN: no line). */
+  bQueueMs: Float64Array;
 }
 
 /**
@@ -145,16 +147,22 @@ const SHED_PROBES = 60;
 const SHED_WINDOW = [0.2, 0.9] as const;
 const SHED_ID_PREFIX = 'bench-shed-probe-';
 
-/** totalMsById reads the access log's total_ms of the requests whose id starts with `prefix`. */
-function totalMsById(logPath: string, prefix: string): Map<string, number> {
+/** B_ID_PREFIX + i is the X-Request-Id of B's request i. */
+const B_ID_PREFIX = 'bench-tenant-b-';
+
+/** fieldById reads one number field of the access log lines whose request id starts with `prefix`. */
+function fieldById(logPath: string, prefix: string, field: 'total_ms' | 'queue_ms'): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of readFileSync(logPath, 'utf8').split('\n')) {
     if (!line.startsWith('{') || !line.includes(prefix)) continue;
-    const e = JSON.parse(line) as { request_id: string; total_ms: number };
-    if (e.request_id.startsWith(prefix)) out.set(e.request_id, e.total_ms);
+    const e = JSON.parse(line) as { request_id: string; total_ms: number; queue_ms: number };
+    if (e.request_id.startsWith(prefix)) out.set(e.request_id, e[field]);
   }
   return out;
 }
+
+const totalMsById = (logPath: string, prefix: string) => fieldById(logPath, prefix, 'total_ms');
+const queueMsById = (logPath: string, prefix: string) => fieldById(logPath, prefix, 'queue_ms');
 
 /**
  * partsOf reads B's answered requests from the gateway's access log: queue_ms is the wait in the
@@ -180,9 +188,10 @@ function body(n: number, maxTokens: number = MEAN_TOKENS): Buffer {
   return Buffer.from(JSON.stringify({ model: MODEL, stream: true, max_tokens: maxTokens, messages: [{ role: 'user', content }] }));
 }
 
-function ttfts(r: OpenLoopResult): Float64Array {
+/** ttfts are the sorted times to first token of a run's answered requests; with `keep`, only of those it keeps (by index). */
+function ttfts(r: OpenLoopResult, keep: ((i: number) => boolean) | null = null): Float64Array {
   const out: number[] = [];
-  for (let i = 0; i < r.sentAt.length; i++) if (r.outcome[i] === OK && r.firstAt[i]! > 0) out.push(r.firstAt[i]! - r.sentAt[i]!);
+  for (let i = 0; i < r.sentAt.length; i++) if (r.outcome[i] === OK && r.firstAt[i]! > 0 && (keep === null || keep(i))) out.push(r.firstAt[i]! - r.sentAt[i]!);
   return Float64Array.from(out).sort();
 }
 
@@ -270,7 +279,7 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
     const bLengths = drawLengths(bArrivals.length, mulberry32(SEED + 1));
     const aLengths = drawLengths(aArrivals.length, mulberry32(SEED + 2));
     const t0 = performance.now() + 20;
-    const b = openLoop({ origin, path: PATH, headers: headersOf(KEYS.b), arrivals: bArrivals, bodies: Array.from(bArrivals, (_, i) => body(i, bLengths[i])), t0, graceMs: GRACE_MS });
+    const b = openLoop({ origin, path: PATH, headers: headersOf(KEYS.b), requestIdPrefix: B_ID_PREFIX, arrivals: bArrivals, bodies: Array.from(bArrivals, (_, i) => body(i, bLengths[i])), t0, graceMs: GRACE_MS });
     // The sheddable probes come from a process of their own, on one keep-alive connection: a
     // request sent from this process would wait for its event loop, busy with A's and B's streams.
     let shedProbe: Child | null = null;
@@ -322,7 +331,9 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
       const gatewayMs = totalMsById(logPath, SHED_ID_PREFIX);
       probes.dedicated = { status: seen.status, clientMs: seen.ms, gatewayMs: seen.ids.map((id) => gatewayMs.get(id) ?? Number.NaN), warmupStatus: seen.warmupStatus };
     }
-    return { name, a: aResult, b: bResult, aLengths, bLengths, seconds: SECONDS, probes, parts: partsOf(logPath) };
+    const bQueueMs = new Float64Array(bArrivals.length).fill(Number.NaN);
+    for (const [id, ms] of queueMsById(logPath, B_ID_PREFIX)) bQueueMs[Number(id.slice(B_ID_PREFIX.length))] = ms;
+    return { name, a: aResult, b: bResult, aLengths, bLengths, seconds: SECONDS, probes, parts: partsOf(logPath), bQueueMs };
   } catch (err) {
     throw withChildOutput(err, children);
   } finally {
@@ -360,6 +371,17 @@ function waitedLine(r: Run, headroom: number): string {
       : 'Without `headroom` no place is kept: B waits whenever every place is busy, for its turn and for a place to free up. ') +
     'Each kept place is idle, throughput given up, while B does not use it: more headroom makes B wait less often and costs throughput (docs/flow-control.md has the numbers of each setting).'
   );
+}
+
+/**
+ * notWaitedLine is B's p95 time to first token among its requests that did not wait in the
+ * gateway: what the rest of the way (the engines, and the host they share with the load
+ * generator) costs in the run, apart from flow control's queue.
+ */
+function notWaitedLine(r: Run, idle: number): string {
+  const t = ttfts(r.b, (i) => r.bQueueMs[i]! < WAITED_MS);
+  const p = percentile(t, 95);
+  return `B's requests that did not wait in the gateway (${t.length}): p95 time to first token ${p.toFixed(0)} ms, ${(p / idle).toFixed(2)}x idle — the engines' and the host's part in the \`${r.name}\` run, with no wait in the gateway.`;
 }
 
 async function main(): Promise<void> {
@@ -409,6 +431,7 @@ async function main(): Promise<void> {
       `Throughput with flow control: ${((tokens(runs[2]!) / tokens(runs[1]!)) * 100).toFixed(1)} % of without (target >= 95 %). B's p95 with flow control: ${(p95(runs[2]!) / idle).toFixed(2)}x idle (target <= 1.5x).`,
       '',
       waitedLine(on, Number(FLOW.headroom ?? 0)),
+      notWaitedLine(on, idle),
     ];
     const probes = runs[2]!.probes;
     if (probes !== null) {
