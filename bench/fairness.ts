@@ -447,7 +447,7 @@ async function main(): Promise<void> {
       const statuses = [...new Set(d.status)].join('/');
       lines.push(
         '',
-        `Negative-priority requests under saturation (target: answered in < 5 ms): ${d.status.length} sent from a probe process of their own, one at a time on one keep-alive connection, spread over ${SHED_WINDOW[0] * 100}-${SHED_WINDOW[1] * 100} % of the run (after one unmeasured request that opened the connection); status ${statuses}.`,
+        `Negative-priority requests under saturation (target: answered in < 5 ms): ${d.status.length} sent from a probe process of their own, one at a time on one keep-alive connection, spread over ${SHED_WINDOW[0] * 100}-${SHED_WINDOW[1] * 100} % of the run (after one unmeasured request that opened the connection, answered ${d.warmupStatus}); status ${statuses}.`,
         `- the gateway's own time (access log total_ms, request head parsed to response end): ${stats(gateway)};`,
         `- as their client saw it (loopback, and the probe process on the CPU the simulators and load generator share): ${stats(client)}.`,
         `Sent from the load generator's own process instead, ${probes.shedMs.length} such requests took ${probes.shedMs.map((m) => m.toFixed(1)).join(', ')} ms (status ${[...new Set(probes.shedStatus)].join('/')}): that process's event loop, busy with A's and B's streams, delays them — a lag of the client, not of the gateway's answer.`,
