@@ -26,9 +26,14 @@
  *    waits in an engine's queue, and `headroom`, a place kept for a key under its fair share.
  * Reported: B's p95 TTFT in each run and its ratio to idle (target with flow control <= 1.5x),
  * where B's time went (the gateway's access log: waiting in the gateway, waiting in an engine),
- * completed tokens/s of off and on (target: on >= 95 % of off), and in the `on` run two probes
- * sent while A's requests wait in the gateway: a priority-10 request (its TTFT, and how many
- * waited when it was sent) and negative-priority requests (answered 503 overloaded; target < 5 ms).
+ * completed tokens/s of off and on (target: on >= 95 % of off), and in the `on` run probes sent
+ * while A's requests wait in the gateway: a priority-10 request (its TTFT, and how many waited
+ * when it was sent), and negative-priority requests (answered 503 overloaded; target < 5 ms).
+ * The target is the gateway's answer time, so those come from a probe process of their own
+ * (bench/lib/shed-probe.ts: SHED_PROBES requests, one at a time on one keep-alive connection,
+ * spread over the run), each timed by its client and by the gateway (the access log's total_ms).
+ * A few are also sent from this process, for comparison: its event loop, busy with A's and B's
+ * streams, adds its own lag to a request it sends.
  *
  * Env: BENCH_WORKLOAD (varied | uniform, default varied; uniform writes fairness-<date>-uniform.md),
  * BENCH_SECONDS (measured seconds per run, default 15), BENCH_SEED, BENCH_FLOW (JSON fields
@@ -48,6 +53,7 @@ import { OK, mulberry32, openLoop, poissonArrivals, type OpenLoopResult } from '
 import { Child, freePorts, stopAll, waitUntilReady, withChildOutput } from './lib/procs.js';
 import { publishReport, runBench } from './lib/report.js';
 import { positiveEnv } from './lib/env.js';
+import type { ProbePlan, ProbeResult } from './lib/shed-probe.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
@@ -117,10 +123,46 @@ interface Run {
   aLengths: Uint16Array;
   bLengths: Uint16Array;
   seconds: number;
-  probes: { vipTtftMs: number; waitingAtVip: number; shedMs: number[]; shedStatus: number[] } | null;
+  probes: { vipTtftMs: number; waitingAtVip: number; shedMs: number[]; shedStatus: number[]; dedicated: DedicatedProbes } | null;
   /** parts are where B's requests spent their time, from the gateway's access log (ms, sorted). */
   parts: { gateway: Float64Array; engineQueue: Float64Array };
+  /** bQueueMs[i] is B's request i's queue_ms in the access log (NaN: no line). */
+  bQueueMs: Float64Array;
 }
+
+/**
+ * DedicatedProbes are the sheddable requests of the probe process (bench/lib/shed-probe.ts): per
+ * probe its status, the time its client saw, and the gateway's own time for it (the access log's
+ * total_ms: from the parsed request head to the response's end; NaN if its line is missing).
+ */
+interface DedicatedProbes {
+  status: number[];
+  clientMs: number[];
+  gatewayMs: number[];
+  warmupStatus: number;
+}
+
+/** SHED_PROBES is how many sheddable requests the probe process sends, spread over SHED_WINDOW of the `on` run. */
+const SHED_PROBES = 60;
+const SHED_WINDOW = [0.2, 0.9] as const;
+const SHED_ID_PREFIX = 'bench-shed-probe-';
+
+/** B_ID_PREFIX + i is the X-Request-Id of B's request i. */
+const B_ID_PREFIX = 'bench-tenant-b-';
+
+/** fieldById reads one number field of the access log lines whose request id starts with `prefix`. */
+function fieldById(logPath: string, prefix: string, field: 'total_ms' | 'queue_ms'): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of readFileSync(logPath, 'utf8').split('\n')) {
+    if (!line.startsWith('{') || !line.includes(prefix)) continue;
+    const e = JSON.parse(line) as { request_id: string; total_ms: number; queue_ms: number };
+    if (e.request_id.startsWith(prefix)) out.set(e.request_id, e[field]);
+  }
+  return out;
+}
+
+const totalMsById = (logPath: string, prefix: string) => fieldById(logPath, prefix, 'total_ms');
+const queueMsById = (logPath: string, prefix: string) => fieldById(logPath, prefix, 'queue_ms');
 
 /**
  * partsOf reads B's answered requests from the gateway's access log: queue_ms is the wait in the
@@ -146,9 +188,10 @@ function body(n: number, maxTokens: number = MEAN_TOKENS): Buffer {
   return Buffer.from(JSON.stringify({ model: MODEL, stream: true, max_tokens: maxTokens, messages: [{ role: 'user', content }] }));
 }
 
-function ttfts(r: OpenLoopResult): Float64Array {
+/** ttfts are the sorted times to first token of a run's answered requests; with `keep`, only of those it keeps (by index). */
+function ttfts(r: OpenLoopResult, keep: ((i: number) => boolean) | null = null): Float64Array {
   const out: number[] = [];
-  for (let i = 0; i < r.sentAt.length; i++) if (r.outcome[i] === OK && r.firstAt[i]! > 0) out.push(r.firstAt[i]! - r.sentAt[i]!);
+  for (let i = 0; i < r.sentAt.length; i++) if (r.outcome[i] === OK && r.firstAt[i]! > 0 && (keep === null || keep(i))) out.push(r.firstAt[i]! - r.sentAt[i]!);
   return Float64Array.from(out).sort();
 }
 
@@ -236,7 +279,27 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
     const bLengths = drawLengths(bArrivals.length, mulberry32(SEED + 1));
     const aLengths = drawLengths(aArrivals.length, mulberry32(SEED + 2));
     const t0 = performance.now() + 20;
-    const b = openLoop({ origin, path: PATH, headers: headersOf(KEYS.b), arrivals: bArrivals, bodies: Array.from(bArrivals, (_, i) => body(i, bLengths[i])), t0, graceMs: GRACE_MS });
+    const b = openLoop({ origin, path: PATH, headers: headersOf(KEYS.b), requestIdPrefix: B_ID_PREFIX, arrivals: bArrivals, bodies: Array.from(bArrivals, (_, i) => body(i, bLengths[i])), t0, graceMs: GRACE_MS });
+    // The sheddable probes come from a process of their own, on one keep-alive connection: a
+    // request sent from this process would wait for its event loop, busy with A's and B's streams.
+    let shedProbe: Child | null = null;
+    const shedOut = join(dir, 'shed-probe.json');
+    if (isFlow) {
+      const epoch = Date.now() + (t0 - performance.now());
+      const plan: ProbePlan = {
+        origin,
+        path: PATH,
+        headers: headersOf(KEYS.shed),
+        body: body(-3).toString('utf8'),
+        startAt: epoch + SECONDS * 1000 * SHED_WINDOW[0],
+        endAt: epoch + SECONDS * 1000 * SHED_WINDOW[1],
+        count: SHED_PROBES,
+        idPrefix: SHED_ID_PREFIX,
+        out: shedOut,
+      };
+      shedProbe = new Child('shed probe', process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'lib', 'shed-probe.ts'), JSON.stringify(plan)], { cpu: layout.loadCpu, cwd: ROOT });
+      children.push(shedProbe);
+    }
     const a = name === 'idle' ? null : openLoop({ origin, path: PATH, headers: headersOf(KEYS.a), arrivals: aArrivals, bodies: Array.from(aArrivals, (_, i) => body(i, aLengths[i])), t0, graceMs: GRACE_MS });
     let probes: Run['probes'] = null;
     if (isFlow) {
@@ -253,19 +316,72 @@ async function runOne(name: Run['name'], cli: CliEntry, layout: Layout, dir: str
         shedMs.push(performance.now() - s);
         shedStatus.push(res.statusCode);
       }
-      probes = { vipTtftMs, waitingAtVip, shedMs, shedStatus };
+      probes = { vipTtftMs, waitingAtVip, shedMs, shedStatus, dedicated: { status: [], clientMs: [], gatewayMs: [], warmupStatus: 0 } };
       process.stderr.write(`  probes done\n`);
     }
     const [bResult, aResult] = await Promise.all([b, a]);
     process.stderr.write(`  load done\n`);
+    if (shedProbe !== null) {
+      await shedProbe.exited;
+      if (shedProbe.proc.exitCode !== 0) throw new Error(shedProbe.describe());
+    }
     await Promise.all(children.map((c) => c.stop()));
-    return { name, a: aResult, b: bResult, aLengths, bLengths, seconds: SECONDS, probes, parts: partsOf(logPath) };
+    if (probes !== null) {
+      const seen = JSON.parse(readFileSync(shedOut, 'utf8')) as ProbeResult;
+      const gatewayMs = totalMsById(logPath, SHED_ID_PREFIX);
+      probes.dedicated = { status: seen.status, clientMs: seen.ms, gatewayMs: seen.ids.map((id) => gatewayMs.get(id) ?? Number.NaN), warmupStatus: seen.warmupStatus };
+    }
+    const bQueueMs = new Float64Array(bArrivals.length).fill(Number.NaN);
+    for (const [id, ms] of queueMsById(logPath, B_ID_PREFIX)) bQueueMs[Number(id.slice(B_ID_PREFIX.length))] = ms;
+    return { name, a: aResult, b: bResult, aLengths, bLengths, seconds: SECONDS, probes, parts: partsOf(logPath), bQueueMs };
   } catch (err) {
     throw withChildOutput(err, children);
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     if (logFd !== -1) closeSync(logFd);
   }
+}
+
+/** WAITED_MS: a B request whose queue_ms is at least this waited in the gateway (below it: the scheduling step's own time). */
+const WAITED_MS = 0.5;
+
+/**
+ * waitedLine says how often and how long B waited in the gateway in a run, next to how often a
+ * request finished (a place freed): with `headroom`, B waits only when it arrives while the kept
+ * places are taken and nothing has finished since, so that wait is about one gap between finishes.
+ */
+function waitedLine(r: Run, headroom: number): string {
+  const g = r.parts.gateway;
+  let n = 0;
+  let sum = 0;
+  for (const ms of g) {
+    if (ms < WAITED_MS) continue;
+    n++;
+    sum += ms;
+  }
+  let finished = 0;
+  const t0 = Math.min(r.b.sentAt[0] ?? Infinity, r.a?.sentAt[0] ?? Infinity);
+  for (const x of [r.a, r.b]) if (x !== null) for (let i = 0; i < x.endAt.length; i++) if (x.outcome[i] === OK && x.endAt[i]! >= t0 && x.endAt[i]! <= t0 + r.seconds * 1000) finished++;
+  const rate = finished / r.seconds;
+  return (
+    `In the \`${r.name}\` run ${n} of B's ${g.length} answered requests (${((n / Math.max(1, g.length)) * 100).toFixed(0)} %) waited in the gateway, ${n > 0 ? (sum / n).toFixed(0) : '0'} ms on average; ` +
+    `requests finished at ${rate.toFixed(1)}/s, one every ${(1000 / rate).toFixed(0)} ms on average. ` +
+    (headroom > 0
+      ? `With \`headroom: ${headroom}\` a request of B waits when it arrives while B's own earlier requests hold every place kept for it and none has finished since: about one gap between finishes. `
+      : 'Without `headroom` no place is kept: B waits whenever every place is busy, for its turn and for a place to free up. ') +
+    'Each kept place is idle, throughput given up, while B does not use it: more headroom makes B wait less often and costs throughput (docs/flow-control.md has the numbers of each setting).'
+  );
+}
+
+/**
+ * notWaitedLine is B's p95 time to first token among its requests that did not wait in the
+ * gateway: what the rest of the way (the engines, and the host they share with the load
+ * generator) costs in the run, apart from flow control's queue.
+ */
+function notWaitedLine(r: Run, idle: number): string {
+  const t = ttfts(r.b, (i) => r.bQueueMs[i]! < WAITED_MS);
+  const p = percentile(t, 95);
+  return `B's requests that did not wait in the gateway (${t.length}): p95 time to first token ${p.toFixed(0)} ms, ${(p / idle).toFixed(2)}x idle — the engines' and the host's part in the \`${r.name}\` run, with no wait in the gateway.`;
 }
 
 async function main(): Promise<void> {
@@ -313,12 +429,28 @@ async function main(): Promise<void> {
       'B in gateway queue: the access log\'s queue_ms; B in engine queue: its upstream_ms (the simulator answers headers when a request enters the batch). The rest of B\'s time to first token is the engine\'s ttft and the gateway\'s own time.',
       '',
       `Throughput with flow control: ${((tokens(runs[2]!) / tokens(runs[1]!)) * 100).toFixed(1)} % of without (target >= 95 %). B's p95 with flow control: ${(p95(runs[2]!) / idle).toFixed(2)}x idle (target <= 1.5x).`,
+      '',
+      waitedLine(on, Number(FLOW.headroom ?? 0)),
+      notWaitedLine(on, idle),
     ];
     const probes = runs[2]!.probes;
     if (probes !== null) {
       lines.push(
         `A priority-10 request sent while ${probes.waitingAtVip} requests waited in the gateway: first token after ${probes.vipTtftMs.toFixed(0)} ms (B idle p95: ${idle.toFixed(0)} ms).`,
-        `Negative-priority requests under saturation: status ${[...new Set(probes.shedStatus)].join('/')}, answered in ${probes.shedMs.map((m) => m.toFixed(1)).join(', ')} ms (target < 5 ms).`,
+      );
+      const d = probes.dedicated;
+      const sorted = (xs: number[]) => Float64Array.from(xs.filter((x) => !Number.isNaN(x))).sort();
+      const client = sorted(d.clientMs);
+      const gateway = sorted(d.gatewayMs);
+      const over = (xs: Float64Array) => xs.filter((x) => x >= 5).length;
+      const stats = (xs: Float64Array) => `p50 ${percentile(xs, 50).toFixed(1)} / p95 ${percentile(xs, 95).toFixed(1)} / max ${xs[xs.length - 1]?.toFixed(1)} ms, ${over(xs)} of ${xs.length} at 5 ms or more`;
+      const statuses = [...new Set(d.status)].join('/');
+      lines.push(
+        '',
+        `Negative-priority requests under saturation (target: answered in < 5 ms): ${d.status.length} sent from a probe process of their own, one at a time on one keep-alive connection, spread over ${SHED_WINDOW[0] * 100}-${SHED_WINDOW[1] * 100} % of the run (after one unmeasured request that opened the connection, answered ${d.warmupStatus}); status ${statuses}.`,
+        `- the gateway's own time (access log total_ms, request head parsed to response end): ${stats(gateway)};`,
+        `- as their client saw it (loopback, and the probe process on the CPU the simulators and load generator share): ${stats(client)}.`,
+        `Sent from the load generator's own process instead, ${probes.shedMs.length} such requests took ${probes.shedMs.map((m) => m.toFixed(1)).join(', ')} ms (status ${[...new Set(probes.shedStatus)].join('/')}): that process's event loop, busy with A's and B's streams, delays them — a lag of the client, not of the gateway's answer.`,
       );
     }
     publishReport(lines.join('\n'), `fairness-${new Date().toISOString().slice(0, 10)}${IS_VARIED ? '' : '-uniform'}.md`);

@@ -167,7 +167,9 @@ export class Gateway {
       flow: this.#flow,
       onError: (err: GatewayError, ctx: RequestContext) => {
         // A model without a healthy target is logged once when it goes down (HealthLog), not per refused request.
-        if (err.code === 'no_healthy_upstream') return;
+        // A shed request (503 overloaded) is flow control doing what it was configured to do, at the rate
+        // sheddable requests arrive while the model is saturated: igw_shed_total and the access log count it.
+        if (err.code === 'no_healthy_upstream' || err.code === 'overloaded') return;
         this.#log.error({ request_id: ctx.requestId, code: err.code, model: ctx.model?.name, target: ctx.target?.url, cause: String(err.cause ?? '') }, 'gateway error');
       },
     };

@@ -114,6 +114,8 @@ export interface OpenLoopOptions {
   graceMs: number;
   /** replicaIds, when given, map the `x-simulator-id` response header to a replica index (OpenLoopResult.replica). */
   replicaIds?: readonly string[];
+  /** requestIdPrefix, when given, sends request i with `X-Request-Id: <prefix><i>`, so the gateway's access log line of each request can be found. */
+  requestIdPrefix?: string;
 }
 
 /** OpenLoopResult holds per-request timings (performance.now() ms; 0 = did not happen). */
@@ -161,7 +163,8 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     inflight++;
     if (inflight > r.maxInflight) r.maxInflight = inflight;
     try {
-      const res = await pools[i % pools.length]!.request({ path: o.path, method: 'POST', headers: o.headers, body: o.bodies[i]!, signal: abort.signal });
+      const headers = o.requestIdPrefix === undefined ? o.headers : { ...o.headers, 'x-request-id': `${o.requestIdPrefix}${i}` };
+      const res = await pools[i % pools.length]!.request({ path: o.path, method: 'POST', headers, body: o.bodies[i]!, signal: abort.signal });
       if (o.replicaIds !== undefined) {
         const id = res.headers['x-simulator-id'];
         r.replica[i] = typeof id === 'string' ? o.replicaIds.indexOf(id) : -1;

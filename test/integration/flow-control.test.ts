@@ -145,6 +145,9 @@ describe('flow control', () => {
     assert.equal((await queued).status, 200);
     assert.deepEqual(order(sim.received), ['idle', 'r0', 'queued']);
     assert.equal(valueOf(await metrics(gw), 'igw_shed_total', { model: 'm', reason: 'overloaded' }), 2);
+    // A shed is the configured policy at work, counted and in the access log, not a gateway error line per request.
+    assert.equal(gw.accessLog.json<{ error: string | null }>().filter((e) => e.error === 'overloaded').length, 2);
+    assert.deepEqual(gw.log.json<{ msg: string; code?: string }>().filter((e) => e.code === 'overloaded'), []);
   });
 
   it('max_queue full answers 429 queue_full; max_wait answers 429 queue_timeout', async () => {
