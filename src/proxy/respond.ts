@@ -30,6 +30,8 @@ export class Respond implements TailHandler {
   #isClientGone = false;
   #isDone = false;
   #isWaitingDrain = false;
+  /** takesRuns tells, once the head is written, whether this client response can relay runs of chunks (the fast HTTP/1.1 front). */
+  takesRuns = false;
 
   constructor(ctx: TailContext) {
     this.#ctx = ctx;
@@ -70,6 +72,7 @@ export class Respond implements TailHandler {
       ctx.bytesOut += sendError(res, new GatewayError('upstream_error', { cause: err }), ctx.requestId, undefined, null, ctx.errorFormat);
       return;
     }
+    this.takesRuns = res.relayRun !== undefined;
     if (this.#isStream) res.flushHeaders();
   }
 
