@@ -1,18 +1,6 @@
-import { createRequire } from 'node:module';
-import type { Dispatcher, Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from './dispatch.js';
 import { H1Pool } from './h1/index.js';
-
-const require = createRequire(import.meta.url);
-let undici: typeof import('undici') | null = null;
-
-/**
- * undiciModule loads undici on first use (an HTTPS target, or `proxy.fast_upstream: false`): a
- * gateway whose targets are all plain HTTP never loads it, which keeps ~20 MiB out of its memory.
- */
-function undiciModule(): typeof import('undici') {
-  return (undici ??= require('undici') as typeof import('undici'));
-}
 
 /** PoolOptions are what distinguishes two pools to the same origin. */
 export interface PoolOptions {
@@ -21,7 +9,7 @@ export interface PoolOptions {
 
 /** undiciPool is a keep-alive undici pool, one request per connection at a time. */
 function undiciPool(origin: string, opts: PoolOptions): Pool {
-  return new (undiciModule().Pool)(origin, {
+  return new Pool(origin, {
     connect: { timeout: opts.connectTimeoutMs },
     // Timeouts are set per request (dispatch options); these only bound idle sockets.
     keepAliveTimeout: 30_000,
