@@ -37,7 +37,6 @@ export interface AccessEntry {
 /** AccessLogFormat is how lines are written. */
 export type AccessLogFormat = 'json' | 'text';
 
-
 // Most values never need escaping (ids, names from config, fingerprints): test before paying for JSON.stringify.
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
 const str = (v: string | null): string => (v === null ? 'null' : NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`);
@@ -75,9 +74,9 @@ export function toTextLine(e: AccessEntry, time: string): string {
 
 /** AccessLog writes access lines; a disabled log writes nothing. */
 export class AccessLog {
-  /** #dest is a given destination (tests), #out stdout's writer; at most one is set. */
-  readonly #dest: DestinationStream | null;
-  readonly #out: LineWriter | null;
+  /** #out takes the lines: a given destination (tests), else stdout's writer (#stdout); null when disabled. */
+  readonly #out: { write(line: string): unknown } | null;
+  readonly #stdout: LineWriter | null;
   readonly #format: (e: AccessEntry, time: string) => string;
   /**
    * tap, when set, sees every entry as it is written (the dashboard's Requests page sets it only
@@ -87,19 +86,18 @@ export class AccessLog {
 
   constructor(opts: { enabled: boolean; format: AccessLogFormat; dest?: DestinationStream }) {
     this.#format = opts.format === 'text' ? toTextLine : toJsonLine;
-    this.#dest = opts.enabled && opts.dest !== undefined ? opts.dest : null;
-    this.#out = opts.enabled && opts.dest === undefined ? new LineWriter(1) : null;
+    this.#stdout = opts.enabled && opts.dest === undefined ? new LineWriter(1) : null;
+    this.#out = opts.enabled ? (opts.dest ?? this.#stdout) : null;
   }
 
   /** write logs one request. */
   write(e: AccessEntry): void {
     if (this.#out !== null) this.#out.write(this.#format(e, isoNow()));
-    else if (this.#dest !== null) this.#dest.write(this.#format(e, isoNow()));
     if (this.tap !== null) this.tap(e, Date.now());
   }
 
   /** close writes out what is buffered (on stop). */
   close(): Promise<void> {
-    return this.#out === null ? Promise.resolve() : this.#out.close();
+    return this.#stdout === null ? Promise.resolve() : this.#stdout.close();
   }
 }

@@ -10,6 +10,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { GatewayRequest } from '../gateway-request.js';
 import type { GatewayResponse } from '../gateway-response.js';
+import { headWithBody } from '../head-with-body.js';
 import { holdUntilReadEnds, read as upstreamRead, type FrameSink } from '../relay.js';
 import type { Head } from './parse-head.js';
 
@@ -213,10 +214,7 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
     if (this.destroyed) return;
     this.#isHeadWritten = true;
     this.#isHeadHeld = false;
-    const head = this.#head;
-    const out = Buffer.allocUnsafe(head.length + held.length);
-    held.copy(out, out.write(head, 0, 'latin1'));
-    this.socket.write(out);
+    this.socket.write(headWithBody(this.#head, held));
   }
 
   /** #writeHeadOnce puts the head on the socket if it is not there yet. */
@@ -352,17 +350,10 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
     if (!this.#isCorked && !this.#isHeadWritten && !this.#isHeadHeld && this.#frameRead === null && !this.#isChunked && this.#hasBody) {
       // The whole response at once (a JSON answer, an error): head and body copied into one
       // buffer and written with one call, without the cork and writev of the general case.
-      const head = this.#head;
-      const h = held === null ? 0 : held.length;
-      const n = data === null ? 0 : data.length;
-      if (h + n <= COPY_FRAME_BYTES) {
+      if ((held === null ? 0 : held.length) + (data === null ? 0 : data.length) <= COPY_FRAME_BYTES) {
         this.#held = null;
         this.#isHeadWritten = true;
-        const out = Buffer.allocUnsafe(head.length + h + n);
-        let at = out.write(head, 0, 'latin1');
-        if (held !== null) at += held.copy(out, at);
-        if (data !== null) data.copy(out, at);
-        sock.write(out, this.#onFlushed);
+        sock.write(headWithBody(this.#head, held, data), this.#onFlushed);
         return this;
       }
     }

@@ -25,6 +25,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { headWithBody } from '../../http/head-with-body.js';
 import { beginRead, endRead } from '../../http/relay.js';
 import type { UpstreamController, UpstreamDispatcher, UpstreamHandler, UpstreamHeaders, UpstreamRequest } from '../dispatch.js';
 import { ResponseParser, type ResponseEvents, type ResponseHeaders } from './response-parser.js';
@@ -275,9 +276,7 @@ class H1Connection implements ResponseEvents {
     }
     if (body.length <= COPY_BODY_BYTES) {
       // One buffer, one write: copying a small body is cheaper than a writev of two parts.
-      const out = Buffer.allocUnsafe(head.length + body.length);
-      body.copy(out, out.write(head, 0, 'latin1'));
-      sock.write(out);
+      sock.write(headWithBody(head, body));
       return;
     }
     // Head and a large body in one writev.
