@@ -95,11 +95,11 @@ export function toClientHeaders(headers: Record<string, string | string[] | unde
 }
 
 /**
- * headersForAttempt is the header list for one attempt of ctx on its serving model: forwarding
- * headers, the upstream's own authorization in place of a gateway key, identity encoding when a
- * transformer must read the body.
+ * headersForAttempt is the header list for one attempt of ctx on `upstream` (the serving model, or
+ * a mirror): forwarding headers, the upstream's own authorization in place of a gateway key,
+ * identity encoding when a transformer must read the body.
  */
-export function headersForAttempt(ctx: TailContext, isTls: boolean, isIdentityEncoding: boolean): string[] {
+export function headersForAttempt(ctx: TailContext, upstream: { readonly upstreamAuthorization: string | null }, isTls: boolean, isIdentityEncoding: boolean): string[] {
   const req = ctx.req;
   return toUpstreamHeaders(req.headers, {
     requestId: ctx.requestId,
@@ -107,7 +107,7 @@ export function headersForAttempt(ctx: TailContext, isTls: boolean, isIdentityEn
     remoteAddress: req.socket.remoteAddress,
     isTls,
     shouldDropAuthorization: ctx.model!.keyHashes !== null,
-    upstreamAuthorization: ctx.serving!.upstreamAuthorization,
+    upstreamAuthorization: upstream.upstreamAuthorization,
     isIdentityEncoding,
   });
 }

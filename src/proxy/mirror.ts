@@ -8,7 +8,7 @@
  */
 import type { Counter } from 'prom-client';
 import type { UpstreamController, UpstreamHandler, UpstreamHeaders } from '../upstream/index.js';
-import { toUpstreamHeaders } from './headers.js';
+import { headersForAttempt } from './headers.js';
 import { withoutQueryKey, type Forwarders } from './retry.js';
 import type { TailContext, TailModel, TailTarget } from './tail-context.js';
 
@@ -36,14 +36,7 @@ class MirrorCancelled extends Error {
 export function sendMirror(ctx: TailContext, mirror: TailModel, target: TailTarget, body: Buffer | null, timeoutMs: number, counters: MirrorCounters, deps: MirrorDeps): MirrorCopy {
   const copy = new MirrorCopy(target, mirror, counters, timeoutMs);
   const req = ctx.req;
-  const headers = toUpstreamHeaders(req.headers, {
-    requestId: ctx.requestId,
-    traceparent: ctx.traceparent,
-    remoteAddress: req.socket.remoteAddress,
-    isTls: deps.isTls,
-    shouldDropAuthorization: ctx.model!.keyHashes !== null,
-    upstreamAuthorization: mirror.upstreamAuthorization,
-  });
+  const headers = headersForAttempt(ctx, mirror, deps.isTls, false);
   const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
   deps.pools.forwarder(target.origin, mirror.timeouts.connectMs, ctx.snapshot.settings.isFastUpstream).dispatch(
     {

@@ -60,7 +60,7 @@ export class Retry<C extends TailContext> implements ResponseHandler {
     const req = ctx.req;
     ctx.attempts++;
     // A transformer reads the upstream's bytes, so they must come uncompressed.
-    const headers = headersForAttempt(ctx, this.#deps.isTls, ctx.transformer !== null);
+    const headers = headersForAttempt(ctx, serving, this.#deps.isTls, ctx.transformer !== null);
     const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
     const attempt = new PassiveHealth(ctx, this.#deps.metrics, this);
     this.#attempt = attempt;

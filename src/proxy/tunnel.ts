@@ -120,7 +120,7 @@ class Tunnel<C extends TailContext> {
   #requestHead(host: string): string {
     const ctx = this.#ctx;
     const req = ctx.req;
-    const headers = headersForAttempt(ctx, this.#deps.isTls, false);
+    const headers = headersForAttempt(ctx, ctx.serving!, this.#deps.isTls, false);
     const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
     // Connection and Upgrade are hop-by-hop (dropped above); this hop asks for the same upgrade.
     let head = `${req.method ?? 'GET'} ${this.#target.basePath}${ctx.upstreamPath}${query} HTTP/1.1\r\nhost: ${host}\r\nconnection: Upgrade\r\nupgrade: ${req.headers.upgrade ?? 'websocket'}\r\n`;

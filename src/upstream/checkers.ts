@@ -12,7 +12,7 @@ import type { HealthPolicy } from './health-policy.js';
 import type { ModelUpstream } from './model-upstream.js';
 import type { Target } from './target.js';
 import type { PoolRegistry } from './pool-registry.js';
-import type { UpstreamController, UpstreamDispatcher, UpstreamRequest } from './dispatch.js';
+import type { UpstreamController, UpstreamRequest } from './dispatch.js';
 import { parseModelList, sameAdapters } from './served-models.js';
 import { parseVllmMetrics } from './vllm-metrics.js';
 
@@ -39,38 +39,19 @@ const MAX_PROBE_BYTES = 8 * 1024 * 1024;
 /** Probe is how the loops below read a target: its pools, and whether plain-HTTP targets go through the built-in client. */
 export interface Probe {
   readonly pools: PoolRegistry;
-  /** isBuiltin: `proxy.fast_upstream`, so probes travel as the proxied requests to the same target do. */
+  /** isBuiltin: `proxy.fast_upstream`, so probes travel as the proxied requests to the same target do (PoolRegistry.forwarder). */
   readonly isBuiltin: boolean;
 }
 
 /**
- * fetchText GETs a path on a target; null on any failure or non-2xx. A plain-HTTP target is read
- * through the built-in HTTP/1.1 client, like its proxied requests: undici's parser is WebAssembly
- * compiled on first use, and a first probe paying that mid-traffic stalled every stream of the
- * process for tens of milliseconds. HTTPS targets (or `fast_upstream: false`) go through undici.
+ * fetchText GETs a path on a target; null on any failure, a non-2xx or an answer over
+ * MAX_PROBE_BYTES. It goes through the dispatcher the target's proxied requests use: the
+ * built-in HTTP/1.1 client for plain HTTP (undici's parser is WebAssembly compiled on first use,
+ * and a first probe paying that mid-traffic stalled every stream of the process for tens of
+ * milliseconds), undici for HTTPS or with `fast_upstream: false`.
  */
-async function fetchText(probe: Probe, target: Target, path: string, timeoutMs: number, signal: AbortSignal, authorization: string | null = null): Promise<string | null> {
-  if (probe.isBuiltin && target.origin.startsWith('http:')) {
-    return fetchBuiltin(probe.pools.forwarder(target.origin, timeoutMs, true), target.basePath + path, timeoutMs, signal, authorization);
-  }
-  try {
-    const res = await probe.pools.get(target.origin, { connectTimeoutMs: timeoutMs }).request({
-      path: target.basePath + path,
-      method: 'GET',
-      ...(authorization === null ? {} : { headers: { authorization } }),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal,
-    });
-    const text = await res.body.text();
-    return res.statusCode >= 200 && res.statusCode < 300 ? text : null;
-  } catch {
-    return null;
-  }
-}
-
-/** fetchBuiltin is fetchText over an UpstreamDispatcher (the built-in client). */
-function fetchBuiltin(dispatcher: UpstreamDispatcher, path: string, timeoutMs: number, signal: AbortSignal, authorization: string | null): Promise<string | null> {
+function fetchText(probe: Probe, target: Target, path: string, timeoutMs: number, signal: AbortSignal, authorization: string | null = null): Promise<string | null> {
+  const dispatcher = probe.pools.forwarder(target.origin, timeoutMs, probe.isBuiltin);
   return new Promise((resolve) => {
     if (signal.aborted) return resolve(null);
     let status = 0;
@@ -89,7 +70,7 @@ function fetchBuiltin(dispatcher: UpstreamDispatcher, path: string, timeoutMs: n
       finish(null);
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    const request: UpstreamRequest = { path, method: 'GET', headers: authorization === null ? [] : ['authorization', authorization], body: null, headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
+    const request: UpstreamRequest = { path: target.basePath + path, method: 'GET', headers: authorization === null ? [] : ['authorization', authorization], body: null, headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
     dispatcher.dispatch(request, {
       onRequestStart: (c) => {
         controller = c;
