@@ -65,16 +65,15 @@ export class TenantUse {
 /** TenantQueue is one tenant's waiting requests on one priority level, and its virtual counter. */
 export class TenantQueue {
   readonly name: string;
+  /** use holds the tenant's weight and its counts over all levels. */
   readonly use: TenantUse;
-  weight: number;
   /** vt is the tenant's virtual service: what it was served, divided by its weight. */
   vt = 0;
   readonly waiting: Ticket[] = [];
   head = 0;
 
-  constructor(name: string, weight: number, use: TenantUse) {
+  constructor(name: string, use: TenantUse) {
     this.name = name;
-    this.weight = weight;
     this.use = use;
   }
 
@@ -158,7 +157,7 @@ export class Ticket {
     }
     if (q.fairness === 'tokens' && promptTokens >= 0) {
       const used = promptTokens + Math.max(0, completionTokens);
-      this.tenant.vt += (used - this.charged) / this.tenant.weight;
+      this.tenant.vt += (used - this.charged) / this.tenant.use.weight;
     }
     q.release();
   }
@@ -226,8 +225,7 @@ export class ModelQueue {
     if (use === undefined) this.#uses.set(t.name, (use = new TenantUse(t.weight)));
     use.weight = t.weight;
     let q = level.tenants.get(t.name);
-    if (q === undefined) level.tenants.set(t.name, (q = new TenantQueue(t.name, t.weight, use)));
-    q.weight = t.weight;
+    if (q === undefined) level.tenants.set(t.name, (q = new TenantQueue(t.name, use)));
     return q;
   }
 
@@ -330,7 +328,7 @@ export class ModelQueue {
   /** #charge counts a dispatched request to its tenant: its virtual counter and its in-flight. */
   #charge(ticket: Ticket): void {
     const tq = ticket.tenant;
-    tq.vt += ticket.charged / tq.weight;
+    tq.vt += ticket.charged / tq.use.weight;
     ticket.isRunning = true;
     tq.use.inflight++;
   }
@@ -460,13 +458,6 @@ export class ModelQueue {
       }
     }
     this.#observer.forget(this.name, this.#levels.map((l) => l.priority));
-  }
-
-  /** isIdle tells whether nothing waits and nothing it dispatched runs (a closed queue may then be dropped). */
-  get isIdle(): boolean {
-    if (this.size > 0) return false;
-    for (const u of this.#uses.values()) if (u.inflight > 0) return false;
-    return true;
   }
 
   /** view is the queue as the admin API shows it. */

@@ -18,7 +18,7 @@ import type { ModelCard, ModelList } from '../openai/index.js';
 import { GatewayError } from '../errors/index.js';
 import { KEY_CHALLENGE, ownerOfKey, presentedKey } from './authenticate.js';
 import type { RequestContext } from './context.js';
-import { adapterOwner } from './route.js';
+import { adapterOwner, baseModel } from './route.js';
 
 /** listModels answers a model listing when route() left no model; otherwise it does nothing. */
 export function listModels(ctx: RequestContext): void {
@@ -53,9 +53,7 @@ export function listModels(ctx: RequestContext): void {
 
 /** routesToAdapter tells whether a body naming the id is routed to the model as one of its adapters. */
 function routesToAdapter(route: PathRoute, id: string, m: Model): boolean {
-  if (route.byName.has(id) || route.byServedModel.has(id)) return false;
-  for (const l of route.learning) if (l.servedModel === id) return false;
-  return adapterOwner(route, id) === m;
+  return baseModel(route, id) === undefined && adapterOwner(route, id) === m;
 }
 
 /** listedId is the id a model is listed under: its upstream's id when that routes back to it, else its name. */

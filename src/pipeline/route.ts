@@ -47,7 +47,7 @@ export function route(ctx: RequestContext): void {
     return;
   }
   const name = bodyModel(ctx);
-  let model = match.route.byName.get(name) ?? match.route.byServedModel.get(name) ?? learnedModel(match.route, name);
+  let model = baseModel(match.route, name);
   if (model === undefined) {
     model = adapterOwner(match.route, name);
     if (model === undefined) throw modelNotFound(match.route, name, 'model');
@@ -62,7 +62,7 @@ function routeByQuery(ctx: RequestContext, route: PathRoute): void {
   const params = new URLSearchParams(ctx.query);
   const name = params.get('model');
   if (name === null || name === '') throw new GatewayError('model_not_specified', { message: 'No model given: send the X-Model header or a "model" query parameter.', param: 'model' });
-  const model = route.byName.get(name) ?? route.byServedModel.get(name) ?? learnedModel(route, name);
+  const model = baseModel(route, name);
   if (model === undefined) throw modelNotFound(route, name, 'model');
   ctx.model = model;
   ctx.serving = model;
@@ -86,6 +86,14 @@ export function adapterOwner(route: PathRoute, id: string): Model | undefined {
   if (model !== undefined) return model;
   for (const m of route.learningAdapters) if (m.adapters!.has(id)) return m;
   return undefined;
+}
+
+/**
+ * baseModel is the model a body's (or `?model=`) id names as a model, not as an adapter: by name,
+ * then by configured served id, then the `served_model: auto` model whose targets serve it.
+ */
+export function baseModel(route: PathRoute, id: string): Model | undefined {
+  return route.byName.get(id) ?? route.byServedModel.get(id) ?? learnedModel(route, id);
 }
 
 /** learnedModel finds the `served_model: auto` model whose targets serve the id (configured names and ids win). */

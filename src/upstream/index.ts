@@ -23,7 +23,7 @@ export {
 } from './balancer/index.js';
 export { parseVllmMetrics } from './vllm-metrics.js';
 export { pickForAdapter } from './adapter-pick.js';
-export { LearnedAdapters, LearnedServedModel, parseModelIds, parseModelList, type AdapterChange, type MismatchChange, type ModelListing, type ServedAdapter } from './served-models.js';
+export { LearnedAdapters, LearnedServedModel, parseModelList, type AdapterChange, type MismatchChange, type ModelListing, type ServedAdapter } from './served-models.js';
 export { PoolRegistry, type PoolOptions } from './pool-registry.js';
 export type { UpstreamController, UpstreamDispatcher, UpstreamHandler, UpstreamHeaders, UpstreamRequest } from './dispatch.js';
 export { ResponseParser, TRANSPORT_CODES } from './h1/index.js';

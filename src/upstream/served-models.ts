@@ -57,11 +57,6 @@ export function parseModelList(text: string): ModelListing | null {
   return { ids, adapters };
 }
 
-/** parseModelIds reads the base-model ids of a `GET /v1/models` answer (adapters left out); null when it is not a list. */
-export function parseModelIds(text: string): string[] | null {
-  return parseModelList(text)?.ids ?? null;
-}
-
 /** sameAdapters tells whether two adapter lists are equal, in order. */
 export function sameAdapters(a: readonly ServedAdapter[] | null, b: readonly ServedAdapter[]): boolean {
   return a !== null && a.length === b.length && a.every((x, i) => x.id === b[i]!.id && x.parent === b[i]!.parent);

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LearnedServedModel, parseModelIds, TargetState, toTarget, type Target } from '../../src/upstream/index.js';
+import { LearnedServedModel, parseModelList, TargetState, toTarget, type Target } from '../../src/upstream/index.js';
+
+/** baseIds is the base-model ids of a `GET /v1/models` answer, or null when it is not a list. */
+const baseIds = (text: string): string[] | null => parseModelList(text)?.ids ?? null;
 
 function target(port: number, ids: string[] | null): Target {
   const state = new TargetState(`http://127.0.0.1:${port}`);
@@ -18,10 +21,10 @@ describe('served_model: auto', () => {
         { id: 7 },
       ],
     });
-    assert.deepEqual(parseModelIds(text), ['meta/llama-3-8b']);
-    assert.equal(parseModelIds('not json'), null);
-    assert.equal(parseModelIds('{"data":{}}'), null);
-    assert.deepEqual(parseModelIds('{"data":[]}'), []);
+    assert.deepEqual(baseIds(text), ['meta/llama-3-8b']);
+    assert.equal(baseIds('not json'), null);
+    assert.equal(baseIds('{"data":{}}'), null);
+    assert.deepEqual(baseIds('{"data":[]}'), []);
   });
 
   it('takes the id most targets serve and marks the others; the earliest target breaks a tie', () => {
