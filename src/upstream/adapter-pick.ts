@@ -14,7 +14,7 @@
  * adapter there too. With learned adapters (`adapters: auto`) only the targets whose /v1/models
  * lists the adapter are candidates: the others would answer 404.
  */
-import { isEligible, type Target } from './balancer/index.js';
+import { isEligible, isOverBound, perWeightBound, type Target } from './balancer/index.js';
 import type { LearnedAdapters } from './served-models.js';
 
 /** ADAPTER_LOAD_FACTOR is c of the load bound; above consistent-hash's 1.25 because a spilled request costs an adapter load. */
@@ -30,7 +30,7 @@ export function pickForAdapter(targets: readonly Target[], adapter: string, excl
     totalWeight += t.weight;
   }
   if (totalWeight === 0) return undefined;
-  const perWeight = (ADAPTER_LOAD_FACTOR * (totalInflight + 1)) / totalWeight;
+  const perWeight = perWeightBound(ADAPTER_LOAD_FACTOR, totalInflight, totalWeight);
   let best: Target | undefined;
   // Tiers: 0 has the adapter, 1 has a free slot, 2 neither; 3 to 5 the same over the load bound.
   let bestTier = 6;
@@ -40,7 +40,7 @@ export function pickForAdapter(targets: readonly Target[], adapter: string, excl
     const load = t.state.load;
     const loras = load?.loras ?? null;
     let tier = loras === null ? 2 : loras.adapters.has(adapter) ? 0 : loras.adapters.size < loras.maxLora ? 1 : 2;
-    if (t.state.inflight + 1 > Math.ceil(perWeight * t.weight) && (load === null || load.waiting > 0)) tier += 3;
+    if (isOverBound(t, perWeight) && (load === null || load.waiting > 0)) tier += 3;
     const perTarget = t.state.inflight / t.weight;
     if (tier < bestTier || (tier === bestTier && perTarget < bestLoad)) (best = t), (bestTier = tier), (bestLoad = perTarget);
   }

@@ -22,7 +22,7 @@
  */
 import { LeastRequestBalancer, isLessLoaded } from './least-request.js';
 import { hash32 } from './hash32.js';
-import { isEligible } from './types.js';
+import { isEligible, isOverBound, perWeightBound } from './types.js';
 import type { Balancer, Target, PickInput } from './types.js';
 
 /** ConsistentHashOptions tune a ConsistentHashBalancer. */
@@ -112,7 +112,7 @@ export class ConsistentHashBalancer implements Balancer {
       totalWeight += c.weight;
     }
     if (eligibleCount === 0) return undefined;
-    const perWeight = (this.#loadFactor * (totalInflight + 1)) / totalWeight;
+    const perWeight = perWeightBound(this.#loadFactor, totalInflight, totalWeight);
 
     const ring = this.#ring;
     const owners = this.#owners;
@@ -131,7 +131,7 @@ export class ConsistentHashBalancer implements Balancer {
         seen++;
         const c = candidates[owner]!;
         if (isEligible(c, input.excluded)) {
-          if (c.state.inflight + 1 <= Math.ceil(perWeight * c.weight)) return c;
+          if (!isOverBound(c, perWeight)) return c;
           if (fallback === undefined || isLessLoaded(c, fallback)) fallback = c;
         }
       }

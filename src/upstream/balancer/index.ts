@@ -12,7 +12,7 @@ import type { PrefixAwareOptions } from './prefix-aware.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import type { Balancer, Target } from './types.js';
 
-export { isEligible } from './types.js';
+export { isEligible, isOverBound, perWeightBound } from './types.js';
 export { hash32 } from './hash32.js';
 export type { Balancer, PickInput, PromptBlocks, Target } from './types.js';
 export type { LoadSample, TargetState } from '../target-state.js';

@@ -30,7 +30,7 @@
  */
 import { LeastRequestBalancer, isLessLoaded } from './least-request.js';
 import { fmix32 } from './hash32.js';
-import { isEligible } from './types.js';
+import { isEligible, isOverBound, perWeightBound } from './types.js';
 import type { Balancer, PickInput, PromptBlocks, Target } from './types.js';
 import type { TargetState } from '../target-state.js';
 import { PrefixIndex } from '../prefix-index.js';
@@ -103,7 +103,7 @@ export class PrefixAwareBalancer implements Balancer {
       } else if (m > second) second = m;
     }
     if (totalWeight === 0) return undefined;
-    const perWeight = (this.#loadFactor * (totalInflight + 1)) / totalWeight;
+    const perWeight = perWeightBound(this.#loadFactor, totalInflight, totalWeight);
 
     const start = this.#start;
     this.#start = start + 1 === n ? 0 : start + 1;
@@ -117,7 +117,7 @@ export class PrefixAwareBalancer implements Balancer {
       const c = candidates[i]!;
       if (leastLoaded === -1 || isLessLoaded(c, candidates[leastLoaded]!)) leastLoaded = i;
       const slack = m > 0 && m === top && m >= 2 * second ? HOME_SLACK : 0;
-      if (c.state.inflight + 1 > Math.ceil(perWeight * c.weight) + slack) continue;
+      if (isOverBound(c, perWeight, slack)) continue;
       if (m > bestMatch || (m === bestMatch && m > 0 && isLessLoaded(c, candidates[best]!))) {
         best = i;
         bestMatch = m;

@@ -33,3 +33,16 @@ export interface Balancer {
 export function isEligible(c: Target, excluded: ReadonlySet<Target> | null): boolean {
   return c.state.isHealthy && c.state.isDrained !== true && (excluded === null || !excluded.has(c));
 }
+
+/**
+ * perWeightBound is the load bound per unit of weight of consistent hashing with bounded loads:
+ * loadFactor × (the eligible targets' requests in flight + 1) / their total weight.
+ */
+export function perWeightBound(loadFactor: number, totalInflight: number, totalWeight: number): number {
+  return (loadFactor * (totalInflight + 1)) / totalWeight;
+}
+
+/** isOverBound tells whether one more request would take t over its bound, ceil(perWeight × weight) + slack. */
+export function isOverBound(t: Target, perWeight: number, slack = 0): boolean {
+  return t.state.inflight + 1 > Math.ceil(perWeight * t.weight) + slack;
+}
