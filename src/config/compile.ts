@@ -13,7 +13,7 @@ import { SplitChoice, type Sticky } from '../routing/index.js';
 import type { LoadedConfig, ModelSpec } from './load.js';
 import type { FallbackRefConfig } from './schema.js';
 import type { DnsTarget, HashOn, LoadMetrics, Model, PathRoute, Snapshot } from './snapshot.js';
-import type { FlowControl, FlowTenant } from '../flow/index.js';
+import { flowQueueId, type FlowControl, type FlowTenant } from '../flow/index.js';
 import { DEFAULTS } from './defaults.js';
 import { toBytes, toMs } from './units.js';
 
@@ -113,7 +113,7 @@ function toFlowControl(spec: ModelSpec, keys: ReadonlyArray<{ name?: string | un
   });
   const s = f.saturation ?? {};
   return Object.freeze({
-    id: `${spec.path ?? ''} ${spec.name}`,
+    id: flowQueueId(spec.path, spec.name),
     queueDepth: s.queue_depth === undefined ? F.queueDepth : s.queue_depth,
     kvCache: s.kv_cache === undefined ? F.kvCache : s.kv_cache,
     maxInflight: s.max_inflight ?? null,

@@ -17,6 +17,11 @@ export interface FlowTenant {
   readonly weight: number;
 }
 
+/** flowQueueId names a model's queue across reloads: its path and its name (FlowControl.id). */
+export function flowQueueId(path: string | null | undefined, name: string): string {
+  return `${path ?? ''} ${name}`;
+}
+
 /** FlowControl is a model's compiled flow control. */
 export interface FlowControl {
   /** id names the model's queue across reloads ("path name"). */

@@ -268,10 +268,15 @@ export class ModelQueue {
    * weight's part of the weights of the tenants with requests on the targets or waiting (itself
    * included).
    */
-  #isUnderShare(use: TenantUse, capacity: number): boolean {
+  #isUnderShare(use: TenantUse, capacity: number, weights: number): boolean {
+    return use.inflight < (capacity * use.weight) / weights;
+  }
+
+  /** #activeWeights sums the weights of the tenants with requests on the targets or waiting, and `use`'s. */
+  #activeWeights(use: TenantUse | null): number {
     let weights = 0;
     for (const u of this.#uses.values()) if (u === use || u.inflight > 0 || u.waiting > 0) weights += u.weight;
-    return use.inflight < (capacity * use.weight) / weights;
+    return weights;
   }
 
   /**
@@ -289,7 +294,7 @@ export class ModelQueue {
       const r = this.#pick(nowMs);
       if (r !== SATURATED && r !== NOT_ELIGIBLE) {
         const limit = this.#limit();
-        if (limit < 0 || this.#isUnderShare(tq.use, limit)) {
+        if (limit < 0 || this.#isUnderShare(tq.use, limit, this.#activeWeights(tq.use))) {
           this.#charge(ticket);
           return { ticket, target: this.#targetOf(ticket, r, nowMs), wait: null };
         }
@@ -389,11 +394,15 @@ export class ModelQueue {
    * `limit` places may go, and still only from the highest waiting level: priority stays strict.
    */
   #next(limit: number): Ticket | undefined {
+    // The active tenants' weights, summed once: nothing changes until a ticket is taken.
+    const weights = limit < 0 ? 0 : this.#activeWeights(null);
     for (const level of this.#levels) {
       while (level.count > 0) {
         let best: TenantQueue | null = null;
         for (const tq of level.tenants.values()) {
-          if (tq.size > 0 && (best === null || tq.vt < best.vt) && (limit < 0 || this.#isUnderShare(tq.use, limit))) best = tq;
+          if (tq.size === 0 || (best !== null && tq.vt >= best.vt)) continue;
+          const use = tq.use;
+          if (limit < 0 || this.#isUnderShare(use, limit, use.inflight > 0 || use.waiting > 0 ? weights : weights + use.weight)) best = tq;
         }
         if (best === null) {
           if (limit >= 0) return undefined;

@@ -4,7 +4,7 @@
  */
 import { GatewayError } from '../errors/index.js';
 import type { Target } from '../upstream/index.js';
-import type { FlowControl, FlowTenant } from './flow-control.js';
+import { flowQueueId, type FlowControl, type FlowTenant } from './flow-control.js';
 import { ModelQueue, type FlowModel, type FlowObserver, type FlowPick, type Ticket } from './model-queue.js';
 
 /** PRIORITY_HEADER_RE is what X-Priority may hold: an integer. */
@@ -77,7 +77,7 @@ export class FlowScheduler {
     for (const m of models) {
       const flow = m.flow;
       if (flow === null) {
-        present.add(`${m.path ?? ''} ${m.name}`);
+        present.add(flowQueueId(m.path, m.name));
         continue;
       }
       live.add(flow.id);
