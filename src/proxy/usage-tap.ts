@@ -5,12 +5,14 @@
  * carry {"input_tokens":…,"output_tokens":…}; a stream's message_delta may hold only the output
  * count, which then updates the one seen in message_start. Each chunk costs one search for
  * `"usage":` (then a look at the next byte or two: `{` is a usage object, `null` is not) and a
- * byte loop over its last bytes; only the few bytes after a match are decoded. The search of an
- * event-sized chunk is a Boyer-Moore-Horspool loop here, which looks at about one byte in eight
- * and costs less than a native Buffer.indexOf call; larger chunks use indexOf. A
+ * byte loop over its last bytes; only the few bytes after a match are decoded. The search of a
+ * short chunk is a Boyer-Moore-Horspool loop here, which costs less than a native call; longer
+ * chunks and runs of chunks use the SIMD search of ./key-search.ts. A
  * marker or object cut by a chunk boundary is completed with the next chunk. feed() tells whether
  * the chunk holds part of a usage object, so the usage hider need not search the chunk again.
  */
+
+import { findUsageKey } from './key-search.js';
 
 const MARKER_TEXTS = ['"usage":{', '"usage": {'];
 const KEY = Buffer.from('"usage":');
@@ -20,8 +22,8 @@ const COMPLETION = /"(?:completion|output)_tokens":\s*(\d+)/;
 /** How far after the marker the counts can be: vLLM's usage object is well under this. */
 const WINDOW = 512;
 const TAIL = MARKER_TEXTS[1]!.length;
-/** Chunks up to this size are searched in JS (an SSE event is a few hundred bytes); larger ones with Buffer.indexOf. */
-const JS_SEARCH_BYTES = 2048;
+/** Ranges up to this size are searched in JS; longer ones with findUsageKey (SIMD). */
+const JS_SEARCH_BYTES = 64;
 const KEY_LAST = KEY.length - 1;
 /** SHIFT[b] is how far the search may move when the byte under the key's last position is b (Horspool). */
 const SHIFT = new Uint8Array(256).fill(KEY.length);
@@ -136,10 +138,7 @@ function keyAt(chunk: Buffer, from: number): number {
 
 /** keyIn is where `"usage":` starts in chunk[from, n), or -1. */
 function keyIn(chunk: Buffer, from: number, n: number): number {
-  if (n - from > JS_SEARCH_BYTES) {
-    const at = chunk.indexOf(KEY, from);
-    return at !== -1 && at + KEY.length <= n ? at : -1;
-  }
+  if (n - from > JS_SEARCH_BYTES) return findUsageKey(chunk, from, n);
   for (let i = from + KEY_LAST; i < n; ) {
     const c = chunk[i]!;
     // The key's last byte is `:`; compare backwards from there.
