@@ -7,12 +7,16 @@
  * code, built below, compiled once at load): per 16 bytes it compares three columns at once (the
  * key's `"`, its `u` and its `:` seven bytes on) and only looks closer where all three line up,
  * which JSON rarely does outside the key itself. The bytes are first copied into the module's
- * memory, one memcpy per range. Short ranges (an event or two) stay with the caller's JS loop:
- * the call and the copy cost more than they save.
+ * memory, a window at a time: 512 bytes, then twice as many each time up to 16 KiB, so that a
+ * search that stops early (a stream whose every event has `"usage":null`, searched again from
+ * each match) copies about what it looks at, not the rest of the range each time. Short ranges
+ * (an event or two) stay with the caller's JS loop: the call and the copy cost more than they
+ * save.
  */
 
-/** WINDOW is how much of a range one call searches; ranges past it go in windows that overlap by the key's length. */
-const WINDOW = 64 * 1024;
+/** FIRST_WINDOW is how much of a range the first copy takes; each next window is twice the last, up to SEARCH_WINDOW. Windows overlap by the key's length less one. */
+export const FIRST_WINDOW = 512;
+export const SEARCH_WINDOW = 16 * 1024;
 const KEY = Buffer.from('"usage":');
 const KEY_LAST = KEY.length - 1;
 
@@ -39,8 +43,8 @@ function splat16(byte: number): number[] {
 }
 
 /**
- * The module: memory 0 (exported as `m`, 2 pages: a window plus room for the loads that reach past
- * its end) and `find(p, end) -> i32`, the first i in [p, end) where m[i] = `"`, m[i+1] = `u` and
+ * The module: memory 0 (exported as `m`, one 64 KiB page: a window plus room for the loads that
+ * reach past its end) and `find(p, end) -> i32`, the first i in [p, end) where m[i] = `"`, m[i+1] = `u` and
  * m[i+7] = `:` (a candidate the caller checks in full), or -1.
  */
 function moduleBytes(): Uint8Array {
@@ -71,7 +75,7 @@ function moduleBytes(): Uint8Array {
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f]), // type: (i32, i32) -> i32
     ...section(3, [0x01, 0x00]), // one function of that type
-    ...section(5, [0x01, 0x00, 0x02]), // memory: 2 pages
+    ...section(5, [0x01, 0x00, 0x01]), // memory: 1 page
     ...section(7, [0x02, 0x01, 0x6d, 0x02, 0x00, 0x04, 0x66, 0x69, 0x6e, 0x64, 0x00, 0x00]), // exports m, find
     ...section(10, [0x01, ...uleb(body.length), ...body]),
   ]);
@@ -109,8 +113,10 @@ export function findUsageKey(buf: Buffer, from: number, to: number): number {
     return at !== -1 && at + KEY.length <= to ? at : -1;
   }
   const { find, mem } = search;
+  let window = FIRST_WINDOW;
   while (to - from >= KEY.length) {
-    const n = Math.min(to - from, WINDOW);
+    const n = Math.min(to - from, window);
+    if (window < SEARCH_WINDOW) window *= 2;
     buf.copy(mem, 0, from, from + n);
     const last = n - KEY.length;
     for (let c = find(0, last + 1); c !== -1 && c <= last; c = find(c + 1, last + 1)) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findUsageKey, isSimdSearch } from '../../src/proxy/key-search.js';
+import { FIRST_WINDOW, SEARCH_WINDOW, findUsageKey, isSimdSearch } from '../../src/proxy/key-search.js';
 import { UsageTap } from '../../src/proxy/usage-tap.js';
 
 const KEY = Buffer.from('"usage":');
@@ -56,15 +56,27 @@ describe('findUsageKey', () => {
     }
   });
 
-  it('finds keys across the edges of its 64 KiB windows, and skips look-alikes', () => {
-    const big = Buffer.alloc(200_000, '"model":');
-    for (const at of [65_528, 65_530, 65_535, 131_060, 199_992]) {
-      const buf = Buffer.from(big);
+  it('finds a key at every offset of a range that spans windows of every size, and skips look-alikes', () => {
+    const filler = Buffer.alloc(2 * SEARCH_WINDOW + 4 * FIRST_WINDOW, '"model":');
+    const buf = Buffer.from(filler);
+    for (let at = 0; at + KEY.length <= buf.length; at++) {
       KEY.copy(buf, at);
-      assert.equal(findUsageKey(buf, 0, buf.length), at, `key at ${at}`);
-      assert.equal(findUsageKey(buf, 1000, buf.length), at, `key at ${at}, from 1000`);
+      const got = findUsageKey(buf, 0, buf.length);
+      filler.copy(buf, at, at, at + KEY.length);
+      if (got !== at) assert.fail(`key at ${at}: found at ${got}`);
     }
-    assert.equal(findUsageKey(big, 0, big.length), -1);
+    assert.equal(findUsageKey(filler, 0, filler.length), -1);
+  });
+
+  it('finds each of many keys when searched again from each match, as the usage tap does', () => {
+    const event = 'data: {"model":"m","choices":[{"delta":{"content":"t"}}],"usage":null}\n\n';
+    const run = Buffer.from(event.repeat(400));
+    const want: number[] = [];
+    for (let at = run.indexOf(KEY); at !== -1; at = run.indexOf(KEY, at + KEY.length)) want.push(at);
+    const got: number[] = [];
+    for (let at = findUsageKey(run, 0, run.length); at !== -1; at = findUsageKey(run, at + KEY.length, run.length)) got.push(at);
+    assert.equal(got.length, 400);
+    assert.deepEqual(got, want);
   });
 
   it('is what the usage tap searches long chunks with', () => {
