@@ -96,6 +96,11 @@ export class AccessLog {
     if (this.tap !== null) this.tap(e, Date.now());
   }
 
+  /** dropped is how many lines stdout's writer could not write (its reader too slow, or gone). */
+  get dropped(): number {
+    return this.#stdout === null ? 0 : this.#stdout.dropped;
+  }
+
   /** close writes out what is buffered (on stop). */
   close(): Promise<void> {
     return this.#stdout === null ? Promise.resolve() : this.#stdout.close();

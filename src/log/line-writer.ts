@@ -28,12 +28,16 @@ interface Chunk {
   readonly buf: Buffer;
   start: number;
   readonly end: number;
+  /** lines is how many lines the bytes hold (what a reader that is gone loses). */
+  readonly lines: number;
 }
 
 export class LineWriter {
   readonly #fd: number;
   #buf: Buffer = Buffer.allocUnsafeSlow(BUFFER_BYTES);
   #len = 0;
+  /** #lines is how many lines #buf holds. */
+  #lines = 0;
   /** #spare is a written buffer kept for reuse (at most one: a steady stream needs two). */
   #spare: Buffer | null = null;
   readonly #queue: Chunk[] = [];
@@ -66,6 +70,7 @@ export class LineWriter {
       }
     }
     this.#len += this.#buf.write(line, this.#len, 'utf8');
+    this.#lines++;
     if (this.#len >= FLUSH_BYTES && !this.#isWriting) this.#rotate();
   }
 
@@ -81,13 +86,14 @@ export class LineWriter {
     this.#buf = this.#spare ?? Buffer.allocUnsafeSlow(BUFFER_BYTES);
     this.#spare = null;
     this.#len = 0;
-    this.#queue.push({ buf, start: 0, end: len });
+    this.#queue.push({ buf, start: 0, end: len, lines: this.#lines });
+    this.#lines = 0;
     this.#queuedBytes += len;
     this.#kick();
   }
 
   #enqueue(bytes: Buffer): void {
-    this.#queue.push({ buf: bytes, start: 0, end: bytes.length });
+    this.#queue.push({ buf: bytes, start: 0, end: bytes.length, lines: 1 });
     this.#queuedBytes += bytes.length;
     this.#kick();
   }
@@ -124,13 +130,15 @@ export class LineWriter {
     else this.#kick();
   };
 
-  /** #break gives up on a reader that is gone: what waits is dropped and counted as one loss. */
+  /** #break gives up on a reader that is gone: the lines waiting are dropped and counted. */
   #break(): void {
     this.#isBroken = true;
-    if (this.#queue.length > 0 || this.#len > 0) this.dropped++;
+    for (const c of this.#queue) this.dropped += c.lines;
+    this.dropped += this.#lines;
     this.#queue.length = 0;
     this.#queuedBytes = 0;
     this.#len = 0;
+    this.#lines = 0;
     this.#onIdle?.();
   }
 

@@ -103,6 +103,9 @@ export class GatewayMetrics {
   readonly upstreamTtfb: Collector;
   readonly tokens: Collector;
   readonly inflight: Collector;
+  readonly accessLogDropped: Collector;
+  /** #readAccessLogDropped is where accessLogDropped reads its count (set by readAccessLogDrops). */
+  #readAccessLogDropped: () => number = () => 0;
   readonly targetUp: Gauge<string>;
   readonly upstreamErrors: Counter<string>;
   readonly configReloads: Counter<string>;
@@ -150,8 +153,11 @@ export class GatewayMetrics {
         out.push({ labels, value: total });
       }),
     );
+    this.accessLogDropped = new Collector('igw_access_log_dropped_total', 'Access log lines not written: stdout was not read fast enough (64 MiB waiting) or was closed.', 'counter', () => [
+      { labels: {}, value: this.#readAccessLogDropped() },
+    ]);
     // The Registry reads any collector with name, help, type and get(): these are formatted like its own.
-    for (const f of [this.requests, this.requestDuration, this.upstreamTtfb, this.tokens, this.inflight]) this.registry.registerMetric(f as unknown as Metric);
+    for (const f of [this.requests, this.requestDuration, this.upstreamTtfb, this.tokens, this.inflight, this.accessLogDropped]) this.registry.registerMetric(f as unknown as Metric);
     this.targetUp = new Gauge({ name: 'igw_target_up', help: 'Whether the last attempt to reach a target connected (1) or failed to (0).', labelNames: ['model', 'target'], registers });
     this.upstreamErrors = new Counter({ name: 'igw_upstream_errors_total', help: 'Failed upstream attempts, by target and reason.', labelNames: ['model', 'target', 'reason'], registers });
     this.configReloads = new Counter({ name: 'igw_config_reloads_total', help: 'Configuration reloads, by result (applied, unchanged, failed).', labelNames: ['result'], registers });
@@ -160,6 +166,11 @@ export class GatewayMetrics {
     this.mirrorRequests = new Counter({ name: 'igw_mirror_requests_total', help: 'Shadow copies sent to a mirror model, by requested model, mirror model and result (completed, failed, cancelled).', labelNames: ['model', 'mirror', 'result'], registers });
     this.flow = new FlowMetrics(this.registry);
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** readAccessLogDrops tells igw_access_log_dropped_total where to read its count on a scrape. */
+  readAccessLogDrops(read: () => number): void {
+    this.#readAccessLogDropped = read;
   }
 
   /**

@@ -69,4 +69,49 @@ describe('access log on stdout', () => {
     assert.equal(after.length, 601);
     assert.equal(after[600]!.request_id, lastId);
   });
+
+  it('counts the lines it cannot write once stdout is closed, and goes on serving', async () => {
+    const sim = await startSim(cleanup, { model: 'm' });
+    const [proxyPort, statusPort] = [await freePort(), await freePort()];
+    const configPath = writeConfig(
+      stringify({
+        proxy: { listen: `127.0.0.1:${proxyPort}` },
+        status: { listen: `127.0.0.1:${statusPort}` },
+        admin: { listen: '127.0.0.1:0' },
+        log: { access_log: true, format: 'json' },
+        models: [{ name: 'm', api_keys: [KEY], targets: [{ url: sim.url }] }],
+      }),
+    );
+    const gw = await startGatewayProcess(cleanup, { configPath, statusPort, stdout: true });
+    const url = `http://127.0.0.1:${proxyPort}/v1/chat/completions`;
+    const dropped = async (): Promise<number> => {
+      const text = await (await fetch(`${gw.statusUrl}/metrics`)).text();
+      const m = /^igw_access_log_dropped_total (\d+)$/m.exec(text);
+      assert.ok(m !== null, 'igw_access_log_dropped_total is exported');
+      return Number(m[1]);
+    };
+    const send = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const r = await post(url, chat('m'), { 'x-model': 'm', apikey: KEY });
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }
+    };
+
+    await send(5);
+    await waitFor('5 access log lines', () => linesOf(gw.stdout()).length >= 5 || undefined);
+    assert.equal(await dropped(), 0);
+
+    // The reader goes away: the next write fails with EPIPE, and every line after it is counted.
+    gw.child.stdout!.destroy();
+    await send(30);
+    const n = await waitFor('dropped lines counted', async () => {
+      const d = await dropped();
+      return d >= 30 ? d : undefined;
+    }, 5000);
+    assert.ok(n >= 30, `dropped ${n}`);
+    await send(3);
+    assert.ok(gw.isAlive(), 'the gateway goes on serving');
+    assert.ok((await dropped()) >= n + 3);
+  });
 });
