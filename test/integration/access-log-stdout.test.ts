@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { Cleanup, chat, post, startSim, writeConfig } from '../helpers/harness.js';
-import { freePort, startGatewayProcess, waitFor } from '../helpers/gateway-process.js';
+import { freePort, startGatewayProcess, waitFor, type GatewayProcess } from '../helpers/gateway-process.js';
 
 const KEY = 'k-access-log-0123456789';
 
@@ -23,7 +23,8 @@ describe('access log on stdout', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
-  it('writes one whole line per request, soon after a quiet spell, and the last ones before the process exits', async () => {
+  /** startLoggingGateway starts a simulator and a gateway process whose stdout (the access log) the test reads. */
+  const startLoggingGateway = async (): Promise<{ gw: GatewayProcess; url: string }> => {
     const sim = await startSim(cleanup, { model: 'm' });
     const [proxyPort, statusPort] = [await freePort(), await freePort()];
     const configPath = writeConfig(
@@ -36,7 +37,11 @@ describe('access log on stdout', () => {
       }),
     );
     const gw = await startGatewayProcess(cleanup, { configPath, statusPort, stdout: true });
-    const url = `http://127.0.0.1:${proxyPort}/v1/chat/completions`;
+    return { gw, url: `http://127.0.0.1:${proxyPort}/v1/chat/completions` };
+  };
+
+  it('writes one whole line per request, soon after a quiet spell, and the last ones before the process exits', async () => {
+    const { gw, url } = await startLoggingGateway();
 
     // 600 requests, 20 at a time: more than one buffer's worth of lines, a 401 in every ten.
     let sent = 0;
@@ -71,19 +76,7 @@ describe('access log on stdout', () => {
   });
 
   it('counts the lines it cannot write once stdout is closed, and goes on serving', async () => {
-    const sim = await startSim(cleanup, { model: 'm' });
-    const [proxyPort, statusPort] = [await freePort(), await freePort()];
-    const configPath = writeConfig(
-      stringify({
-        proxy: { listen: `127.0.0.1:${proxyPort}` },
-        status: { listen: `127.0.0.1:${statusPort}` },
-        admin: { listen: '127.0.0.1:0' },
-        log: { access_log: true, format: 'json' },
-        models: [{ name: 'm', api_keys: [KEY], targets: [{ url: sim.url }] }],
-      }),
-    );
-    const gw = await startGatewayProcess(cleanup, { configPath, statusPort, stdout: true });
-    const url = `http://127.0.0.1:${proxyPort}/v1/chat/completions`;
+    const { gw, url } = await startLoggingGateway();
     const dropped = async (): Promise<number> => {
       const text = await (await fetch(`${gw.statusUrl}/metrics`)).text();
       const m = /^igw_access_log_dropped_total (\d+)$/m.exec(text);
