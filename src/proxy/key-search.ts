@@ -9,16 +9,23 @@
  * which JSON rarely does outside the key itself. The bytes are first copied into the module's
  * memory, a window at a time: 512 bytes, then twice as many each time up to 16 KiB, so that a
  * search that stops early (a stream whose every event has `"usage":null`, searched again from
- * each match) copies about what it looks at, not the rest of the range each time. Short ranges
- * (an event or two) stay with the caller's JS loop: the call and the copy cost more than they
- * save.
+ * each match) copies about what it looks at, not the rest of the range each time. Ranges of up to
+ * JS_SEARCH_BYTES are searched by a Boyer-Moore-Horspool loop in JS instead: for a few dozen
+ * bytes the call and the copy cost more than they save.
  */
 
 /** FIRST_WINDOW is how much of a range the first copy takes; each next window is twice the last, up to SEARCH_WINDOW. Windows overlap by the key's length less one. */
 export const FIRST_WINDOW = 512;
 export const SEARCH_WINDOW = 16 * 1024;
-const KEY = Buffer.from('"usage":');
+/** USAGE_KEY is the key searched for. */
+export const USAGE_KEY = Buffer.from('"usage":');
+const KEY = USAGE_KEY;
 const KEY_LAST = KEY.length - 1;
+/** Ranges up to this size are searched in JS; longer ones by the SIMD loop. */
+const JS_SEARCH_BYTES = 64;
+/** SHIFT[b] is how far the JS search may move when the byte under the key's last position is b (Horspool). */
+const SHIFT = new Uint8Array(256).fill(KEY.length);
+for (let i = 0; i < KEY_LAST; i++) SHIFT[KEY[i]!] = KEY_LAST - i;
 
 /** uleb encodes an unsigned LEB128 number. */
 function uleb(n: number): number[] {
@@ -103,11 +110,12 @@ const search: Search | null = (() => {
   }
 })();
 
-/** isSimdSearch tells whether findUsageKey runs the SIMD loop (false: Buffer.indexOf). */
+/** isSimdSearch tells whether findUsageKey runs the SIMD loop on long ranges (false: Buffer.indexOf). */
 export const isSimdSearch = search !== null;
 
 /** findUsageKey is where `"usage":` starts in buf[from, to), or -1. */
 export function findUsageKey(buf: Buffer, from: number, to: number): number {
+  if (to - from <= JS_SEARCH_BYTES) return findInJs(buf, from, to);
   if (search === null) {
     const at = buf.indexOf(KEY, from);
     return at !== -1 && at + KEY.length <= to ? at : -1;
@@ -126,6 +134,25 @@ export function findUsageKey(buf: Buffer, from: number, to: number): number {
     }
     if (from + n >= to) break;
     from += n - KEY_LAST;
+  }
+  return -1;
+}
+
+/** findInJs is findUsageKey's Horspool loop for short ranges. */
+function findInJs(buf: Buffer, from: number, to: number): number {
+  for (let i = from + KEY_LAST; i < to; ) {
+    const c = buf[i]!;
+    // The key's last byte is `:`; compare backwards from there.
+    if (c === 0x3a) {
+      let j = KEY_LAST - 1;
+      let k = i - 1;
+      while (j >= 0 && buf[k] === KEY[j]) {
+        j--;
+        k--;
+      }
+      if (j < 0) return k + 1;
+    }
+    i += SHIFT[c]!;
   }
   return -1;
 }

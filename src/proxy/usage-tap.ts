@@ -5,29 +5,21 @@
  * carry {"input_tokens":…,"output_tokens":…}; a stream's message_delta may hold only the output
  * count, which then updates the one seen in message_start. Each chunk costs one search for
  * `"usage":` (then a look at the next byte or two: `{` is a usage object, `null` is not) and a
- * byte loop over its last bytes; only the few bytes after a match are decoded. The search of a
- * short chunk is a Boyer-Moore-Horspool loop here, which costs less than a native call; longer
- * chunks and runs of chunks use the SIMD search of ./key-search.ts. A
+ * byte loop over its last bytes; only the few bytes after a match are decoded. The search is
+ * ./key-search.ts (SIMD, or a JS loop for short ranges). A
  * marker or object cut by a chunk boundary is completed with the next chunk. feed() tells whether
  * the chunk holds part of a usage object, so the usage hider need not search the chunk again.
  */
 
-import { findUsageKey } from './key-search.js';
+import { USAGE_KEY as KEY, findUsageKey } from './key-search.js';
 
 const MARKER_TEXTS = ['"usage":{', '"usage": {'];
-const KEY = Buffer.from('"usage":');
 // OpenAI's names, and Anthropic's (input/output_tokens) for Messages API answers passed through.
 const PROMPT = /"(?:prompt|input)_tokens":\s*(\d+)/;
 const COMPLETION = /"(?:completion|output)_tokens":\s*(\d+)/;
 /** How far after the marker the counts can be: vLLM's usage object is well under this. */
 const WINDOW = 512;
 const TAIL = MARKER_TEXTS[1]!.length;
-/** Ranges up to this size are searched in JS; longer ones with findUsageKey (SIMD). */
-const JS_SEARCH_BYTES = 64;
-const KEY_LAST = KEY.length - 1;
-/** SHIFT[b] is how far the search may move when the byte under the key's last position is b (Horspool). */
-const SHIFT = new Uint8Array(256).fill(KEY.length);
-for (let i = 0; i < KEY_LAST; i++) SHIFT[KEY[i]!] = KEY_LAST - i;
 
 /** UsageTap accumulates the last usage object seen in a response. */
 export class UsageTap {
@@ -54,7 +46,7 @@ export class UsageTap {
         return true;
       }
     }
-    const at = markerAt(chunk);
+    const at = markerAt(chunk, 0, chunk.length);
     if (at !== -1) {
       const end = Math.min(chunk.length, at + WINDOW);
       this.#scan(chunk.toString('latin1', at, end), end === chunk.length && end - at < WINDOW);
@@ -86,14 +78,8 @@ export class UsageTap {
   cleanPrefix(read: Buffer, start: number, end: number): number {
     this.cleanBytes = 0;
     if (this.#pending !== '') return start;
-    let marker = end;
-    for (let at = keyIn(read, start, end); at !== -1; at = keyIn(read, at + KEY.length, end)) {
-      const next = read[at + KEY.length];
-      if (next === 0x7b /* { */ || (next === 0x20 && read[at + KEY.length + 1] === 0x7b)) {
-        marker = at;
-        break;
-      }
-    }
+    const found = markerAt(read, start, end);
+    const marker = found === -1 ? end : found;
     let clean = start;
     let bytes = 0;
     let p = start;
@@ -131,36 +117,11 @@ export class UsageTap {
   }
 }
 
-/** keyAt is where `"usage":` starts in chunk at or after `from`, or -1. */
-function keyAt(chunk: Buffer, from: number): number {
-  return keyIn(chunk, from, chunk.length);
-}
-
-/** keyIn is where `"usage":` starts in chunk[from, n), or -1. */
-function keyIn(chunk: Buffer, from: number, n: number): number {
-  if (n - from > JS_SEARCH_BYTES) return findUsageKey(chunk, from, n);
-  for (let i = from + KEY_LAST; i < n; ) {
-    const c = chunk[i]!;
-    // The key's last byte is `:`; compare backwards from there.
-    if (c === 0x3a) {
-      let j = KEY_LAST - 1;
-      let k = i - 1;
-      while (j >= 0 && chunk[k] === KEY[j]) {
-        j--;
-        k--;
-      }
-      if (j < 0) return k + 1;
-    }
-    i += SHIFT[c]!;
-  }
-  return -1;
-}
-
-/** markerAt is where `"usage":` followed by `{` (or a space and `{`) starts in the chunk, or -1. */
-function markerAt(chunk: Buffer): number {
-  for (let at = keyAt(chunk, 0); at !== -1; at = keyAt(chunk, at + KEY.length)) {
-    const next = chunk[at + KEY.length];
-    if (next === 0x7b /* { */ || (next === 0x20 && chunk[at + KEY.length + 1] === 0x7b)) return at;
+/** markerAt is where `"usage":` followed by `{` (or a space and `{`) starts in buf[from, to), or -1. */
+function markerAt(buf: Buffer, from: number, to: number): number {
+  for (let at = findUsageKey(buf, from, to); at !== -1; at = findUsageKey(buf, at + KEY.length, to)) {
+    const next = buf[at + KEY.length];
+    if (next === 0x7b /* { */ || (next === 0x20 && buf[at + KEY.length + 1] === 0x7b)) return at;
   }
   return -1;
 }
