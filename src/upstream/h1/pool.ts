@@ -236,7 +236,7 @@ class H1Connection implements ResponseEvents {
     this.#ex = ex;
     ex.conn = this;
     this.#hasBodyRead = false;
-    this.#parser.start(ex.request.method === 'HEAD');
+    this.#parser.start(ex.request.method === 'HEAD', ex.handler.onResponseRun !== undefined);
     track(this);
     if (this.#isConnected) this.#write(ex);
     else this.#setDeadline(this.#pool.connectTimeoutMs, TRANSPORT_CODES.connectTimeout);
@@ -383,8 +383,8 @@ class H1Connection implements ResponseEvents {
 
   onRun(read: Buffer, start: number, end: number, dataBytes: number): number {
     const ex = this.#ex!;
-    const h = ex.handler;
-    return h.onResponseRun === undefined ? start : h.onResponseRun(ex, read, start, end, dataBytes);
+    // Offered only when the handler takes runs (start()).
+    return ex.handler.onResponseRun!(ex, read, start, end, dataBytes);
   }
 
   onEnd(): void {

@@ -100,6 +100,8 @@ export class ResponseParser {
   #frameStart = -1;
   /** #noRunBefore: a run refused by onRun ends here; its chunks are read one by one (an offset in the current read). */
   #noRunBefore = 0;
+  /** #offersRuns: this response's chunk runs go to onRun (it is given, and the exchange takes runs). */
+  #offersRuns = false;
   /** error says what was wrong with the bytes, once feed() or end() returned false. */
   error = '';
   /** isReusable tells whether the connection may carry another exchange after this response. */
@@ -125,10 +127,14 @@ export class ResponseParser {
     return this.#state !== S_HEAD || this.#partsBytes !== 0;
   }
 
-  /** start prepares for the response to a new request (isHead: the request was HEAD, so no body). */
-  start(isHeadRequest: boolean): void {
+  /**
+   * start prepares for the response to a new request (isHead: the request was HEAD, so no body).
+   * offersRuns false: nobody takes runs of chunks for this one, so none are looked for.
+   */
+  start(isHeadRequest: boolean, offersRuns = true): void {
     this.#state = S_HEAD;
     this.#isHeadRequest = isHeadRequest;
+    this.#offersRuns = offersRuns && this.#events.onRun !== undefined;
     this.#dropParts();
     this.#body = B_NONE;
     this.#remaining = 0;
@@ -402,7 +408,7 @@ export class ResponseParser {
       const c = chunk[i]!;
       switch (this.#chunkState) {
         case C_SIZE: {
-          if (this.#lineBytes === 0 && i >= this.#noRunBefore && this.#events.onRun !== undefined) {
+          if (this.#offersRuns && this.#lineBytes === 0 && i >= this.#noRunBefore) {
             const next = this.#offerRun(chunk, i);
             if (next !== i) {
               i = next;
