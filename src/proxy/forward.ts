@@ -42,6 +42,5 @@ export function forward<C extends TailContext>(ctx: C, deps: ForwardDeps<C>): vo
     usage = new UsageTapHandler(ctx, deps.record, transform);
     transform.usage = usage;
   }
-  usage.runSink = respond;
   new Retry(ctx, deps, usage).start();
 }

@@ -22,6 +22,11 @@ export interface ResponseHandler {
 /** TailHandler is one link of the request tail: the response's events, each passed to the next link, plus the client's departure. */
 export interface TailHandler extends ResponseHandler {
   /**
+   * takesRuns tells whether a run offered now could be taken by this link and those below it:
+   * a link above that must search a run first (the usage tap) asks before it does.
+   */
+  readonly takesRuns: boolean;
+  /**
    * onClientGone tells that the client closed before its response was complete. The exchange is
    * aborted right after, unless a link still wants its rest and set ctx.isRecordDeferred.
    */

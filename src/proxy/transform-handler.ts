@@ -46,9 +46,13 @@ export class TransformHandler implements TailHandler {
     if (out !== null) this.#next.onResponseData(controller, out);
   }
 
+  get takesRuns(): boolean {
+    // Only a transformer that would pass these chunks unchanged lets them through as they are.
+    return this.#isClientGone || (this.#transformer.passesRun?.() === true && this.#next.takesRuns);
+  }
+
   onResponseRun(controller: UpstreamController, read: Buffer, start: number, end: number, dataBytes: number): number {
     if (this.#isClientGone) return end;
-    // Only a transformer that would pass these chunks unchanged lets them through as they are.
     const tf = this.#transformer;
     return tf.passesRun !== undefined && tf.passesRun() ? this.#next.onResponseRun(controller, read, start, end, dataBytes) : start;
   }

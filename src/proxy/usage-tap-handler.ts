@@ -29,11 +29,6 @@ export class UsageTapHandler<C extends TailContext> implements TailHandler {
   readonly #tap = new UsageTap();
   /** isUsageChunk tells whether the chunk being passed on holds part of a usage object (transformers read it). */
   isUsageChunk = false;
-  /**
-   * runSink is the link that writes runs of chunks (respond, set by forward): when it cannot take
-   * them (an HTTP/2 client), a run is refused before the tap searches it, not searched twice.
-   */
-  runSink: { readonly takesRuns: boolean } | null = null;
   #isStream = false;
   /** #last is the last upstream chunk (a reference): whether it ended the generation decides a client-gone abort. */
   #last: Buffer | null = null;
@@ -62,8 +57,13 @@ export class UsageTapHandler<C extends TailContext> implements TailHandler {
     this.#next.onResponseData(controller, chunk);
   }
 
+  get takesRuns(): boolean {
+    return this.#next.takesRuns;
+  }
+
   onResponseRun(controller: UpstreamController, read: Buffer, start: number, end: number, dataBytes: number): number {
-    if (this.runSink !== null && !this.runSink.takesRuns) return start;
+    // Refused below (an HTTP/2 client, a transformer holding part of an event): not searched for nothing.
+    if (!this.#next.takesRuns) return start;
     // The chunks from one holding (part of) a usage object on go one by one, through feed().
     const tap = this.#tap;
     const clean = tap.cleanPrefix(read, start, end);

@@ -79,6 +79,7 @@ export class FakeController implements UpstreamController {
 
 /** FakeNext records the events a link passes on. */
 export class FakeNext implements TailHandler {
+  takesRuns = true;
   events: string[] = [];
   chunks: string[] = [];
   status = 0;
