@@ -45,10 +45,11 @@ export interface Probe {
 
 /**
  * fetchText GETs a path on a target; null on any failure, a non-2xx or an answer over
- * MAX_PROBE_BYTES. It goes through the dispatcher the target's proxied requests use: the
- * built-in HTTP/1.1 client for plain HTTP (undici's parser is WebAssembly compiled on first use,
- * and a first probe paying that mid-traffic stalled every stream of the process for tens of
- * milliseconds), undici for HTTPS or with `fast_upstream: false`.
+ * MAX_PROBE_BYTES. It goes through the same kind of dispatcher as the target's proxied requests
+ * (a pool of its own, as dispatchers are kept per connect timeout): the built-in HTTP/1.1 client
+ * for plain HTTP (undici's parser is WebAssembly compiled on first use, and a first probe paying
+ * that mid-traffic stalled every stream of the process for tens of milliseconds), undici for
+ * HTTPS or with `fast_upstream: false`.
  */
 function fetchText(probe: Probe, target: Target, path: string, timeoutMs: number, signal: AbortSignal, authorization: string | null = null): Promise<string | null> {
   const dispatcher = probe.pools.forwarder(target.origin, timeoutMs, probe.isBuiltin);

@@ -62,8 +62,8 @@ export class PoolRegistry {
   /** #forwarders: builtin flag → origin → connect timeout → dispatcher (no key string built per request). */
   readonly #forwarders = [new Map<string, Map<number, UpstreamDispatcher>>(), new Map<string, Map<number, UpstreamDispatcher>>()] as const;
 
-  /** get returns the undici pool for an origin (requests and probes over undici), creating it on first use. */
-  get(origin: string, opts: PoolOptions): Pool {
+  /** #undiciPool returns the undici pool for an origin and connect timeout, creating it on first use. */
+  #undiciPool(origin: string, opts: PoolOptions): Pool {
     const key = `${origin}|${opts.connectTimeoutMs}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
@@ -84,8 +84,8 @@ export class PoolRegistry {
     let f = byTimeout.get(connectTimeoutMs);
     if (f === undefined) {
       const opts: PoolOptions = { connectTimeoutMs };
-      // undici traffic shares get()'s pool: one undici pool per origin and connect timeout.
-      f = isBuiltin && origin.startsWith('http:') ? new H1Pool(origin, opts) : new UndiciForwarder(this.get(origin, opts));
+      // One undici pool per origin and connect timeout.
+      f = isBuiltin && origin.startsWith('http:') ? new H1Pool(origin, opts) : new UndiciForwarder(this.#undiciPool(origin, opts));
       byTimeout.set(connectTimeoutMs, f);
     }
     return f;
