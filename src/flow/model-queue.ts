@@ -265,17 +265,16 @@ export class ModelQueue {
 
   /**
    * #isUnderShare tells whether a tenant uses less than its fair share of `capacity` places: its
-   * weight's part of the weights of the tenants with requests on the targets or waiting (itself
-   * included).
+   * weight's part of `active` (#activeWeights) with its own weight counted in.
    */
-  #isUnderShare(use: TenantUse, capacity: number, weights: number): boolean {
-    return use.inflight < (capacity * use.weight) / weights;
+  #isUnderShare(use: TenantUse, capacity: number, active: number): boolean {
+    return use.inflight < (capacity * use.weight) / (isActive(use) ? active : active + use.weight);
   }
 
-  /** #activeWeights sums the weights of the tenants with requests on the targets or waiting, and `use`'s. */
-  #activeWeights(use: TenantUse | null): number {
+  /** #activeWeights sums the weights of the tenants with requests on the targets or waiting. */
+  #activeWeights(): number {
     let weights = 0;
-    for (const u of this.#uses.values()) if (u === use || u.inflight > 0 || u.waiting > 0) weights += u.weight;
+    for (const u of this.#uses.values()) if (isActive(u)) weights += u.weight;
     return weights;
   }
 
@@ -294,7 +293,7 @@ export class ModelQueue {
       const r = this.#pick(nowMs);
       if (r !== SATURATED && r !== NOT_ELIGIBLE) {
         const limit = this.#limit();
-        if (limit < 0 || this.#isUnderShare(tq.use, limit, this.#activeWeights(tq.use))) {
+        if (limit < 0 || this.#isUnderShare(tq.use, limit, this.#activeWeights())) {
           this.#charge(ticket);
           return { ticket, target: this.#targetOf(ticket, r, nowMs), wait: null };
         }
@@ -395,14 +394,13 @@ export class ModelQueue {
    */
   #next(limit: number): Ticket | undefined {
     // The active tenants' weights, summed once: nothing changes until a ticket is taken.
-    const weights = limit < 0 ? 0 : this.#activeWeights(null);
+    const weights = limit < 0 ? 0 : this.#activeWeights();
     for (const level of this.#levels) {
       while (level.count > 0) {
         let best: TenantQueue | null = null;
         for (const tq of level.tenants.values()) {
           if (tq.size === 0 || (best !== null && tq.vt >= best.vt)) continue;
-          const use = tq.use;
-          if (limit < 0 || this.#isUnderShare(use, limit, use.inflight > 0 || use.waiting > 0 ? weights : weights + use.weight)) best = tq;
+          if (limit < 0 || this.#isUnderShare(tq.use, limit, weights)) best = tq;
         }
         if (best === null) {
           if (limit >= 0) return undefined;
@@ -483,4 +481,9 @@ export class ModelQueue {
     }
     return { saturated: this.#isSaturated, waiting: this.size, by_priority: byPriority, by_tenant: byTenant };
   }
+}
+
+/** isActive tells whether a tenant has requests on the targets or waiting. */
+function isActive(u: TenantUse): boolean {
+  return u.inflight > 0 || u.waiting > 0;
 }
