@@ -9,7 +9,7 @@
 import type { Counter } from 'prom-client';
 import type { UpstreamController, UpstreamHandler, UpstreamHeaders } from '../upstream/index.js';
 import { headersForAttempt } from './headers.js';
-import { withoutQueryKey, type Forwarders } from './retry.js';
+import { upstreamPathOf, type Forwarders } from './retry.js';
 import type { TailContext, TailModel, TailTarget } from './tail-context.js';
 
 /** MirrorCounters are the children of igw_mirror_requests_total for one (model, mirror) pair, made once per compiled mirror. */
@@ -37,10 +37,9 @@ export function sendMirror(ctx: TailContext, mirror: TailModel, target: TailTarg
   const copy = new MirrorCopy(target, mirror, counters, timeoutMs);
   const req = ctx.req;
   const headers = headersForAttempt(ctx, mirror, deps.isTls, false);
-  const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
   deps.pools.forwarder(target.origin, mirror.timeouts.connectMs, ctx.snapshot.settings.isFastUpstream).dispatch(
     {
-      path: target.basePath + ctx.upstreamPath + query,
+      path: upstreamPathOf(ctx, target),
       method: req.method!,
       headers,
       body: body !== null && body.length > 0 ? body : null,

@@ -12,7 +12,7 @@ import type { GatewayMetrics } from '../metrics/index.js';
 import type { UpstreamController, UpstreamDispatcher, UpstreamHeaders } from '../upstream/index.js';
 import { headersForAttempt } from './headers.js';
 import { PassiveHealth } from './passive-health.js';
-import type { Reselect, TailContext } from './tail-context.js';
+import type { Reselect, TailContext, TailTarget } from './tail-context.js';
 import { ClientGoneError, type ResponseHandler, type TailHandler } from './tail-handler.js';
 import { toUpstreamErrorCode } from './upstream-error.js';
 
@@ -61,12 +61,11 @@ export class Retry<C extends TailContext> implements ResponseHandler {
     ctx.attempts++;
     // A transformer reads the upstream's bytes, so they must come uncompressed.
     const headers = headersForAttempt(ctx, serving, this.#deps.isTls, ctx.transformer !== null);
-    const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
     const attempt = new PassiveHealth(ctx, this.#deps.metrics, this);
     this.#attempt = attempt;
     this.#deps.pools.forwarder(target.origin, serving.timeouts.connectMs, ctx.snapshot.settings.isFastUpstream).dispatch(
       {
-        path: target.basePath + ctx.upstreamPath + query,
+        path: upstreamPathOf(ctx, target),
         method: req.method!,
         headers,
         body: ctx.body !== null && ctx.body.length > 0 ? ctx.body : null,
@@ -135,8 +134,13 @@ export function retryTarget<C extends TailContext>(ctx: C, code: ErrorCode, rese
   return reselect.next(ctx);
 }
 
+/** upstreamPathOf is the request target sent to `target`: its base path, the stripped path, the query without a query-string key. */
+export function upstreamPathOf(ctx: TailContext, target: TailTarget): string {
+  return target.basePath + ctx.upstreamPath + (ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query);
+}
+
 /** withoutQueryKey removes the `apikey` parameter so a query-string key never reaches the upstream. */
-export function withoutQueryKey(query: string): string {
+function withoutQueryKey(query: string): string {
   const params = new URLSearchParams(query);
   params.delete('apikey');
   const s = params.toString();

@@ -32,7 +32,7 @@ import type { GatewayMetrics } from '../metrics/index.js';
 import { ResponseParser, type Outcome } from '../upstream/index.js';
 import { headersForAttempt } from './headers.js';
 import { toOutcome } from './passive-health.js';
-import { retryTarget, withoutQueryKey } from './retry.js';
+import { retryTarget, upstreamPathOf } from './retry.js';
 import type { Reselect, TailContext, TailTarget } from './tail-context.js';
 import { UPSTREAM_ERROR_REASONS, toUpstreamErrorCode } from './upstream-error.js';
 
@@ -121,9 +121,8 @@ class Tunnel<C extends TailContext> {
     const ctx = this.#ctx;
     const req = ctx.req;
     const headers = headersForAttempt(ctx, ctx.serving!, this.#deps.isTls, false);
-    const query = ctx.keyFromQuery ? withoutQueryKey(ctx.query) : ctx.query;
     // Connection and Upgrade are hop-by-hop (dropped above); this hop asks for the same upgrade.
-    let head = `${req.method ?? 'GET'} ${this.#target.basePath}${ctx.upstreamPath}${query} HTTP/1.1\r\nhost: ${host}\r\nconnection: Upgrade\r\nupgrade: ${req.headers.upgrade ?? 'websocket'}\r\n`;
+    let head = `${req.method ?? 'GET'} ${upstreamPathOf(ctx, this.#target)} HTTP/1.1\r\nhost: ${host}\r\nconnection: Upgrade\r\nupgrade: ${req.headers.upgrade ?? 'websocket'}\r\n`;
     for (let i = 0; i < headers.length; i += 2) {
       const value = headers[i + 1]!;
       // Client headers passed Node's parser; a configured value must not smuggle a header line either.
