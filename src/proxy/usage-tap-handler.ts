@@ -32,7 +32,7 @@ export class UsageTapHandler<C extends TailContext> implements TailHandler {
   #isStream = false;
   /** #last is the last upstream chunk (a reference): whether it ended the generation decides a client-gone abort. */
   #last: Buffer | null = null;
-  /** #lastRun[#lastStart, #lastEnd) is the last run of chunks, when the last data came as one (#last is null then). */
+  /** #lastRun[#lastStart, #lastEnd) is the last chunk of the last run, when the last data came as one (#last is null then). */
   #lastRun: Buffer | null = null;
   #lastStart = 0;
   #lastEnd = 0;
@@ -61,19 +61,20 @@ export class UsageTapHandler<C extends TailContext> implements TailHandler {
     return this.#next.takesRuns;
   }
 
-  onResponseRun(controller: UpstreamController, read: Buffer, start: number, end: number, dataBytes: number): number {
-    // Refused below (an HTTP/2 client, a transformer holding part of an event): not searched for nothing.
+  onResponseRun(controller: UpstreamController, read: Buffer, start: number, end: number, _dataBytes: number): number {
+    // Their data length is the tap's count (cleanBytes). Refused below (an HTTP/2 client, a transformer holding part of an event): not searched for nothing.
     if (!this.#next.takesRuns) return start;
     // The chunks from one holding (part of) a usage object on go one by one, through feed().
     const tap = this.#tap;
     const clean = tap.cleanPrefix(read, start, end);
     if (clean === start) return start;
-    const taken = this.#next.onResponseRun(controller, read, start, clean, clean === end ? dataBytes : tap.cleanBytes);
+    const taken = this.#next.onResponseRun(controller, read, start, clean, tap.cleanBytes);
     if (taken === start) return start;
     this.isUsageChunk = false;
     this.#last = null;
     this.#lastRun = read;
-    this.#lastStart = start;
+    // The last chunk taken, as #last is for data (a link that took fewer: all it took).
+    this.#lastStart = taken === clean ? tap.cleanLastAt : start;
     this.#lastEnd = taken;
     return taken;
   }

@@ -65,18 +65,21 @@ export class UsageTap {
     return isSeen;
   }
 
-  /** cleanBytes is the data length of the chunks cleanPrefix accepted last. */
+  /** cleanBytes is the data length of the chunks cleanPrefix accepted last; cleanLastAt is where the last of them starts. */
   cleanBytes = 0;
+  cleanLastAt = 0;
 
   /**
    * cleanPrefix is where the chunks of a run, read[start, end) with their chunked framing
    * (checked by the transport), stop being ones that may pass without feed(): up to the first
    * chunk that holds a usage marker, or whose data does not end an SSE event (a blank line: so no
    * marker is cut between two chunks). `start`: none may (or something is pending from an earlier
-   * chunk). One search over the run instead of one per chunk; cleanBytes is set to their data length.
+   * chunk). One search over the run instead of one per chunk; cleanBytes is set to their data
+   * length, cleanLastAt to where the last of them starts.
    */
   cleanPrefix(read: Buffer, start: number, end: number): number {
     this.cleanBytes = 0;
+    this.cleanLastAt = start;
     if (this.#pending !== '') return start;
     const found = markerAt(read, start, end);
     const marker = found === -1 ? end : found;
@@ -84,6 +87,7 @@ export class UsageTap {
     let bytes = 0;
     let p = start;
     while (p < end) {
+      const at = p;
       let size = 0;
       for (let c = read[p]!; c !== 0x0d; c = read[++p]!) size = size * 16 + (c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57);
       const dataEnd = p + 2 + size;
@@ -91,6 +95,7 @@ export class UsageTap {
       p = dataEnd + 2;
       clean = p;
       bytes += size;
+      this.cleanLastAt = at;
     }
     this.cleanBytes = bytes;
     return clean;

@@ -313,6 +313,25 @@ describe('UsageTapHandler', () => {
     assert.equal(ctx.completionTokens, 3);
   });
 
+  it('looks for the end of generation in the last chunk of a run, as in the last chunk of data', () => {
+    const chunked = (...events: string[]): Buffer => Buffer.from(events.map((e) => `${Buffer.byteLength(e).toString(16)}\r\n${e}\r\n`).join(''), 'latin1');
+    const FIRST_DONE = 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n';
+    const SECOND_GOING = 'data: {"choices":[{"index":1,"delta":{"content":"a"},"finish_reason":null}]}\n\n';
+    for (const [events, isDue] of [
+      [[FIRST_DONE, SECOND_GOING], false],
+      [[SECOND_GOING, FINISH], true],
+    ] as const) {
+      const ctx = context(new FakeResponse());
+      const tap = new UsageTapHandler(ctx, () => {}, new FakeNext());
+      const c = new FakeController();
+      tap.onResponseStart(c, 200, { 'content-type': 'text/event-stream' });
+      const run = chunked(...events);
+      assert.equal(tap.onResponseRun(c, run, 0, run.length, 0), run.length);
+      tap.onClientGone(c);
+      assert.equal(ctx.isRecordDeferred, isDue, events.join(''));
+    }
+  });
+
   it('does not wait when the client leaves mid-generation', () => {
     const ctx = context(new FakeResponse());
     const tap = new UsageTapHandler(ctx, () => assert.fail('not deferred'), new FakeNext());
