@@ -21,14 +21,10 @@ export interface GatewayResponse {
   /** write sends body bytes; false: the transport is full, wait for 'drain'. */
   write(chunk: Buffer | string): boolean;
   /**
-   * writeFrame (the fast HTTP/1.1 front only) sends a chunk of a chunked upstream body with its
-   * own framing, read[start, end), instead of framing `data` anew (src/http/relay.ts).
-   */
-  writeFrame?(data: Buffer, read: Buffer, start: number, end: number): boolean;
-  /**
    * relayRun (the fast HTTP/1.1 front only) sends whole chunks of a chunked upstream body,
-   * read[start, end), with their own framing, as writeFrame does; false: the socket is full;
-   * undefined: this response cannot relay them (not chunked, or its head not sent), nothing sent.
+   * read[start, end), with their own framing instead of framing their data anew
+   * (src/http/relay.ts); false: the socket is full; undefined: this response cannot relay them
+   * (not chunked, or its head not sent), nothing sent.
    */
   relayRun?(read: Buffer, start: number, end: number): boolean | undefined;
   end(): unknown;

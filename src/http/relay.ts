@@ -6,7 +6,7 @@
  * it read. When a whole chunk, size line, data and CRLF, sits in one read, the client notes it
  * here while that slice travels down (`frame`): if respond receives that very slice, unchanged,
  * and the client response is framed as chunked too, it hands the chunk's own bytes to the socket
- * (writeFrame) instead of framing the data again. The chunks of one read that pass untouched sit
+ * (relayRun) instead of framing the data again. The chunks of one read that pass untouched sit
  * next to each other in that read, so they leave as one write of one slice: the client calls
  * endRead once it is done with each upstream read, which flushes what the read left pending, so
  * nothing waits for a later event. A stream's head sent during a read (flushHeaders) is held the

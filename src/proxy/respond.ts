@@ -98,7 +98,7 @@ export class Respond implements TailHandler {
     const res = ctx.res;
     if (res.destroyed) return;
     // A whole upstream chunk passed on unchanged goes out with its own framing (src/http/relay.ts).
-    const isSent = chunk === frame.data && res.writeFrame !== undefined ? res.writeFrame(chunk, frame.read!, frame.start, frame.end) : res.write(chunk);
+    const isSent = (chunk === frame.data ? res.relayRun?.(frame.read!, frame.start, frame.end) : undefined) ?? res.write(chunk);
     if (!isSent) this.#pauseUntilDrain(controller);
   }
 

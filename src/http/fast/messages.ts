@@ -252,16 +252,6 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
     return sock.write(out);
   }
 
-  /**
-   * writeFrame sends one chunk of a chunked upstream body with the upstream's own framing:
-   * read[start, end) holds its size line, `data` and CRLF (src/http/relay.ts). Chunks that are
-   * contiguous in the read are joined into one write, sent when the read ends. A response not
-   * framed as chunked, or whose head is not out yet, writes `data` as write() does.
-   */
-  writeFrame(data: Buffer, read: Buffer, start: number, end: number): boolean {
-    return this.relayRun(read, start, end) ?? this.write(data);
-  }
-
   /** relayRun holds whole chunks of an upstream read, read[start, end), to be written with the read's other relayed bytes (GatewayResponse.relayRun). */
   relayRun(read: Buffer, start: number, end: number): boolean | undefined {
     if (!this.#isChunked || !(this.#isHeadWritten || this.#isHeadHeld) || this.destroyed || this.writableEnded) return undefined;
