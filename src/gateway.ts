@@ -75,8 +75,7 @@ export class Gateway {
     this.#log = opts.logger ?? createLogger(process.env.IGW_LOG_LEVEL ?? logCfg?.level ?? DEFAULTS.logLevel);
     this.#healthLog = new HealthLog(this.#log);
     this.#accessLog = new AccessLog({ enabled: logCfg?.access_log ?? DEFAULTS.isAccessLog, format: logCfg?.format ?? DEFAULTS.logFormat, ...(opts.accessLogDest ? { dest: opts.accessLogDest } : {}) });
-    const accessLog = this.#accessLog;
-    this.#metrics.readAccessLogDrops(() => accessLog.dropped);
+    this.#metrics.readAccessLogDrops(() => this.#accessLog.dropped);
     this.#registry.onChange = (record) => this.#onHealthChange(record);
     // Pools of an origin no target uses any more close; requests still on them finish first.
     this.#registry.onOriginUnused = (origin) => void this.#pools.forget(origin);
