@@ -102,7 +102,9 @@ export class LineWriter {
     if (this.#isWriting || this.#isBroken) return;
     const c = this.#queue[0];
     if (c === undefined) {
-      this.#onIdle?.();
+      // Closing: lines written since close() began go out before it is done.
+      if (this.#onIdle !== null && this.#len > 0) this.#rotate();
+      else this.#onIdle?.();
       return;
     }
     this.#isWriting = true;
@@ -113,7 +115,7 @@ export class LineWriter {
     this.#isWriting = false;
     if (err !== null) {
       if (err.code === 'EAGAIN') {
-        setTimeout(() => this.#kick(), RETRY_MS).unref();
+        setTimeout(this.#retry, RETRY_MS).unref();
         return;
       }
       this.#break();
@@ -130,7 +132,12 @@ export class LineWriter {
     else this.#kick();
   };
 
-  /** #break gives up on a reader that is gone: the lines waiting are dropped and counted. */
+  readonly #retry = (): void => this.#kick();
+
+  /**
+   * #break gives up on a reader that is gone: the lines waiting are dropped and counted (those of
+   * a buffer cut by the failed write all of them, though its first ones may have been written).
+   */
   #break(): void {
     this.#isBroken = true;
     for (const c of this.#queue) this.dropped += c.lines;
