@@ -1,3 +1,6 @@
+/** HEAD_WITH_BODY_BYTES: a body up to this size goes out copied behind its head (headWithBody), larger ones as a writev of the parts. */
+export const HEAD_WITH_BODY_BYTES = 16 * 1024;
+
 /**
  * headWithBody copies an HTTP head (latin1 text: every character is one byte) and the body bytes
  * after it into one buffer, for one socket write: cheaper for a small body than a writev of the

@@ -10,7 +10,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { GatewayRequest } from '../gateway-request.js';
 import type { GatewayResponse } from '../gateway-response.js';
-import { headWithBody } from '../head-with-body.js';
+import { HEAD_WITH_BODY_BYTES, headWithBody } from '../head-with-body.js';
 import { holdUntilReadEnds, read as upstreamRead, type FrameSink } from '../relay.js';
 import type { Head } from './parse-head.js';
 
@@ -318,7 +318,7 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
       this.flushHeaders();
       return !sock.writableNeedDrain;
     }
-    if (!this.#isHeadWritten && !this.#isChunked && !this.#isCorked && this.#held === null && data.length <= COPY_FRAME_BYTES) {
+    if (!this.#isHeadWritten && !this.#isChunked && !this.#isCorked && this.#held === null && data.length <= HEAD_WITH_BODY_BYTES) {
       this.#held = data;
       process.nextTick(FastResponse.#flushHeldTick, this);
       return true;
@@ -340,7 +340,7 @@ export class FastResponse extends EventEmitter implements GatewayResponse, Frame
     if (!this.#isCorked && !this.#isHeadWritten && !this.#isHeadHeld && this.#frameRead === null && !this.#isChunked && this.#hasBody) {
       // The whole response at once (a JSON answer, an error): head and body copied into one
       // buffer and written with one call, without the cork and writev of the general case.
-      if ((held === null ? 0 : held.length) + (data === null ? 0 : data.length) <= COPY_FRAME_BYTES) {
+      if ((held === null ? 0 : held.length) + (data === null ? 0 : data.length) <= HEAD_WITH_BODY_BYTES) {
         this.#held = null;
         this.#isHeadWritten = true;
         sock.write(headWithBody(this.#head, held, data), this.#onFlushed);

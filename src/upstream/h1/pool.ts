@@ -25,7 +25,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { headWithBody } from '../../http/head-with-body.js';
+import { HEAD_WITH_BODY_BYTES, headWithBody } from '../../http/head-with-body.js';
 import { beginRead, endRead } from '../../http/relay.js';
 import type { UpstreamController, UpstreamDispatcher, UpstreamHandler, UpstreamHeaders, UpstreamRequest } from '../dispatch.js';
 import { ResponseParser, type ResponseEvents, type ResponseHeaders } from './response-parser.js';
@@ -51,8 +51,6 @@ const NO_TRAILERS: UpstreamHeaders = Object.freeze(Object.create(null) as Upstre
 // Visible ASCII and obs-text: what a request target may hold (no spaces, no controls).
 const SAFE_TARGET = /^\/[\x21-\x7e\x80-\xff]*$/;
 const PAYLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
-/** A request body up to this size leaves in one buffer with its head (one copy, one write); larger ones in a writev of both. */
-const COPY_BODY_BYTES = 16 * 1024;
 
 /** UpstreamTransportError is a failure of the HTTP/1.1 client; code says which. */
 export class UpstreamTransportError extends Error {
@@ -274,7 +272,7 @@ class H1Connection implements ResponseEvents {
       sock.write(head, 'latin1');
       return;
     }
-    if (body.length <= COPY_BODY_BYTES) {
+    if (body.length <= HEAD_WITH_BODY_BYTES) {
       // One buffer, one write: copying a small body is cheaper than a writev of two parts.
       sock.write(headWithBody(head, body));
       return;
