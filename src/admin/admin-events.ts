@@ -29,8 +29,6 @@ import type { GatewayMetrics, MetricsTotals } from '../metrics/index.js';
 import { readPlan, type CounterStore, type Plan } from '../ratelimit/index.js';
 import type { EventSample, FleetModel, FleetTarget, KeyHeadroom, KeyStat } from './event-types.js';
 
-export type { EventSample, FleetModel, FleetTarget, KeyHeadroom, KeyStat };
-
 /** RequestEntry is one access log entry with its time. */
 export type RequestEntry = AccessEntry & { time: string };
 
