@@ -36,7 +36,7 @@ export interface UpstreamHeaderInput {
   /** upstreamAuthorization replaces it with the model's own upstream credential, or null. */
   upstreamAuthorization: string | null;
   /** isIdentityEncoding asks for an uncompressed answer (the gateway reads the body), whatever the client accepts. */
-  isIdentityEncoding?: boolean;
+  isIdentityEncoding: boolean;
 }
 
 /** toUpstreamHeaders builds the flat [name, value, ...] header list sent to the upstream. */
@@ -52,7 +52,7 @@ export function toUpstreamHeaders(headers: IncomingHttpHeaders, input: UpstreamH
     // HTTP/2 pseudo-headers (":path", ":authority", ...) describe this hop only.
     if (HOP_BY_HOP.has(name) || REQUEST_OWN.has(name) || name.charCodeAt(0) === 58 /* ":" */) continue;
     if (name === 'authorization' && dropAuth) continue;
-    if (name === 'accept-encoding' && input.isIdentityEncoding === true) continue;
+    if (name === 'accept-encoding' && input.isIdentityEncoding) continue;
     if (named !== null && named.has(name)) continue;
     const value = headers[name];
     if (value === undefined) continue;
@@ -68,7 +68,7 @@ export function toUpstreamHeaders(headers: IncomingHttpHeaders, input: UpstreamH
   out.push('x-request-id', input.requestId);
   out.push('traceparent', input.traceparent);
   if (input.upstreamAuthorization !== null) out.push('authorization', input.upstreamAuthorization);
-  if (input.isIdentityEncoding === true) out.push('accept-encoding', 'identity');
+  if (input.isIdentityEncoding) out.push('accept-encoding', 'identity');
   return out;
 }
 
