@@ -21,7 +21,9 @@
  *     the client minus the gap between their emit stamps (so the upstream's own timer jitter is
  *     not counted; the load side's is, equally for every target — see the direct row);
  *   - events lost: events missing from streams that ended or were cut (must be 0);
- *   - how idle the load CPU was (near 0: the load side, not the proxy, was the limit).
+ *   - how idle the load CPU was (near 0: the load side, not the proxy, was the limit);
+ *   - for the gateway, how late its own event loop ran in the window (p99, max), from its
+ *     /metrics (bench/lib/loop-delay.ts): the part of the tail that is the gateway's own stalls.
  * Headline: the largest N each proxy sustains with added p99 < 2 ms, its core below 90 % and no
  * event lost, and the ratio of ours to nginx's.
  *
@@ -45,6 +47,7 @@ import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, type
 import { cpuSecondsOf, fdLimit, machineFacts, rssMiB } from './lib/procstat.js';
 import { publishReport, runBench } from './lib/report.js';
 import { positiveEnv } from './lib/env.js';
+import { scrapeLoopDelay, type LoopDelay } from './lib/loop-delay.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
@@ -91,6 +94,8 @@ interface Row {
   cpuPct: number;
   rss: number;
   loadIdle: number;
+  /** loop: how late the gateway's own event loop ran in the window (null for other targets, or unread). */
+  loop: LoopDelay | null;
   ok: boolean;
 }
 
@@ -186,6 +191,10 @@ async function main(): Promise<void> {
       let rss = Number.NaN;
       let loadIdle = Number.NaN;
       let result: ClientResult | null = null;
+      // The gateway's metrics, scraped as the window opens (which restarts its loop-delay histogram) and as it closes.
+      const metricsUrl = `http://127.0.0.1:${gwStatus}/metrics`;
+      let loopAtStart: Promise<LoopDelay | null> | null = null;
+      let loopAtEnd: Promise<LoopDelay | null> | null = null;
       let buf = '';
       client.proc.stdout!.on('data', (c: Buffer) => {
         buf += c.toString();
@@ -196,11 +205,17 @@ async function main(): Promise<void> {
           if (line.startsWith('MEASURE_START')) {
             c0 = cpuSecondsOf(t.pid);
             w0 = performance.now();
-            if (t.name === 'gateway') windows.push([monotonicMicros(), Number.POSITIVE_INFINITY]);
+            if (t.name === 'gateway') {
+              windows.push([monotonicMicros(), Number.POSITIVE_INFINITY]);
+              loopAtStart = scrapeLoopDelay(metricsUrl);
+            }
             k0 = readCpuTimes();
           } else if (line.startsWith('MEASURE_END')) {
             const wall = (performance.now() - w0) / 1000;
-            if (t.name === 'gateway') windows[windows.length - 1] = [windows[windows.length - 1]![0], monotonicMicros()];
+            if (t.name === 'gateway') {
+              windows[windows.length - 1] = [windows[windows.length - 1]![0], monotonicMicros()];
+              loopAtEnd = scrapeLoopDelay(metricsUrl);
+            }
             cpuPct = ((cpuSecondsOf(t.pid) - c0) / wall) * 100;
             rss = rssMiB(t.pid);
             const share = layout.loadCpu === null || k0 === null ? null : cpuShare(k0, readCpuTimes(), layout.loadCpu);
@@ -212,8 +227,10 @@ async function main(): Promise<void> {
       if (result === null) throw new Error(`the token client gave no result: ${client.describe()}`);
       if (t.child.isExited) throw new Error(t.child.describe());
       const r: ClientResult = result;
+      const [opened, closed] = await Promise.all([loopAtStart, loopAtEnd]);
+      const loop = opened !== null ? closed : null;
       const ok = r.lost === 0 && r.errors === 0 && r.unfinished === 0 && r.addedP99Us < T_P99_US && (t.name === 'direct' || cpuPct < T_CORE_PCT);
-      return { target: t.name, n, r, cpuPct, rss, loadIdle, ok };
+      return { target: t.name, n, r, cpuPct, rss, loadIdle, loop, ok };
     };
 
     for (const n of COUNTS) {
@@ -223,7 +240,9 @@ async function main(): Promise<void> {
         const r = row.r;
         log(
           `  N=${String(n).padStart(5)} ${t.name.padEnd(8)} ${f0(r.eventsPerSecond).padStart(7)} events/s (want ${f0((n * 1000) / INTERVAL_MS)}), CPU ${f0(row.cpuPct)} %, ` +
-            `added ITL p50 ${ms(r.addedP50Us)} / p99 ${ms(r.addedP99Us)} ms, lost ${r.lost}, errors ${r.errors}, unfinished ${r.unfinished}, RSS ${f0(row.rss)} MiB, load CPU idle ${f0(row.loadIdle)} %${row.ok ? '' : '  (not sustained)'}`,
+            `added ITL p50 ${ms(r.addedP50Us)} / p99 ${ms(r.addedP99Us)} ms, lost ${r.lost}, errors ${r.errors}, unfinished ${r.unfinished}, RSS ${f0(row.rss)} MiB, load CPU idle ${f0(row.loadIdle)} %` +
+            (row.loop === null ? '' : `, its loop late p99 ${f2(row.loop.p99Ms)} / max ${f2(row.loop.maxMs)} ms`) +
+            (row.ok ? '' : '  (not sustained)'),
         );
         // Let sockets in TIME_WAIT and the proxy settle between runs.
         await new Promise((res) => setTimeout(res, 1000));
@@ -248,6 +267,16 @@ async function main(): Promise<void> {
       );
     }
     md.push('');
+    const loopRows = rows.filter((x) => x.loop !== null);
+    if (loopRows.length > 0) {
+      md.push(
+        "How late the gateway's own event loop ran in each measured window (p99 / max, ms), from its `/metrics` scraped as the window opened and as it closed " +
+          '(prom-client samples the loop every 10 ms, so shorter stalls are seen in part): ' +
+          loopRows.map((x) => `${x.n}: ${f2(x.loop!.p99Ms)} / ${f2(x.loop!.maxMs)}`).join(', ') +
+          '.',
+        '',
+      );
+    }
     const best = (name: string): number => {
       // The largest N sustained with every smaller N sustained too.
       let n = 0;

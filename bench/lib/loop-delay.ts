@@ -1,0 +1,40 @@
+/**
+ * How late a Node.js process under test ran its event loop, read from its Prometheus metrics
+ * (prom-client's default `nodejs_eventloop_lag_*` gauges). prom-client restarts its loop-delay
+ * histogram at each scrape, so a scrape as a window opens and one as it closes give the window's
+ * figures. A stall of any cause shows here: busy JavaScript, a GC pause, or the process not
+ * running at all.
+ */
+
+/** LOOP_SAMPLE_MS is prom-client's event-loop sampling interval: each recorded delay includes it. */
+const LOOP_SAMPLE_MS = 10;
+
+/** LoopDelay is one scrape's figures: how late the loop's sampling timer ran (its interval taken out) since the previous scrape. */
+export interface LoopDelay {
+  p99Ms: number;
+  maxMs: number;
+}
+
+const LINES = /^nodejs_eventloop_lag_(p99|max)_seconds ([\d.e+-]+)$/gm;
+
+/** parseLoopDelay reads the figures out of a metrics text (NaN where one is missing). */
+export function parseLoopDelay(text: string): LoopDelay {
+  const out: LoopDelay = { p99Ms: Number.NaN, maxMs: Number.NaN };
+  for (const m of text.matchAll(LINES)) {
+    const ms = Math.max(0, Number(m[2]) * 1000 - LOOP_SAMPLE_MS);
+    if (m[1] === 'p99') out.p99Ms = ms;
+    else out.maxMs = ms;
+  }
+  return out;
+}
+
+/** scrapeLoopDelay fetches and parses a metrics endpoint; null when it cannot be read. */
+export async function scrapeLoopDelay(url: string): Promise<LoopDelay | null> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) return null;
+    return parseLoopDelay(await res.text());
+  } catch {
+    return null;
+  }
+}
