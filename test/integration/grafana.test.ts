@@ -1,7 +1,8 @@
 /**
  * deploy/grafana/inference-gateway.json: a dashboard Grafana can import (panels with PromQL
  * targets, a Prometheus datasource variable), and every metric and label it queries exists in a
- * real gateway's /metrics after traffic (the vllm: ones in the simulator's, as vLLM serves them).
+ * real gateway's /metrics after traffic (the vllm: ones in the simulator's, as vLLM serves them;
+ * the process_ and nodejs_ ones are Node's, as prom-client exports them).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -39,10 +40,10 @@ const queries = (): string[] => [
   ...dashboard.templating.list.filter((v) => v.type === 'query').map((v) => (v.query as { query: string }).query),
 ];
 
-/** METRIC finds the metric names a query reads: the gateway's own (igw_) and vLLM's (vllm:). */
-const METRIC = /\b(igw_[a-z0-9_]+|vllm:[a-z0-9_:]+)/g;
+/** METRIC finds the metric names a query reads: the gateway's own (igw_), its process's (process_, nodejs_) and vLLM's (vllm:). */
+const METRIC = /\b(igw_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|vllm:[a-z0-9_:]+)/g;
 /** SELECTOR is a metric with label matchers: `name{label="…", …}`. */
-const SELECTOR = /\b(igw_[a-z0-9_]+|vllm:[a-z0-9_:]+)\{([^}]*)\}/g;
+const SELECTOR = /\b(igw_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|vllm:[a-z0-9_:]+)\{([^}]*)\}/g;
 const BY = /\bby \(([^)]*)\)/g;
 
 describe('Grafana dashboard (deploy/grafana)', () => {
@@ -79,7 +80,7 @@ describe('Grafana dashboard (deploy/grafana)', () => {
     }
     // The overview and fleet panels of the dashboard page.
     const titles = graphs.map((p) => p.title.toLowerCase()).join('\n');
-    for (const t of ['requests/s', 'status class', 'latency', 'tokens/s', 'in flight', '429', 'targets', 'upstream errors', 'kv-cache', 'running and waiting']) assert.ok(titles.includes(t), `a panel about ${t}`);
+    for (const t of ['requests/s', 'status class', 'latency', 'tokens/s', 'in flight', '429', 'targets', 'upstream errors', 'kv-cache', 'running and waiting', 'cpu', 'event-loop delay', 'gc pauses', 'memory']) assert.ok(titles.includes(t), `a panel about ${t}`);
   });
 
   describe('every metric it queries exists', () => {
@@ -101,6 +102,9 @@ describe('Grafana dashboard (deploy/grafana)', () => {
       for (let i = 0; i < 4; i++) await (await post(`${gw.url}/v1/chat/completions`, chat('m'))).arrayBuffer();
       await (await post(`${gw.url}/v1/chat/completions`, chat('down'))).arrayBuffer();
       gw.gateway.reload();
+      // A collection the GC panel can show (prom-client records pauses as they are reported).
+      (globalThis as { gc?: () => void }).gc?.();
+      await new Promise((r) => setTimeout(r, 20));
       gatewayText = await (await fetch(`${gw.statusUrl}/metrics`)).text();
       gatewayMetrics = parsePrometheus(gatewayText);
       engineMetrics = parsePrometheus(await (await fetch(`${sim.url}/metrics`)).text());
