@@ -211,7 +211,13 @@ class H1Connection implements ResponseEvents {
   #deadlineCode: string = TRANSPORT_CODES.connectTimeout;
   /** #hasBodyRead: body bytes arrived since the ticker last looked; it restarts the body timeout then (up to TICK_MS late). */
   #hasBodyRead = false;
-  idleSince = 0;
+  /**
+   * idleSince is when the connection went back to the pool (performance.now()). It holds a
+   * fraction from the start: a field that starts as a small integer and later gets a fraction
+   * changes the hidden class of every connection, and the optimized code that handles them falls
+   * back to slower code, all at once, the first time streams end.
+   */
+  idleSince = performance.now();
   keepAliveMs = DEFAULT_KEEP_ALIVE_MS;
   /** #checking is the exchange waiting for this idle connection's reuse check. */
   #checking: Exchange | null = null;
