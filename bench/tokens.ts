@@ -23,7 +23,7 @@
  *   - events lost: events missing from streams that ended or were cut (must be 0);
  *   - how idle the load CPU was (near 0: the load side, not the proxy, was the limit);
  *   - for the gateway, how late its own event loop ran in the window (p99, max), from its
- *     /metrics (bench/lib/loop-delay.ts): the part of the tail that is the gateway's own stalls.
+ *     /metrics (bench/lib/loop-delay.ts): a lower bound on the gateway's own stalls.
  * Headline: the largest N each proxy sustains with added p99 < 2 ms, its core below 90 % and no
  * event lost, and the ratio of ours to nginx's.
  *
@@ -47,7 +47,7 @@ import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, type
 import { cpuSecondsOf, fdLimit, machineFacts, rssMiB } from './lib/procstat.js';
 import { publishReport, runBench } from './lib/report.js';
 import { positiveEnv } from './lib/env.js';
-import { scrapeLoopDelay, type LoopDelay } from './lib/loop-delay.js';
+import { LOOP_SAMPLE_MS, scrapeLoopDelay, type LoopDelay } from './lib/loop-delay.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
@@ -241,7 +241,7 @@ async function main(): Promise<void> {
         log(
           `  N=${String(n).padStart(5)} ${t.name.padEnd(8)} ${f0(r.eventsPerSecond).padStart(7)} events/s (want ${f0((n * 1000) / INTERVAL_MS)}), CPU ${f0(row.cpuPct)} %, ` +
             `added ITL p50 ${ms(r.addedP50Us)} / p99 ${ms(r.addedP99Us)} ms, lost ${r.lost}, errors ${r.errors}, unfinished ${r.unfinished}, RSS ${f0(row.rss)} MiB, load CPU idle ${f0(row.loadIdle)} %` +
-            (row.loop === null ? '' : `, its loop late p99 ${f2(row.loop.p99Ms)} / max ${f2(row.loop.maxMs)} ms`) +
+            (row.loop === null ? '' : `, gateway loop delay p99 ${f2(row.loop.p99Ms)} / max ${f2(row.loop.maxMs)} ms`) +
             (row.ok ? '' : '  (not sustained)'),
         );
         // Let sockets in TIME_WAIT and the proxy settle between runs.
@@ -271,7 +271,7 @@ async function main(): Promise<void> {
     if (loopRows.length > 0) {
       md.push(
         "How late the gateway's own event loop ran in each measured window (p99 / max, ms), from its `/metrics` scraped as the window opened and as it closed " +
-          '(prom-client samples the loop every 10 ms, so shorter stalls are seen in part): ' +
+          `(prom-client samples the loop every ${LOOP_SAMPLE_MS} ms, so shorter stalls are seen in part; a lower bound on the gateway's own stalls): ` +
           loopRows.map((x) => `${x.n}: ${f2(x.loop!.p99Ms)} / ${f2(x.loop!.maxMs)}`).join(', ') +
           '.',
         '',

@@ -3,11 +3,14 @@
  * (prom-client's default `nodejs_eventloop_lag_*` gauges). prom-client restarts its loop-delay
  * histogram at each scrape, so a scrape as a window opens and one as it closes give the window's
  * figures. A stall of any cause shows here: busy JavaScript, a GC pause, or the process not
- * running at all.
+ * running at all. It is a lower bound on the process's own stalls: Node's delay histogram does
+ * not record the first sampler tick after a reset, so a stall that begins right at a scrape (the
+ * scrape's own work included) is not seen; and a per-tick p99 counts a stall once, where a
+ * per-event latency counts it once for every event it held up.
  */
 
 /** LOOP_SAMPLE_MS is prom-client's event-loop sampling interval: each recorded delay includes it. */
-const LOOP_SAMPLE_MS = 10;
+export const LOOP_SAMPLE_MS = 10;
 
 /** LoopDelay is one scrape's figures: how late the loop's sampling timer ran (its interval taken out) since the previous scrape. */
 export interface LoopDelay {

@@ -40,10 +40,11 @@ const queries = (): string[] => [
   ...dashboard.templating.list.filter((v) => v.type === 'query').map((v) => (v.query as { query: string }).query),
 ];
 
-/** METRIC finds the metric names a query reads: the gateway's own (igw_), its process's (process_, nodejs_) and vLLM's (vllm:). */
-const METRIC = /\b(igw_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|vllm:[a-z0-9_:]+)/g;
+/** NAME is a metric name a query reads: the gateway's own (igw_), its process's (process_, nodejs_) and vLLM's (vllm:). */
+const NAME = String.raw`\b(igw_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|vllm:[a-z0-9_:]+)`;
+const METRIC = new RegExp(NAME, 'g');
 /** SELECTOR is a metric with label matchers: `name{label="…", …}`. */
-const SELECTOR = /\b(igw_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|vllm:[a-z0-9_:]+)\{([^}]*)\}/g;
+const SELECTOR = new RegExp(String.raw`${NAME}\{([^}]*)\}`, 'g');
 const BY = /\bby \(([^)]*)\)/g;
 
 describe('Grafana dashboard (deploy/grafana)', () => {
@@ -77,6 +78,10 @@ describe('Grafana dashboard (deploy/grafana)', () => {
           cells.add(`${x},${y}`);
         }
       }
+    }
+    // Every Prometheus client exports process_ metrics (the engines too): the panels keep the gateway's own.
+    for (const q of queries()) {
+      if (/\b(process|nodejs)_/.test(q)) assert.match(q, /\band on \(instance\) igw_/, `${q}: limited to gateway processes`);
     }
     // The overview and fleet panels of the dashboard page.
     const titles = graphs.map((p) => p.title.toLowerCase()).join('\n');
