@@ -56,6 +56,7 @@ import { runWrk, writeWrkScript, type WrkResult } from './lib/wrk.js';
 import { Child, cpuShare, freePorts, readCpuTimes, stopAll, waitUntilReady, withChildOutput, type CpuTimes } from './lib/procs.js';
 import { runBench } from './lib/report.js';
 import { positiveEnv } from './lib/env.js';
+import { metricSum } from './lib/metrics-text.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = 'bench-model';
@@ -147,19 +148,6 @@ function commandCalls(port: number): Map<string, number> {
 
 // ---------------------------------------------------------------------------------------------
 // Gateway metrics
-
-/** metricSum adds the samples of one metric from Prometheus text, optionally only those whose labels contain `labelPart`. */
-function metricSum(text: string, name: string, labelPart = ''): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== '{' && rest[0] !== ' ') continue;
-    if (labelPart !== '' && !rest.includes(labelPart)) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
 
 async function fetchText(url: string): Promise<string> {
   const res = await request(url);

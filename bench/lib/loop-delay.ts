@@ -8,6 +8,7 @@
  * scrape's own work included) is not seen; and a per-tick p99 counts a stall once, where a
  * per-event latency counts it once for every event it held up.
  */
+import { metricValue } from './metrics-text.js';
 
 /** LOOP_SAMPLE_MS is prom-client's event-loop sampling interval: each recorded delay includes it. */
 export const LOOP_SAMPLE_MS = 10;
@@ -18,17 +19,10 @@ export interface LoopDelay {
   maxMs: number;
 }
 
-const LINES = /^nodejs_eventloop_lag_(p99|max)_seconds ([\d.e+-]+)$/gm;
-
 /** parseLoopDelay reads the figures out of a metrics text (NaN where one is missing). */
 export function parseLoopDelay(text: string): LoopDelay {
-  const out: LoopDelay = { p99Ms: Number.NaN, maxMs: Number.NaN };
-  for (const m of text.matchAll(LINES)) {
-    const ms = Math.max(0, Number(m[2]) * 1000 - LOOP_SAMPLE_MS);
-    if (m[1] === 'p99') out.p99Ms = ms;
-    else out.maxMs = ms;
-  }
-  return out;
+  const ms = (name: string): number => Math.max(0, metricValue(text, name) * 1000 - LOOP_SAMPLE_MS);
+  return { p99Ms: ms('nodejs_eventloop_lag_p99_seconds'), maxMs: ms('nodejs_eventloop_lag_max_seconds') };
 }
 
 /** scrapeLoopDelay fetches and parses a metrics endpoint; null when it cannot be read. */
