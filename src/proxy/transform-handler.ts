@@ -46,15 +46,18 @@ export class TransformHandler implements TailHandler {
     if (out !== null) this.#next.onResponseData(controller, out);
   }
 
+  /** #passesRun: only a transformer that would pass these chunks unchanged lets them through as they are. */
+  #passesRun(): boolean {
+    return this.#transformer.passesRun?.() === true;
+  }
+
   get takesRuns(): boolean {
-    // Only a transformer that would pass these chunks unchanged lets them through as they are.
-    return this.#isClientGone || (this.#transformer.passesRun?.() === true && this.#next.takesRuns);
+    return this.#isClientGone || (this.#passesRun() && this.#next.takesRuns);
   }
 
   onResponseRun(controller: UpstreamController, read: Buffer, start: number, end: number, dataBytes: number): number {
     if (this.#isClientGone) return end;
-    const tf = this.#transformer;
-    return tf.passesRun !== undefined && tf.passesRun() ? this.#next.onResponseRun(controller, read, start, end, dataBytes) : start;
+    return this.#passesRun() ? this.#next.onResponseRun(controller, read, start, end, dataBytes) : start;
   }
 
   onResponseEnd(controller: UpstreamController, trailers: UpstreamHeaders): void {
